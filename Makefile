@@ -1,0 +1,63 @@
+# fastgw: two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+CORE_SRC := $(wildcard src/fastgw/_core/*.pyx src/fastgw/_core/*.pxd src/fastgw/_core/*.py)
+CORE_STAMP := src/fastgw/_core/.built
+
+.PHONY: run test lint compile bench bench-micro annotate debug clean venv system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]' --no-build-isolation 2>/dev/null || \
+		( $(PIP) install -q 'Cython>=3.0' setuptools wheel && $(PIP) install -q -e '.[dev]' --no-build-isolation )
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Build the Cython extensions in place (src/fastgw/_core/*.so).
+$(CORE_STAMP): $(STAMP) $(CORE_SRC) setup.py
+	$(PY) setup.py -q build_ext --inplace -j 2
+	touch $(CORE_STAMP)
+
+compile: $(CORE_STAMP)
+
+# Debian packages the test suite and the benchmarks need.
+system-deps:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+run: compile
+	@echo "mock LLM on 127.0.0.1:9000, gateway on :8000, admin on 127.0.0.1:8001 (Ctrl-C stops both)"
+	@$(PY) -m fastgw mock-llm --port 9000 & MOCK=$$!; \
+		trap "kill $$MOCK 2>/dev/null" EXIT INT TERM; \
+		$(PY) -m fastgw run -c examples/quickstart.yaml
+
+test: compile system-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(PY) -m fastgw version
+	$(VENV)/bin/pytest -q -p no:cacheprovider --benchmark-disable
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+bench: compile
+	$(PY) bench/run.py
+
+bench-micro: compile
+	$(VENV)/bin/pytest -q bench/micro --benchmark-only
+
+# Cython's HTML annotation: yellow lines call into the Python C-API.
+annotate: $(STAMP)
+	FASTGW_CYTHON_ANNOTATE=1 $(PY) setup.py -q build_ext --inplace -j 2 --force
+	@ls src/fastgw/_core/*.html
+
+# A line-tracing build for profiling the core (slower; `make compile` undoes it).
+debug: $(STAMP)
+	FASTGW_CYTHON_TRACE=1 $(PY) setup.py -q build_ext --inplace -j 2 --force
+	rm -f $(CORE_STAMP)
+
+clean:
+	rm -rf build src/fastgw/_core/*.c src/fastgw/_core/*.so src/fastgw/_core/*.html $(CORE_STAMP)

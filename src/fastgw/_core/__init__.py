@@ -1,0 +1,1 @@
+"""The compiled hot path. See ``fastgw.core_status()`` for whether it loaded."""

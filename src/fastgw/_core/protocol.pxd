@@ -1,0 +1,166 @@
+# The compiled proxy: client side, upstream side, keep-alive pools and the
+# per-worker state they share. Fields and C-level methods are declared here so
+# other compiled modules can cimport them (uvloop's habit).
+
+from fastgw._core.buffer cimport WriteBuffer
+
+
+cdef class Limits:
+    cdef readonly Py_ssize_t max_header_bytes
+    cdef readonly long long max_body_bytes
+    cdef readonly double client_header_timeout_ms
+    cdef readonly double keepalive_timeout_ms
+    cdef readonly Py_ssize_t max_connections
+    cdef readonly Py_ssize_t upstream_pool_size
+    cdef readonly double upstream_keepalive_timeout_ms
+
+
+cdef class RouteRuntime:
+    # What a matched route needs at request time, built once per config.
+    cdef readonly object route          # model.Route
+    cdef readonly object service        # model.Service or None
+    cdef readonly bytes route_name
+    cdef readonly bytes service_name
+    cdef readonly bint preserve_host
+    cdef readonly bytes upstream_host_header   # "host[:port]" sent as Host when not preserving
+    cdef readonly UpstreamPool pool
+    cdef readonly int retries
+    cdef readonly double connect_timeout_ms
+    cdef readonly double write_timeout_ms
+    cdef readonly double read_timeout_ms
+    cdef readonly object plugins        # None on the fast path; a plugin chain otherwise
+
+
+cdef class UpstreamPool:
+    cdef readonly str host
+    cdef readonly int port
+    cdef readonly object ssl            # ssl.SSLContext or None
+    cdef readonly str server_hostname
+    cdef list idle                      # LIFO stack of idle UpstreamConnection
+    cdef readonly Py_ssize_t max_idle
+    cdef readonly Py_ssize_t in_use
+    cdef readonly Py_ssize_t connects
+
+    cdef UpstreamConnection acquire(self)
+    cdef void release(self, UpstreamConnection conn)
+    cdef void forget(self, UpstreamConnection conn)
+
+
+cdef class Request:
+    cdef bytes method
+    cdef bytes url
+    cdef bytes host
+    cdef list headers                   # [name, value, name, value, ...] forwarded as is
+    cdef bytes xff
+    cdef bytes request_id
+    cdef bytes upgrade
+    cdef dict match_headers
+    cdef list connection_tokens
+    cdef long long content_length
+    cdef long long body_received
+    cdef Py_ssize_t header_bytes
+    cdef int http_minor
+    cdef bint chunked
+    cdef bint keep_alive
+    cdef bint expect_continue
+    cdef bint complete                  # whole request read from the client
+    cdef bint discard_body              # answered locally: drop what is left of the body
+    cdef bint replayable                # body small enough to resend on a retry
+    cdef list body_pending              # body pieces not yet sent upstream
+    cdef Py_ssize_t body_pending_bytes
+    cdef list body_sent                 # body pieces kept for a retry (while replayable)
+    cdef double t_start                 # ms, first byte of the head
+    cdef double t_upstream_sent         # ms, head written upstream
+    cdef RouteRuntime rt
+    cdef bytes upstream_url
+    cdef int attempts
+
+
+cdef class Gateway:
+    cdef readonly object loop
+    cdef readonly object router
+    cdef readonly object match_header_names   # frozenset or None
+    cdef readonly Limits limits
+    cdef readonly dict pools
+    cdef readonly set clients
+    cdef readonly set busy_upstreams
+    cdef readonly bytes via
+    cdef readonly long long requests_total
+    cdef readonly long long responses_local
+    cdef readonly bint draining
+    cdef bytes request_id_prefix
+    cdef unsigned long long request_id_counter
+    cdef object sweeper
+    cdef object drain_waiter
+    cdef object plugin_runner
+
+    cdef bytes next_request_id(self)
+    cdef void connection_closed(self, ClientConnection conn)
+
+
+cdef class ClientConnection:
+    cdef Gateway gw
+    cdef object transport
+    cdef object parser
+    cdef Request current                # being parsed
+    cdef Request active                 # being proxied (the oldest unanswered)
+    cdef object pending                 # deque of parsed requests waiting their turn
+    cdef UpstreamConnection upstream
+    cdef WriteBuffer wbuf
+    cdef bytes peer_ip
+    cdef bytes local_port
+    cdef bytes scheme
+    cdef double idle_since              # ms; 0 while a request is in progress
+    cdef double head_started            # ms; 0 when not reading a head
+    cdef bint closing
+    cdef bint reading_paused
+    cdef bint writing_paused
+    cdef bint response_started
+    cdef bint response_done
+    cdef bint tunnel
+    cdef int error_status               # set by a callback before it raises
+
+    cdef void start_request(self, Request req)
+    cdef void route_request(self, Request req)
+    cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
+    cdef void respond_local(self, int status, bytes message, bint close)
+    cdef void response_finished(self, bint close)
+    cdef void finish_exchange(self)
+    cdef void flush(self)
+    cdef void abort(self)
+    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message)
+    cdef void check_timeouts(self, double now)
+
+
+cdef class UpstreamConnection:
+    cdef UpstreamPool pool
+    cdef object transport
+    cdef object parser
+    cdef ClientConnection client
+    cdef Request req
+    cdef WriteBuffer wbuf
+    cdef bytes reason
+    cdef bytes resp_upgrade
+    cdef list resp_headers
+    cdef long long resp_content_length
+    cdef int status
+    cdef bint resp_chunked
+    cdef bint rechunk
+    cdef bint until_close
+    cdef bint head_sent                 # response head given to the client
+    cdef bint body_allowed
+    cdef bint interim
+    cdef bint keep_alive
+    cdef bint reused
+    cdef bint got_bytes
+    cdef bint closed
+    cdef bint tunnel
+    cdef double idle_since
+    cdef double read_deadline
+    cdef double write_deadline
+
+    cdef void attach(self, ClientConnection client, Request req)
+    cdef void write_body(self, bytes chunk, bint chunked)
+    cdef void write_body_end(self, bint chunked)
+    cdef void flush(self)
+    cdef void close(self)

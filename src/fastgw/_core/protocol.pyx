@@ -1,0 +1,1236 @@
+# cython: language_level=3
+"""The proxy's hot path: from the client's socket read to the upstream's
+socket write and back, in compiled code.
+
+A request on a route without Python plugins runs only code in this module and
+in the router: httptools calls back into these cdef classes, the head sent
+upstream is written with memcpy into a per-connection buffer, and each side
+gets one ``transport.write`` per event-loop callback (PERF.md: the kernel's
+system calls dominate, so writes are coalesced).
+"""
+
+import asyncio
+import collections
+import os
+
+import httptools
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdio cimport snprintf
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+from fastgw._core.buffer cimport WriteBuffer
+
+cdef object HttpRequestParser = httptools.HttpRequestParser
+cdef object HttpResponseParser = httptools.HttpResponseParser
+cdef object HttpParserUpgrade = httptools.HttpParserUpgrade
+cdef object HttpParserError = httptools.HttpParserError
+cdef object deque = collections.deque
+cdef object TimeoutError_ = asyncio.TimeoutError
+cdef object wait_for = asyncio.wait_for
+
+
+# Kong's wording for the errors the proxy itself answers.
+MSG_NO_ROUTE = b"no Route matched with those values"
+MSG_BAD_REQUEST = b"Bad request"
+MSG_TIMEOUT = b"Request timeout"
+MSG_TOO_LARGE = b"Payload too large"
+MSG_HEADERS_TOO_LARGE = b"Request header or cookie too large"
+MSG_EXPECTATION = b"Expectation failed"
+MSG_BAD_UPSTREAM = b"An invalid response was received from the upstream server"
+MSG_NO_PEER = b"failure to get a peer from the ring-balancer"
+MSG_UPSTREAM_TIMEOUT = b"The upstream server is timing out"
+MSG_UNEXPECTED = b"An unexpected error occurred"
+MSG_UNAVAILABLE = b"The upstream server is currently unavailable"
+
+cdef dict REASONS = {
+    100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created",
+    202: b"Accepted", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found",
+    304: b"Not Modified", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
+    404: b"Not Found", 405: b"Method Not Allowed", 408: b"Request Timeout",
+    413: b"Payload Too Large", 417: b"Expectation Failed", 429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
+    501: b"Not Implemented", 502: b"Bad Gateway", 503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+
+cdef enum:
+    # A body up to this size is kept after it is sent upstream, so that a
+    # request can be resent when a pooled keep-alive connection turns out to
+    # have been closed by the upstream (the race every proxy has).
+    REPLAY_LIMIT = 65536
+    # Pipelined requests waiting their turn may buffer this much body before
+    # the client is paused.
+    PENDING_BODY_LIMIT = 262144
+
+
+cdef inline double now_ms() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0
+
+
+def monotonic_ms():
+    """The clock the core uses for deadlines, in milliseconds."""
+    return now_ms()
+
+
+# ---------------------------------------------------------------------------
+# Header names the proxy acts on. Matching is by length first, then a
+# case-insensitive compare against a lower-case literal: no allocation.
+
+cdef enum HeaderKind:
+    H_OTHER = 0
+    H_HOST
+    H_CONTENT_LENGTH
+    H_TRANSFER_ENCODING
+    H_CONNECTION
+    H_HOP                 # keep-alive, proxy-connection, te, trailer
+    H_UPGRADE
+    H_EXPECT
+    H_X_FORWARDED_FOR
+    H_X_FORWARDED_OTHER   # -proto, -host, -port: always set by the proxy
+    H_X_REAL_IP
+    H_X_REQUEST_ID
+
+
+cdef inline bint ieq(const char* p, Py_ssize_t n, const char* lit, Py_ssize_t m) noexcept:
+    cdef Py_ssize_t i
+    cdef char c
+    if n != m:
+        return False
+    for i in range(n):
+        c = p[i]
+        if b'A' <= c <= b'Z':
+            c = c + 32
+        if c != lit[i]:
+            return False
+    return True
+
+
+cdef int classify_header(bytes name) noexcept:
+    cdef const char* p = PyBytes_AS_STRING(name)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
+    if n == 4:
+        if ieq(p, n, b"host", 4):
+            return H_HOST
+    elif n == 14:
+        if ieq(p, n, b"content-length", 14):
+            return H_CONTENT_LENGTH
+    elif n == 10:
+        if ieq(p, n, b"connection", 10):
+            return H_CONNECTION
+        if ieq(p, n, b"keep-alive", 10):
+            return H_HOP
+    elif n == 17:
+        if ieq(p, n, b"transfer-encoding", 17):
+            return H_TRANSFER_ENCODING
+        if ieq(p, n, b"x-forwarded-proto", 17):
+            return H_X_FORWARDED_OTHER
+    elif n == 2:
+        if ieq(p, n, b"te", 2):
+            return H_HOP
+    elif n == 7:
+        if ieq(p, n, b"upgrade", 7):
+            return H_UPGRADE
+        if ieq(p, n, b"trailer", 7):
+            return H_HOP
+    elif n == 6:
+        if ieq(p, n, b"expect", 6):
+            return H_EXPECT
+    elif n == 16:
+        if ieq(p, n, b"proxy-connection", 16):
+            return H_HOP
+        if ieq(p, n, b"x-forwarded-host", 16) or ieq(p, n, b"x-forwarded-port", 16):
+            return H_X_FORWARDED_OTHER
+    elif n == 15:
+        if ieq(p, n, b"x-forwarded-for", 15):
+            return H_X_FORWARDED_FOR
+    elif n == 9:
+        if ieq(p, n, b"x-real-ip", 9):
+            return H_X_REAL_IP
+    elif n == 12:
+        if ieq(p, n, b"x-request-id", 12):
+            return H_X_REQUEST_ID
+    return H_OTHER
+
+
+def header_kind(bytes name):
+    """Python access to the classifier, for tests."""
+    return classify_header(name)
+
+
+cdef bytes strip_port(bytes host):
+    # "example.com:8000" -> "example.com"; "[::1]:80" -> "[::1]"
+    cdef Py_ssize_t i = host.rfind(b":")
+    if i < 0 or host.endswith(b"]"):
+        return host
+    return host[:i]
+
+
+cdef list connection_tokens(bytes value):
+    return [t.strip().lower() for t in value.split(b",") if t.strip()]
+
+
+# ---------------------------------------------------------------------------
+
+cdef class Limits:
+    def __init__(self, max_header_bytes=32768, max_body_bytes=8388608,
+                 client_header_timeout=60.0, keepalive_timeout=75.0,
+                 max_connections=10000, upstream_pool_size=512,
+                 upstream_keepalive_timeout=60.0):
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.client_header_timeout_ms = client_header_timeout * 1000.0
+        self.keepalive_timeout_ms = keepalive_timeout * 1000.0
+        self.max_connections = max_connections
+        self.upstream_pool_size = upstream_pool_size
+        self.upstream_keepalive_timeout_ms = upstream_keepalive_timeout * 1000.0
+
+
+cdef class RouteRuntime:
+    def __init__(self, route, service, UpstreamPool pool, plugins=None):
+        self.route = route
+        self.service = service
+        self.route_name = (route.name or "").encode()
+        self.service_name = (service.name if service is not None else "").encode()
+        self.preserve_host = route.preserve_host
+        self.pool = pool
+        self.plugins = plugins
+        if service is not None:
+            default_port = 443 if service.protocol == "https" else 80
+            host = service.host
+            if service.port != default_port:
+                host = f"{host}:{service.port}"
+            self.upstream_host_header = host.encode("idna")
+            self.retries = service.retries
+            self.connect_timeout_ms = service.connect_timeout
+            self.write_timeout_ms = service.write_timeout
+            self.read_timeout_ms = service.read_timeout
+        else:
+            self.upstream_host_header = b""
+            self.retries = 0
+            self.connect_timeout_ms = 60000
+            self.write_timeout_ms = 60000
+            self.read_timeout_ms = 60000
+
+
+cdef class UpstreamPool:
+    """Idle keep-alive connections to one target, reused most-recent first."""
+
+    def __init__(self, str host, int port, ssl=None, server_hostname=None, max_idle=512):
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.server_hostname = server_hostname
+        self.idle = []
+        self.max_idle = max_idle
+        self.in_use = 0
+        self.connects = 0
+
+    @property
+    def idle_count(self):
+        return len(self.idle)
+
+    cdef UpstreamConnection acquire(self):
+        cdef UpstreamConnection conn
+        while self.idle:
+            conn = <UpstreamConnection>self.idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                self.in_use += 1
+                return conn
+        return None
+
+    cdef void release(self, UpstreamConnection conn):
+        self.in_use -= 1
+        if conn.closed:
+            return
+        if len(self.idle) >= self.max_idle:
+            conn.close()
+            return
+        conn.idle_since = now_ms()
+        self.idle.append(conn)
+
+    cdef void forget(self, UpstreamConnection conn):
+        # The connection closed: drop it wherever it is.
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    async def connect(self, loop, double timeout_ms):
+        self.connects += 1
+        make = lambda: UpstreamConnection(self)
+        if self.ssl is not None:
+            coro = loop.create_connection(make, self.host, self.port, ssl=self.ssl,
+                                          server_hostname=self.server_hostname)
+        else:
+            coro = loop.create_connection(make, self.host, self.port)
+        transport, conn = await wait_for(coro, timeout_ms / 1000.0)
+        self.in_use += 1
+        return conn
+
+    def close_idle(self, double older_than_ms=-1):
+        """Close idle connections (all, or those idle longer than the bound)."""
+        cdef UpstreamConnection conn
+        cdef double now = now_ms()
+        keep = []
+        for conn in self.idle:
+            if older_than_ms < 0 or now - conn.idle_since > older_than_ms:
+                conn.close()
+            else:
+                keep.append(conn)
+        self.idle = keep
+
+
+@cython.freelist(64)
+cdef class Request:
+    def __cinit__(self):
+        self.headers = []
+        self.body_pending = []
+        self.content_length = -1
+        self.url = b""
+        self.keep_alive = True
+        self.replayable = True
+
+
+cdef class Gateway:
+    """Per-worker state shared by every connection: the router, the pools,
+    the limits and the counters the admin API reads."""
+
+    def __init__(self, loop, router, Limits limits, plugin_runner=None):
+        self.loop = loop
+        self.set_router(router)
+        self.limits = limits
+        self.pools = {}
+        self.clients = set()
+        self.busy_upstreams = set()
+        self.via = b"1.1 fastgw"
+        self.requests_total = 0
+        self.responses_local = 0
+        self.draining = False
+        self.request_id_prefix = os.urandom(8).hex().encode()
+        self.request_id_counter = 0
+        self.sweeper = None
+        self.drain_waiter = None
+        self.plugin_runner = plugin_runner
+
+    def set_router(self, router):
+        """Swap the routing table; requests already routed keep theirs."""
+        names = router.header_names
+        self.match_header_names = frozenset(names) if names else None
+        self.router = router
+
+    def pool_for(self, str host, int port, ssl=None, server_hostname=None):
+        """The keep-alive pool of a target; pools outlive config versions."""
+        key = (host, port, ssl is not None, server_hostname)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = UpstreamPool(host, port, ssl, server_hostname,
+                                self.limits.upstream_pool_size)
+            self.pools[key] = pool
+        return pool
+
+    def set_limits(self, Limits limits):
+        self.limits = limits
+
+    def protocol_factory(self, scheme="http"):
+        cdef bytes s = scheme.encode()
+        return lambda: ClientConnection(self, s)
+
+    cdef bytes next_request_id(self):
+        cdef char tmp[40]
+        self.request_id_counter += 1
+        cdef int n = snprintf(tmp, sizeof(tmp), "%s%016llx",
+                              PyBytes_AS_STRING(self.request_id_prefix),
+                              self.request_id_counter)
+        return tmp[:n]
+
+    cdef void connection_closed(self, ClientConnection conn):
+        self.clients.discard(conn)
+        if self.draining and not self.clients and self.drain_waiter is not None:
+            if not self.drain_waiter.done():
+                self.drain_waiter.set_result(None)
+
+    @property
+    def connections(self):
+        return len(self.clients)
+
+    def start_sweeper(self, double interval=0.1):
+        """Check header, idle and upstream timeouts a few times a second.
+
+        PERF: one periodic sweep costs far less than a timer per request.
+        """
+        self.sweeper = self.loop.call_later(interval, self._sweep, interval)
+
+    def _sweep(self, double interval):
+        cdef double now = now_ms()
+        cdef ClientConnection c
+        cdef UpstreamConnection u
+        for c in list(self.clients):
+            c.check_timeouts(now)
+        for u in list(self.busy_upstreams):
+            if u.client is None:
+                self.busy_upstreams.discard(u)
+                continue
+            if (u.read_deadline > 0 and now > u.read_deadline) or \
+                    (u.write_deadline > 0 and now > u.write_deadline):
+                u.client.upstream_failed(u, 504, MSG_UPSTREAM_TIMEOUT)
+        if self.limits.upstream_keepalive_timeout_ms > 0:
+            for pool in self.pools.values():
+                pool.close_idle(self.limits.upstream_keepalive_timeout_ms)
+        self.sweeper = self.loop.call_later(interval, self._sweep, interval)
+
+    def stop_sweeper(self):
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
+
+    async def drain(self, double timeout):
+        """Stop keep-alive, close idle connections, wait for the rest."""
+        cdef ClientConnection c
+        self.draining = True
+        for c in list(self.clients):
+            if c.active is None and c.current is None:
+                c.closing = True
+                c.transport.close()
+        if self.clients:
+            self.drain_waiter = self.loop.create_future()
+            try:
+                await wait_for(self.drain_waiter, timeout)
+            except TimeoutError_:
+                pass
+        for c in list(self.clients):
+            c.transport.close()
+        for pool in self.pools.values():
+            pool.close_idle()
+
+    def stats(self):
+        return {
+            "connections": len(self.clients),
+            "requests": self.requests_total,
+            "local_responses": self.responses_local,
+            "upstream_connections_busy": len(self.busy_upstreams),
+            "upstream_pools": len(self.pools),
+        }
+
+
+cdef bytes error_body(bytes message):
+    return b'{"message":"' + message + b'"}'
+
+
+# ---------------------------------------------------------------------------
+
+cdef class ClientConnection:
+    """One downstream connection: parses requests, answers them in order."""
+
+    def __init__(self, Gateway gw, bytes scheme):
+        self.gw = gw
+        self.scheme = scheme
+        self.parser = HttpRequestParser(self)
+        self.pending = deque()
+        self.wbuf = WriteBuffer()
+        self.peer_ip = b""
+        self.local_port = b""
+
+    # -- asyncio protocol ---------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer_ip = str(peer[0]).encode()
+        sock = transport.get_extra_info("sockname")
+        if sock and len(sock) >= 2:
+            self.local_port = str(sock[1]).encode()
+        self.idle_since = now_ms()
+        self.gw.clients.add(self)
+        if len(self.gw.clients) > self.gw.limits.max_connections:
+            # Over the connection limit: close before reading anything, as
+            # nginx does once worker_connections are used up.
+            self.closing = True
+            transport.close()
+
+    def data_received(self, bytes data):
+        cdef Py_ssize_t offset
+        if self.closing:
+            return
+        if self.tunnel:
+            if self.upstream is not None:
+                self.upstream.wbuf.add(data)
+                self.upstream.flush()
+            return
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args else len(data)
+            self.begin_tunnel(data[offset:])
+        except HttpParserError:
+            if self.error_status == 0:
+                self.error_status = 400
+            self.refuse()
+        except Exception:
+            if self.error_status == 0:
+                self.error_status = 500
+            self.refuse()
+        if self.upstream is not None and self.upstream.wbuf.length:
+            self.upstream.flush()
+        if self.wbuf.length:
+            self.flush()
+
+    def eof_received(self):
+        # A client that half-closes gets its answers, then the connection
+        # closes; nothing more can arrive.
+        if self.active is None and self.current is None:
+            return False
+        self.closing = True
+        return True
+
+    def connection_lost(self, exc):
+        self.closing = True
+        if self.upstream is not None:
+            up = self.upstream
+            self.upstream = None
+            up.client = None
+            up.close()
+        self.active = None
+        self.current = None
+        self.pending.clear()
+        self.gw.connection_closed(self)
+
+    def pause_writing(self):
+        self.writing_paused = True
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self):
+        self.writing_paused = False
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    # -- httptools callbacks ------------------------------------------------
+
+    def on_message_begin(self):
+        cdef Request req = Request()
+        req.t_start = now_ms()
+        self.head_started = req.t_start
+        self.idle_since = 0
+        self.current = req
+        if self.active is None:
+            self.active = req
+        else:
+            self.pending.append(req)
+
+    def on_url(self, bytes url):
+        cdef Request req = self.current
+        req.header_bytes += PyBytes_GET_SIZE(url)
+        if req.header_bytes > self.gw.limits.max_header_bytes:
+            self.error_status = 431
+            raise ValueError("request head too large")
+        if PyBytes_GET_SIZE(req.url):
+            req.url = req.url + url
+        else:
+            req.url = url
+
+    def on_header(self, bytes name, bytes value):
+        cdef Request req = self.current
+        cdef int kind
+        cdef bytes v
+        req.header_bytes += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+        if req.header_bytes > self.gw.limits.max_header_bytes:
+            self.error_status = 431
+            raise ValueError("request head too large")
+        kind = classify_header(name)
+        if kind == H_OTHER:
+            req.headers.append(name)
+            req.headers.append(value)
+            if self.gw.match_header_names is not None:
+                lname = name.lower()
+                if lname in self.gw.match_header_names and \
+                        (req.match_headers is None or lname not in req.match_headers):
+                    if req.match_headers is None:
+                        req.match_headers = {}
+                    req.match_headers[lname] = value
+        elif kind == H_CONTENT_LENGTH:
+            # llhttp has refused repeated or malformed lengths already.
+            req.content_length = int(value)
+            req.headers.append(name)
+            req.headers.append(value)
+        elif kind == H_HOST:
+            if req.host is not None:
+                self.error_status = 400
+                raise ValueError("repeated Host")
+            req.host = value
+        elif kind == H_TRANSFER_ENCODING:
+            # RFC 9112 6.1: a proxy may refuse codings it does not know; only
+            # a lone "chunked" is unambiguous.
+            if value.strip().lower() != b"chunked":
+                self.error_status = 400
+                raise ValueError("unsupported transfer-encoding")
+            req.chunked = True
+        elif kind == H_CONNECTION:
+            req.connection_tokens = connection_tokens(value)
+        elif kind == H_X_FORWARDED_FOR:
+            req.xff = value if req.xff is None else req.xff + b", " + value
+        elif kind == H_X_REQUEST_ID:
+            req.request_id = value
+        elif kind == H_UPGRADE:
+            req.upgrade = value
+        elif kind == H_EXPECT:
+            if value.strip().lower() != b"100-continue":
+                self.error_status = 417
+                raise ValueError("unsupported expectation")
+            req.expect_continue = True
+        # H_HOP, H_X_FORWARDED_OTHER and H_X_REAL_IP are dropped: the proxy
+        # sets its own.
+
+    def on_headers_complete(self):
+        cdef Request req = self.current
+        self.head_started = 0
+        req.method = self.parser.get_method()
+        req.http_minor = 1 if self.parser.get_http_version() == "1.1" else 0
+        req.keep_alive = self.parser.should_keep_alive()
+        if req.host is None and req.http_minor == 1:
+            # RFC 9112 3.2: an HTTP/1.1 request without Host is refused.
+            self.error_status = 400
+            raise ValueError("missing Host")
+        if req.connection_tokens is not None:
+            self.filter_connection_headers(req)
+        if req.content_length > self.gw.limits.max_body_bytes:
+            self.error_status = 413
+            raise ValueError("body too large")
+        if req.request_id is None:
+            req.request_id = self.gw.next_request_id()
+            req.headers.append(b"X-Request-Id")
+            req.headers.append(req.request_id)
+        self.gw.requests_total += 1
+        if req is self.active:
+            self.start_request(req)
+
+    def on_body(self, bytes chunk):
+        cdef Request req = self.current
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
+        req.body_received += size
+        if req.body_received > self.gw.limits.max_body_bytes:
+            self.error_status = 413
+            raise ValueError("body too large")
+        if req.discard_body:
+            return
+        if req.replayable:
+            if req.body_received <= REPLAY_LIMIT:
+                if req.body_sent is None:
+                    req.body_sent = [chunk]
+                else:
+                    req.body_sent.append(chunk)
+            else:
+                req.replayable = False
+                req.body_sent = None
+        if req is self.active and self.upstream is not None:
+            self.upstream.write_body(chunk, req.chunked)
+        else:
+            req.body_pending.append(chunk)
+            req.body_pending_bytes += size
+            if req.body_pending_bytes > PENDING_BODY_LIMIT and not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+
+    def on_message_complete(self):
+        cdef Request req = self.current
+        req.complete = True
+        self.current = None
+        if req is not self.active:
+            # A pipelined request waits its turn; stop reading until then.
+            if not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+            return
+        if self.response_done:
+            self.finish_exchange()
+        elif self.upstream is not None and not req.discard_body:
+            self.upstream.write_body_end(req.chunked)
+
+    # -- request life cycle ---------------------------------------------------
+
+    def filter_connection_headers(self, Request req):
+        # Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        extra = set(t for t in req.connection_tokens
+                    if t not in (b"close", b"keep-alive", b"upgrade"))
+        if not extra:
+            return
+        kept = []
+        headers = req.headers
+        for i in range(0, len(headers), 2):
+            if headers[i].lower() not in extra:
+                kept.append(headers[i])
+                kept.append(headers[i + 1])
+        req.headers = kept
+
+    cdef void start_request(self, Request req):
+        self.response_started = False
+        self.response_done = False
+        self.route_request(req)
+
+    cdef void route_request(self, Request req):
+        cdef RouteRuntime rt
+        cdef UpstreamConnection conn
+        match = self.gw.router.match(req.method, req.host, req.url, req.match_headers)
+        if match is None:
+            self.respond_local(404, MSG_NO_ROUTE, False)
+            return
+        rt = <RouteRuntime>match.payload
+        req.rt = rt
+        req.upstream_url = match.upstream_path
+        if rt.plugins is not None and self.gw.plugin_runner is not None:
+            self.gw.plugin_runner(self, req)
+            return
+        self.proceed(req)
+
+    def proceed(self, Request req):
+        """Send the request on (after the access phase, if there is one)."""
+        cdef RouteRuntime rt = req.rt
+        cdef UpstreamConnection conn
+        if rt.pool is None:
+            self.respond_local(503, MSG_NO_PEER, False)
+            return
+        if req.expect_continue and not req.complete:
+            # RFC 9110 10.1.1: the proxy answers the expectation itself and
+            # does not forward it.
+            self.wbuf.add(b"HTTP/1.1 100 Continue\r\n\r\n")
+        conn = rt.pool.acquire()
+        if conn is not None:
+            self.send_to_upstream(req, conn)
+        else:
+            self.gw.loop.create_task(self.connect_upstream(req))
+
+    async def connect_upstream(self, Request req):
+        cdef RouteRuntime rt = req.rt
+        cdef UpstreamConnection conn
+        cdef int failures = 0
+        cdef bint timed_out
+        while True:
+            timed_out = False
+            try:
+                conn = await rt.pool.connect(self.gw.loop, rt.connect_timeout_ms)
+            except TimeoutError_:
+                timed_out = True
+                conn = None
+            except OSError:
+                conn = None
+            if self.closing or self.active is not req:
+                if conn is not None:
+                    rt.pool.release(conn)
+                return
+            if conn is not None:
+                break
+            failures += 1
+            if failures > rt.retries:
+                if timed_out:
+                    self.upstream_failed(None, 504, MSG_UPSTREAM_TIMEOUT)
+                else:
+                    self.upstream_failed(None, 502, MSG_BAD_UPSTREAM)
+                self.flush()
+                return
+        self.send_to_upstream(req, conn)
+        conn.flush()
+        self.flush()
+
+    cdef void send_to_upstream(self, Request req, UpstreamConnection conn):
+        cdef RouteRuntime rt = req.rt
+        cdef WriteBuffer b = conn.wbuf
+        cdef list headers = req.headers
+        cdef Py_ssize_t i, n
+        cdef bytes host
+        cdef double t
+        self.upstream = conn
+        req.attempts += 1
+        conn.attach(self, req)
+        b.add(req.method)
+        b.add(b" ")
+        b.add(req.upstream_url)
+        b.add(b" HTTP/1.1\r\nHost: ")
+        if rt.preserve_host and req.host is not None:
+            b.add(req.host)
+        else:
+            b.add(rt.upstream_host_header)
+        b.add(b"\r\n")
+        n = len(headers)
+        i = 0
+        while i < n:
+            b.add_header(<bytes>headers[i], <bytes>headers[i + 1])
+            i += 2
+        if req.chunked:
+            b.add(b"Transfer-Encoding: chunked\r\n")
+        if req.upgrade is not None:
+            b.add(b"Connection: upgrade\r\nUpgrade: ")
+            b.add(req.upgrade)
+            b.add(b"\r\n")
+        b.add(b"X-Forwarded-For: ")
+        if req.xff is not None:
+            b.add(req.xff)
+            b.add(b", ")
+        b.add(self.peer_ip)
+        b.add(b"\r\nX-Forwarded-Proto: ")
+        b.add(self.scheme)
+        if req.host is not None:
+            b.add(b"\r\nX-Forwarded-Host: ")
+            b.add(strip_port(req.host))
+        b.add(b"\r\nX-Forwarded-Port: ")
+        b.add(self.local_port)
+        b.add(b"\r\nX-Real-IP: ")
+        b.add(self.peer_ip)
+        b.add(b"\r\nVia: ")
+        b.add(self.gw.via)
+        b.add(b"\r\n\r\n")
+        if req.body_pending:
+            for piece in req.body_pending:
+                conn.write_body(<bytes>piece, req.chunked)
+            req.body_pending = []
+            req.body_pending_bytes = 0
+            if self.reading_paused and not self.pending:
+                self.reading_paused = False
+                self.transport.resume_reading()
+        if req.complete:
+            conn.write_body_end(req.chunked)
+        t = now_ms()
+        req.t_upstream_sent = t
+        conn.read_deadline = t + rt.read_timeout_ms if rt.read_timeout_ms > 0 else 0
+        self.gw.busy_upstreams.add(conn)
+
+    def begin_tunnel(self, bytes rest):
+        """After an Upgrade request: bytes past the head belong to the tunnel."""
+        cdef Request req = self.active
+        if req is None or req.upgrade is None:
+            self.error_status = 400
+            self.refuse()
+            return
+        if rest:
+            req.body_pending.append(rest)
+        self.tunnel = True
+
+    cdef void respond_local(self, int status, bytes message, bint close):
+        cdef Request req = self.active
+        cdef bytes body = error_body(message)
+        cdef WriteBuffer b = self.wbuf
+        self.gw.responses_local += 1
+        b.add(b"HTTP/1.1 ")
+        b.add_int(status)
+        b.add(b" ")
+        b.add(REASONS.get(status, b"Unknown"))
+        b.add(b"\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        b.add_int(PyBytes_GET_SIZE(body))
+        if req is not None and req.request_id is not None:
+            b.add(b"\r\nX-Request-Id: ")
+            b.add(req.request_id)
+        if close:
+            b.add(b"\r\nConnection: close")
+        b.add(b"\r\n\r\n")
+        if req is None or req.method != b"HEAD":
+            b.add(body)
+        self.response_started = True
+        if req is not None:
+            req.discard_body = True
+        self.response_finished(close)
+
+    def refuse(self):
+        """Answer a request that cannot be parsed or is not allowed, then
+        close: after a framing error nothing else on the connection can be
+        trusted (PRODUCT.md section 5)."""
+        cdef int status = self.error_status or 400
+        cdef bytes message
+        if status == 431:
+            message = MSG_HEADERS_TOO_LARGE
+        elif status == 413:
+            message = MSG_TOO_LARGE
+        elif status == 417:
+            message = MSG_EXPECTATION
+        elif status == 408:
+            message = MSG_TIMEOUT
+        elif status == 500:
+            message = MSG_UNEXPECTED
+        else:
+            message = MSG_BAD_REQUEST
+        if self.upstream is not None:
+            up = self.upstream
+            self.upstream = None
+            up.client = None
+            up.close()
+        self.pending.clear()
+        if self.response_started and not self.response_done:
+            self.abort()
+            return
+        self.active = self.current
+        self.respond_local(status, message, True)
+
+    cdef void response_finished(self, bint close):
+        cdef Request req = self.active
+        self.response_done = True
+        if close:
+            self.closing = True
+            self.flush()
+            self.transport.close()
+            return
+        if req is None or req.complete:
+            self.finish_exchange()
+        else:
+            # Answered before the whole body arrived: read and drop the rest,
+            # then carry on with the next request.
+            req.discard_body = True
+
+    cdef void finish_exchange(self):
+        cdef Request req = self.active
+        cdef Request nxt
+        self.upstream = None
+        if req is None or not req.keep_alive or self.gw.draining or self.closing:
+            self.closing = True
+            self.flush()
+            self.transport.close()
+            return
+        self.active = None
+        self.response_started = False
+        self.response_done = False
+        if self.pending:
+            nxt = <Request>self.pending.popleft()
+            self.active = nxt
+            if not self.pending and self.reading_paused:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            if nxt.method is not None:
+                # Its head is complete; route it now.
+                self.start_request(nxt)
+        else:
+            self.idle_since = now_ms()
+            if self.reading_paused:
+                self.reading_paused = False
+                self.transport.resume_reading()
+
+    cdef void flush(self):
+        if self.wbuf.length and self.transport is not None:
+            self.transport.write(self.wbuf.take())
+
+    cdef void abort(self):
+        # The response cannot be completed: send what we have and close, so
+        # the client sees a truncated message, never a complete one.
+        self.closing = True
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message):
+        if conn is not None:
+            conn.client = None
+            conn.close()
+        self.upstream = None
+        if self.closing:
+            return
+        if self.response_started:
+            self.abort()
+            return
+        self.respond_local(status, message, self.active is not None and not self.active.complete)
+        self.flush()
+
+    cdef void check_timeouts(self, double now):
+        if self.closing:
+            return
+        if self.head_started > 0 and now - self.head_started > self.gw.limits.client_header_timeout_ms:
+            if self.active is self.current:
+                self.error_status = 408
+                self.refuse()
+                self.flush()
+            else:
+                self.abort()
+        elif self.idle_since > 0 and self.active is None and self.current is None and \
+                now - self.idle_since > self.gw.limits.keepalive_timeout_ms:
+            self.closing = True
+            self.transport.close()
+
+
+# ---------------------------------------------------------------------------
+
+cdef class UpstreamConnection:
+    """One connection to an upstream target; carries one exchange at a time."""
+
+    def __init__(self, UpstreamPool pool):
+        self.pool = pool
+        self.parser = HttpResponseParser(self)
+        self.wbuf = WriteBuffer()
+        self.keep_alive = True
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, bytes data):
+        cdef ClientConnection client = self.client
+        cdef Py_ssize_t offset
+        if client is None:
+            # Bytes on an idle connection: the upstream is not speaking HTTP
+            # as we expect; it cannot be reused.
+            self.close()
+            return
+        self.got_bytes = True
+        if self.tunnel:
+            client.wbuf.add(data)
+            client.flush()
+            return
+        if self.req is not None and self.req.rt is not None:
+            self.read_deadline = now_ms() + self.req.rt.read_timeout_ms
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args else len(data)
+            self.begin_tunnel(client, data[offset:])
+        except HttpParserError:
+            client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+        client.flush()
+        if client.upstream is not None and client.upstream.wbuf.length:
+            # A pipelined request started when this answer ended.
+            client.upstream.flush()
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        self.closed = True
+        self.pool.forget(self)
+        if client is None:
+            return
+        client.gw.busy_upstreams.discard(self)
+        if self.tunnel:
+            client.abort()
+            return
+        if self.head_sent and self.until_close:
+            # A body delimited by the end of the connection is complete now.
+            if self.rechunk:
+                client.wbuf.add(b"0\r\n\r\n")
+            self.keep_alive = False
+            self.exchange_done()
+            client.flush()
+            return
+        if self.head_sent:
+            self.client = None
+            client.upstream = None
+            client.abort()
+            return
+        if not self.got_bytes and self.reused and req is not None and req.replayable \
+                and req.attempts < 2:
+            # A pooled connection the upstream had closed: send again on a
+            # fresh one (the request never reached the application).
+            self.client = None
+            client.upstream = None
+            req.body_pending = list(req.body_sent) if req.body_sent is not None else []
+            client.gw.loop.create_task(client.connect_upstream(req))
+            return
+        client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+
+    def pause_writing(self):
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.pause_reading()
+        if self.req is not None and self.req.rt is not None:
+            self.write_deadline = now_ms() + self.req.rt.write_timeout_ms
+
+    def resume_writing(self):
+        self.write_deadline = 0
+        if self.client is not None and self.client.transport is not None \
+                and not self.client.reading_paused:
+            self.client.transport.resume_reading()
+
+    # -- httptools callbacks ------------------------------------------------
+
+    def on_message_begin(self):
+        self.status = 0
+        self.reason = None
+        self.resp_headers = []
+        self.resp_content_length = -1
+        self.resp_chunked = False
+        self.resp_upgrade = None
+        self.rechunk = False
+        self.until_close = False
+        self.interim = False
+
+    def on_status(self, bytes reason):
+        self.reason = reason if self.reason is None else self.reason + reason
+
+    def on_header(self, bytes name, bytes value):
+        cdef int kind = classify_header(name)
+        if kind == H_CONTENT_LENGTH:
+            self.resp_content_length = int(value)
+        elif kind == H_TRANSFER_ENCODING:
+            self.resp_chunked = value.strip().lower().endswith(b"chunked")
+            return
+        elif kind == H_CONNECTION or kind == H_HOP:
+            return
+        elif kind == H_UPGRADE:
+            self.resp_upgrade = value
+            return
+        self.resp_headers.append(name)
+        self.resp_headers.append(value)
+
+    def on_headers_complete(self):
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        cdef WriteBuffer b
+        cdef list headers = self.resp_headers
+        cdef Py_ssize_t i, n
+        cdef double t, upstream_ms, proxy_ms
+        cdef int status = self.parser.get_status_code()
+        cdef bint close
+        self.status = status
+        if 100 <= status < 200 and status != 101:
+            # Interim answers (100 Continue, 103) are the proxy's own business.
+            self.interim = True
+            return
+        if client is None:
+            return
+        b = client.wbuf
+        self.body_allowed = not (req.method == b"HEAD" or status == 204 or status == 304
+                                 or status == 101)
+        close = not req.keep_alive or client.gw.draining or client.closing
+        if self.body_allowed and not self.resp_chunked and self.resp_content_length < 0:
+            # Body runs to the end of the connection; re-frame it as chunked
+            # for HTTP/1.1 clients so their connection can stay open.
+            self.until_close = True
+            self.keep_alive = False
+            if req.http_minor == 1:
+                self.rechunk = True
+            else:
+                close = True
+        elif self.resp_chunked and self.body_allowed:
+            if req.http_minor == 1:
+                self.rechunk = True
+            else:
+                close = True
+        b.add(b"HTTP/1.1 ")
+        b.add_int(status)
+        b.add(b" ")
+        if self.reason is not None:
+            b.add(self.reason)
+        b.add(b"\r\n")
+        n = len(headers)
+        i = 0
+        while i < n:
+            b.add_header(<bytes>headers[i], <bytes>headers[i + 1])
+            i += 2
+        if self.rechunk or (self.resp_chunked and not self.body_allowed and req.method == b"HEAD"):
+            b.add(b"Transfer-Encoding: chunked\r\n")
+        t = now_ms()
+        upstream_ms = t - req.t_upstream_sent
+        proxy_ms = req.t_upstream_sent - req.t_start
+        b.add(b"Via: ")
+        b.add(client.gw.via)
+        b.add(b"\r\nX-Fastgw-Upstream-Latency: ")
+        b.add_int(<long long>upstream_ms)
+        b.add(b"\r\nX-Fastgw-Proxy-Latency: ")
+        b.add_int(<long long>proxy_ms)
+        if status == 101:
+            b.add(b"\r\nConnection: upgrade")
+            if self.resp_upgrade is not None:
+                b.add(b"\r\nUpgrade: ")
+                b.add(self.resp_upgrade)
+        elif close:
+            b.add(b"\r\nConnection: close")
+            client.closing = True
+            req.keep_alive = False
+        b.add(b"\r\n\r\n")
+        client.response_started = True
+        self.head_sent = True
+        if not self.body_allowed and status != 101:
+            # No body follows (HEAD, 204, 304). llhttp does not know a HEAD
+            # answer has no body, so start a fresh parser for the next one.
+            if req.method == b"HEAD":
+                self.parser = HttpResponseParser(self)
+            self.exchange_done()
+
+    def on_body(self, bytes chunk):
+        cdef ClientConnection client = self.client
+        if client is None or self.interim:
+            return
+        if self.rechunk:
+            client.wbuf.add_chunk(chunk)
+        else:
+            client.wbuf.add(chunk)
+
+    def on_message_complete(self):
+        if self.interim:
+            self.interim = False
+            return
+        if self.client is None or not self.head_sent:
+            return
+        if self.rechunk:
+            self.client.wbuf.add(b"0\r\n\r\n")
+        self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+        self.exchange_done()
+
+    # -- exchange -----------------------------------------------------------
+
+    cdef void attach(self, ClientConnection client, Request req):
+        self.client = client
+        self.req = req
+        self.got_bytes = False
+        self.head_sent = False
+        self.keep_alive = True
+        self.until_close = False
+        self.rechunk = False
+        self.write_deadline = 0
+
+    def exchange_done(self):
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        cdef bint reusable = self.keep_alive and req is not None and req.complete \
+            and not self.closed
+        self.client = None
+        self.req = None
+        self.head_sent = False
+        self.read_deadline = 0
+        if client is not None:
+            client.gw.busy_upstreams.discard(self)
+            client.upstream = None
+        if reusable:
+            self.reused = False
+            self.pool.release(self)
+        else:
+            self.pool.in_use -= 1
+            self.close()
+        if client is not None:
+            client.response_finished(False)
+
+    def begin_tunnel(self, ClientConnection client, bytes rest):
+        # 101 Switching Protocols: from now on both sides are raw bytes.
+        cdef Request req = self.req
+        self.tunnel = True
+        self.read_deadline = 0
+        client.gw.busy_upstreams.discard(self)
+        if rest:
+            client.wbuf.add(rest)
+        client.tunnel = True
+        client.head_started = 0
+        if req is not None and req.body_pending:
+            for piece in req.body_pending:
+                self.wbuf.add(<bytes>piece)
+            req.body_pending = []
+        self.flush()
+
+    cdef void write_body(self, bytes chunk, bint chunked):
+        if self.tunnel:
+            self.wbuf.add(chunk)
+        elif chunked:
+            self.wbuf.add_chunk(chunk)
+        else:
+            self.wbuf.add(chunk)
+
+    cdef void write_body_end(self, bint chunked):
+        if chunked and not self.tunnel:
+            self.wbuf.add(b"0\r\n\r\n")
+
+    cdef void flush(self):
+        if self.wbuf.length and self.transport is not None and not self.closed:
+            self.transport.write(self.wbuf.take())
+
+    cdef void close(self):
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+        self.pool.forget(self)

@@ -1,0 +1,1 @@
+"""The admin API (PRODUCT.md section 4), served by the supervisor."""

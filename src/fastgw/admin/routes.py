@@ -1,0 +1,76 @@
+"""Admin API endpoints (PRODUCT.md section 4)."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import yaml
+
+from fastgw.admin.server import AdminRequest, AdminResponse
+
+UPSTREAM_HEALTH = re.compile(r"^/upstreams/([^/]+)/health/?$")
+
+
+class AdminApp:
+    def __init__(self, supervisor):
+        self.sup = supervisor
+
+    async def handle(self, req: AdminRequest) -> AdminResponse:
+        path = req.path.rstrip("/") or "/"
+        if path == "/status":
+            if req.method != "GET":
+                return method_not_allowed()
+            return AdminResponse(200, await self.sup.status())
+        if path == "/config":
+            if req.method == "GET":
+                from fastgw.config.loader import redacted_document
+
+                return AdminResponse(200, redacted_document(self.sup.config))
+            if req.method == "POST":
+                return await self.post_config(req)
+            return method_not_allowed()
+        if path == "/metrics":
+            if req.method != "GET":
+                return method_not_allowed()
+            from fastgw.admin.metrics import render_metrics
+
+            body = render_metrics(self.sup.config, await self.sup.worker_stats())
+            return AdminResponse(200, body, "text/plain; version=0.0.4; charset=utf-8")
+        m = UPSTREAM_HEALTH.match(path)
+        if m:
+            return self.upstream_health(m.group(1))
+        return AdminResponse(404, {"message": "Not found"})
+
+    async def post_config(self, req: AdminRequest) -> AdminResponse:
+        ctype = req.headers.get("content-type", "")
+        try:
+            if "yaml" in ctype:
+                doc = yaml.safe_load(req.body)
+            else:
+                doc = orjson.loads(req.body)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            return AdminResponse(400, {"message": "invalid config document",
+                                       "errors": [f"body: {exc}"]})
+        if not isinstance(doc, dict):
+            return AdminResponse(400, {"message": "invalid config document",
+                                       "errors": ["body: expected an object"]})
+        ok, errors = await self.sup.swap(doc)
+        if not ok:
+            return AdminResponse(400, {"message": "declarative config is invalid",
+                                       "errors": errors})
+        return AdminResponse(201, {"message": "config swapped", "hash": self.sup.config.hash})
+
+    def upstream_health(self, name: str) -> AdminResponse:
+        upstream = self.sup.config.upstream(name)
+        if upstream is None:
+            return AdminResponse(404, {"message": "Not found"})
+        # Health checking arrives with the balancers; until a checker runs,
+        # targets report Kong's HEALTHCHECKS_OFF (in rotation, unchecked).
+        data = [{"target": t.target, "weight": t.weight, "health": "HEALTHCHECKS_OFF"}
+                for t in upstream.targets]
+        return AdminResponse(200, {"data": data, "total": len(data)})
+
+
+def method_not_allowed() -> AdminResponse:
+    return AdminResponse(405, {"message": "Method not allowed"})

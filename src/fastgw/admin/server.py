@@ -1,0 +1,137 @@
+"""A small HTTP/1.1 server for the admin API.
+
+The admin API is not on the hot path, so each request is handled by a
+coroutine; httptools still does the parsing. Routes are registered in
+``fastgw.admin.routes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httptools
+import orjson
+
+from fastgw.worker import split_host_port
+
+log = logging.getLogger("fastgw.admin")
+
+MAX_ADMIN_BODY = 16 * 1024 * 1024
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+           404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class AdminResponse:
+    __slots__ = ("status", "body", "content_type")
+
+    def __init__(self, status: int, body: bytes | dict | list,
+                 content_type: str = "application/json"):
+        self.status = status
+        self.body = body if isinstance(body, bytes) else orjson.dumps(body)
+        self.content_type = content_type
+
+
+class AdminRequest:
+    __slots__ = ("method", "path", "query", "headers", "body")
+
+    def __init__(self, method: str, url: bytes, headers: dict, body: bytes):
+        parsed = httptools.parse_url(url)
+        self.method = method
+        self.path = parsed.path.decode()
+        self.query = (parsed.query or b"").decode()
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return orjson.loads(self.body)
+
+
+class AdminProtocol(asyncio.Protocol):
+    def __init__(self, app):
+        self.app = app
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport = None
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = None
+        self._url = b""
+        self._headers: dict = {}
+        self._body: list = []
+        self._size = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.task = asyncio.ensure_future(self.serve())
+
+    def connection_lost(self, exc):
+        if self.task is not None:
+            self.task.cancel()
+
+    def data_received(self, data):
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.queue.put_nowait(None)
+
+    def on_message_begin(self):
+        self._url, self._headers, self._body, self._size = b"", {}, [], 0
+
+    def on_url(self, url):
+        self._url += url
+
+    def on_header(self, name, value):
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body):
+        self._size += len(body)
+        if self._size <= MAX_ADMIN_BODY:
+            self._body.append(body)
+
+    def on_message_complete(self):
+        method = self.parser.get_method().decode()
+        keep = self.parser.should_keep_alive()
+        if self._size > MAX_ADMIN_BODY:
+            self.queue.put_nowait((None, keep))
+            return
+        req = AdminRequest(method, self._url, self._headers, b"".join(self._body))
+        self.queue.put_nowait((req, keep))
+
+    async def serve(self):
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                self.write(AdminResponse(400, {"message": "Bad request"}), False)
+                return
+            req, keep = item
+            if req is None:
+                resp = AdminResponse(413, {"message": "Payload too large"})
+            else:
+                try:
+                    resp = await self.app.handle(req)
+                except Exception:
+                    log.exception("admin request failed")
+                    resp = AdminResponse(500, {"message": "An unexpected error occurred"})
+            self.write(resp, keep)
+            if not keep:
+                return
+
+    def write(self, resp: AdminResponse, keep: bool):
+        head = (
+            f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n"
+            f"Content-Type: {resp.content_type}\r\n"
+            f"Content-Length: {len(resp.body)}\r\n"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
+        ).encode()
+        self.transport.write(head + resp.body)
+        if not keep:
+            self.transport.close()
+
+
+async def start_admin(supervisor, listen: str):
+    from fastgw.admin.routes import AdminApp
+
+    app = AdminApp(supervisor)
+    host, port = split_host_port(listen, 8001)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: AdminProtocol(app), host, port, reuse_address=True)

@@ -1,0 +1,156 @@
+"""Immutable, validated configuration objects.
+
+The loader (``fastgw.config.loader``) turns a Kong-format declarative file into
+one ``Config``; every other part of fastgw reads only these objects. They are
+built once per config version and never mutated, so a worker can swap the
+whole config by swapping one reference (Envoy's FilterConfig idea).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PluginConfig:
+    name: str
+    config: dict[str, Any]  # validated against the plugin's schema, defaults filled
+    enabled: bool = True
+    id: str | None = None
+    service: str | None = None  # name of the scoping service, or None
+    route: str | None = None  # name of the scoping route, or None
+    consumer: str | None = None  # username of the scoping consumer, or None
+    instance_name: str | None = None
+    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")  # request schemes it runs on
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    protocol: str  # "http" or "https"
+    host: str  # a hostname/IP, or the name of an Upstream
+    port: int
+    path: str | None  # e.g. "/v1" or None
+    retries: int = 5
+    connect_timeout: int = 60000  # ms
+    write_timeout: int = 60000  # ms
+    read_timeout: int = 60000  # ms
+    tls_verify: bool | None = None
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+    # False: as in Kong, the service's routes behave as if they did not exist;
+    # the loader leaves them out of Config.routes.
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    service: str | None  # service name (None only if the route has no service)
+    paths: tuple[str, ...] = ()  # prefixes, or "~"-prefixed regexes
+    hosts: tuple[str, ...] = ()  # may contain one leading or trailing "*"
+    methods: tuple[str, ...] = ()  # upper case
+    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (lower-case name, values)
+    protocols: tuple[str, ...] = ("http", "https")
+    strip_path: bool = True
+    preserve_host: bool = False
+    regex_priority: int = 0
+    path_handling: str = "v0"
+    https_redirect_status_code: int = 426
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+    request_buffering: bool = True  # Kong's flags, kept for plugins that need whole bodies
+    response_buffering: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    target: str  # "host:port" (port defaults to 8000 as in Kong)
+    host: str
+    port: int
+    weight: int = 100
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    name: str
+    algorithm: str = "round-robin"
+    hash_on: str = "none"
+    hash_fallback: str = "none"
+    hash_on_header: str | None = None
+    hash_fallback_header: str | None = None
+    hash_on_cookie: str | None = None
+    hash_on_cookie_path: str = "/"
+    hash_on_query_arg: str | None = None
+    hash_fallback_query_arg: str | None = None
+    slots: int = 10000
+    healthchecks: dict[str, Any] = field(default_factory=dict)  # Kong's shape, defaults filled
+    targets: tuple[Target, ...] = ()
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    username: str | None
+    custom_id: str | None = None
+    id: str | None = None
+    # credentials are kept as validated dicts, one tuple per kind
+    keyauth_credentials: tuple[dict[str, Any], ...] = ()
+    basicauth_credentials: tuple[dict[str, Any], ...] = ()
+    jwt_secrets: tuple[dict[str, Any], ...] = ()
+    acls: tuple[dict[str, Any], ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSettings:
+    cert: str | None = None
+    key: str | None = None
+    sni: tuple[dict[str, Any], ...] = ()  # ({"name": host, "cert": path, "key": path}, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """The ``_gateway`` block. Durations here are seconds (floats allowed)."""
+
+    listen: str = "0.0.0.0:8000"
+    admin_listen: str = "127.0.0.1:8001"
+    workers: int | None = None  # None: number of CPUs
+    tls: TLSSettings | None = None
+    redis_url: str | None = None
+    max_header_bytes: int = 32768
+    max_body_bytes: int = 8 * 1024 * 1024
+    client_header_timeout: float = 60.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 10000
+    upstream_keepalive_pool_size: int = 512  # idle connections kept per target
+    upstream_keepalive_timeout: float = 60.0
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    services: tuple[Service, ...] = ()
+    routes: tuple[Route, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
+    plugins: tuple[PluginConfig, ...] = ()  # every plugin, flattened, with its scope set
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    source: dict[str, Any] = field(default_factory=dict)  # the declarative document as loaded
+    hash: str = ""  # xxh3-64 hex of the canonical document
+
+    def service(self, name: str) -> Service | None:
+        for s in self.services:
+            if s.name == name:
+                return s
+        return None
+
+    def upstream(self, name: str) -> Upstream | None:
+        for u in self.upstreams:
+            if u.name == name:
+                return u
+        return None

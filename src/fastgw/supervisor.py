@@ -1,0 +1,228 @@
+"""The supervisor: starts the workers, swaps configs, serves the admin API.
+
+It never touches proxied traffic. Workers are separate processes started
+from a clean interpreter (not forked from this one, which runs its own event
+loop), each holding one end of a socket pair for control messages. A worker
+that dies is started again; SIGTERM drains every worker before exiting;
+SIGHUP reloads the config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from fastgw.config.loader import ConfigError, load_config, parse_config
+from fastgw.config.model import Config
+from fastgw.control import ChannelClosed, read_message, write_message
+
+log = logging.getLogger("fastgw")
+
+
+class WorkerHandle:
+    def __init__(self, worker_id: int):
+        self.worker_id = worker_id
+        self.process: subprocess.Popen | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.lock = asyncio.Lock()
+        self.ready = False
+
+    async def request(self, message: dict, timeout: float = 10.0) -> dict:
+        async with self.lock:
+            if self.writer is None:
+                raise ChannelClosed("worker not running")
+            await write_message(self.writer, message)
+            return await asyncio.wait_for(read_message(self.reader), timeout)
+
+
+class Supervisor:
+    def __init__(self, config: Config, config_path: str | None, listen: str,
+                 admin_listen: str | None, workers: int, overrides: dict | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.listen = listen
+        self.admin_listen = admin_listen
+        self.worker_count = workers
+        self.overrides = overrides or {}
+        self.workers = [WorkerHandle(i) for i in range(workers)]
+        self.stopping = False
+        self.started_at = time.time()
+        self.reloads = 0
+        self.swap_lock = asyncio.Lock()
+        self.admin_server = None
+
+    # -- workers ------------------------------------------------------------
+
+    async def spawn(self, handle: WorkerHandle) -> None:
+        parent, child = socket.socketpair()
+        cmd = [sys.executable, "-m", "fastgw.worker", "--fd", str(child.fileno()),
+               "--id", str(handle.worker_id), "--listen", self.listen]
+        handle.process = subprocess.Popen(cmd, pass_fds=(child.fileno(),))
+        child.close()
+        handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
+        await write_message(handle.writer, {"op": "config", "doc": self.config.source})
+        answer = await asyncio.wait_for(read_message(handle.reader), 60)
+        if not answer.get("ok"):
+            raise RuntimeError(f"worker {handle.worker_id} refused the config: {answer}")
+        handle.ready = True
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self.spawn(h) for h in self.workers))
+        if self.admin_listen:
+            from fastgw.admin.server import start_admin
+
+            self.admin_server = await start_admin(self, self.admin_listen)
+        log.info("fastgw listening on %s with %d worker(s); admin on %s",
+                 self.listen, self.worker_count, self.admin_listen or "off")
+
+    async def watch(self) -> None:
+        """Restart workers that exit while we are not stopping."""
+        while not self.stopping:
+            await asyncio.sleep(0.2)
+            for handle in self.workers:
+                proc = handle.process
+                if proc is not None and proc.poll() is not None and not self.stopping:
+                    log.error("worker %d exited with %s; starting it again",
+                              handle.worker_id, proc.returncode)
+                    handle.ready = False
+                    if handle.writer is not None:
+                        handle.writer.close()
+                        handle.writer = None
+                    try:
+                        await self.spawn(handle)
+                    except Exception:
+                        log.exception("could not restart worker %d", handle.worker_id)
+
+    async def stop(self) -> None:
+        """Drain: workers stop accepting, finish in-flight requests, exit."""
+        self.stopping = True
+        if self.admin_server is not None:
+            self.admin_server.close()
+        for handle in self.workers:
+            if handle.process is not None and handle.process.poll() is None:
+                handle.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.config.gateway.drain_timeout + 5
+        for handle in self.workers:
+            proc = handle.process
+            if proc is None:
+                continue
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    # -- config -------------------------------------------------------------
+
+    async def swap(self, doc: dict) -> tuple[bool, list[str]]:
+        """Validate ``doc`` and give it to every worker; nothing changes on error."""
+        async with self.swap_lock:
+            try:
+                config = parse_config(doc)
+            except ConfigError as exc:
+                return False, exc.errors
+            if not self.gateway_settings_compatible(config):
+                return False, ["_gateway: listen, admin_listen and workers cannot change "
+                               "without a restart"]
+            config = self.with_overrides(config)
+            results = await asyncio.gather(
+                *(h.request({"op": "config", "doc": config.source}) for h in self.workers),
+                return_exceptions=True,
+            )
+            errors = []
+            for handle, result in zip(self.workers, results):
+                if isinstance(result, BaseException):
+                    errors.append(f"worker {handle.worker_id}: {result!r}")
+                elif not result.get("ok"):
+                    errors.extend(result.get("errors", []))
+            if errors:
+                log.error("config swap failed on a worker: %s", errors)
+                return False, errors
+            self.config = config
+            self.reloads += 1
+            log.info("config swapped (hash %s)", config.hash)
+            return True, []
+
+    def with_overrides(self, config: Config) -> Config:
+        from fastgw.config.loader import apply_overrides
+
+        settings = apply_overrides(config.gateway, os.environ, **self.overrides)
+        return _replace_gateway(config, settings)
+
+    def gateway_settings_compatible(self, config: Config) -> bool:
+        # Listening addresses and the worker count are fixed for the life of
+        # the process; flags and environment variables pin them anyway.
+        return True
+
+    async def reload_file(self) -> None:
+        if not self.config_path:
+            return
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, the running config stays:\n  %s", "\n  ".join(exc.errors))
+            return
+        ok, errors = await self.swap(config.source)
+        if not ok:
+            log.error("reload refused, the running config stays:\n  %s", "\n  ".join(errors))
+
+    # -- status -------------------------------------------------------------
+
+    async def worker_stats(self) -> list[dict]:
+        results = await asyncio.gather(
+            *(h.request({"op": "stats"}, timeout=5) for h in self.workers if h.ready),
+            return_exceptions=True,
+        )
+        return [r["stats"] for r in results if isinstance(r, dict) and r.get("ok")]
+
+    async def status(self) -> dict:
+        from fastgw import core_status
+
+        stats = await self.worker_stats()
+        return {
+            "server": {
+                "connections_active": sum(s["connections"] for s in stats),
+                "total_requests": sum(s["requests"] for s in stats),
+            },
+            "workers": len(stats),
+            "workers_configured": self.worker_count,
+            "worker_pids": [s["pid"] for s in stats],
+            "config_hash": self.config.hash,
+            "reloads": self.reloads,
+            "compiled_core": core_status()["loaded"],
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "pid": os.getpid(),
+        }
+
+
+def _replace_gateway(config: Config, settings) -> Config:
+    from dataclasses import replace
+
+    return replace(config, gateway=settings)
+
+
+async def run_supervisor(sup: Supervisor) -> int:
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(sup.reload_file()))
+    try:
+        await sup.start()
+    except Exception:
+        log.exception("start-up failed")
+        await sup.stop()
+        return 1
+    watcher = asyncio.ensure_future(sup.watch())
+    await done.wait()
+    log.info("draining")
+    await sup.stop()
+    watcher.cancel()
+    return 0

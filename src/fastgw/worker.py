@@ -1,0 +1,194 @@
+"""One worker process: a uvloop event loop serving the proxy port.
+
+Every worker binds the same address with SO_REUSEPORT, so the kernel spreads
+connections across them. The supervisor talks to the worker over a socket
+pair (``fastgw.control``): the first message carries the config, later ones
+swap it, ask for stats, or start a drain. SIGTERM drains too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+
+import uvloop
+
+from fastgw.config.loader import ConfigError, parse_config
+from fastgw.config.model import Config
+from fastgw.control import ChannelClosed, read_message, write_message
+
+log = logging.getLogger("fastgw.worker")
+
+# PERF: a deep accept backlog keeps connection bursts from a load test out of
+# SYN retries; the kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
+
+
+def split_host_port(listen: str, default_port: int = 8000) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep:
+        return listen, default_port
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def bind_reuseport(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def server_tls_context(config: Config) -> ssl.SSLContext | None:
+    tls = config.gateway.tls
+    if tls is None or not tls.cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.cert, tls.key)
+    sni = {entry["name"]: entry for entry in tls.sni}
+    if sni:
+        contexts = {}
+        for name, entry in sni.items():
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            c.load_cert_chain(entry["cert"], entry["key"])
+            contexts[name] = c
+
+        def pick(sslobj, server_name, _ctx):
+            chosen = contexts.get(server_name)
+            if chosen is not None:
+                sslobj.context = chosen
+
+        ctx.sni_callback = pick
+    return ctx
+
+
+class Worker:
+    def __init__(self, worker_id: int, listen: str, control: socket.socket):
+        self.worker_id = worker_id
+        self.listen = listen
+        self.control = control
+        self.loop = asyncio.get_running_loop()
+        self.gateway = None
+        self.server = None
+        self.config: Config | None = None
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        reader, writer = await asyncio.open_connection(sock=self.control)
+        first = await read_message(reader)
+        try:
+            config = parse_config(first["doc"])
+        except ConfigError as exc:
+            await write_message(writer, {"ok": False, "errors": exc.errors})
+            return 1
+        await self.start(config)
+        await write_message(writer, {"ok": True, "pid": os.getpid()})
+        self.loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        self.loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        # The supervisor owns SIGHUP; a worker ignores it.
+        self.loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        serve_control = asyncio.ensure_future(self.serve_control(reader, writer))
+        await self.stopping.wait()
+        await self.drain()
+        serve_control.cancel()
+        return 0
+
+    async def start(self, config: Config) -> None:
+        from fastgw._core.protocol import Gateway
+        from fastgw.runtime import apply_config, build_router, limits_from
+
+        self.config = config
+        gw = Gateway(self.loop, _EmptyRouter(), limits_from(config.gateway))
+        gw.set_router(build_router(gw, config))
+        self.gateway = gw
+        host, port = split_host_port(self.listen)
+        sock = bind_reuseport(host, port)
+        tls = server_tls_context(config)
+        scheme = "https" if tls is not None else "http"
+        self.server = await self.loop.create_server(
+            gw.protocol_factory(scheme), sock=sock, ssl=tls, backlog=LISTEN_BACKLOG
+        )
+        gw.start_sweeper()
+        self._apply = apply_config
+
+    async def serve_control(self, reader, writer) -> None:
+        while True:
+            try:
+                msg = await read_message(reader)
+            except ChannelClosed:
+                # The supervisor is gone: nobody can stop us cleanly later.
+                self.stopping.set()
+                return
+            await write_message(writer, self.handle(msg))
+
+    def handle(self, msg: dict) -> dict:
+        op = msg.get("op")
+        if op == "config":
+            try:
+                config = parse_config(msg["doc"])
+            except ConfigError as exc:
+                return {"ok": False, "errors": exc.errors}
+            self._apply(self.gateway, config)
+            self.config = config
+            return {"ok": True, "hash": config.hash}
+        if op == "stats":
+            stats = self.gateway.stats()
+            stats["pid"] = os.getpid()
+            stats["worker"] = self.worker_id
+            stats["config_hash"] = self.config.hash if self.config else None
+            return {"ok": True, "stats": stats}
+        if op == "drain":
+            self.stopping.set()
+            return {"ok": True}
+        return {"ok": False, "errors": [f"unknown op {op!r}"]}
+
+    async def drain(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.gateway is not None:
+            await self.gateway.drain(self.config.gateway.drain_timeout)
+            self.gateway.stop_sweeper()
+
+
+class _EmptyRouter:
+    """Stands in until the first routing table is built."""
+
+    header_names: frozenset = frozenset()
+
+    def match(self, method, host, url, headers):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastgw-worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--id", type=int, default=0)
+    parser.add_argument("--listen", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("FASTGW_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s worker[{args.id}] %(levelname)s %(message)s",
+    )
+    control = socket.socket(fileno=args.fd)
+
+    async def amain() -> int:
+        return await Worker(args.id, args.listen, control).run()
+
+    try:
+        return uvloop.run(amain())
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
