@@ -12,8 +12,10 @@ CORE_STAMP := src/fastgw/_core/.built
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]' --no-build-isolation 2>/dev/null || \
-		( $(PIP) install -q 'Cython>=3.0' setuptools wheel && $(PIP) install -q -e '.[dev]' --no-build-isolation )
+	$(PIP) install -q 'Cython>=3.0' setuptools wheel
+	# The package is installed in editable mode without compiling; the
+	# extensions are built in place by the `compile` target.
+	FASTGW_NO_EXTENSIONS=1 $(PIP) install -q -e '.[dev]' --no-build-isolation
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -190,6 +190,7 @@ class Supervisor:
             "server": {
                 "connections_active": sum(s["connections"] for s in stats),
                 "total_requests": sum(s["requests"] for s in stats),
+                "upstream_connect_failures": sum(s["upstream_connect_failures"] for s in stats),
             },
             "workers": len(stats),
             "workers_configured": self.worker_count,

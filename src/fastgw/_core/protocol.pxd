@@ -87,6 +87,7 @@ cdef class Gateway:
     cdef readonly bytes via
     cdef readonly long long requests_total
     cdef readonly long long responses_local
+    cdef readonly long long connect_failures
     cdef readonly bint draining
     cdef bytes request_id_prefix
     cdef unsigned long long request_id_counter

@@ -310,6 +310,7 @@ cdef class Gateway:
         self.via = b"1.1 fastgw"
         self.requests_total = 0
         self.responses_local = 0
+        self.connect_failures = 0
         self.draining = False
         self.request_id_prefix = os.urandom(8).hex().encode()
         self.request_id_counter = 0
@@ -412,6 +413,7 @@ cdef class Gateway:
             "connections": len(self.clients),
             "requests": self.requests_total,
             "local_responses": self.responses_local,
+            "upstream_connect_failures": self.connect_failures,
             "upstream_connections_busy": len(self.busy_upstreams),
             "upstream_pools": len(self.pools),
         }
@@ -576,6 +578,8 @@ cdef class ClientConnection:
             req.xff = value if req.xff is None else req.xff + b", " + value
         elif kind == H_X_REQUEST_ID:
             req.request_id = value
+            req.headers.append(name)
+            req.headers.append(value)
         elif kind == H_UPGRADE:
             req.upgrade = value
         elif kind == H_EXPECT:
@@ -725,6 +729,7 @@ cdef class ClientConnection:
             if conn is not None:
                 break
             failures += 1
+            self.gw.connect_failures += 1
             if failures > rt.retries:
                 if timed_out:
                     self.upstream_failed(None, 504, MSG_UPSTREAM_TIMEOUT)
