@@ -1,0 +1,49 @@
+"""Exceptions raised by the translation layer.
+
+Each one carries an OpenAI-shaped error body (``{"error": {...}}``) so the
+caller can answer in the client's format without looking inside: the OpenAI
+front door sends it as is, the Anthropic one converts it with
+``anthropic_format.openai_error_to_anthropic``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastgw.ai.openai_format import openai_error
+
+
+class TranslationError(ValueError):
+    """The client's request cannot be expressed in the provider's API (answer 400)."""
+
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.error: dict[str, Any] = openai_error(message, status=self.status, code=code)
+
+
+class UnsupportedRouteType(TranslationError):
+    """The provider has no operation for this route type (e.g. embeddings on Anthropic)."""
+
+
+class UpstreamFormatError(Exception):
+    """The provider answered with a body we cannot read (answer 502, as Kong does)."""
+
+    status = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.error: dict[str, Any] = openai_error(message, error_type="api_error", status=502)
+
+
+class StreamError(Exception):
+    """A stream did not end cleanly; ``error`` is what the client must receive instead."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("error", {}).get("message", "stream error"))
+        self.error = error
+
+
+class StreamCut(StreamError):
+    """The upstream closed the stream before its end-of-answer marker."""

@@ -1,0 +1,159 @@
+"""Token usage, token estimates without a tokenizer, and cost.
+
+Providers report usage in their own words (OpenAI ``usage``, Anthropic
+``input_tokens``/``output_tokens``, Gemini ``usageMetadata``, Ollama
+``prompt_eval_count``/``eval_count``); translators turn them into ``Usage``.
+When a provider reports a total, that total is kept as given: some count
+tokens outside prompt and completion (Gemini's tool-use prompt, for one), so a
+recomputed sum would disagree with the provider's bill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS
+
+# Bytes per token for ASCII text, the usual rule of thumb for BPE tokenizers on
+# English and code. A non-ASCII character is counted as a whole token: right for
+# CJK, high for accented Latin, and erring high is the safe side for budgets.
+_ASCII_CHARS_PER_TOKEN = 4
+# Per-message framing tokens (role markers, separators) in chat formats.
+_TOKENS_PER_MESSAGE = 4
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int | None = None  # part of completion_tokens
+    cached_tokens: int | None = None  # part of prompt_tokens
+    estimated: bool = False  # True when counted here rather than reported upstream
+
+    @classmethod
+    def of(
+        cls,
+        prompt: int,
+        completion: int,
+        total: int | None = None,
+        *,
+        reasoning: int | None = None,
+        cached: int | None = None,
+        estimated: bool = False,
+    ) -> Usage:
+        """Build from a provider's counts; ``total`` is summed only when the provider gave none."""
+        if total is None:
+            total = prompt + completion
+        return cls(prompt, completion, total, reasoning, cached, estimated)
+
+    @classmethod
+    def from_openai(cls, usage: dict[str, Any] | None) -> Usage | None:
+        if not usage:
+            return None
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        return cls.of(
+            usage.get("prompt_tokens") or 0,
+            usage.get("completion_tokens") or 0,
+            usage.get("total_tokens"),
+            reasoning=completion_details.get("reasoning_tokens"),
+            cached=prompt_details.get("cached_tokens"),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return usage
+
+    def to_openai_embeddings(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "total_tokens": self.total_tokens}
+
+
+class TokenCounter:
+    """Running token estimate of text that arrives in pieces (stream deltas).
+
+    Counting characters per class and rounding once at the end keeps the
+    estimate equal to ``estimate_tokens`` of the joined text, where summing a
+    rounded estimate per delta would count every one-character delta as a token.
+    """
+
+    __slots__ = ("ascii_chars", "other_chars")
+
+    def __init__(self) -> None:
+        self.ascii_chars = 0
+        self.other_chars = 0
+
+    def add(self, text: str) -> None:
+        if text.isascii():
+            self.ascii_chars += len(text)
+            return
+        ascii_chars = len(text.encode("ascii", "ignore"))
+        self.ascii_chars += ascii_chars
+        self.other_chars += len(text) - ascii_chars
+
+    @property
+    def tokens(self) -> int:
+        return -(-self.ascii_chars // _ASCII_CHARS_PER_TOKEN) + self.other_chars
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: about 4 ASCII characters per token, 1 per other character."""
+    if not text:
+        return 0
+    counter = TokenCounter()
+    counter.add(text)
+    return counter.tokens
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return ""
+
+
+def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
+    """Estimate the prompt of an OpenAI-format request, before any provider has counted it."""
+    counter = TokenCounter()
+    extra_tokens = 0
+    if route_type == ROUTE_CHAT:
+        for message in body.get("messages") or ():
+            extra_tokens += _TOKENS_PER_MESSAGE
+            counter.add(_content_text(message.get("content")))
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                counter.add(function.get("name") or "")
+                counter.add(function.get("arguments") or "")
+        if body.get("tools"):
+            # Tool schemas are sent to the model as text; their JSON is a fair proxy.
+            counter.add(orjson.dumps(body["tools"]).decode())
+    else:
+        key = "prompt" if route_type == ROUTE_COMPLETIONS else "input"
+        value = body.get(key)
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str):
+                counter.add(item)
+            elif isinstance(item, int):  # pre-tokenized input: one id per token
+                extra_tokens += 1
+            elif isinstance(item, list):
+                extra_tokens += len(item)
+    return counter.tokens + extra_tokens
+
+
+def cost(usage: Usage, input_cost: float | None, output_cost: float | None) -> float:
+    """Price of ``usage`` with costs given per 1M tokens, as in Kong's model options."""
+    return (
+        usage.prompt_tokens * (input_cost or 0.0) + usage.completion_tokens * (output_cost or 0.0)
+    ) / 1_000_000

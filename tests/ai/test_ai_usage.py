@@ -1,0 +1,93 @@
+"""Usage, token estimates and cost."""
+
+from __future__ import annotations
+
+import pytest
+from ai_testkit import awkward_pieces
+
+from fastgw.ai import (
+    ROUTE_CHAT,
+    ROUTE_COMPLETIONS,
+    ROUTE_EMBEDDINGS,
+    Usage,
+    cost,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
+from fastgw.ai.usage import TokenCounter
+
+
+def test_a_total_given_by_the_provider_is_never_recomputed():
+    assert Usage.of(10, 5, 20).total_tokens == 20
+    assert Usage.of(10, 5, 0).total_tokens == 0
+    assert Usage.of(10, 5).total_tokens == 15
+
+
+def test_openai_usage_with_details_round_trips():
+    reported = {
+        "prompt_tokens": 100,
+        "completion_tokens": 40,
+        "total_tokens": 141,
+        "prompt_tokens_details": {"cached_tokens": 64},
+        "completion_tokens_details": {"reasoning_tokens": 12},
+    }
+    usage = Usage.from_openai(reported)
+    assert (usage.total_tokens, usage.cached_tokens, usage.reasoning_tokens) == (141, 64, 12)
+    assert usage.to_openai() == reported
+    assert Usage.from_openai(None) is None
+    assert Usage.of(1, 2).to_openai() == {
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "total_tokens": 3,
+    }
+    assert Usage.of(7, 0).to_openai_embeddings() == {"prompt_tokens": 7, "total_tokens": 7}
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [("", 0), ("abcd", 1), ("abcde", 2), ("日本語", 3), ("ab日", 2), ("x" * 400, 100)],
+)
+def test_estimate_tokens(text, tokens):
+    assert estimate_tokens(text) == tokens
+
+
+def test_a_counter_fed_in_pieces_equals_the_estimate_of_the_whole_text():
+    text = "Streaming answers arrive in small deltas: ¡hola! 你好, " * 20
+    counter = TokenCounter()
+    for piece in awkward_pieces(text.encode(), seed=3):
+        counter.add(piece.decode("utf-8", "ignore"))
+    whole = TokenCounter()
+    whole.add(text)
+    assert whole.tokens == estimate_tokens(text)
+    # Pieces cut inside a character lose it; ASCII-only text must match exactly.
+    ascii_counter = TokenCounter()
+    for piece in awkward_pieces(b"a" * 1001, seed=4):
+        ascii_counter.add(piece.decode())
+    assert ascii_counter.tokens == estimate_tokens("a" * 1001) == 251
+
+
+def test_estimate_prompt_tokens_per_route_type():
+    chat = {
+        "messages": [
+            {"role": "system", "content": "abcd"},
+            {"role": "user", "content": [{"type": "text", "text": "abcdefgh"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}],
+            },
+        ]
+    }
+    # 3 messages x 4 framing tokens, then 4 + 8 + 1 + 2 = 15 characters -> 4 tokens.
+    assert estimate_prompt_tokens(ROUTE_CHAT, chat) == 16
+    assert estimate_prompt_tokens(ROUTE_COMPLETIONS, {"prompt": ["abcd", "efgh"]}) == 2
+    assert estimate_prompt_tokens(ROUTE_EMBEDDINGS, {"input": "abcdefgh"}) == 2
+    assert estimate_prompt_tokens(ROUTE_EMBEDDINGS, {"input": [1, 2, 3]}) == 3
+    assert estimate_prompt_tokens(ROUTE_EMBEDDINGS, {"input": [[1, 2], [3]]}) == 3
+
+
+def test_cost_is_per_million_tokens():
+    usage = Usage.of(1000, 500, 1600)
+    assert cost(usage, 3.0, 15.0) == pytest.approx(0.0105)
+    assert cost(usage, None, 15.0) == pytest.approx(0.0075)
+    assert cost(usage, None, None) == 0.0
