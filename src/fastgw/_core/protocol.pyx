@@ -594,8 +594,14 @@ cdef class ClientConnection:
         cdef Request req = self.current
         self.head_started = 0
         req.method = self.parser.get_method()
-        req.http_minor = 1 if self.parser.get_http_version() == "1.1" else 0
         req.keep_alive = self.parser.should_keep_alive()
+        # PERF: get_http_version() formats a string; only a request that
+        # could be HTTP/1.0 (no keep-alive by default, or an explicit
+        # Connection header) needs it.
+        if req.keep_alive and req.connection_tokens is None:
+            req.http_minor = 1
+        else:
+            req.http_minor = 1 if self.parser.get_http_version() == "1.1" else 0
         if req.host is None and req.http_minor == 1:
             # RFC 9112 3.2: an HTTP/1.1 request without Host is refused.
             self.error_status = 400
