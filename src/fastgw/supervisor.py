@@ -137,7 +137,7 @@ class Supervisor:
                 return_exceptions=True,
             )
             errors = []
-            for handle, result in zip(self.workers, results):
+            for handle, result in zip(self.workers, results, strict=True):
                 if isinstance(result, BaseException):
                     errors.append(f"worker {handle.worker_id}: {result!r}")
                 elif not result.get("ok"):

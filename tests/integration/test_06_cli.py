@@ -2,9 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,900 @@
+"""Schemas of the declarative document's entities.
+
+Field names, defaults and bounds follow Kong's ``kong/db/schema/entities/*.lua``
+(services, routes, upstreams, targets, consumers, plugins) and the bundled
+credential schemas (key-auth, basic-auth, jwt, acl). Deviations, all because
+fastgw speaks HTTP/1.1 only and reads a file rather than a database:
+
+* ``protocol`` / ``protocols`` accept only ``http`` and ``https`` (plugins also
+  accept Kong's ``grpc``/``grpcs`` so that decK exports load unchanged);
+* a service without ``url`` and without ``port`` gets 443 for ``https`` and 80
+  otherwise (Kong uses 80 whatever the protocol, which is rarely meant);
+* credentials need their ``key``/``secret`` written out: a generated value that
+  nobody can read back is useless in a file;
+* ``_gateway`` is fastgw's own block (process settings; durations in seconds).
+
+Rules that need the whole document (unique names, references between
+entities) live in ``fastgw.config.loader``.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+from fastgw.config.model import GatewaySettings
+from fastgw.config.schema import (
+    INVALID,
+    Array,
+    Boolean,
+    Dynamic,
+    Field,
+    Integer,
+    Map,
+    Number,
+    Path,
+    Record,
+    Set,
+    String,
+    Validation,
+)
+from fastgw.plugins import plugin_schema
+
+FORMAT_VERSIONS = ("3.0", "2.1")
+HTTP_PROTOCOLS = ("http", "https")
+PLUGIN_PROTOCOLS = ("grpc", "grpcs", "http", "https")
+DEFAULT_TARGET_PORT = 8000  # Kong's default when a target omits its port
+INT32_MAX = 2**31 - 1
+
+_HOST_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+_PORT_SUFFIX = re.compile(r":(\d{1,5})$")
+# RFC 9110 token characters.
+_HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_NAME = r"^[\w.\-~]+$"
+_PATH_FORBIDDEN = re.compile(r"[\s?#]")
+# scheme://host[:port][/path]; userinfo, query and fragment are not allowed.
+_SERVICE_URL = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://(\[[^\]]*\]|[^:/?#@\[\]]*)(?::(\d*))?(/[^?#]*)?"
+)
+
+
+# --- value checks (each returns an error message or None) --------------------
+
+
+def is_hostname_or_ip(text: str) -> bool:
+    if _HOSTNAME.fullmatch(text) is not None:
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def split_host_port(text: str) -> tuple[str, int | None] | None:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (host without
+    brackets, port or None); None when malformed. A bare IPv6 address (several
+    colons, no brackets) is a host without port."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[1:end], text[end + 1 :]
+        if not rest:
+            return host, None
+        match = _PORT_SUFFIX.fullmatch(rest)
+        return (host, int(match.group(1))) if match else None
+    if text.count(":") > 1:
+        return text, None
+    match = _PORT_SUFFIX.search(text)
+    if match is not None:
+        return text[: match.start()], int(match.group(1))
+    if ":" in text:
+        return None
+    return text, None
+
+
+def _check_port(port: int | None) -> str | None:
+    if port is not None and port > 65535:
+        return f"invalid port {port}: must be between 0 and 65535"
+    return None
+
+
+def check_host(value: str) -> str | None:
+    if not is_hostname_or_ip(value):
+        return f"invalid host '{value}': expected a host name or an IP address (no port)"
+    return None
+
+
+def check_target(value: str) -> str | None:
+    parsed = split_host_port(value)
+    if parsed is None or not is_hostname_or_ip(parsed[0]):
+        return f"invalid target '{value}': expected 'host:port' or 'host'"
+    return _check_port(parsed[1])
+
+
+def check_listen(value: str) -> str | None:
+    parsed = split_host_port(value)
+    if parsed is None or parsed[1] is None:
+        return f"invalid address '{value}': expected 'host:port'"
+    host, port = parsed
+    if host not in ("", "*") and not is_hostname_or_ip(host):
+        return f"invalid address '{value}': expected 'host:port'"
+    return _check_port(port)
+
+
+def check_route_host(value: str) -> str | None:
+    """Kong's route host: a name or IP with an optional port, and at most one
+    ``*`` standing for the leftmost or the rightmost label."""
+    parsed = split_host_port(value)
+    if parsed is None:
+        return f"invalid host '{value}'"
+    host, port = parsed
+    wildcards = host.count("*")
+    if wildcards > 1:
+        return "invalid wildcard: must have at most one wildcard"
+    if wildcards == 1:
+        if host.startswith("*."):
+            host = host[2:]
+        elif host.endswith(".*"):
+            host = host[:-2]
+        else:
+            return "invalid wildcard: must be placed at leftmost or rightmost label"
+    if not is_hostname_or_ip(host):
+        return f"invalid host '{value}'"
+    return _check_port(port)
+
+
+@functools.lru_cache(maxsize=4096)
+def _regex_error(pattern: str) -> str | None:
+    # PERF: compiling costs ~50 us per pattern; a reload of an unchanged
+    # config finds every pattern here.
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regex '{pattern}': {exc}"
+    return None
+
+
+def check_path(value: str) -> str | None:
+    if not value.startswith("/"):
+        return "should start with: /"
+    if _PATH_FORBIDDEN.search(value) is not None:
+        return "must not contain whitespace, '?' or '#'"
+    return None
+
+
+def check_route_path(value: str) -> str | None:
+    """A prefix path, or a regular expression after a leading ``~`` (Kong 3)."""
+    if value.startswith("~"):
+        return _regex_error(value[1:])
+    if not value.startswith("/"):
+        return "should start with: / (fixed path) or ~/ (regex path)"
+    if _PATH_FORBIDDEN.search(value) is not None:
+        return "must not contain whitespace, '?' or '#'"
+    return None
+
+
+def _check_route_header_name(value: str) -> str | None:
+    if value.lower() == "host":
+        return "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+    return None
+
+
+def _check_upstream_name(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return "Invalid name; no ip addresses allowed"
+    if ":" in value:
+        return "Invalid name; no port allowed"
+    if _HOSTNAME.fullmatch(value) is None:
+        return "Invalid name; must be a valid hostname"
+    return None
+
+
+def _check_plugin_name(value: str) -> str | None:
+    if plugin_schema(value) is None:
+        return f"unknown plugin '{value}'"
+    return None
+
+
+def _plugin_config_schema(plugin: dict) -> Field | None:
+    return plugin_schema(plugin.get("name"))
+
+
+# --- shared field definitions --------------------------------------------------
+
+
+def _id() -> String:
+    return String(
+        match=_UUID,
+        match_message="invalid id '{value}': expected a UUID",
+        description="The entity's UUID; fastgw keeps it as given and accepts it in references.",
+    )
+
+
+def _name(description: str, **options: Any) -> String:
+    return String(
+        match=_NAME,
+        match_message="invalid name '{value}': use letters, digits, '.', '-', '_' or '~'",
+        description=description,
+        **options,
+    )
+
+
+def _tags() -> Set:
+    return Set(
+        String(len_max=128, description="One tag."),
+        description="Free-form labels, for the operator's own bookkeeping.",
+    )
+
+
+def _timeout_ms(what: str) -> Integer:
+    return Integer(
+        between=(1, INT32_MAX - 1),
+        default=60000,
+        description=f"Milliseconds allowed for {what} (Kong's default, 60000).",
+    )
+
+
+def _header_name(description: str, **options: Any) -> String:
+    return String(
+        match=_HEADER_NAME,
+        match_message="invalid header name '{value}'",
+        description=description,
+        **options,
+    )
+
+
+def _reference(kind: str) -> String:
+    return String(description=f"Name or id of the {kind} this entity belongs to.")
+
+
+def _status_codes(default: tuple[int, ...], description: str) -> Array:
+    return Array(
+        Integer(between=(100, 999), description="An HTTP status code."),
+        default=default,
+        description=description,
+    )
+
+
+def _seconds(default: float, description: str) -> Number:
+    return Number(between=(0, 65535), default=default, description=description)
+
+
+def _counter(description: str) -> Integer:
+    return Integer(between=(0, 255), default=0, description=f"{description} 0 disables it.")
+
+
+# --- plugins -----------------------------------------------------------------
+
+PLUGIN = Record(
+    {
+        "id": _id(),
+        "name": String(
+            required=True, check=_check_plugin_name, description="The plugin's Kong name."
+        ),
+        "instance_name": _name("Unique name of this plugin instance."),
+        "config": Dynamic(
+            _plugin_config_schema,
+            description="The plugin's settings, checked against the plugin's own schema.",
+        ),
+        "enabled": Boolean(default=True, description="Whether the plugin runs."),
+        "protocols": Set(
+            String(one_of=PLUGIN_PROTOCOLS, description="A request scheme."),
+            len_min=1,
+            default=PLUGIN_PROTOCOLS,
+            description="Request schemes the plugin runs on.",
+        ),
+        "tags": _tags(),
+        "service": _reference("service"),
+        "route": _reference("route"),
+        "consumer": _reference("consumer (name or username)"),
+    },
+    description="A plugin: global, or scoped to a service, route and/or consumer.",
+)
+
+
+def _plugins() -> Array:
+    return Array(PLUGIN, default=(), description="Plugins scoped to this entity.")
+
+
+# --- routes ------------------------------------------------------------------
+
+
+def _check_route(route: dict, path: Path, ctx: Validation) -> None:
+    if not (route["paths"] or route["hosts"] or route["methods"] or route["headers"]):
+        ctx.error(path, "must set at least one of 'paths', 'hosts', 'methods', 'headers'")
+
+
+ROUTE = Record(
+    {
+        "id": _id(),
+        "name": _name("Unique route name; defaults to the route's id or its document path."),
+        "protocols": Set(
+            String(one_of=HTTP_PROTOCOLS, description="A request scheme."),
+            len_min=1,
+            default=HTTP_PROTOCOLS,
+            description="Request schemes the route matches.",
+        ),
+        "methods": Set(
+            String(
+                match=r"^[A-Z]+$",
+                match_message="invalid method '{value}': expected upper case letters",
+                description="An HTTP method.",
+            ),
+            description="HTTP methods the route matches; any when empty.",
+        ),
+        "hosts": Array(
+            String(check=check_route_host, description="A host, optionally with one '*' label."),
+            description="Host header values the route matches; any when empty.",
+        ),
+        "paths": Array(
+            String(check=check_route_path, description="A prefix, or a regex after '~'."),
+            description="Request path prefixes (or '~' regexes) the route matches.",
+        ),
+        "headers": Map(
+            _header_name("A request header name.", check=_check_route_header_name),
+            Array(String(description="An accepted value."), len_min=1, description="Values."),
+            description="Request headers the route requires, each with its accepted values.",
+        ),
+        "https_redirect_status_code": Integer(
+            one_of=(426, 301, 302, 307, 308),
+            default=426,
+            description="Status sent when only the protocol does not match.",
+        ),
+        "regex_priority": Integer(
+            between=(-INT32_MAX, INT32_MAX),
+            default=0,
+            description="Among matching regex paths, the higher priority wins.",
+        ),
+        "strip_path": Boolean(
+            default=True, description="Remove the matched path prefix before proxying."
+        ),
+        "path_handling": String(
+            one_of=("v0", "v1"),
+            default="v0",
+            description="How service, route and request paths are joined (Kong's v0/v1).",
+        ),
+        "preserve_host": Boolean(
+            default=False, description="Send the client's Host header upstream."
+        ),
+        "request_buffering": Boolean(default=True, description="Kong's request buffering flag."),
+        "response_buffering": Boolean(default=True, description="Kong's response buffering flag."),
+        "tags": _tags(),
+        "service": _reference("service (top-level routes only)"),
+        "plugins": _plugins(),
+    },
+    validator=_check_route,
+    description="A rule matching requests to a service.",
+)
+
+
+# --- services ----------------------------------------------------------------
+
+
+def _default_port(protocol: str) -> int:
+    return 443 if protocol == "https" else 80
+
+
+def _expand_service_url(service: dict, path: Path, ctx: Validation) -> None:
+    """Kong's ``url`` shorthand: fill protocol, host, port and path from it."""
+    url_path = (path, "url")
+    clashing = [name for name in ("protocol", "host", "port", "path") if service[name] is not None]
+    if clashing:
+        names = ", ".join(f"'{name}'" for name in clashing)
+        ctx.error(url_path, f"cannot be combined with {names}")
+        return
+    match = _SERVICE_URL.fullmatch(service["url"])
+    if match is None or not match.group(2) or match.group(3) == "":
+        ctx.error(url_path, "expected 'http[s]://host[:port][/path]'")
+        return
+    scheme, host, port_text, url_path_part = match.groups()
+    scheme = scheme.lower()
+    if scheme not in HTTP_PROTOCOLS:
+        ctx.error(url_path, "scheme must be 'http' or 'https'")
+        return
+    if host.startswith("["):
+        host = host[1:-1]
+    port = int(port_text) if port_text else _default_port(scheme)
+    message = check_host(host) or _check_port(port) or (url_path_part and check_path(url_path_part))
+    if message:
+        ctx.error(url_path, message)
+        return
+    service["protocol"] = scheme
+    service["host"] = host
+    service["port"] = port
+    service["path"] = url_path_part
+
+
+def _check_service(service: dict, path: Path, ctx: Validation) -> None:
+    if service["url"] is not None:
+        _expand_service_url(service, path, ctx)
+        if service["host"] is None:
+            return
+    elif service["host"] is None:
+        ctx.error((path, "host"), "required field missing (set 'host' or 'url')")
+        return
+    else:
+        if service["protocol"] is None:
+            service["protocol"] = "http"
+        if service["port"] is None:
+            service["port"] = _default_port(service["protocol"])
+    if service["tls_verify"] is not None and service["protocol"] != "https":
+        ctx.error((path, "tls_verify"), "only allowed when protocol is 'https'")
+
+
+SERVICE = Record(
+    {
+        "id": _id(),
+        "name": _name("Unique service name; defaults to the service's id or its document path."),
+        "url": String(
+            description="Shorthand for protocol, host, port and path: 'https://host:port/path'."
+        ),
+        "protocol": String(
+            one_of=HTTP_PROTOCOLS, description="Scheme spoken to the upstream; default 'http'."
+        ),
+        "host": String(
+            check=check_host,
+            description="Upstream host name or IP address, or the name of an upstream.",
+        ),
+        "port": Integer(
+            between=(0, 65535), description="Upstream port; default 443 for https, else 80."
+        ),
+        "path": String(check=check_path, description="Path prepended to upstream requests."),
+        "retries": Integer(
+            between=(0, 32767), default=5, description="Retries after a failed connection."
+        ),
+        "connect_timeout": _timeout_ms("connecting to the upstream"),
+        "write_timeout": _timeout_ms("each write to the upstream"),
+        "read_timeout": _timeout_ms("each read from the upstream"),
+        "tls_verify": Boolean(
+            description="Verify the upstream certificate (https only); unset means verify."
+        ),
+        "tags": _tags(),
+        "enabled": Boolean(
+            default=True, description="When false, the service's routes are not served."
+        ),
+        "routes": Array(ROUTE, default=(), description="Routes to this service."),
+        "plugins": _plugins(),
+    },
+    validator=_check_service,
+    description="An upstream API that routes send requests to.",
+)
+
+
+# --- upstreams and targets ---------------------------------------------------
+
+TARGET = Record(
+    {
+        "id": _id(),
+        "target": String(
+            required=True,
+            check=check_target,
+            description=f"'host:port' of a backend; the port defaults to {DEFAULT_TARGET_PORT}.",
+        ),
+        "weight": Integer(
+            between=(0, 65535),
+            default=100,
+            description="Share of traffic relative to other targets; 0 disables the target.",
+        ),
+        "tags": _tags(),
+    },
+    description="One backend of an upstream.",
+)
+
+
+def _healthchecks() -> Record:
+    """Kong's ``healthchecks`` record, with Kong's defaults."""
+    active_healthy = Record(
+        {
+            "interval": _seconds(0, "Seconds between probes of healthy targets; 0 disables."),
+            "http_statuses": _status_codes((200, 302), "Probe statuses counted as success."),
+            "successes": _counter("Successful probes that mark a target healthy."),
+        },
+        default={},
+        description="When active probes mark a target healthy.",
+    )
+    active_unhealthy = Record(
+        {
+            "interval": _seconds(0, "Seconds between probes of unhealthy targets; 0 disables."),
+            "http_statuses": _status_codes(
+                (429, 404, 500, 501, 502, 503, 504, 505), "Probe statuses counted as failure."
+            ),
+            "tcp_failures": _counter("TCP failures that mark a target unhealthy."),
+            "timeouts": _counter("Probe timeouts that mark a target unhealthy."),
+            "http_failures": _counter("HTTP failures that mark a target unhealthy."),
+        },
+        default={},
+        description="When active probes mark a target unhealthy.",
+    )
+    passive_healthy = Record(
+        {
+            "http_statuses": _status_codes(
+                (200, 201, 202, 203, 204, 205, 206, 207, 208, 226)
+                + (300, 301, 302, 303, 304, 305, 306, 307, 308),
+                "Proxied response statuses counted as success.",
+            ),
+            "successes": _counter("Successful responses that mark a target healthy."),
+        },
+        default={},
+        description="When proxied traffic marks a target healthy.",
+    )
+    passive_unhealthy = Record(
+        {
+            "http_statuses": _status_codes(
+                (429, 500, 503), "Proxied response statuses counted as failure."
+            ),
+            "tcp_failures": _counter("TCP failures that mark a target unhealthy."),
+            "timeouts": _counter("Timeouts that mark a target unhealthy."),
+            "http_failures": _counter("HTTP failures that mark a target unhealthy."),
+        },
+        default={},
+        description="When proxied traffic marks a target unhealthy.",
+    )
+    check_type = String(
+        one_of=("tcp", "http", "https"), default="http", description="How targets are checked."
+    )
+    active = Record(
+        {
+            "type": check_type,
+            "timeout": _seconds(1, "Seconds before a probe counts as timed out."),
+            "concurrency": Integer(
+                between=(1, 2**31), default=10, description="Probes run at the same time."
+            ),
+            "http_path": String(check=check_path, default="/", description="Path probed."),
+            "https_sni": String(check=check_host, description="SNI sent by https probes."),
+            "https_verify_certificate": Boolean(
+                default=True, description="Verify the target's certificate in https probes."
+            ),
+            "headers": Map(
+                _header_name("A header name."),
+                Array(String(description="A value."), description="Values."),
+                description="Headers sent with each probe.",
+            ),
+            "healthy": active_healthy,
+            "unhealthy": active_unhealthy,
+        },
+        default={},
+        description="Probes sent to targets on a timer.",
+    )
+    passive = Record(
+        {"type": check_type, "healthy": passive_healthy, "unhealthy": passive_unhealthy},
+        default={},
+        description="Health inferred from proxied traffic (a circuit breaker).",
+    )
+    return Record(
+        {
+            "active": active,
+            "passive": passive,
+            "threshold": Number(
+                between=(0, 100),
+                default=0,
+                description="Percentage of healthy weight below which the upstream is down.",
+            ),
+        },
+        default={},
+        description="Active and passive health checks of the targets.",
+    )
+
+
+# Which field names the key for each hash_on / hash_fallback value.
+_HASH_KEY_FIELDS = {
+    "hash_on": {
+        "header": "hash_on_header",
+        "cookie": "hash_on_cookie",
+        "query_arg": "hash_on_query_arg",
+    },
+    "hash_fallback": {
+        "header": "hash_fallback_header",
+        "cookie": "hash_on_cookie",
+        "query_arg": "hash_fallback_query_arg",
+    },
+}
+
+
+def _check_upstream(upstream: dict, path: Path, ctx: Validation) -> None:
+    """Kong's entity checks on hashing."""
+    for setting, key_fields in _HASH_KEY_FIELDS.items():
+        key_field = key_fields.get(upstream[setting])
+        if key_field is not None and upstream[key_field] is None:
+            ctx.error((path, key_field), f"required when {setting} is '{upstream[setting]}'")
+    hash_on, fallback = upstream["hash_on"], upstream["hash_fallback"]
+    if hash_on in ("none", "cookie") and fallback != "none":
+        ctx.error((path, "hash_fallback"), f"must be 'none' when hash_on is '{hash_on}'")
+    elif fallback == hash_on and hash_on not in ("none", "header", "query_arg"):
+        ctx.error((path, "hash_fallback"), "must differ from hash_on")
+    on_header, fallback_header = upstream["hash_on_header"], upstream["hash_fallback_header"]
+    if on_header and fallback_header and on_header.lower() == fallback_header.lower():
+        ctx.error((path, "hash_fallback_header"), "must differ from hash_on_header")
+    if upstream["algorithm"] == "least-connections" and hash_on != "none":
+        ctx.error((path, "hash_on"), "must be 'none' when algorithm is 'least-connections'")
+
+
+def _hash_on(description: str) -> String:
+    return String(
+        one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg"),
+        default="none",
+        description=description,
+    )
+
+
+UPSTREAM = Record(
+    {
+        "id": _id(),
+        "name": String(
+            required=True,
+            check=_check_upstream_name,
+            description="Unique name, used as a service's host to balance over the targets.",
+        ),
+        "algorithm": String(
+            one_of=("round-robin", "least-connections", "consistent-hashing", "latency"),
+            default="round-robin",
+            description="How a target is chosen.",
+        ),
+        "hash_on": _hash_on("What consistent hashing hashes."),
+        "hash_fallback": _hash_on("What to hash when hash_on yields nothing."),
+        "hash_on_header": _header_name("Header hashed when hash_on is 'header'."),
+        "hash_fallback_header": _header_name("Header hashed when hash_fallback is 'header'."),
+        "hash_on_cookie": String(
+            match=_HEADER_NAME,
+            match_message="invalid cookie name '{value}'",
+            description="Cookie hashed (and set when missing) for cookie hashing.",
+        ),
+        "hash_on_cookie_path": String(
+            check=check_path, default="/", description="Path of the cookie set for hashing."
+        ),
+        "hash_on_query_arg": String(
+            description="Query argument hashed when hash_on is 'query_arg'."
+        ),
+        "hash_fallback_query_arg": String(
+            description="Query argument hashed when hash_fallback is 'query_arg'."
+        ),
+        "slots": Integer(
+            between=(10, 2**16), default=10000, description="Slots on the consistent-hash ring."
+        ),
+        "healthchecks": _healthchecks(),
+        "tags": _tags(),
+        "targets": Array(TARGET, default=(), description="The backends balanced over."),
+    },
+    validator=_check_upstream,
+    description="A virtual host name that balances requests over targets.",
+)
+
+
+# --- consumers and credentials -----------------------------------------------
+
+KEYAUTH_CREDENTIAL = Record(
+    {
+        "id": _id(),
+        "key": String(
+            required=True,
+            secret=True,
+            referenceable=True,
+            description="The API key clients send (key-auth).",
+        ),
+        "tags": _tags(),
+    },
+    description="A key-auth API key.",
+)
+
+BASICAUTH_CREDENTIAL = Record(
+    {
+        "id": _id(),
+        "username": String(required=True, description="User name clients send (basic-auth)."),
+        "password": String(
+            required=True, secret=True, referenceable=True, description="The user's password."
+        ),
+        "tags": _tags(),
+    },
+    description="A basic-auth user name and password.",
+)
+
+JWT_ALGORITHMS = (
+    "HS256", "HS384", "HS512",
+    "RS256", "RS384", "RS512",
+    "ES256", "ES384", "ES512",
+    "PS256", "PS384", "PS512",
+    "EdDSA",
+)  # fmt: skip
+
+
+def _check_jwt_secret(credential: dict, path: Path, ctx: Validation) -> None:
+    # HMAC algorithms sign with the shared secret, the others need a public key.
+    if credential["algorithm"].startswith("HS"):
+        if credential["secret"] is None:
+            ctx.error((path, "secret"), f"required for algorithm {credential['algorithm']}")
+    elif credential["rsa_public_key"] is None:
+        ctx.error((path, "rsa_public_key"), f"required for algorithm {credential['algorithm']}")
+
+
+JWT_SECRET = Record(
+    {
+        "id": _id(),
+        "key": String(required=True, description="Value of the token's 'iss' claim (jwt)."),
+        "algorithm": String(
+            one_of=JWT_ALGORITHMS, default="HS256", description="Signing algorithm of the tokens."
+        ),
+        "secret": String(
+            secret=True, referenceable=True, description="Shared secret of HMAC algorithms."
+        ),
+        "rsa_public_key": String(description="PEM public key of asymmetric algorithms."),
+        "tags": _tags(),
+    },
+    validator=_check_jwt_secret,
+    description="A jwt issuer key and how its tokens are signed.",
+)
+
+ACL_GROUP = Record(
+    {
+        "id": _id(),
+        "group": String(required=True, description="Group the consumer belongs to (acl)."),
+        "tags": _tags(),
+    },
+    description="Membership of a consumer in an acl group.",
+)
+
+
+def _check_consumer(consumer: dict, path: Path, ctx: Validation) -> None:
+    if consumer["username"] is None and consumer["custom_id"] is None:
+        ctx.error(path, "at least one of these fields must be non-empty: 'custom_id', 'username'")
+
+
+CONSUMER = Record(
+    {
+        "id": _id(),
+        "username": String(description="Unique user name of the consumer."),
+        "custom_id": String(description="Unique id of the consumer in another system."),
+        "tags": _tags(),
+        "keyauth_credentials": Array(KEYAUTH_CREDENTIAL, default=(), description="API keys."),
+        "basicauth_credentials": Array(
+            BASICAUTH_CREDENTIAL, default=(), description="Basic-auth users."
+        ),
+        "jwt_secrets": Array(JWT_SECRET, default=(), description="JWT issuer keys."),
+        "acls": Array(ACL_GROUP, default=(), description="ACL groups."),
+        "plugins": _plugins(),
+    },
+    validator=_check_consumer,
+    description="A client of the gateway, identified by its credentials.",
+)
+
+
+# --- the fastgw-only _gateway block -------------------------------------------
+
+GATEWAY_DEFAULTS = {field.name: field.default for field in dataclass_fields(GatewaySettings)}
+
+TLS_SNI = Record(
+    {
+        "name": String(required=True, check=check_route_host, description="Server name served."),
+        "cert": String(required=True, referenceable=True, description="PEM certificate file."),
+        "key": String(required=True, referenceable=True, description="PEM private key file."),
+    },
+    description="A certificate served for one server name.",
+)
+
+TLS = Record(
+    {
+        "cert": String(
+            required=True, referenceable=True, description="PEM certificate file (default one)."
+        ),
+        "key": String(
+            required=True, referenceable=True, description="PEM private key file (default one)."
+        ),
+        "sni": Array(TLS_SNI, default=(), description="Certificates chosen by server name."),
+    },
+    description="TLS on the proxy listener.",
+)
+
+REDIS = Record(
+    {
+        "url": String(
+            required=True,
+            secret=True,  # it may carry a password
+            referenceable=True,
+            match=r"^(redis|rediss|unix)://",
+            match_message="expected a redis://, rediss:// or unix:// URL",
+            description="Redis shared by gateway instances (rate limits, caches).",
+        )
+    },
+    description="Shared state store.",
+)
+
+
+def _gateway_setting(kind: type[Field], name: str, bounds: tuple, description: str) -> Field:
+    return kind(between=bounds, default=GATEWAY_DEFAULTS[name], description=description)
+
+
+GATEWAY = Record(
+    {
+        "listen": String(
+            check=check_listen, default=GATEWAY_DEFAULTS["listen"], description="Proxy address."
+        ),
+        "admin_listen": String(
+            check=check_listen,
+            default=GATEWAY_DEFAULTS["admin_listen"],
+            description="Admin API address; keep it private.",
+        ),
+        "workers": Integer(
+            between=(1, 1024), description="Worker processes; the number of CPUs when unset."
+        ),
+        "tls": TLS,
+        "redis": REDIS,
+        "max_header_bytes": _gateway_setting(
+            Integer, "max_header_bytes", (1024, 2**24), "Request head size limit (431 beyond)."
+        ),
+        "max_body_bytes": _gateway_setting(
+            Integer, "max_body_bytes", (1, 2**40), "Request body size limit (413 beyond)."
+        ),
+        "client_header_timeout": _gateway_setting(
+            Number,
+            "client_header_timeout",
+            (0.001, 86400),
+            "Seconds to receive a request head (408).",
+        ),
+        "keepalive_timeout": _gateway_setting(
+            Number, "keepalive_timeout", (0, 86400), "Seconds an idle client connection is kept."
+        ),
+        "max_connections": _gateway_setting(
+            Integer, "max_connections", (1, 10**7), "Client connections per worker."
+        ),
+        "upstream_keepalive_pool_size": _gateway_setting(
+            Integer,
+            "upstream_keepalive_pool_size",
+            (0, 10**6),
+            "Idle upstream connections kept per target; 0 disables reuse.",
+        ),
+        "upstream_keepalive_timeout": _gateway_setting(
+            Number,
+            "upstream_keepalive_timeout",
+            (0, 86400),
+            "Seconds an idle upstream connection is kept.",
+        ),
+        "drain_timeout": _gateway_setting(
+            Number, "drain_timeout", (0, 86400), "Seconds in-flight requests get on shutdown."
+        ),
+    },
+    default={},
+    description="fastgw process settings (not part of Kong's format).",
+)
+
+
+# --- the document --------------------------------------------------------------
+
+
+class _FormatVersion(String):
+    """``_format_version`` with a hint for the common unquoted ``3.0``."""
+
+    __slots__ = ()
+
+    def _coerce(self, value: Any, path: Path, ctx: Validation) -> Any:
+        if type(value) in (int, float):
+            ctx.error(path, f'expected a string: write "{value}" in quotes')
+            return INVALID
+        return super()._coerce(value, path, ctx)
+
+
+DOCUMENT = Record(
+    {
+        "_format_version": _FormatVersion(
+            required=True, one_of=FORMAT_VERSIONS, description="Kong declarative format version."
+        ),
+        "_transform": Boolean(
+            default=True, description="Accepted for Kong compatibility; has no effect."
+        ),
+        "services": Array(SERVICE, default=(), description="Services."),
+        "routes": Array(ROUTE, default=(), description="Routes with a 'service' reference."),
+        "upstreams": Array(UPSTREAM, default=(), description="Upstreams."),
+        "consumers": Array(CONSUMER, default=(), description="Consumers."),
+        "plugins": Array(PLUGIN, default=(), description="Global or reference-scoped plugins."),
+        "_gateway": GATEWAY,
+    },
+    description="A declarative configuration document.",
+)

@@ -1,0 +1,604 @@
+"""Read a Kong-format declarative document and build the immutable ``Config``.
+
+``parse_config`` validates the whole document against ``entities.DOCUMENT``,
+then checks what needs the whole document (unique names, references between
+entities) and builds the ``fastgw.config.model`` objects. Every error found is
+reported at once, each as ``path: message`` (see ``fastgw.config.schema`` for
+the path notation); nothing is built unless the document is valid.
+
+Entities without a ``name`` are named by their ``id``, else by their document
+path (``services[0]``, ``services[0].routes[1]``); a user-chosen name cannot
+contain brackets, so such names never clash with real ones. References
+(``route.service``, ``plugin.service``/``route``/``consumer``) accept a name
+(a consumer's username) or an id.
+
+Settings overrides (``apply_overrides``), highest precedence first: command
+line flags, then these environment variables, then the ``_gateway`` block,
+then the defaults of ``GatewaySettings``. An empty variable counts as unset.
+
+=====================================  =====================================
+variable                               ``_gateway`` field
+=====================================  =====================================
+FASTGW_LISTEN                          listen (``host:port``)
+FASTGW_ADMIN_LISTEN                    admin_listen (``host:port``)
+FASTGW_WORKERS                         workers (an integer, or ``auto``)
+FASTGW_REDIS_URL                       redis.url
+FASTGW_TLS_CERT                        tls.cert
+FASTGW_TLS_KEY                         tls.key
+FASTGW_MAX_HEADER_BYTES                max_header_bytes
+FASTGW_MAX_BODY_BYTES                  max_body_bytes
+FASTGW_CLIENT_HEADER_TIMEOUT           client_header_timeout (seconds)
+FASTGW_KEEPALIVE_TIMEOUT               keepalive_timeout (seconds)
+FASTGW_MAX_CONNECTIONS                 max_connections
+FASTGW_UPSTREAM_KEEPALIVE_POOL_SIZE    upstream_keepalive_pool_size
+FASTGW_UPSTREAM_KEEPALIVE_TIMEOUT      upstream_keepalive_timeout (seconds)
+FASTGW_DRAIN_TIMEOUT                   drain_timeout (seconds)
+=====================================  =====================================
+
+The flag for each is its lower-case name (``workers=4``, ``redis_url=...``),
+written ``--workers`` in errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+import xxhash
+import yaml
+
+from fastgw.config.entities import (
+    DEFAULT_TARGET_PORT,
+    DOCUMENT,
+    GATEWAY,
+    REDIS,
+    TLS,
+    split_host_port,
+)
+from fastgw.config.model import (
+    Config,
+    Consumer,
+    GatewaySettings,
+    PluginConfig,
+    Route,
+    Service,
+    Target,
+    TLSSettings,
+    Upstream,
+)
+from fastgw.config.schema import Field, Integer, Number, Path, Validation, format_path
+
+__all__ = [
+    "ConfigError",
+    "apply_overrides",
+    "check_file",
+    "config_hash",
+    "load_config",
+    "parse_config",
+    "redacted_document",
+]
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "acls")
+
+
+class ConfigError(Exception):
+    """An invalid configuration; ``errors`` holds every problem, one
+    ``path: message`` string each."""
+
+    def __init__(self, errors: Iterable[str]) -> None:
+        self.errors: list[str] = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+def config_hash(doc: Any) -> str:
+    # default=str: YAML may yield values JSON lacks (dates, bytes).
+    return xxhash.xxh3_64_hexdigest(orjson.dumps(doc, option=_HASH_OPTIONS, default=str))
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+def parse_config(doc: dict, env: Mapping[str, str] | None = None) -> Config:
+    """Validate ``doc`` and build its ``Config``; vault references are read
+    from ``env`` (``os.environ`` when None). Raises ``ConfigError``."""
+    if not isinstance(doc, dict):
+        raise ConfigError(["document: expected a mapping of entity kinds (a YAML/JSON object)"])
+    ctx = Validation(os.environ if env is None else env)
+    checked = DOCUMENT.validate(doc, None, ctx)
+    config = _DocumentBuilder(ctx).build(checked, doc)
+    if config is None:
+        raise ConfigError(ctx.messages())
+    return config
+
+
+def _tuple(values: list | None) -> tuple:
+    return tuple(values) if values else ()
+
+
+def _entries(items: list | None, path: Path) -> list[tuple[Path, dict]]:
+    """(path, entity) of each entity of a validated list. When the document
+    has errors, invalid entities are None and are skipped, so that uniqueness
+    and reference checks still run on the rest."""
+    return [((path, index), item) for index, item in enumerate(items or ()) if item is not None]
+
+
+def _default_name(entity: dict, path: Path) -> str:
+    return entity["name"] or entity["id"] or format_path(path)
+
+
+class _References:
+    """Name-or-id lookup of one entity kind, for references between entities."""
+
+    __slots__ = ("by_key", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.by_key: dict[str, Any] = {}
+
+    def add(self, keys: Iterable[str | None], target: Any) -> None:
+        for key in keys:
+            if key is not None:
+                self.by_key.setdefault(key, target)
+
+    def resolve(self, reference: str, path: Path, ctx: Validation) -> Any:
+        target = self.by_key.get(reference)
+        if target is None:
+            ctx.error(path, f"unknown {self.kind} '{reference}'")
+        return target
+
+
+def _named(what: str) -> Callable[[Any], str]:
+    return lambda value: f"{what} '{value}'"
+
+
+def _check_unique(
+    ctx: Validation, entries: Iterable[tuple[Path, Any]], describe: Callable[[Any], str]
+) -> None:
+    """Report every entry whose value (never None) an earlier entry already used."""
+    first_seen: dict[Any, Path] = {}
+    for path, value in entries:
+        if value is None:
+            continue
+        first = first_seen.setdefault(value, path)
+        if first is not path:
+            ctx.error(path, f"duplicate {describe(value)} (also at {format_path(first)})")
+
+
+class _DocumentBuilder:
+    """Cross-entity checks and model construction for one validated document."""
+
+    def __init__(self, ctx: Validation) -> None:
+        self.ctx = ctx
+        self.services = _References("service")
+        self.routes = _References("route")
+        self.consumers = _References("consumer")
+        # (path, plugin dict, scope set by nesting: {"service": name} ...)
+        self.plugin_entries: list[tuple[Path, dict, dict[str, str]]] = []
+
+    def build(self, doc: dict, source: dict) -> Config | None:
+        """The Config, or None when errors were found (then every error that
+        the cross-entity checks could find is in ``ctx``)."""
+        services = self._services(_entries(doc["services"], (None, "services")))
+        routes = self._routes(services, _entries(doc["routes"], (None, "routes")))
+        upstreams = self._upstreams(_entries(doc["upstreams"], (None, "upstreams")))
+        consumers = self._consumers(_entries(doc["consumers"], (None, "consumers")))
+        self.plugin_entries.extend(
+            (path, plugin, {}) for path, plugin in _entries(doc["plugins"], (None, "plugins"))
+        )
+        plugins = self._plugins()
+        if self.ctx.errors:
+            return None
+        return Config(
+            services=tuple(service for _, _, service in services),
+            routes=tuple(routes),
+            upstreams=tuple(upstreams),
+            consumers=tuple(consumers),
+            plugins=tuple(plugins),
+            gateway=_gateway_settings(doc["_gateway"]),
+            source=source,
+            hash=config_hash(source),
+        )
+
+    def _collect_plugins(self, owner: dict, owner_path: Path, scope: dict[str, str]) -> None:
+        for path, plugin in _entries(owner["plugins"], (owner_path, "plugins")):
+            self.plugin_entries.append((path, plugin, scope))
+
+    def _services(self, entries: list[tuple[Path, dict]]) -> list[tuple[Path, dict, Service]]:
+        services = []
+        names = []
+        for path, entry in entries:
+            name = _default_name(entry, path)
+            service = Service(
+                name=name,
+                protocol=entry["protocol"],
+                host=entry["host"],
+                port=entry["port"],
+                path=entry["path"],
+                retries=entry["retries"],
+                connect_timeout=entry["connect_timeout"],
+                write_timeout=entry["write_timeout"],
+                read_timeout=entry["read_timeout"],
+                tls_verify=entry["tls_verify"],
+                id=entry["id"],
+                tags=_tuple(entry["tags"]),
+                enabled=entry["enabled"],
+            )
+            services.append((path, entry, service))
+            names.append(((path, "name"), name))
+            self.services.add((name, entry["id"]), service)
+            self._collect_plugins(entry, path, {"service": name})
+        _check_unique(self.ctx, names, _named("service name"))
+        return services
+
+    def _routes(
+        self, services: list[tuple[Path, dict, Service]], top_level: list[tuple[Path, dict]]
+    ) -> list[Route]:
+        located: list[tuple[Path, dict, Service | None]] = []
+        for service_path, entry, service in services:
+            for path, route in _entries(entry["routes"], (service_path, "routes")):
+                if route["service"] is not None:
+                    self.ctx.error(
+                        (path, "service"), "not allowed on a route nested under a service"
+                    )
+                located.append((path, route, service))
+        for path, route in top_level:
+            reference = route["service"]
+            service = None
+            if reference is not None:
+                service = self.services.resolve(reference, (path, "service"), self.ctx)
+            located.append((path, route, service))
+
+        routes = []
+        names = []
+        for path, entry, service in located:
+            name = _default_name(entry, path)
+            names.append(((path, "name"), name))
+            route = Route(
+                name=name,
+                service=service.name if service is not None else None,
+                paths=_tuple(entry["paths"]),
+                hosts=_tuple(entry["hosts"]),
+                methods=_tuple(entry["methods"]),
+                headers=_route_headers(entry["headers"]),
+                protocols=_tuple(entry["protocols"]),
+                strip_path=entry["strip_path"],
+                preserve_host=entry["preserve_host"],
+                regex_priority=entry["regex_priority"],
+                path_handling=entry["path_handling"],
+                https_redirect_status_code=entry["https_redirect_status_code"],
+                id=entry["id"],
+                tags=_tuple(entry["tags"]),
+                request_buffering=entry["request_buffering"],
+                response_buffering=entry["response_buffering"],
+            )
+            self.routes.add((name, entry["id"]), route)
+            self._collect_plugins(entry, path, {"route": name})
+            # Kong: a disabled service's routes behave as if they did not exist.
+            if service is None or service.enabled:
+                routes.append(route)
+        _check_unique(self.ctx, names, _named("route name"))
+        return routes
+
+    def _upstreams(self, entries: list[tuple[Path, dict]]) -> list[Upstream]:
+        upstreams = []
+        names = []
+        for path, entry in entries:
+            targets = _entries(entry["targets"], (path, "targets"))
+            _check_unique(
+                self.ctx,
+                (
+                    ((target_path, "target"), _target_address(target))
+                    for target_path, target in targets
+                ),
+                _named("target"),
+            )
+            names.append(((path, "name"), entry["name"]))
+            upstreams.append(
+                Upstream(
+                    name=entry["name"],
+                    algorithm=entry["algorithm"],
+                    hash_on=entry["hash_on"],
+                    hash_fallback=entry["hash_fallback"],
+                    hash_on_header=entry["hash_on_header"],
+                    hash_fallback_header=entry["hash_fallback_header"],
+                    hash_on_cookie=entry["hash_on_cookie"],
+                    hash_on_cookie_path=entry["hash_on_cookie_path"],
+                    hash_on_query_arg=entry["hash_on_query_arg"],
+                    hash_fallback_query_arg=entry["hash_fallback_query_arg"],
+                    slots=entry["slots"],
+                    healthchecks=entry["healthchecks"],
+                    targets=tuple(
+                        _target(target) for _, target in targets if target["target"] is not None
+                    ),
+                    id=entry["id"],
+                    tags=_tuple(entry["tags"]),
+                )
+            )
+        _check_unique(self.ctx, names, _named("upstream name"))
+        return upstreams
+
+    def _consumers(self, entries: list[tuple[Path, dict]]) -> list[Consumer]:
+        consumers = []
+        for path, entry in entries:
+            consumer = Consumer(
+                username=entry["username"],
+                custom_id=entry["custom_id"],
+                id=entry["id"],
+                tags=_tuple(entry["tags"]),
+                **{kind: _tuple(entry[kind]) for kind in _CREDENTIAL_KINDS},
+            )
+            consumers.append(consumer)
+            self.consumers.add((entry["username"], entry["id"]), consumer)
+            if entry["username"] is None and entry["plugins"]:
+                self.ctx.error((path, "username"), "required when the consumer has plugins")
+            self._collect_plugins(entry, path, {"consumer": entry["username"]})
+        self._check_consumers_unique(entries)
+        return consumers
+
+    def _check_consumers_unique(self, entries: list[tuple[Path, dict]]) -> None:
+        def values(field: str) -> Iterable[tuple[Path, Any]]:
+            for path, entry in entries:
+                yield (path, field), entry[field]
+
+        def credentials(kind: str, field: str, per_consumer: bool = False):
+            for consumer_path, entry in entries:
+                for path, credential in _entries(entry[kind], (consumer_path, kind)):
+                    value = credential[field]
+                    if per_consumer and value is not None:
+                        value = (consumer_path, value)
+                    yield (path, field), value
+
+        ctx = self.ctx
+        _check_unique(ctx, values("username"), _named("consumer username"))
+        _check_unique(ctx, values("custom_id"), _named("consumer custom_id"))
+        # A key is a secret: the error says where the clash is, not the key.
+        _check_unique(ctx, credentials("keyauth_credentials", "key"), lambda _: "key-auth key")
+        _check_unique(
+            ctx, credentials("basicauth_credentials", "username"), _named("basic-auth username")
+        )
+        _check_unique(ctx, credentials("jwt_secrets", "key"), _named("jwt key"))
+        _check_unique(
+            ctx, credentials("acls", "group", True), lambda value: f"acl group '{value[1]}'"
+        )
+
+    def _plugins(self) -> list[PluginConfig]:
+        ctx = self.ctx
+        references = dict(
+            zip(_SCOPE_KINDS, (self.services, self.routes, self.consumers), strict=True)
+        )
+        plugins = []
+        scopes = []
+        instance_names = []
+        for path, entry, nested_scope in self.plugin_entries:
+            scope = dict(nested_scope)
+            for kind, index in references.items():
+                reference = entry[kind]
+                if reference is None:
+                    continue
+                if kind in nested_scope:
+                    ctx.error((path, kind), f"not allowed on a plugin nested under a {kind}")
+                    continue
+                target = index.resolve(reference, (path, kind), ctx)
+                if target is None:
+                    continue
+                if kind == "consumer":
+                    if target.username is None:
+                        ctx.error((path, kind), "the consumer needs a username to scope plugins")
+                    scope[kind] = target.username
+                else:
+                    scope[kind] = target.name
+            plugins.append(
+                PluginConfig(
+                    name=entry["name"],
+                    config=entry["config"],
+                    enabled=entry["enabled"],
+                    id=entry["id"],
+                    service=scope.get("service"),
+                    route=scope.get("route"),
+                    consumer=scope.get("consumer"),
+                    instance_name=entry["instance_name"],
+                    protocols=_tuple(entry["protocols"]),
+                    tags=_tuple(entry["tags"]),
+                )
+            )
+            scope_key = tuple(scope.get(kind) for kind in _SCOPE_KINDS)
+            if entry["name"] is not None:
+                scopes.append((path, (entry["name"], *scope_key)))
+            instance_names.append(((path, "instance_name"), entry["instance_name"]))
+        _check_unique(ctx, scopes, _describe_plugin_scope)
+        _check_unique(ctx, instance_names, _named("plugin instance_name"))
+        return plugins
+
+
+_SCOPE_KINDS = ("service", "route", "consumer")
+
+
+def _describe_plugin_scope(key: tuple) -> str:
+    name, *scope = key
+    parts = [f"{kind} '{value}'" for kind, value in zip(_SCOPE_KINDS, scope, strict=True) if value]
+    return f"plugin '{name}' for {' and '.join(parts) if parts else 'the global scope'}"
+
+
+def _route_headers(headers: dict | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    # Header names match case-insensitively; keep them lower-cased once here.
+    # (None keys or values only appear in documents that have errors.)
+    return tuple(
+        (name.lower(), tuple(values))
+        for name, values in (headers or {}).items()
+        if name is not None and values is not None
+    )
+
+
+def _target_host_port(entry: dict) -> tuple[str, int]:
+    host, port = split_host_port(entry["target"])  # already checked by the schema
+    return host, DEFAULT_TARGET_PORT if port is None else port
+
+
+def _target_address(entry: dict) -> str | None:
+    """The target normalised to host:port, None when invalid."""
+    if entry["target"] is None:
+        return None
+    host, port = _target_host_port(entry)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _target(entry: dict) -> Target:
+    host, port = _target_host_port(entry)
+    address = _target_address(entry)
+    return Target(
+        target=address, host=host, port=port, weight=entry["weight"], tags=_tuple(entry["tags"])
+    )
+
+
+def _gateway_settings(block: dict) -> GatewaySettings:
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(GatewaySettings):
+        if field.name in ("tls", "redis_url"):
+            continue
+        value = block[field.name]
+        # Durations are floats in the model even when written as integers.
+        values[field.name] = float(value) if isinstance(field.default, float) else value
+    tls = block["tls"]
+    if tls is not None:
+        values["tls"] = TLSSettings(
+            cert=tls["cert"], key=tls["key"], sni=tuple(dict(item) for item in tls["sni"])
+        )
+    redis = block["redis"]
+    values["redis_url"] = redis["url"] if redis is not None else None
+    return GatewaySettings(**values)
+
+
+# --- files -----------------------------------------------------------------------
+
+
+def _decode_document(path: str, data: bytes) -> Any:
+    extension = os.path.splitext(path)[1].lower()
+    is_json = extension == ".json" or (
+        extension not in (".yaml", ".yml") and data.lstrip()[:1] in (b"{", b"[")
+    )
+    if is_json:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(
+                [f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+            ) from None
+    try:
+        return yaml.load(data, Loader=_YAML_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}: invalid YAML{where}: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: invalid YAML: {' '.join(str(exc).split())}"]) from None
+
+
+def load_config(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
+    """Read a YAML or JSON declarative file (JSON when the name ends in
+    ``.json`` or the text starts with ``{``) and ``parse_config`` it."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return parse_config(_decode_document(path, data), env)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def check_file(path: str | os.PathLike) -> tuple[int, str]:
+    """What ``fastgw check -c FILE`` prints, and its exit code."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return 1, "\n".join(exc.errors)
+    counts = ", ".join(
+        _plural(len(items), noun)
+        for items, noun in (
+            (config.services, "service"),
+            (config.routes, "route"),
+            (config.upstreams, "upstream"),
+            (config.consumers, "consumer"),
+            (config.plugins, "plugin"),
+        )
+    )
+    return 0, f"config ok: {counts} (hash {config.hash})"
+
+
+# --- redaction -------------------------------------------------------------------
+
+
+def redacted_document(config: Config) -> dict:
+    """The declarative document ``config`` was built from, with secrets and
+    credentials replaced by ``"<redacted>"``; vault references are shown as
+    written, never resolved."""
+    return DOCUMENT.redact(config.source)
+
+
+# --- overrides -------------------------------------------------------------------
+
+# Overridable setting -> the schema field that checks it.
+_OVERRIDE_FIELDS: dict[str, Field] = {
+    **{name: field for name, field in GATEWAY.fields.items() if name not in ("tls", "redis")},
+    "redis_url": REDIS.fields["url"],
+    "tls_cert": TLS.fields["cert"],
+    "tls_key": TLS.fields["key"],
+}
+
+
+def _override_value(field: Field, raw: Any, path: Path, ctx: Validation) -> Any:
+    if type(raw) is str and type(field) in (Integer, Number):
+        try:
+            raw = int(raw) if type(field) is Integer else float(raw)
+        except ValueError:
+            kind = "an integer" if type(field) is Integer else "a number"
+            ctx.error(path, f"expected {kind}, got '{raw}'")
+            return None
+    return field.validate(raw, path, ctx)
+
+
+def apply_overrides(
+    settings: GatewaySettings, env: Mapping[str, str], **flags: Any
+) -> GatewaySettings:
+    """``settings`` with command line ``flags`` (None: not given) and
+    ``FASTGW_*`` variables of ``env`` applied; see the module docstring.
+    Raises ``ConfigError`` naming the flag or variable of each bad value."""
+    unknown = flags.keys() - _OVERRIDE_FIELDS.keys()
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    ctx = Validation(env)
+    changes: dict[str, Any] = {}
+    for name, field in _OVERRIDE_FIELDS.items():
+        raw = flags.get(name)
+        label = "--" + name.replace("_", "-")
+        if raw is None:
+            label = "FASTGW_" + name.upper()
+            raw = env.get(label)
+            if not raw:
+                continue
+        if name == "workers" and raw == "auto":
+            changes[name] = None
+            continue
+        changes[name] = _override_value(field, raw, (None, label), ctx)
+    tls_cert, tls_key = changes.pop("tls_cert", None), changes.pop("tls_key", None)
+    if tls_cert is not None or tls_key is not None:
+        tls = settings.tls or TLSSettings()
+        tls = dataclasses.replace(tls, cert=tls_cert or tls.cert, key=tls_key or tls.key)
+        if tls.cert is None or tls.key is None:
+            half = "key" if tls.key is None else "cert"
+            ctx.error(
+                (None, f"FASTGW_TLS_{half.upper()}"),
+                f"required (or --tls-{half}) when _gateway.tls is absent and the other half is set",
+            )
+        changes["tls"] = tls
+    if ctx.errors:
+        raise ConfigError(ctx.messages())
+    return dataclasses.replace(settings, **changes)

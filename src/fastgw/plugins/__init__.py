@@ -1,0 +1,40 @@
+"""The plugin registry.
+
+Each plugin lives in ``fastgw.plugins.<name with "-" replaced by "_">`` as a
+package holding ``handler.py`` and ``schema.py`` (Kong's layout); ``schema.py``
+exposes ``SCHEMA``, the ``Record`` that validates the plugin's ``config``.
+
+The registry is an explicit table rather than a scan of the package, so that a
+config naming a plugin costs one dict lookup and a typo can never import an
+arbitrary module. A plugin becomes known by adding its name to
+``PLUGIN_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastgw.config.schema import Record
+
+__all__ = ["PLUGIN_MODULES", "module_for", "plugin_names", "plugin_schema"]
+
+# Kong plugin name -> package implementing it. Filled as plugins are written.
+PLUGIN_MODULES: dict[str, str] = {}
+
+
+def module_for(name: str) -> str:
+    """The package a plugin of this name lives in, by the naming convention."""
+    return "fastgw.plugins." + name.replace("-", "_")
+
+
+def plugin_names() -> tuple[str, ...]:
+    return tuple(sorted(PLUGIN_MODULES))
+
+
+def plugin_schema(name: str) -> Record | None:
+    """The config schema of a known plugin, or None for an unknown name."""
+    package = PLUGIN_MODULES.get(name) if type(name) is str else None
+    if package is None:
+        return None
+    # import_module is a sys.modules lookup after the first call.
+    return importlib.import_module(package + ".schema").SCHEMA
