@@ -8,17 +8,11 @@ throughput). Run with ``pytest bench/micro/test_router_bench.py``; under
 
 import importlib
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-# NOTE(router): until fastgw is installed (or pytest's pythonpath names src),
-# the source tree is the package.
-if importlib.util.find_spec("fastgw") is None:
-    sys.path.insert(0, str(SRC))
-
 from fastgw.config.model import Route, Service  # noqa: E402
 
 SERVICE = Service(name="llm", protocol="http", host="upstream.test", port=80, path="/v1")

@@ -29,11 +29,6 @@ CORE_DIR = SRC / "fastgw" / "_core"
 CORE_BUILDS = ("compiled", "pure")
 PURE_PREFIX = "fastgw._core._pure_"
 
-# NOTE: until fastgw is installed (or pytest's pythonpath names src), the
-# source tree is the package.
-if importlib.util.find_spec("fastgw") is None:
-    sys.path.insert(0, str(SRC))
-
 _loaded: dict[tuple[str, str], ModuleType] = {}
 
 
