@@ -204,17 +204,17 @@ def test_a_document_that_is_not_a_mapping_is_an_error(doc):
 
 def test_unknown_plugins_are_errors_wherever_they_appear():
     doc = document(
-        services=[service(plugins=[{"name": "rate-limiting"}], routes=[
-            {"paths": ["/"], "plugins": [{"name": "key-auth"}]}
+        services=[service(plugins=[{"name": "no-such-limiter"}], routes=[
+            {"paths": ["/"], "plugins": [{"name": "key-auth2"}]}
         ])],
-        consumers=[{"username": "c", "plugins": [{"name": "acl"}]}],
-        plugins=[{"name": "cors"}],
+        consumers=[{"username": "c", "plugins": [{"name": "acl-x"}]}],
+        plugins=[{"name": "Cors"}],
     )  # fmt: skip
     assert errors_of(doc) == [
-        "services[0].routes[0].plugins[0].name: unknown plugin 'key-auth'",
-        "services[0].plugins[0].name: unknown plugin 'rate-limiting'",
-        "consumers[0].plugins[0].name: unknown plugin 'acl'",
-        "plugins[0].name: unknown plugin 'cors'",
+        "services[0].routes[0].plugins[0].name: unknown plugin 'key-auth2'",
+        "services[0].plugins[0].name: unknown plugin 'no-such-limiter'",
+        "consumers[0].plugins[0].name: unknown plugin 'acl-x'",
+        "plugins[0].name: unknown plugin 'Cors'",
     ]
 
 

@@ -16,15 +16,24 @@ import importlib
 
 from fastgw.config.schema import Record
 
-__all__ = ["PLUGIN_MODULES", "module_for", "plugin_names", "plugin_schema"]
-
-# Kong plugin name -> package implementing it. Filled as plugins are written.
-PLUGIN_MODULES: dict[str, str] = {}
+__all__ = ["KNOWN_PLUGINS", "PLUGIN_MODULES", "handler_class", "module_for", "plugin_names", "plugin_schema"]
 
 
 def module_for(name: str) -> str:
     """The package a plugin of this name lives in, by the naming convention."""
     return "fastgw.plugins." + name.replace("-", "_")
+
+
+# The plugins fastgw implements, by their Kong names.
+KNOWN_PLUGINS = (
+    "key-auth", "basic-auth", "jwt", "acl",
+    "ip-restriction", "cors", "request-size-limiting", "request-transformer",
+    "response-transformer", "correlation-id",
+    "prometheus", "file-log", "http-log",
+)  # fmt: skip
+
+# Kong plugin name -> package implementing it.
+PLUGIN_MODULES: dict[str, str] = {name: module_for(name) for name in KNOWN_PLUGINS}
 
 
 def plugin_names() -> tuple[str, ...]:
@@ -38,3 +47,8 @@ def plugin_schema(name: str) -> Record | None:
         return None
     # import_module is a sys.modules lookup after the first call.
     return importlib.import_module(package + ".schema").SCHEMA
+
+
+def handler_class(name: str) -> type:
+    """The ``Plugin`` subclass of a known plugin (``HANDLER`` in its handler.py)."""
+    return importlib.import_module(PLUGIN_MODULES[name] + ".handler").HANDLER

@@ -1,0 +1,350 @@
+"""What a plugin sees of one request: ``RequestContext``.
+
+Built only for routes that have Python plugins. Request headers stay in the
+core's flat ``[name, value, name, value, ...]`` byte list and are decoded on
+access, so a plugin that reads one header pays for one header.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from fastgw.config.model import Consumer, Route, Service
+
+
+def _key(name: str | bytes) -> bytes:
+    return (name.encode("latin-1") if isinstance(name, str) else name).lower()
+
+
+class HeaderList:
+    """Case-insensitive access to a flat ``[name, value, ...]`` list of bytes.
+
+    Names and values are read and written as ``str`` (latin-1, as HTTP/1.1
+    allows), and the list is changed in place.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = items
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = _key(name)
+        items = self.items
+        for i in range(0, len(items), 2):
+            if items[i].lower() == key:
+                return items[i + 1].decode("latin-1")
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        key = _key(name)
+        items = self.items
+        return [items[i + 1].decode("latin-1") for i in range(0, len(items), 2)
+                if items[i].lower() == key]
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` with one value."""
+        self.remove(name)
+        self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self.items.append(name.encode("latin-1"))
+        self.items.append(str(value).encode("latin-1"))
+
+    def remove(self, name: str) -> bool:
+        key = _key(name)
+        items = self.items
+        kept = [x for i in range(0, len(items), 2) if items[i].lower() != key
+                for x in (items[i], items[i + 1])]
+        removed = len(kept) != len(items)
+        items[:] = kept
+        return removed
+
+    def rename(self, old: str, new: str) -> None:
+        key = _key(old)
+        items = self.items
+        for i in range(0, len(items), 2):
+            if items[i].lower() == key:
+                items[i] = new.encode("latin-1")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        items = self.items
+        return [(items[i].decode("latin-1"), items[i + 1].decode("latin-1"))
+                for i in range(0, len(items), 2)]
+
+    def as_dict(self) -> dict[str, str | list[str]]:
+        """Lower-case names; repeated headers become lists (Kong's log format)."""
+        out: dict[str, Any] = {}
+        for name, value in self.pairs():
+            key = name.lower()
+            if key in out:
+                prev = out[key]
+                out[key] = prev + [value] if isinstance(prev, list) else [prev, value]
+            else:
+                out[key] = value
+        return out
+
+
+class RequestView:
+    """The request as the upstream will receive it; plugins may change it."""
+
+    __slots__ = ("method", "path", "query_string", "headers", "host", "body",
+                 "body_replaced", "client_ip", "scheme", "port", "http_version",
+                 "raw_path", "raw_query", "_query")
+
+    def __init__(self, method: str, url: str, upstream_url: str, headers: list[bytes],
+                 host: str | None, client_ip: str, scheme: str, port: int,
+                 http_version: str = "1.1") -> None:
+        self.method = method
+        raw_path, _, raw_query = url.partition("?")
+        self.raw_path = raw_path            # what the client asked for
+        self.raw_query = raw_query
+        path, _, query = upstream_url.partition("?")
+        self.path = path                    # what goes upstream (after strip_path)
+        self.query_string = query
+        self.headers = HeaderList(headers)
+        self.host = host
+        self.body: bytes | None = None      # set by ctx.read_body()
+        self.body_replaced = False
+        self.client_ip = client_ip
+        self.scheme = scheme
+        self.port = port
+        self.http_version = http_version
+        self._query: dict[str, list[str]] | None = None
+
+    @property
+    def upstream_url(self) -> str:
+        return f"{self.path}?{self.query_string}" if self.query_string else self.path
+
+    def query(self) -> dict[str, list[str]]:
+        if self._query is None:
+            self._query = parse_qs(self.query_string, keep_blank_values=True)
+        return self._query
+
+    def set_query(self, params: dict[str, list[str] | str]) -> None:
+        from urllib.parse import urlencode
+
+        self._query = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+        self.query_string = urlencode(self._query, doseq=True)
+
+    def set_body(self, body: bytes) -> None:
+        """Replace the body sent upstream (needs ``await ctx.read_body()`` first
+        when the client sent one)."""
+        self.body = body
+        self.body_replaced = True
+
+
+class ResponseView:
+    __slots__ = ("status", "headers", "source", "size")
+
+    def __init__(self, status: int, headers: list[bytes], source: str) -> None:
+        self.status = status
+        self.headers = HeaderList(headers)
+        self.source = source    # "service" (from upstream) or "exit" (from a plugin)
+        self.size = 0
+
+
+class RequestContext:
+    """Per-request state shared by the plugins of one route."""
+
+    __slots__ = ("request", "response", "route", "service", "consumer", "credential",
+                 "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
+                 "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
+                 "_body_reader", "ai", "log_fields", "bytes_in", "tries")
+
+    def __init__(self, request: RequestView, route: Route, service: Service | None,
+                 request_id: str) -> None:
+        self.request = request
+        self.response: ResponseView | None = None
+        self.route = route
+        self.service = service
+        self.consumer: Consumer | None = None
+        self.credential: dict | None = None
+        self.authenticated_groups: list[str] | None = None
+        self.shared: dict[str, Any] = {}
+        self.request_id = request_id
+        self.started_at = time.time()
+        self.exit_status = 0
+        self.exit_body: bytes | None = None
+        self.exit_headers: dict[str, str] | None = None
+        self.latencies = {"request": 0, "proxy": 0, "kong": 0}
+        self.upstream_status: int | None = None
+        self._plugin_state: dict[int, Any] | None = None
+        self._body_reader = None
+        self.ai: dict[str, Any] | None = None
+        self.log_fields: dict[str, Any] | None = None
+        self.bytes_in = 0
+        self.tries = 0
+
+    # -- identity -----------------------------------------------------------
+
+    def authenticate(self, consumer: Consumer | None, credential: dict | None,
+                     credential_identifier: str | None = None,
+                     anonymous: bool = False) -> None:
+        """Record who the caller is and tell the upstream, with Kong's headers."""
+        self.consumer = consumer
+        self.credential = credential
+        headers = self.request.headers
+        for name in ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+                     "X-Credential-Identifier", "X-Anonymous-Consumer"):
+            headers.remove(name)
+        if consumer is not None:
+            if consumer.id:
+                headers.add("X-Consumer-ID", consumer.id)
+            if consumer.custom_id:
+                headers.add("X-Consumer-Custom-ID", consumer.custom_id)
+            if consumer.username:
+                headers.add("X-Consumer-Username", consumer.username)
+        if credential_identifier:
+            headers.add("X-Credential-Identifier", credential_identifier)
+        if anonymous:
+            headers.add("X-Anonymous-Consumer", "true")
+
+    @property
+    def consumer_name(self) -> str:
+        c = self.consumer
+        if c is None:
+            return ""
+        return c.username or c.custom_id or c.id or ""
+
+    # -- answering ----------------------------------------------------------
+
+    def exit(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        """Answer the client now; later access handlers do not run.
+
+        ``body`` may be a dict or list (sent as JSON), a str or bytes, or None.
+        A ``{"message": ...}`` dict is Kong's error shape.
+        """
+        self.exit_status = status
+        hdrs = dict(headers or {})
+        if body is None:
+            data = b""
+        elif isinstance(body, (dict, list)):
+            data = orjson.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json; charset=utf-8")
+        elif isinstance(body, str):
+            data = body.encode()
+            hdrs.setdefault("Content-Type", "text/plain; charset=utf-8")
+        else:
+            data = bytes(body)
+        self.exit_body = data
+        self.exit_headers = hdrs
+
+    @property
+    def exited(self) -> bool:
+        return self.exit_status != 0
+
+    # -- per-plugin state -----------------------------------------------------
+
+    def plugin_state(self, plugin: object, factory=dict) -> Any:
+        if self._plugin_state is None:
+            self._plugin_state = {}
+        key = id(plugin)
+        state = self._plugin_state.get(key)
+        if state is None:
+            state = self._plugin_state[key] = factory()
+        return state
+
+    # -- body -----------------------------------------------------------------
+
+    async def read_body(self) -> bytes:
+        """The whole request body (buffered; bounded by the gateway's
+        ``max_body_bytes``). The body still goes upstream unless replaced."""
+        if self.request.body is not None:
+            return self.request.body
+        if self._body_reader is None:
+            self.request.body = b""
+            return b""
+        self.request.body = await self._body_reader()
+        return self.request.body
+
+    # -- logging --------------------------------------------------------------
+
+    def log_entry(self) -> dict[str, Any]:
+        """One request in Kong's log serializer shape."""
+        req = self.request
+        resp = self.response
+        route = self.route
+        service = self.service
+        entry: dict[str, Any] = {
+            "request": {
+                "method": req.method,
+                "uri": req.raw_path + (f"?{req.raw_query}" if req.raw_query else ""),
+                "url": f"{req.scheme}://{req.host or ''}{req.raw_path}"
+                       + (f"?{req.raw_query}" if req.raw_query else ""),
+                "querystring": {k: v[0] if len(v) == 1 else v
+                                for k, v in parse_qs(req.raw_query,
+                                                     keep_blank_values=True).items()},
+                "headers": req.headers.as_dict(),
+                "size": self.bytes_in,
+                "id": self.request_id,
+            },
+            "upstream_uri": req.upstream_url,
+            "response": {
+                "status": resp.status if resp else 0,
+                "headers": resp.headers.as_dict() if resp else {},
+                "size": resp.size if resp else 0,
+            },
+            "latencies": dict(self.latencies),
+            "route": {"name": route.name, "id": route.id, "paths": list(route.paths)},
+            "service": ({"name": service.name, "id": service.id, "host": service.host,
+                         "port": service.port, "protocol": service.protocol}
+                        if service is not None else None),
+            "client_ip": req.client_ip,
+            "started_at": int(self.started_at * 1000),
+            "tries": self.tries,
+        }
+        if self.consumer is not None:
+            c = self.consumer
+            entry["consumer"] = {"id": c.id, "username": c.username, "custom_id": c.custom_id}
+        if self.authenticated_groups:
+            entry["authenticated_groups"] = list(self.authenticated_groups)
+        if self.ai is not None:
+            entry["ai"] = self.ai
+        if self.log_fields:
+            entry.update(self.log_fields)
+        return entry
+
+
+def make_context(method: str = "GET", url: str = "/", headers: dict | list | None = None,
+                 *, route: Route | None = None, service: Service | None = None,
+                 client_ip: str = "127.0.0.1", scheme: str = "http", port: int = 8000,
+                 body: bytes | None = None, request_id: str = "test-request") -> RequestContext:
+    """A context for unit-testing a plugin without sockets."""
+    items: list[bytes] = []
+    pairs = headers.items() if isinstance(headers, dict) else (headers or [])
+    host = None
+    for name, value in pairs:
+        if name.lower() == "host":
+            host = value
+            continue
+        items.append(name.encode("latin-1"))
+        items.append(str(value).encode("latin-1"))
+    route = route or Route(name="test-route", service=None, paths=("/",))
+    view = RequestView(method, url, url, items, host, client_ip, scheme, port)
+    ctx = RequestContext(view, route, service, request_id)
+    if body is not None:
+        async def reader() -> bytes:
+            return body
+
+        ctx._body_reader = reader
+    return ctx
+
+
+def set_response(ctx: RequestContext, status: int, headers: dict | list | None = None,
+                 source: str = "service") -> ResponseView:
+    """Give a test context a response, as the gateway does before header_filter."""
+    items: list[bytes] = []
+    pairs = headers.items() if isinstance(headers, dict) else (headers or [])
+    for name, value in pairs:
+        items.append(name.encode("latin-1"))
+        items.append(str(value).encode("latin-1"))
+    ctx.response = ResponseView(status, items, source)
+    return ctx.response
