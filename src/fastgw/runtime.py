@@ -9,6 +9,9 @@ import ssl
 from fastgw._core.protocol import Gateway, Limits, RouteRuntime
 from fastgw._core.router import Router
 from fastgw.config.model import Config, GatewaySettings, Service
+from fastgw.plugins.chain import ChainBuilder
+from fastgw.plugins.runner import PluginRunner
+from fastgw.plugins.state import ConfigState
 
 
 def limits_from(settings: GatewaySettings) -> Limits:
@@ -57,16 +60,58 @@ def service_pool(gw: Gateway, config: Config, service: Service, tls_cache: dict)
     return gw.pool_for(host, port, ctx, server_hostname)
 
 
+EXPORT_FLAGS = ("status_code_metrics", "latency_metrics", "bandwidth_metrics",
+                "upstream_health_metrics", "ai_metrics", "per_consumer")
+
+
 def build_router(gw: Gateway, config: Config) -> Router:
+    """Routes with their pools, plugin chains and metric cells."""
+    state = ConfigState(config)
+    chains = ChainBuilder(config, state)
     services = {s.name: s for s in config.services}
     tls_cache: dict = {}
     entries = []
     for route in config.routes:
         service = services.get(route.service) if route.service else None
         pool = service_pool(gw, config, service, tls_cache) if service is not None else None
-        runtime = RouteRuntime(route, service, pool, None)
+        chain = chains.chain(route, service)
+        cell = None
+        prometheus = chain.native.get("prometheus") if chain is not None else None
+        if prometheus is not None:
+            cell = gw.metrics_cell(service.name if service else "", route.name)
+            cell.set_per_consumer(prometheus.config["per_consumer"])
+        # A route whose only plugins are native ones stays on the fast path.
+        python_chain = chain if chain is not None and (chain.plugins or chain.by_consumer) \
+            else None
+        runtime = RouteRuntime(route, service, pool, python_chain, cell)
         entries.append((route, service, runtime))
+    # Global prometheus also counts requests that matched no route.
+    global_prometheus = [p for p in config.plugins
+                         if p.enabled and p.name == "prometheus"
+                         and p.route is None and p.service is None and p.consumer is None]
+    gw.unmatched_metrics = gw.metrics_cell("", "") if global_prometheus else None
+    gw.metrics_export = {
+        flag: any(p.config.get(flag) for p in config.plugins
+                  if p.enabled and p.name == "prometheus")
+        for flag in EXPORT_FLAGS
+    }
     return Router(entries)
+
+
+def new_gateway(loop, config: Config):
+    """A worker's Gateway for a config, with the plugin runner attached."""
+    gw = Gateway(loop, _EmptyRouter(), limits_from(config.gateway), PluginRunner(loop))
+    gw.set_router(build_router(gw, config))
+    return gw
+
+
+class _EmptyRouter:
+    """Stands in until the first routing table is built."""
+
+    header_names: frozenset = frozenset()
+
+    def match(self, method, host, url, headers):
+        return None
 
 
 def apply_config(gw: Gateway, config: Config) -> None:

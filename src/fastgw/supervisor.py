@@ -175,12 +175,19 @@ class Supervisor:
 
     # -- status -------------------------------------------------------------
 
-    async def worker_stats(self) -> list[dict]:
+    async def worker_stats(self, metrics: bool = False) -> list[dict]:
         results = await asyncio.gather(
-            *(h.request({"op": "stats"}, timeout=5) for h in self.workers if h.ready),
+            *(h.request({"op": "stats", "metrics": metrics}, timeout=5)
+              for h in self.workers if h.ready),
             return_exceptions=True,
         )
-        return [r["stats"] for r in results if isinstance(r, dict) and r.get("ok")]
+        stats = []
+        for r in results:
+            if isinstance(r, dict) and r.get("ok"):
+                stats.append(r["stats"])
+            else:
+                log.error("a worker did not answer the stats request: %r", r)
+        return stats
 
     async def status(self) -> dict:
         from fastgw import core_status

@@ -132,7 +132,12 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
         data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        headers: dict[str, str] = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            # Repeated headers fold into one comma-separated value (RFC 9110 5.3).
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        return resp.status, headers, data
     finally:
         conn.close()
 

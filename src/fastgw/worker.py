@@ -104,12 +104,10 @@ class Worker:
         return 0
 
     async def start(self, config: Config) -> None:
-        from fastgw._core.protocol import Gateway
-        from fastgw.runtime import apply_config, build_router, limits_from
+        from fastgw.runtime import apply_config, new_gateway
 
         self.config = config
-        gw = Gateway(self.loop, _EmptyRouter(), limits_from(config.gateway))
-        gw.set_router(build_router(gw, config))
+        gw = new_gateway(self.loop, config)
         self.gateway = gw
         host, port = split_host_port(self.listen)
         sock = bind_reuseport(host, port)
@@ -142,10 +140,16 @@ class Worker:
             self.config = config
             return {"ok": True, "hash": config.hash}
         if op == "stats":
-            stats = self.gateway.stats()
+            gw = self.gateway
+            stats = gw.stats()
             stats["pid"] = os.getpid()
             stats["worker"] = self.worker_id
             stats["config_hash"] = self.config.hash if self.config else None
+            stats["plugin_errors"] = gw.plugin_runner.errors
+            if msg.get("metrics"):
+                stats["connection_states"] = gw.connection_states()
+                stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
+                stats["metrics_export"] = gw.metrics_export
             return {"ok": True, "stats": stats}
         if op == "drain":
             self.stopping.set()
@@ -158,15 +162,6 @@ class Worker:
         if self.gateway is not None:
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()
-
-
-class _EmptyRouter:
-    """Stands in until the first routing table is built."""
-
-    header_names: frozenset = frozenset()
-
-    def match(self, method, host, url, headers):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,9 @@ import sys
 import threading
 
 import uvloop
-from fastgw._core.protocol import Gateway
 
 from fastgw.config.loader import parse_config
-from fastgw.runtime import apply_config, limits_from
+from fastgw.runtime import new_gateway
 from fastgw.testing import UpstreamServer, service_doc
 
 REQUESTS = 300
@@ -41,8 +40,7 @@ def test_plugin_free_route_runs_only_compiled_code():
 
         async def main():
             loop = asyncio.get_running_loop()
-            gw = Gateway(loop, _NoRoutes(), limits_from(config.gateway))
-            apply_config(gw, config)
+            gw = new_gateway(loop, config)
             server = await loop.create_server(gw.protocol_factory(), "127.0.0.1", 0)
             port = server.sockets[0].getsockname()[1]
             # Warm up: the first request opens the upstream connection (a
@@ -90,10 +88,3 @@ def _one_request(port, done, result):
         s.sendall(b"GET /warm HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         result["data"] = s.recv(65536)
     done.set()
-
-
-class _NoRoutes:
-    header_names = frozenset()
-
-    def match(self, method, host, url, headers):
-        return None

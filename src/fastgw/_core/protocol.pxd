@@ -3,6 +3,7 @@
 # other compiled modules can cimport them (uvloop's habit).
 
 from fastgw._core.buffer cimport WriteBuffer
+from fastgw._core.metrics cimport MetricsCell
 
 
 cdef class Limits:
@@ -29,6 +30,9 @@ cdef class RouteRuntime:
     cdef readonly double write_timeout_ms
     cdef readonly double read_timeout_ms
     cdef readonly object plugins        # None on the fast path; a plugin chain otherwise
+    cdef readonly MetricsCell metrics    # None unless prometheus covers the route
+    cdef readonly bint https_only
+    cdef readonly int https_redirect_status
 
 
 cdef class UpstreamPool:
@@ -47,33 +51,42 @@ cdef class UpstreamPool:
 
 
 cdef class Request:
-    cdef bytes method
-    cdef bytes url
-    cdef bytes host
-    cdef list headers                   # [name, value, name, value, ...] forwarded as is
+    # Public fields are read and written by the plugin runner (slow path).
+    cdef public bytes method
+    cdef public bytes url
+    cdef public bytes host
+    cdef public bytes host_override       # Host chosen by a plugin
+    cdef public list headers              # [name, value, name, value, ...] forwarded as is
     cdef bytes xff
-    cdef bytes request_id
+    cdef public bytes request_id
     cdef bytes upgrade
     cdef dict match_headers
     cdef list connection_tokens
-    cdef long long content_length
-    cdef long long body_received
-    cdef Py_ssize_t header_bytes
-    cdef int http_minor
-    cdef bint chunked
+    cdef public long long content_length
+    cdef public long long body_received
+    cdef public Py_ssize_t header_bytes
+    cdef public int http_minor
+    cdef public bint chunked
     cdef bint keep_alive
     cdef bint expect_continue
-    cdef bint complete                  # whole request read from the client
-    cdef bint discard_body              # answered locally: drop what is left of the body
-    cdef bint replayable                # body small enough to resend on a retry
-    cdef list body_pending              # body pieces not yet sent upstream
-    cdef Py_ssize_t body_pending_bytes
-    cdef list body_sent                 # body pieces kept for a retry (while replayable)
-    cdef double t_start                 # ms, first byte of the head
-    cdef double t_upstream_sent         # ms, head written upstream
-    cdef RouteRuntime rt
-    cdef bytes upstream_url
-    cdef int attempts
+    cdef public bint complete             # whole request read from the client
+    cdef bint discard_body                # answered locally: drop what is left of the body
+    cdef bint replayable                  # body small enough to resend on a retry
+    cdef public list body_pending         # body pieces not yet sent upstream
+    cdef public Py_ssize_t body_pending_bytes
+    cdef list body_sent                   # body pieces kept for a retry (while replayable)
+    cdef public double t_start            # ms, first byte of the head
+    cdef public double t_upstream_sent    # ms, head written upstream
+    cdef public double t_first_byte       # ms, upstream response head received
+    cdef public RouteRuntime rt
+    cdef public bytes upstream_url
+    cdef public int attempts
+    cdef public int status                # status sent to the client
+    cdef public long long bytes_out
+    cdef public object ctx                # plugin RequestContext, or None
+    cdef public int filters               # FILTER_* bits: which response phases to call
+    cdef public object consumer_key       # consumer label for metrics, or None
+    cdef public object body_waiter        # future completed when the body is whole
 
 
 cdef class Gateway:
@@ -93,7 +106,10 @@ cdef class Gateway:
     cdef unsigned long long request_id_counter
     cdef object sweeper
     cdef object drain_waiter
-    cdef object plugin_runner
+    cdef readonly object plugin_runner
+    cdef public MetricsCell unmatched_metrics   # 404s, when prometheus is global
+    cdef readonly dict metrics_cells            # (service, route) -> MetricsCell
+    cdef public object metrics_export           # which families the exporter shows
 
     cdef bytes next_request_id(self)
     cdef void connection_closed(self, ClientConnection conn)
@@ -125,6 +141,8 @@ cdef class ClientConnection:
     cdef void route_request(self, Request req)
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
     cdef void respond_local(self, int status, bytes message, bint close)
+    cdef void write_response_head(self, int status, bytes reason, list headers,
+                                  Py_ssize_t content_length, bint close)
     cdef void response_finished(self, bint close)
     cdef void finish_exchange(self)
     cdef void flush(self)
@@ -163,5 +181,6 @@ cdef class UpstreamConnection:
     cdef void attach(self, ClientConnection client, Request req)
     cdef void write_body(self, bytes chunk, bint chunked)
     cdef void write_body_end(self, bint chunked)
+    cdef void end_body(self)
     cdef void flush(self)
     cdef void close(self)

@@ -21,6 +21,7 @@ from libc.stdio cimport snprintf
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from fastgw._core.buffer cimport WriteBuffer
+from fastgw._core.metrics cimport MetricsCell
 
 cdef object HttpRequestParser = httptools.HttpRequestParser
 cdef object HttpResponseParser = httptools.HttpResponseParser
@@ -54,6 +55,13 @@ cdef dict REASONS = {
     501: b"Not Implemented", 502: b"Bad Gateway", 503: b"Service Unavailable",
     504: b"Gateway Timeout",
 }
+
+# Which response phases a request's plugins have (Request.filters).
+FILTER_HEADER = 1
+FILTER_BODY = 2
+FILTER_LOG = 4
+
+MSG_HTTPS_REQUIRED = b"Please use HTTPS protocol"
 
 cdef enum:
     # A body up to this size is kept after it is sent upstream, so that a
@@ -169,6 +177,14 @@ cdef bytes strip_port(bytes host):
     return host[:i]
 
 
+cdef bint has_header(list headers, bytes lower_name):
+    cdef Py_ssize_t i
+    for i in range(0, len(headers), 2):
+        if (<bytes>headers[i]).lower() == lower_name:
+            return True
+    return False
+
+
 cdef list connection_tokens(bytes value):
     return [t.strip().lower() for t in value.split(b",") if t.strip()]
 
@@ -190,7 +206,8 @@ cdef class Limits:
 
 
 cdef class RouteRuntime:
-    def __init__(self, route, service, UpstreamPool pool, plugins=None):
+    def __init__(self, route, service, UpstreamPool pool, plugins=None,
+                 MetricsCell metrics=None):
         self.route = route
         self.service = service
         self.route_name = (route.name or "").encode()
@@ -198,6 +215,9 @@ cdef class RouteRuntime:
         self.preserve_host = route.preserve_host
         self.pool = pool
         self.plugins = plugins
+        self.metrics = metrics
+        self.https_only = "http" not in tuple(route.protocols)
+        self.https_redirect_status = route.https_redirect_status_code
         if service is not None:
             default_port = 443 if service.protocol == "https" else 80
             host = service.host
@@ -317,6 +337,8 @@ cdef class Gateway:
         self.sweeper = None
         self.drain_waiter = None
         self.plugin_runner = plugin_runner
+        self.metrics_cells = {}
+        self.metrics_export = {}
 
     def set_router(self, router):
         """Swap the routing table; requests already routed keep theirs."""
@@ -333,6 +355,29 @@ cdef class Gateway:
                                 self.limits.upstream_pool_size)
             self.pools[key] = pool
         return pool
+
+    def metrics_cell(self, str service, str route):
+        """The counters of a (service, route); they outlive config versions so
+        Prometheus counters never go backwards on a reload."""
+        key = (service, route)
+        cell = self.metrics_cells.get(key)
+        if cell is None:
+            cell = self.metrics_cells[key] = MetricsCell(service, route)
+        return cell
+
+    def connection_states(self):
+        """Client connections by state, counted on demand (for /metrics)."""
+        cdef ClientConnection c
+        cdef long long reading = 0, writing = 0, waiting = 0
+        for c in self.clients:
+            if c.active is None and c.current is None:
+                waiting += 1
+            elif c.response_started:
+                writing += 1
+            else:
+                reading += 1
+        return {"reading": reading, "writing": writing, "waiting": waiting,
+                "active": len(self.clients)}
 
     def set_limits(self, Limits limits):
         self.limits = limits
@@ -417,6 +462,9 @@ cdef class Gateway:
             "upstream_connections_busy": len(self.busy_upstreams),
             "upstream_pools": len(self.pools),
         }
+
+
+cdef list JSON_CONTENT_TYPE = [b"Content-Type", b"application/json; charset=utf-8"]
 
 
 cdef bytes error_body(bytes message):
@@ -511,6 +559,18 @@ cdef class ClientConnection:
         self.writing_paused = False
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.resume_reading()
+
+    @property
+    def peer_address(self):
+        return self.peer_ip.decode()
+
+    @property
+    def scheme_name(self):
+        return self.scheme.decode()
+
+    @property
+    def local_port_number(self):
+        return int(self.local_port) if self.local_port else 0
 
     # -- httptools callbacks ------------------------------------------------
 
@@ -640,9 +700,12 @@ cdef class ClientConnection:
         if req is self.active and self.upstream is not None:
             self.upstream.write_body(chunk, req.chunked)
         else:
+            # Not connected yet, in the access phase, or pipelined: hold it.
+            # The active request's hold is bounded by max_body_bytes.
             req.body_pending.append(chunk)
             req.body_pending_bytes += size
-            if req.body_pending_bytes > PENDING_BODY_LIMIT and not self.reading_paused:
+            if req is not self.active and req.body_pending_bytes > PENDING_BODY_LIMIT \
+                    and not self.reading_paused:
                 self.reading_paused = True
                 self.transport.pause_reading()
 
@@ -650,6 +713,11 @@ cdef class ClientConnection:
         cdef Request req = self.current
         req.complete = True
         self.current = None
+        if req.body_waiter is not None:
+            waiter = req.body_waiter
+            req.body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         if req is not self.active:
             # A pipelined request waits its turn; stop reading until then.
             if not self.reading_paused:
@@ -692,10 +760,50 @@ cdef class ClientConnection:
         rt = <RouteRuntime>match.payload
         req.rt = rt
         req.upstream_url = match.upstream_path
+        if rt.https_only and self.scheme != b"https":
+            self.respond_https_required(req)
+            return
         if rt.plugins is not None and self.gw.plugin_runner is not None:
-            self.gw.plugin_runner(self, req)
+            # The slow path: Python plugins. The runner answers True when the
+            # access phase finished synchronously and the request goes on.
+            if not self.gw.plugin_runner.access(self, req):
+                return
+        self.proceed(req)
+
+    def respond_https_required(self, Request req):
+        # Kong's answer for an https-only route reached over http.
+        cdef int status = req.rt.https_redirect_status
+        cdef list headers = []
+        cdef bytes body = b""
+        if status in (301, 302, 307, 308) and req.host is not None:
+            headers = [b"Location", b"https://" + req.host + req.url]
+        else:
+            body = error_body(MSG_HTTPS_REQUIRED)
+            headers = [b"Content-Type", b"application/json; charset=utf-8"]
+        self.respond_exit(req, status, headers, body)
+
+    def resume(self, Request req):
+        """Carry on with a request after an asynchronous access phase."""
+        if self.closing or self.active is not req:
             return
         self.proceed(req)
+        if self.upstream is not None:
+            self.upstream.flush()
+        self.flush()
+
+    def respond_exit(self, Request req, int status, list headers, bytes body):
+        """Answer with a response a plugin (or the gateway) built."""
+        if self.closing or self.active is not req:
+            return
+        req.discard_body = True
+        self.write_response_head(status, REASONS.get(status, b"Unknown"), headers,
+                                 PyBytes_GET_SIZE(body), False)
+        if req.method != b"HEAD":
+            self.wbuf.add(body)
+            req.bytes_out += PyBytes_GET_SIZE(body)
+        self.response_started = True
+        self.response_finished(False)
+        self.flush()
 
     def proceed(self, Request req):
         """Send the request on (after the access phase, if there is one)."""
@@ -761,7 +869,9 @@ cdef class ClientConnection:
         b.add(b" ")
         b.add(req.upstream_url)
         b.add(b" HTTP/1.1\r\nHost: ")
-        if rt.preserve_host and req.host is not None:
+        if req.host_override is not None:
+            b.add(req.host_override)
+        elif rt.preserve_host and req.host is not None:
             b.add(req.host)
         else:
             b.add(rt.upstream_host_header)
@@ -823,26 +933,46 @@ cdef class ClientConnection:
     cdef void respond_local(self, int status, bytes message, bint close):
         cdef Request req = self.active
         cdef bytes body = error_body(message)
-        cdef WriteBuffer b = self.wbuf
         self.gw.responses_local += 1
-        b.add(b"HTTP/1.1 ")
-        b.add_int(status)
-        b.add(b" ")
-        b.add(REASONS.get(status, b"Unknown"))
-        b.add(b"\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-        b.add_int(PyBytes_GET_SIZE(body))
-        if req is not None and req.request_id is not None:
-            b.add(b"\r\nX-Request-Id: ")
-            b.add(req.request_id)
-        if close:
-            b.add(b"\r\nConnection: close")
-        b.add(b"\r\n\r\n")
+        self.write_response_head(status, REASONS.get(status, b"Unknown"), JSON_CONTENT_TYPE,
+                                 PyBytes_GET_SIZE(body), close)
         if req is None or req.method != b"HEAD":
-            b.add(body)
+            self.wbuf.add(body)
         self.response_started = True
         if req is not None:
             req.discard_body = True
+            req.bytes_out += PyBytes_GET_SIZE(body)
         self.response_finished(close)
+
+    cdef void write_response_head(self, int status, bytes reason, list headers,
+                                  Py_ssize_t content_length, bint close):
+        cdef Request req = self.active
+        cdef WriteBuffer b = self.wbuf
+        cdef Py_ssize_t i, n = len(headers)
+        cdef Py_ssize_t start = b.length
+        b.add(b"HTTP/1.1 ")
+        b.add_int(status)
+        b.add(b" ")
+        b.add(reason)
+        b.add(b"\r\n")
+        i = 0
+        while i < n:
+            b.add_header(<bytes>headers[i], <bytes>headers[i + 1])
+            i += 2
+        if content_length >= 0:
+            b.add(b"Content-Length: ")
+            b.add_int(content_length)
+            b.add(b"\r\n")
+        if req is not None and req.request_id is not None:
+            b.add(b"X-Request-Id: ")
+            b.add(req.request_id)
+            b.add(b"\r\n")
+        if close:
+            b.add(b"Connection: close\r\n")
+        b.add(b"\r\n")
+        if req is not None:
+            req.status = status
+            req.bytes_out += b.length - start
 
     def refuse(self):
         """Answer a request that cannot be parsed or is not allowed, then
@@ -876,7 +1006,26 @@ cdef class ClientConnection:
 
     cdef void response_finished(self, bint close):
         cdef Request req = self.active
+        cdef MetricsCell cell
+        cdef double now, gateway_ms, upstream_ms
         self.response_done = True
+        if req is not None:
+            cell = req.rt.metrics if req.rt is not None else self.gw.unmatched_metrics
+            if cell is not None:
+                now = now_ms()
+                if req.t_upstream_sent > 0:
+                    gateway_ms = req.t_upstream_sent - req.t_start
+                    upstream_ms = req.t_first_byte - req.t_upstream_sent \
+                        if req.t_first_byte > 0 else -1
+                else:
+                    gateway_ms = now - req.t_start
+                    upstream_ms = -1
+                cell.record(req.status, now - req.t_start, upstream_ms, gateway_ms,
+                            req.header_bytes + req.body_received, req.bytes_out,
+                            req.consumer_key)
+            if req.ctx is not None and (req.filters & FILTER_LOG):
+                # After this callback, so the response is written first.
+                self.gw.loop.call_soon(self.gw.plugin_runner.log, req)
         if close:
             self.closing = True
             self.flush()
@@ -1014,8 +1163,7 @@ cdef class UpstreamConnection:
             return
         if self.head_sent and self.until_close:
             # A body delimited by the end of the connection is complete now.
-            if self.rechunk:
-                client.wbuf.add(b"0\r\n\r\n")
+            self.end_body()
             self.keep_alive = False
             self.exchange_done()
             client.flush()
@@ -1084,10 +1232,11 @@ cdef class UpstreamConnection:
         cdef Request req = self.req
         cdef WriteBuffer b
         cdef list headers = self.resp_headers
-        cdef Py_ssize_t i, n
+        cdef Py_ssize_t i, n, start
         cdef double t, upstream_ms, proxy_ms
         cdef int status = self.parser.get_status_code()
-        cdef bint close
+        cdef bint close, length_known
+        cdef bytes reason = self.reason
         self.status = status
         if 100 <= status < 200 and status != 101:
             # Interim answers (100 Continue, 103) are the proxy's own business.
@@ -1095,38 +1244,46 @@ cdef class UpstreamConnection:
             return
         if client is None:
             return
-        b = client.wbuf
+        t = now_ms()
+        req.t_first_byte = t
         self.body_allowed = not (req.method == b"HEAD" or status == 204 or status == 304
                                  or status == 101)
-        close = not req.keep_alive or client.gw.draining or client.closing
+        length_known = self.resp_content_length >= 0
+        if req.ctx is not None and (req.filters & FILTER_HEADER):
+            # Slow path: plugins may change the status and the headers.
+            new_status = client.gw.plugin_runner.header_filter(req, status, headers)
+            if new_status != status:
+                status = new_status
+                reason = REASONS.get(status, b"Unknown")
+            if length_known:
+                length_known = has_header(headers, b"content-length")
         if self.body_allowed and not self.resp_chunked and self.resp_content_length < 0:
-            # Body runs to the end of the connection; re-frame it as chunked
-            # for HTTP/1.1 clients so their connection can stay open.
+            # The body runs to the end of the upstream connection.
             self.until_close = True
             self.keep_alive = False
+        close = not req.keep_alive or client.gw.draining or client.closing
+        if self.body_allowed and not length_known:
+            # Re-frame as chunked for HTTP/1.1 clients so their connection can
+            # stay open; HTTP/1.0 clients read to the close.
             if req.http_minor == 1:
                 self.rechunk = True
             else:
                 close = True
-        elif self.resp_chunked and self.body_allowed:
-            if req.http_minor == 1:
-                self.rechunk = True
-            else:
-                close = True
+        b = client.wbuf
+        start = b.length
         b.add(b"HTTP/1.1 ")
         b.add_int(status)
         b.add(b" ")
-        if self.reason is not None:
-            b.add(self.reason)
+        if reason is not None:
+            b.add(reason)
         b.add(b"\r\n")
         n = len(headers)
         i = 0
         while i < n:
             b.add_header(<bytes>headers[i], <bytes>headers[i + 1])
             i += 2
-        if self.rechunk or (self.resp_chunked and not self.body_allowed and req.method == b"HEAD"):
+        if self.rechunk or (self.resp_chunked and req.method == b"HEAD"):
             b.add(b"Transfer-Encoding: chunked\r\n")
-        t = now_ms()
         upstream_ms = t - req.t_upstream_sent
         proxy_ms = req.t_upstream_sent - req.t_start
         b.add(b"Via: ")
@@ -1145,6 +1302,8 @@ cdef class UpstreamConnection:
             client.closing = True
             req.keep_alive = False
         b.add(b"\r\n\r\n")
+        req.status = status
+        req.bytes_out += b.length - start
         client.response_started = True
         self.head_sent = True
         if not self.body_allowed and status != 101:
@@ -1156,12 +1315,35 @@ cdef class UpstreamConnection:
 
     def on_body(self, bytes chunk):
         cdef ClientConnection client = self.client
+        cdef Request req = self.req
         if client is None or self.interim:
             return
+        if req.ctx is not None and (req.filters & FILTER_BODY):
+            chunk = client.gw.plugin_runner.body_filter(req, chunk, False)
+            if not chunk:
+                return
+        req.bytes_out += PyBytes_GET_SIZE(chunk)
         if self.rechunk:
             client.wbuf.add_chunk(chunk)
         else:
             client.wbuf.add(chunk)
+
+    cdef void end_body(self):
+        # The upstream body is complete: the last word of body filters, then
+        # the chunked terminator.
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        cdef bytes tail
+        if req.ctx is not None and (req.filters & FILTER_BODY):
+            tail = client.gw.plugin_runner.body_filter(req, b"", True)
+            if tail:
+                req.bytes_out += PyBytes_GET_SIZE(tail)
+                if self.rechunk:
+                    client.wbuf.add_chunk(tail)
+                else:
+                    client.wbuf.add(tail)
+        if self.rechunk:
+            client.wbuf.add(b"0\r\n\r\n")
 
     def on_message_complete(self):
         if self.interim:
@@ -1169,8 +1351,7 @@ cdef class UpstreamConnection:
             return
         if self.client is None or not self.head_sent:
             return
-        if self.rechunk:
-            self.client.wbuf.add(b"0\r\n\r\n")
+        self.end_body()
         self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
         self.exchange_done()
 

@@ -35,7 +35,7 @@ class AdminApp:
                 return method_not_allowed()
             from fastgw.admin.metrics import render_metrics
 
-            body = render_metrics(self.sup.config, await self.sup.worker_stats())
+            body = render_metrics(await self.sup.worker_stats(metrics=True))
             return AdminResponse(200, body, "text/plain; version=0.0.4; charset=utf-8")
         m = UPSTREAM_HEALTH.match(path)
         if m:

@@ -13,6 +13,8 @@ arbitrary module. A plugin becomes known by adding its name to
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 
 from fastgw.config.schema import Record
 
@@ -33,7 +35,26 @@ KNOWN_PLUGINS = (
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.
-PLUGIN_MODULES: dict[str, str] = {name: module_for(name) for name in KNOWN_PLUGINS}
+# A name whose package is not in this installation stays unknown (an error in
+# the config) rather than failing at import time.
+PLUGIN_MODULES: dict[str, str] = {
+    name: module_for(name) for name in KNOWN_PLUGINS
+    if importlib.util.find_spec(module_for(name)) is not None
+}
+
+
+def _custom_plugins(spec: str) -> dict[str, str]:
+    """``FASTGW_CUSTOM_PLUGINS="name=package,other=pkg.mod"``: plugins outside
+    fastgw (Kong's ``plugins = bundled,custom``), laid out like bundled ones."""
+    found = {}
+    for item in spec.split(","):
+        name, sep, package = item.strip().partition("=")
+        if sep and name and package:
+            found[name.strip()] = package.strip()
+    return found
+
+
+PLUGIN_MODULES.update(_custom_plugins(os.environ.get("FASTGW_CUSTOM_PLUGINS", "")))
 
 
 def plugin_names() -> tuple[str, ...]:

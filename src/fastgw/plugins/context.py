@@ -157,7 +157,7 @@ class RequestContext:
     __slots__ = ("request", "response", "route", "service", "consumer", "credential",
                  "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
-                 "_body_reader", "ai", "log_fields", "bytes_in", "tries")
+                 "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -182,6 +182,7 @@ class RequestContext:
         self.log_fields: dict[str, Any] | None = None
         self.bytes_in = 0
         self.tries = 0
+        self.chain = None  # a consumer-scoped chain that replaced the route's
 
     # -- identity -----------------------------------------------------------
 

@@ -1,0 +1,2 @@
+"""prometheus: request metrics counted in the compiled core, exported by the
+admin API's ``GET /metrics`` (Kong's plugin of the same name)."""

@@ -1,0 +1,263 @@
+"""Runs plugin phases for the compiled core, on the slow path only.
+
+The core calls ``access(client, req)`` for a route whose ``RouteRuntime`` has a
+plugin chain, then ``header_filter``/``body_filter`` for the response when the
+request's ``filters`` bits say a plugin wants them, and ``log`` once the
+response is written. A synchronous access phase finishes inside the core's
+callback (no task, no extra write); an ``async`` one continues in a task and
+hands the request back with ``client.resume(req)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+from fastgw.plugins.chain import PluginChain
+from fastgw.plugins.context import RequestContext, RequestView, ResponseView
+
+log = logging.getLogger("fastgw.plugins")
+
+UNEXPECTED = {"message": "An unexpected error occurred"}
+
+
+class PluginRunner:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.errors = 0
+
+    # -- access ---------------------------------------------------------------
+
+    def access(self, client, req) -> bool:
+        """Run the access phase. True: the core proceeds with the request now."""
+        rt = req.rt
+        chain: PluginChain = rt.plugins
+        ctx = self.context(client, req, rt)
+        req.ctx = ctx
+        req.filters = chain.filters
+        plugins = chain.access
+        for index, plugin in enumerate(plugins):
+            try:
+                result = plugin.access(ctx)
+            except Exception:
+                self.failed(plugin, "access")
+                ctx.exit(500, UNEXPECTED)
+                break
+            if result is not None and inspect.isawaitable(result):
+                task = self.loop.create_task(self.access_async(client, req, ctx, chain,
+                                                               index, result))
+                task.add_done_callback(_report_crash)
+                return False
+            if ctx.exit_status:
+                break
+            if ctx.consumer is not None and chain.by_consumer is not None:
+                switched = self.switch_chain(req, ctx, chain, plugin)
+                if switched is not None:
+                    return self.access_rest(client, req, ctx, switched)
+        return self.finish_access(client, req, ctx)
+
+    def access_rest(self, client, req, ctx, plugins) -> bool:
+        for plugin in plugins:
+            try:
+                result = plugin.access(ctx)
+            except Exception:
+                self.failed(plugin, "access")
+                ctx.exit(500, UNEXPECTED)
+                break
+            if result is not None and inspect.isawaitable(result):
+                self.loop.create_task(self.access_async_list(client, req, ctx, plugins,
+                                                             plugin, result)
+                                      ).add_done_callback(_report_crash)
+                return False
+            if ctx.exit_status:
+                break
+        return self.finish_access(client, req, ctx)
+
+    def switch_chain(self, req, ctx: RequestContext, chain: PluginChain, current):
+        """After authentication: consumer-scoped configs replace the rest of
+        the chain (Kong's precedence). Returns the plugins still to run."""
+        personal = chain.for_consumer(ctx.consumer.id)
+        if personal is chain:
+            return None
+        req.filters = personal.filters
+        ctx.chain = personal
+        return [p for p in personal.access if p.PRIORITY < current.PRIORITY]
+
+    async def access_async(self, client, req, ctx, chain, index, pending) -> None:
+        plugins = chain.access
+        try:
+            await pending
+        except Exception:
+            self.failed(plugins[index], "access")
+            ctx.exit(500, UNEXPECTED)
+        rest = [] if ctx.exit_status else list(plugins[index + 1:])
+        if not ctx.exit_status and ctx.consumer is not None and chain.by_consumer is not None:
+            switched = self.switch_chain(req, ctx, chain, plugins[index])
+            if switched is not None:
+                rest = switched
+        await self.run_remaining(client, req, ctx, rest)
+
+    async def access_async_list(self, client, req, ctx, plugins, current, pending) -> None:
+        try:
+            await pending
+        except Exception:
+            self.failed(current, "access")
+            ctx.exit(500, UNEXPECTED)
+        position = plugins.index(current)
+        rest = [] if ctx.exit_status else plugins[position + 1:]
+        await self.run_remaining(client, req, ctx, rest)
+
+    async def run_remaining(self, client, req, ctx, plugins) -> None:
+        for plugin in plugins:
+            if ctx.exit_status:
+                break
+            try:
+                result = plugin.access(ctx)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.failed(plugin, "access")
+                ctx.exit(500, UNEXPECTED)
+        if self.finish_access(client, req, ctx):
+            client.resume(req)
+
+    def finish_access(self, client, req, ctx: RequestContext) -> bool:
+        if ctx.consumer is not None:
+            req.consumer_key = ctx.consumer_name
+        if ctx.exit_status:
+            self.respond_exit(client, req, ctx)
+            return False
+        self.apply_request(req, ctx)
+        return True
+
+    # -- request changes ------------------------------------------------------
+
+    def apply_request(self, req, ctx: RequestContext) -> None:
+        view = ctx.request
+        # Headers were changed in place (HeaderList wraps req.headers); a Host
+        # header set by a plugin becomes the upstream Host.
+        host = view.headers.get("host")
+        if host is not None:
+            view.headers.remove("host")
+            req.host_override = host.encode("latin-1")
+        method = view.method.encode("latin-1")
+        if method != req.method:
+            req.method = method
+        url = view.upstream_url.encode("latin-1")
+        if url != req.upstream_url:
+            req.upstream_url = url
+        if view.body_replaced:
+            body = view.body or b""
+            view.headers.remove("content-length")
+            view.headers.add("Content-Length", str(len(body)))
+            req.body_pending = [body]
+            req.body_pending_bytes = len(body)
+            req.content_length = len(body)
+            req.chunked = False
+
+    def context(self, client, req, rt) -> RequestContext:
+        view = RequestView(
+            req.method.decode("latin-1"),
+            req.url.decode("latin-1"),
+            req.upstream_url.decode("latin-1"),
+            req.headers,
+            req.host.decode("latin-1") if req.host is not None else None,
+            client.peer_address,
+            client.scheme_name,
+            client.local_port_number,
+            "1.1" if req.http_minor == 1 else "1.0",
+        )
+        ctx = RequestContext(view, rt.route, rt.service, req.request_id.decode("latin-1"))
+
+        async def read_body() -> bytes:
+            if not req.complete:
+                waiter = self.loop.create_future()
+                req.body_waiter = waiter
+                await waiter
+            return b"".join(req.body_pending)
+
+        ctx._body_reader = read_body
+        return ctx
+
+    # -- answers --------------------------------------------------------------
+
+    def respond_exit(self, client, req, ctx: RequestContext) -> None:
+        headers: list[bytes] = []
+        for name, value in (ctx.exit_headers or {}).items():
+            if name.lower() in ("content-length", "transfer-encoding", "connection"):
+                continue
+            headers.append(name.encode("latin-1"))
+            headers.append(str(value).encode("latin-1"))
+        body = ctx.exit_body or b""
+        status = ctx.exit_status
+        if req.filters:
+            status = self.header_filter(req, status, headers, source="exit")
+            if req.filters & 2:
+                body = self.body_filter(req, body, False) + self.body_filter(req, b"", True)
+        client.respond_exit(req, status, headers, body)
+
+    # -- response phases ------------------------------------------------------
+
+    def header_filter(self, req, status: int, headers: list, source: str = "service") -> int:
+        ctx: RequestContext = req.ctx
+        ctx.upstream_status = status if source == "service" else None
+        ctx.response = ResponseView(status, headers, source)
+        for plugin in _chain(req).header_filter:
+            try:
+                plugin.header_filter(ctx)
+            except Exception:
+                self.failed(plugin, "header_filter")
+        return ctx.response.status
+
+    def body_filter(self, req, chunk: bytes, eof: bool) -> bytes:
+        ctx: RequestContext = req.ctx
+        for plugin in _chain(req).body_filter:
+            try:
+                chunk = plugin.body_filter(ctx, chunk, eof)
+            except Exception:
+                self.failed(plugin, "body_filter")
+        if ctx.response is not None:
+            ctx.response.size += len(chunk)
+        return chunk
+
+    def log(self, req) -> None:
+        ctx: RequestContext = req.ctx
+        if ctx is None:
+            return
+        t_start = req.t_start
+        sent = req.t_upstream_sent
+        first = req.t_first_byte
+        from fastgw._core.protocol import monotonic_ms
+
+        now = monotonic_ms()
+        ctx.latencies = {
+            "request": int(now - t_start),
+            "proxy": int(first - sent) if sent and first else -1,
+            "kong": int(sent - t_start) if sent else int(now - t_start),
+        }
+        ctx.bytes_in = req.header_bytes + req.body_received
+        ctx.tries = req.attempts
+        if ctx.response is None:
+            ctx.response = ResponseView(req.status, [], "gateway")
+        elif ctx.response.status != req.status and req.status:
+            ctx.response.status = req.status
+        for plugin in _chain(req).log:
+            try:
+                plugin.log(ctx)
+            except Exception:
+                self.failed(plugin, "log")
+
+    def failed(self, plugin, phase: str) -> None:
+        self.errors += 1
+        log.exception("plugin %s failed in %s", plugin.name, phase)
+
+
+def _chain(req) -> PluginChain:
+    chain = req.ctx.chain
+    return chain if chain is not None else req.rt.plugins
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("plugin task crashed", exc_info=task.exception())

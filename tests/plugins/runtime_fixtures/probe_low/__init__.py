@@ -1,0 +1,1 @@
+"""The probe plugin again, at a lower priority."""

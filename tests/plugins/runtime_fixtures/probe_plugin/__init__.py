@@ -1,0 +1,1 @@
+"""A plugin for testing the runtime: every phase, driven by its config."""

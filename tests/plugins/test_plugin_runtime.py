@@ -1,0 +1,145 @@
+"""The plugin runtime in a real gateway: order, phases, exits, failures,
+body access and rewriting, logging, and Kong's precedence rules."""
+
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
+
+FIXTURES = Path(__file__).parent
+ENV = {
+    "FASTGW_CUSTOM_PLUGINS": "probe=runtime_fixtures.probe_plugin,"
+                             "probe-low=runtime_fixtures.probe_low",
+    "PYTHONPATH": os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]),
+}
+
+
+@pytest.fixture
+def upstream():
+    with UpstreamServer() as up:
+        yield up
+
+
+@pytest.fixture
+def gateway(upstream):
+    started = []
+
+    def start(plugins, routes=None, workers=1, **extra):
+        doc = service_doc(upstream.port, routes=routes)
+        doc["plugins"] = plugins
+        doc.update(extra)
+        gw = GatewayProcess(doc, workers=workers, env=ENV).start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+        gw.dir.cleanup()
+
+
+def test_plugins_run_by_priority_and_change_the_upstream_request(gateway, upstream):
+    gw = gateway([{"name": "probe-low", "config": {"tag": "low"}},
+                  {"name": "probe", "config": {"tag": "high"}}])
+    status, headers, _ = gw.request("GET", "/x")
+    assert status == 200
+    assert upstream.requests[-1].header("x-probe-order") == "high,low"
+    assert headers["x-probe-seen"] == "high:service, low:service"
+
+
+def test_exit_stops_access_but_response_phases_still_run(gateway, upstream):
+    gw = gateway([{"name": "probe", "config": {"tag": "high", "exit_status": 403}},
+                  {"name": "probe-low", "config": {"tag": "low"}}])
+    status, headers, body = gw.request("GET", "/x")
+    assert status == 403
+    assert orjson.loads(body) == {"message": "probe says no"}
+    assert upstream.requests == []
+    # header_filter ran for both plugins, on the plugin's own answer.
+    assert "high:exit" in headers["x-probe-seen"] and "low:exit" in headers["x-probe-seen"]
+
+
+def test_async_access_phase(gateway, upstream):
+    gw = gateway([{"name": "probe", "config": {"async_access": True}}])
+    for _ in range(3):
+        assert gw.request("GET", "/x")[0] == 200
+    assert upstream.requests[-1].header("x-probe-order") == "probe"
+
+
+def test_access_reads_and_replaces_the_body(gateway, upstream):
+    gw = gateway([{"name": "probe", "config": {"read_body": True}}])
+    status, _, _ = gw.request("POST", "/x", body=b"abcdef")
+    assert status == 200
+    req = upstream.requests[-1]
+    assert req.body == b"fedcba"
+    assert req.header("x-probe-body-len") == "6"
+    assert req.header("content-length") == "6"
+
+
+def test_body_filter_rewrites_the_response_as_chunked(gateway, upstream):
+    gw = gateway([{"name": "probe", "config": {"upper_body": True}}])
+    status, headers, body = gw.request("POST", "/x", body=b"hello")
+    assert status == 200
+    assert body == b'{"METHOD":"POST","TARGET":"/X","BODY_LEN":5}'
+    assert headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in headers
+
+
+@pytest.mark.parametrize("phase", ["access", "header_filter"])
+def test_a_failing_plugin_answers_500_and_the_worker_keeps_serving(gateway, upstream, phase):
+    gw = gateway([{"name": "probe", "route": "fails", "config": {"raise_in": phase}}],
+                 routes=[{"name": "fails", "paths": ["/fail"]},
+                         {"name": "fine", "paths": ["/fine"]}])
+    status, _, body = gw.request("GET", "/fail")
+    if phase == "access":
+        assert status == 500
+        assert orjson.loads(body) == {"message": "An unexpected error occurred"}
+    else:
+        # The response was already on its way: the failure is logged, the
+        # answer goes out unchanged.
+        assert status == 200
+    assert "probe failure" in gw.logs() or "plugin probe failed" in gw.logs()
+    assert gw.request("GET", "/fine")[0] == 200
+    assert gw.request("GET", "/fail")[0] == status
+
+
+def test_log_phase_runs_after_each_response(gateway, upstream, tmp_path):
+    path = tmp_path / "log.jsonl"
+    gw = gateway([{"name": "probe", "config": {"log_file": str(path)}}])
+    for i in range(3):
+        gw.request("GET", f"/x?i={i}", headers={"X-Test": "yes"})
+    gw.request("GET", "/x?i=3")
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_bytes().splitlines()) == 4:
+            break
+        time.sleep(0.05)
+    entries = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert len(entries) == 4
+    first = entries[0]
+    assert first["request"]["method"] == "GET"
+    assert first["request"]["uri"] == "/x?i=0"
+    assert first["request"]["querystring"] == {"i": "0"}
+    assert first["request"]["headers"]["x-test"] == "yes"
+    assert first["response"]["status"] == 200
+    assert first["route"]["name"] == "svc-root"
+    assert first["service"]["name"] == "svc"
+    assert first["latencies"]["request"] >= 0
+
+
+def test_scope_precedence_route_beats_service_beats_global(gateway, upstream):
+    routes = [{"name": "r1", "paths": ["/r1"]}, {"name": "r2", "paths": ["/r2"]}]
+    doc_plugins = [
+        {"name": "probe", "config": {"tag": "global"}},
+        {"name": "probe", "service": "svc", "config": {"tag": "service"}},
+        {"name": "probe", "route": "r1", "config": {"tag": "route"}},
+    ]
+    gw = gateway(doc_plugins, routes=routes)
+    gw.request("GET", "/r1")
+    assert upstream.requests[-1].header("x-probe-order") == "route"
+    gw.request("GET", "/r2")
+    assert upstream.requests[-1].header("x-probe-order") == "service"
