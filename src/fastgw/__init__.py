@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 # The modules that make up the hot path; each must be a compiled extension
 # for the gateway to run at speed.
-CORE_MODULES = ("buffer", "protocol", "router", "balancer", "ratelimit", "cachekey")
+CORE_MODULES = ("buffer", "protocol", "router", "metrics", "balancer", "ratelimit", "cachekey")
 
 
 def core_status() -> dict:
