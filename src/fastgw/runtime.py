@@ -100,7 +100,9 @@ def build_router(gw: Gateway, config: Config) -> Router:
 
 def new_gateway(loop, config: Config):
     """A worker's Gateway for a config, with the plugin runner attached."""
-    gw = Gateway(loop, _EmptyRouter(), limits_from(config.gateway), PluginRunner(loop))
+    runner = PluginRunner(loop)
+    gw = Gateway(loop, _EmptyRouter(), limits_from(config.gateway), runner)
+    runner.gateway = gw
     gw.set_router(build_router(gw, config))
     return gw
 

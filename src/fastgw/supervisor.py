@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+from fastgw import shm
 from fastgw.config.loader import ConfigError, load_config, parse_config
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
@@ -57,6 +58,7 @@ class Supervisor:
         self.reloads = 0
         self.swap_lock = asyncio.Lock()
         self.admin_server = None
+        self.segments: dict = {}
 
     # -- workers ------------------------------------------------------------
 
@@ -64,7 +66,9 @@ class Supervisor:
         parent, child = socket.socketpair()
         cmd = [sys.executable, "-m", "fastgw.worker", "--fd", str(child.fileno()),
                "--id", str(handle.worker_id), "--listen", self.listen]
-        handle.process = subprocess.Popen(cmd, pass_fds=(child.fileno(),))
+        env = dict(os.environ)
+        env.update(shm.environment(self.segments))
+        handle.process = subprocess.Popen(cmd, pass_fds=(child.fileno(),), env=env)
         child.close()
         handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
         await write_message(handle.writer, {"op": "config", "doc": self.config.source})
@@ -74,6 +78,7 @@ class Supervisor:
         handle.ready = True
 
     async def start(self) -> None:
+        self.segments = shm.create_segments()
         await asyncio.gather(*(self.spawn(h) for h in self.workers))
         if self.admin_listen:
             from fastgw.admin.server import start_admin
@@ -118,6 +123,8 @@ class Supervisor:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        shm.release(self.segments)
+        self.segments = {}
 
     # -- config -------------------------------------------------------------
 

@@ -143,3 +143,15 @@ def test_scope_precedence_route_beats_service_beats_global(gateway, upstream):
     assert upstream.requests[-1].header("x-probe-order") == "route"
     gw.request("GET", "/r2")
     assert upstream.requests[-1].header("x-probe-order") == "service"
+
+
+def test_a_plugin_can_send_the_request_to_another_target(gateway, upstream):
+    with UpstreamServer() as other:
+        gw = gateway([{"name": "probe", "config": {
+            "upstream_url": f"http://127.0.0.1:{other.port}/elsewhere?x=1"}}])
+        status, _, body = gw.request("POST", "/x", body=b"12345")
+        assert status == 200
+        assert orjson.loads(body)["target"] == "/elsewhere?x=1"
+        assert upstream.requests == []
+        assert other.requests[-1].header("host") == f"127.0.0.1:{other.port}"
+        assert other.requests[-1].body == b"12345"

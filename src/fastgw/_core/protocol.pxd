@@ -79,6 +79,7 @@ cdef class Request:
     cdef public double t_upstream_sent    # ms, head written upstream
     cdef public double t_first_byte       # ms, upstream response head received
     cdef public RouteRuntime rt
+    cdef public UpstreamPool pool         # where this request goes
     cdef public bytes upstream_url
     cdef public int attempts
     cdef public int status                # status sent to the client

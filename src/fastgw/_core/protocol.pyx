@@ -561,6 +561,10 @@ cdef class ClientConnection:
             self.upstream.transport.resume_reading()
 
     @property
+    def gateway(self):
+        return self.gw
+
+    @property
     def peer_address(self):
         return self.peer_ip.decode()
 
@@ -809,14 +813,17 @@ cdef class ClientConnection:
         """Send the request on (after the access phase, if there is one)."""
         cdef RouteRuntime rt = req.rt
         cdef UpstreamConnection conn
-        if rt.pool is None:
+        if req.pool is None:
+            # A plugin may have chosen the target already (ai-proxy does).
+            req.pool = rt.pool
+        if req.pool is None:
             self.respond_local(503, MSG_NO_PEER, False)
             return
         if req.expect_continue and not req.complete:
             # RFC 9110 10.1.1: the proxy answers the expectation itself and
             # does not forward it.
             self.wbuf.add(b"HTTP/1.1 100 Continue\r\n\r\n")
-        conn = rt.pool.acquire()
+        conn = req.pool.acquire()
         if conn is not None:
             self.send_to_upstream(req, conn)
         else:
@@ -830,7 +837,7 @@ cdef class ClientConnection:
         while True:
             timed_out = False
             try:
-                conn = await rt.pool.connect(self.gw.loop, rt.connect_timeout_ms)
+                conn = await req.pool.connect(self.gw.loop, rt.connect_timeout_ms)
             except TimeoutError_:
                 timed_out = True
                 conn = None
@@ -838,7 +845,7 @@ cdef class ClientConnection:
                 conn = None
             if self.closing or self.active is not req:
                 if conn is not None:
-                    rt.pool.release(conn)
+                    req.pool.release(conn)
                 return
             if conn is not None:
                 break

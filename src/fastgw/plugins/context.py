@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -157,7 +157,8 @@ class RequestContext:
     __slots__ = ("request", "response", "route", "service", "consumer", "credential",
                  "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
-                 "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain")
+                 "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
+                 "upstream_target")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -183,6 +184,9 @@ class RequestContext:
         self.bytes_in = 0
         self.tries = 0
         self.chain = None  # a consumer-scoped chain that replaced the route's
+        # (scheme, host, port, tls_verify) when a plugin sends the request to
+        # another target than the service's (see set_upstream).
+        self.upstream_target: tuple[str, str, int, bool] | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -214,6 +218,23 @@ class RequestContext:
         if c is None:
             return ""
         return c.username or c.custom_id or c.id or ""
+
+    def set_upstream(self, url: str, *, tls_verify: bool = True,
+                     host_header: str | None = None) -> None:
+        """Send this request to ``url`` (scheme, host, port, path and query)
+        instead of the service's target, as ai-proxy does for a provider."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.upstream_target = (parts.scheme, parts.hostname, port, tls_verify)
+        self.request.path = parts.path or "/"
+        self.request.query_string = parts.query
+        self.request._query = None
+        default = (parts.scheme == "https" and port == 443) or (parts.scheme == "http"
+                                                                and port == 80)
+        self.request.headers.set(
+            "Host", host_header or (parts.hostname if default else f"{parts.hostname}:{port}"))
 
     # -- answering ----------------------------------------------------------
 

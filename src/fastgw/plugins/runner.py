@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import ssl
 
 from fastgw.plugins.chain import PluginChain
 from fastgw.plugins.context import RequestContext, RequestView, ResponseView
@@ -26,6 +27,8 @@ class PluginRunner:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.errors = 0
+        self.gateway = None  # set by the Gateway's owner once both exist
+        self._tls: dict[bool, ssl.SSLContext] = {}
 
     # -- access ---------------------------------------------------------------
 
@@ -147,6 +150,10 @@ class PluginRunner:
         url = view.upstream_url.encode("latin-1")
         if url != req.upstream_url:
             req.upstream_url = url
+        if ctx.upstream_target is not None:
+            scheme, host, port, verify = ctx.upstream_target
+            tls = self.tls_context(verify) if scheme == "https" else None
+            req.pool = self.gateway.pool_for(host, port, tls, host if tls else None)
         if view.body_replaced:
             body = view.body or b""
             view.headers.remove("content-length")
@@ -155,6 +162,16 @@ class PluginRunner:
             req.body_pending_bytes = len(body)
             req.content_length = len(body)
             req.chunked = False
+
+    def tls_context(self, verify: bool) -> ssl.SSLContext:
+        ctx = self._tls.get(verify)
+        if ctx is None:
+            ctx = ssl.create_default_context()
+            if not verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._tls[verify] = ctx
+        return ctx
 
     def context(self, client, req, rt) -> RequestContext:
         view = RequestView(

@@ -29,6 +29,8 @@ class ProbePlugin(Plugin):
         order = ctx.shared.setdefault("order", [])
         order.append(self.config["tag"])
         ctx.request.headers.set("X-Probe-Order", ",".join(order))
+        if self.config["upstream_url"]:
+            ctx.set_upstream(self.config["upstream_url"])
         if self.config["exit_status"]:
             ctx.exit(self.config["exit_status"], {"message": "probe says no"})
 

@@ -10,6 +10,7 @@ SCHEMA = Record(
         "raise_in": String(default="", description="Phase that raises."),
         "upper_body": Boolean(default=False, description="Upper-case the response body."),
         "log_file": String(default="", description="Append one line per request here."),
+        "upstream_url": String(default="", description="Send the request here instead."),
     },
     description="probe",
 )
