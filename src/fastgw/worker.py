@@ -146,6 +146,9 @@ class Worker:
             stats["worker"] = self.worker_id
             stats["config_hash"] = self.config.hash if self.config else None
             stats["plugin_errors"] = gw.plugin_runner.errors
+            queue = sys.modules.get("fastgw.plugins.http_log.queue")
+            if queue is not None:
+                stats["http_log"] = dict(queue.TOTALS)
             if msg.get("metrics"):
                 stats["connection_states"] = gw.connection_states()
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
@@ -162,6 +165,10 @@ class Worker:
         if self.gateway is not None:
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()
+        # Log entries still queued go out before the process exits.
+        http_log = sys.modules.get("fastgw.plugins.http_log.handler")
+        if http_log is not None:
+            await http_log.flush_all(self.config.gateway.drain_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

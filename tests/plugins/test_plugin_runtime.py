@@ -155,3 +155,30 @@ def test_a_plugin_can_send_the_request_to_another_target(gateway, upstream):
         assert upstream.requests == []
         assert other.requests[-1].header("host") == f"127.0.0.1:{other.port}"
         assert other.requests[-1].body == b"12345"
+
+
+def test_body_filters_get_the_last_word_when_the_upstream_breaks_off(gateway, upstream):
+    import asyncio
+    import socket
+
+    async def handler(req, writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()
+
+    upstream.handler = handler
+    gw = gateway([{"name": "probe", "config": {}}])
+    with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+        s.sendall(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert b"data: 1" in body
+    assert body.rstrip().endswith(b'data: {"error": "upstream went away"}')
+    assert not body.endswith(b"0\r\n\r\n")

@@ -1178,6 +1178,15 @@ cdef class UpstreamConnection:
         if self.head_sent:
             self.client = None
             client.upstream = None
+            if req is not None and req.ctx is not None and (req.filters & FILTER_BODY):
+                # Plugins that rewrite the body (ai-proxy) end it with an
+                # error event of their own before the connection closes.
+                tail = client.gw.plugin_runner.body_abort(req)
+                if tail:
+                    if self.rechunk:
+                        client.wbuf.add_chunk(tail)
+                    else:
+                        client.wbuf.add(tail)
             client.abort()
             return
         if not self.got_bytes and self.reused and req is not None and req.replayable \

@@ -85,6 +85,17 @@ class _Snapshot:
             errors.add_metric([str(s["worker"])], s.get("plugin_errors", 0))
         yield requests
         yield errors
+        http_log: dict[str, int] = defaultdict(int)
+        for s in self.stats:
+            for state, n in (s.get("http_log") or {}).items():
+                http_log[state] += n
+        if http_log:
+            entries = CounterMetricFamily("fastgw_http_log_entries",
+                                          "http-log entries by what became of them",
+                                          labels=["state"])
+            for state, n in sorted(http_log.items()):
+                entries.add_metric([state], n)
+            yield entries
         workers = GaugeMetricFamily("fastgw_workers", "Workers answering the supervisor")
         workers.add_metric([], len(self.stats))
         yield workers

@@ -32,6 +32,7 @@ KNOWN_PLUGINS = (
     "ip-restriction", "cors", "request-size-limiting", "request-transformer",
     "response-transformer", "correlation-id",
     "prometheus", "file-log", "http-log",
+    "rate-limiting", "proxy-cache", "ai-proxy",
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.

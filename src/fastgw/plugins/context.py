@@ -67,6 +67,18 @@ class HeaderList:
         items[:] = kept
         return removed
 
+    def remove_all(self, names: tuple[str, ...]) -> None:
+        """Remove every header named in ``names`` in one pass."""
+        keys = {_key(n) for n in names}
+        items = self.items
+        for i in range(0, len(items), 2):
+            if items[i].lower() in keys:
+                break
+        else:
+            return
+        items[:] = [x for i in range(0, len(items), 2) if items[i].lower() not in keys
+                    for x in (items[i], items[i + 1])]
+
     def rename(self, old: str, new: str) -> None:
         key = _key(old)
         items = self.items
@@ -90,6 +102,11 @@ class HeaderList:
             else:
                 out[key] = value
         return out
+
+
+# Headers the gateway sets after authentication; a client cannot send its own.
+_IDENTITY_HEADERS = ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+                     "X-Credential-Identifier", "X-Anonymous-Consumer")
 
 
 class RequestView:
@@ -142,13 +159,17 @@ class RequestView:
 
 
 class ResponseView:
-    __slots__ = ("status", "headers", "source", "size")
+    __slots__ = ("status", "headers", "source", "size", "aborted")
 
     def __init__(self, status: int, headers: list[bytes], source: str) -> None:
         self.status = status
         self.headers = HeaderList(headers)
         self.source = source    # "service" (from upstream) or "exit" (from a plugin)
         self.size = 0
+        # True in the last body_filter call when the upstream broke off the
+        # body: what the filter returns is the last thing the client gets
+        # before the connection closes.
+        self.aborted = False
 
 
 class RequestContext:
@@ -197,9 +218,7 @@ class RequestContext:
         self.consumer = consumer
         self.credential = credential
         headers = self.request.headers
-        for name in ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
-                     "X-Credential-Identifier", "X-Anonymous-Consumer"):
-            headers.remove(name)
+        headers.remove_all(_IDENTITY_HEADERS)
         if consumer is not None:
             if consumer.id:
                 headers.add("X-Consumer-ID", consumer.id)
@@ -289,6 +308,12 @@ class RequestContext:
 
     # -- logging --------------------------------------------------------------
 
+    def _logged_request_headers(self) -> dict[str, Any]:
+        headers = self.request.headers.as_dict()
+        if self.request.host is not None:
+            headers.setdefault("host", self.request.host)
+        return headers
+
     def log_entry(self) -> dict[str, Any]:
         """One request in Kong's log serializer shape."""
         req = self.request
@@ -304,7 +329,7 @@ class RequestContext:
                 "querystring": {k: v[0] if len(v) == 1 else v
                                 for k, v in parse_qs(req.raw_query,
                                                      keep_blank_values=True).items()},
-                "headers": req.headers.as_dict(),
+                "headers": self._logged_request_headers(),
                 "size": self.bytes_in,
                 "id": self.request_id,
             },

@@ -219,6 +219,7 @@ class PluginRunner:
     def header_filter(self, req, status: int, headers: list, source: str = "service") -> int:
         ctx: RequestContext = req.ctx
         ctx.upstream_status = status if source == "service" else None
+        # The view wraps the core's header list: changes go to the client.
         ctx.response = ResponseView(status, headers, source)
         for plugin in _chain(req).header_filter:
             try:
@@ -238,6 +239,13 @@ class PluginRunner:
             ctx.response.size += len(chunk)
         return chunk
 
+    def body_abort(self, req) -> bytes:
+        """The upstream broke off the body: the filters' last word."""
+        ctx: RequestContext = req.ctx
+        if ctx.response is not None:
+            ctx.response.aborted = True
+        return self.body_filter(req, b"", True)
+
     def log(self, req) -> None:
         ctx: RequestContext = req.ctx
         if ctx is None:
@@ -256,9 +264,11 @@ class PluginRunner:
         ctx.bytes_in = req.header_bytes + req.body_received
         ctx.tries = req.attempts
         if ctx.response is None:
+            # Answered by the gateway itself (no route target, upstream error).
             ctx.response = ResponseView(req.status, [], "gateway")
         elif ctx.response.status != req.status and req.status:
             ctx.response.status = req.status
+        ctx.response.size = req.bytes_out
         for plugin in _chain(req).log:
             try:
                 plugin.log(ctx)

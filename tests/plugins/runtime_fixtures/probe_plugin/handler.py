@@ -42,6 +42,8 @@ class ProbePlugin(Plugin):
             ctx.response.headers.remove("Content-Length")
 
     def body_filter(self, ctx, chunk, eof):
+        if ctx.response.aborted:
+            return b"data: {\"error\": \"upstream went away\"}\n\n"
         if not self.config["upper_body"]:
             return chunk
         state = ctx.plugin_state(self, list)

@@ -1,0 +1,2 @@
+"""file-log: append one JSON line per request (Kong's basic log serializer
+shape) to a file."""

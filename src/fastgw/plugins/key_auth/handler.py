@@ -1,0 +1,207 @@
+"""key-auth: the consumer is whoever owns the API key the request carries.
+
+For each name of ``key_names`` in turn, the key is looked for in the headers,
+then the query string, then (``key_in_body``) the body; the first name found
+wins. A name sent twice is refused rather than guessed at. Failures answer
+401 with Kong 3.x's messages and a ``WWW-Authenticate: Key`` challenge.
+
+The hot path (key in a header, no body) is synchronous and costs a header
+scan and one dict lookup. Only when the body must be read does ``access``
+return a coroutine for the runner to await.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import orjson
+
+from fastgw.config.model import Consumer
+from fastgw.plugins.context import RequestContext
+from fastgw.plugins.credentials import CredentialPlugin, challenge
+from fastgw.plugins.state import ConfigState
+
+NO_KEY = {"message": "No API key found in request"}
+DUPLICATE_KEY = {"message": "Duplicate API key found"}
+INVALID_KEY = {"message": "Unauthorized"}
+
+# Markers returned by KeyAuth._search besides a key.
+_DUPLICATE: Any = object()  # the name was sent more than once
+_NEED_BODY: Any = object()  # the body must be read to go on
+
+# Credentials written without an id get one derived from their owner and
+# position, so X-Credential-Identifier is stable across workers and reloads.
+_CREDENTIAL_NAMESPACE = uuid.UUID("0e7c3a52-4d1b-4f7e-8a9c-2b6d5f1e3a70")
+
+Credential = tuple[Consumer, dict[str, Any], str]
+
+
+def credentials_by_key(state: ConfigState) -> dict[str, Credential]:
+    """key -> (consumer, credential, credential identifier), built once per
+    config version and shared by every key-auth instance."""
+    table = state.shared.get("key-auth")
+    if table is None:
+        table = {}
+        for consumer in state.consumers:
+            for position, credential in enumerate(consumer.keyauth_credentials):
+                identifier = credential.get("id") or str(
+                    uuid.uuid5(_CREDENTIAL_NAMESPACE, f"{consumer.id}/{position}"))
+                table[credential["key"]] = (consumer, credential, identifier)
+        state.shared["key-auth"] = table
+    return table
+
+
+def _header_value(items: list[bytes], name: bytes) -> Any:
+    """The one value of header ``name`` (lower-case bytes), ``_DUPLICATE``,
+    or None. PERF: scans the raw list; HeaderList.get would also re-encode
+    the name and could not tell a repeated header."""
+    found = None
+    for i in range(0, len(items), 2):
+        if items[i].lower() == name:
+            if found is not None:
+                return _DUPLICATE
+            found = items[i + 1]
+    return None if found is None else found.decode("latin-1")
+
+
+def _single(values: list[str] | None) -> Any:
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else _DUPLICATE
+
+
+class RequestBody:
+    """A JSON-object or form-urlencoded body, as fields a key can be read from
+    and removed from; any other body has no fields."""
+
+    __slots__ = ("kind", "fields")
+
+    def __init__(self, content_type: str | None, raw: bytes) -> None:
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        self.kind = ""
+        self.fields: dict[str, Any] = {}
+        if media_type == "application/json" or media_type.endswith("+json"):
+            try:
+                document = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return
+            if isinstance(document, dict):
+                self.kind, self.fields = "json", document
+        elif media_type == "application/x-www-form-urlencoded":
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                return
+            self.kind = "form"
+            self.fields = parse_qs(text, keep_blank_values=True)
+
+    def value(self, name: str) -> Any:
+        """The key under ``name``: a str, ``_DUPLICATE``, or None."""
+        value = self.fields.get(name)
+        if self.kind == "form":
+            return _single(value)
+        if isinstance(value, str):
+            return value
+        # As Kong: an array or object where the key should be counts as several keys.
+        return _DUPLICATE if isinstance(value, (list, dict)) else None
+
+    def without(self, name: str) -> bytes | None:
+        """The body re-encoded without ``name``; None when it had no such field."""
+        if name not in self.fields:
+            return None
+        remaining = {field: value for field, value in self.fields.items() if field != name}
+        if self.kind == "json":
+            return orjson.dumps(remaining)
+        return urlencode(remaining, doseq=True).encode()
+
+
+class KeyAuth(CredentialPlugin):
+    name = "key-auth"
+    PRIORITY = 1250
+
+    __slots__ = ("lookups", "in_header", "in_query", "in_body", "hide_credentials",
+                 "www_authenticate", "credentials")
+
+    def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
+        super().__init__(config, state, scope)
+        # (name as written, lower-case header name as the core stores it)
+        self.lookups = tuple((name, name.lower().encode("latin-1"))
+                             for name in config["key_names"])
+        self.in_header = config["key_in_header"]
+        self.in_query = config["key_in_query"]
+        self.in_body = config["key_in_body"]
+        self.hide_credentials = config["hide_credentials"]
+        self.www_authenticate = challenge("Key", config["realm"])
+        self.credentials = credentials_by_key(state)
+
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        if self.skips(ctx):
+            return None
+        name, key = self._search(ctx, None)
+        # A found key must also be stripped from the body when it is hidden.
+        if key is _NEED_BODY or (self.in_body and self.hide_credentials and type(key) is str):
+            return self._access_with_body(ctx)
+        self._identify(ctx, name, key, None)
+        return None
+
+    async def _access_with_body(self, ctx: RequestContext) -> None:
+        raw = await ctx.read_body()
+        body = RequestBody(ctx.request.headers.get("content-type"), raw)
+        name, key = self._search(ctx, body)
+        self._identify(ctx, name, key, body)
+
+    def _search(self, ctx: RequestContext, body: RequestBody | None) -> tuple[str | None, Any]:
+        """(name, key) of the first name found; key may be ``_DUPLICATE``, or
+        ``_NEED_BODY`` when ``body`` is None and must be read."""
+        request = ctx.request
+        items = request.headers.items
+        for name, header_name in self.lookups:
+            key = _header_value(items, header_name) if self.in_header else None
+            if key is None and self.in_query and request.query_string:
+                key = _single(request.query().get(name))
+            if key is None and self.in_body:
+                if body is None:
+                    return name, _NEED_BODY
+                key = body.value(name)
+            if key is not None:
+                return name, key
+        return None, None
+
+    def _identify(self, ctx: RequestContext, name: str | None, key: Any,
+                  body: RequestBody | None) -> None:
+        if key is _DUPLICATE:
+            self.reject(ctx, 401, DUPLICATE_KEY, self.www_authenticate)
+            return
+        if key is not None and self.hide_credentials:
+            _hide(ctx, name, body)
+        if not key:
+            self.reject(ctx, 401, NO_KEY, self.www_authenticate)
+            return
+        found = self.credentials.get(key)
+        if found is None:
+            self.reject(ctx, 401, INVALID_KEY, self.www_authenticate)
+            return
+        consumer, credential, identifier = found
+        ctx.authenticate(consumer, credential, identifier)
+
+
+def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:
+    """Remove ``name`` wherever the client may have put it (as Kong: from the
+    headers and the query whatever the key came from, and from the body)."""
+    request = ctx.request
+    request.headers.remove(name)
+    if request.query_string:
+        query = request.query()
+        if name in query:
+            request.set_query({field: values for field, values in query.items()
+                               if field != name})
+    if body is not None:
+        stripped = body.without(name)
+        if stripped is not None:
+            request.set_body(stripped)
+
+
+HANDLER = KeyAuth
