@@ -568,3 +568,14 @@ def test_any_wrong_value_anywhere_gives_config_errors_never_a_crash(fake_plugin,
             parse(doc)
         except ConfigError as exc:
             assert all(": " in line for line in exc.errors), exc.errors
+
+
+def test_auth_plugins_cannot_be_scoped_to_a_consumer():
+    doc = document(
+        consumers=[{"username": "alice", "plugins": [{"name": "key-auth"}]}],
+        plugins=[{"name": "acl", "consumer": "alice", "config": {"allow": ["x"]}}],
+    )
+    assert errors_of(doc) == [
+        "consumers[0].plugins[0]: plugin 'key-auth' cannot be scoped to a consumer",
+        "plugins[0].consumer: plugin 'acl' cannot be scoped to a consumer",
+    ]

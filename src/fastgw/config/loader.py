@@ -392,6 +392,9 @@ class _DocumentBuilder:
                     scope[kind] = target.username
                 else:
                     scope[kind] = target.name
+            if scope.get("consumer") is not None and entry["name"] in NO_CONSUMER_PLUGINS:
+                where = (path, "consumer") if entry["consumer"] is not None else path
+                ctx.error(where, f"plugin '{entry['name']}' cannot be scoped to a consumer")
             plugins.append(
                 PluginConfig(
                     name=entry["name"],
@@ -416,6 +419,10 @@ class _DocumentBuilder:
 
 
 _SCOPE_KINDS = ("service", "route", "consumer")
+
+# Plugins that identify the consumer (or act before it is known) make no
+# sense scoped to one; Kong's schemas say `no_consumer` for them.
+NO_CONSUMER_PLUGINS = frozenset({"key-auth", "basic-auth", "jwt", "acl", "cors"})
 
 
 def _describe_plugin_scope(key: tuple) -> str:
