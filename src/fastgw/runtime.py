@@ -27,11 +27,18 @@ def limits_from(settings: GatewaySettings) -> Limits:
 
 
 def upstream_tls_context(service: Service) -> ssl.SSLContext:
-    # HTTPS upstreams are verified unless the service says otherwise.
+    """HTTPS upstreams are verified (against the service's CAs, else the
+    system's) unless the service says otherwise; a client certificate is shown
+    when the service has one."""
     ctx = ssl.create_default_context()
+    for cafile in service.ca_certificates:
+        ctx.load_verify_locations(cafile=cafile)
     if service.tls_verify is False:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    if service.client_certificate is not None:
+        cert, key = service.client_certificate
+        ctx.load_cert_chain(cert, key)
     return ctx
 
 
@@ -51,14 +58,20 @@ def service_pool(gw: Gateway, config: Config, service: Service, tls_cache: dict)
         host, port = live[0].host, live[0].port
     ctx = None
     server_hostname = None
+    key = None
     if service.protocol == "https":
-        key = service.tls_verify is not False
+        key = (service.tls_verify is not False, service.ca_certificates,
+               service.client_certificate)
         ctx = tls_cache.get(key)
         if ctx is None:
             ctx = tls_cache[key] = upstream_tls_context(service)
         server_hostname = service.host if upstream is None else host
-    return gw.pool_for(host, port, ctx, server_hostname)
+    return gw.pool_for(host, port, ctx, server_hostname, key)
 
+
+# Upstream TLS contexts by their settings, kept across config versions so
+# that pools (keyed by the same settings) stay warm through reloads.
+_TLS_CONTEXTS: dict = {}
 
 EXPORT_FLAGS = ("status_code_metrics", "latency_metrics", "bandwidth_metrics",
                 "upstream_health_metrics", "ai_metrics", "per_consumer")
@@ -69,7 +82,7 @@ def build_router(gw: Gateway, config: Config) -> Router:
     state = ConfigState(config)
     chains = ChainBuilder(config, state)
     services = {s.name: s for s in config.services}
-    tls_cache: dict = {}
+    tls_cache = _TLS_CONTEXTS
     entries = []
     for route in config.routes:
         service = services.get(route.service) if route.service else None

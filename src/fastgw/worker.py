@@ -79,7 +79,7 @@ class Worker:
         self.control = control
         self.loop = asyncio.get_running_loop()
         self.gateway = None
-        self.server = None
+        self.servers: list = []
         self.config: Config | None = None
         self.stopping = asyncio.Event()
 
@@ -109,15 +109,23 @@ class Worker:
         self.config = config
         gw = new_gateway(self.loop, config)
         self.gateway = gw
-        host, port = split_host_port(self.listen)
-        sock = bind_reuseport(host, port)
         tls = server_tls_context(config)
-        scheme = "https" if tls is not None else "http"
-        self.server = await self.loop.create_server(
-            gw.protocol_factory(scheme), sock=sock, ssl=tls, backlog=LISTEN_BACKLOG
-        )
+        tls_listen = config.gateway.tls.listen if tls is not None else None
+        # Without its own address, TLS is spoken on the main listener.
+        main_tls = tls if tls_listen is None else None
+        self.servers = [await self.serve(self.listen, main_tls)]
+        if tls_listen is not None:
+            self.servers.append(await self.serve(tls_listen, tls))
         gw.start_sweeper()
         self._apply = apply_config
+
+    async def serve(self, listen: str, tls: ssl.SSLContext | None):
+        host, port = split_host_port(listen)
+        sock = bind_reuseport(host, port)
+        scheme = "https" if tls is not None else "http"
+        return await self.loop.create_server(
+            self.gateway.protocol_factory(scheme), sock=sock, ssl=tls, backlog=LISTEN_BACKLOG
+        )
 
     async def serve_control(self, reader, writer) -> None:
         while True:
@@ -160,8 +168,8 @@ class Worker:
         return {"ok": False, "errors": [f"unknown op {op!r}"]}
 
     async def drain(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for server in self.servers:
+            server.close()
         if self.gateway is not None:
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()

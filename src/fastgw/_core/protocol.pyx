@@ -346,9 +346,12 @@ cdef class Gateway:
         self.match_header_names = frozenset(names) if names else None
         self.router = router
 
-    def pool_for(self, str host, int port, ssl=None, server_hostname=None):
-        """The keep-alive pool of a target; pools outlive config versions."""
-        key = (host, port, ssl is not None, server_hostname)
+    def pool_for(self, str host, int port, ssl=None, server_hostname=None, tls_key=None):
+        """The keep-alive pool of a target; pools outlive config versions.
+
+        ``tls_key`` names the TLS settings (the same settings, the same key,
+        across config versions), so a reload keeps the warm connections."""
+        key = (host, port, tls_key if ssl is not None else None, server_hostname)
         pool = self.pools.get(key)
         if pool is None:
             pool = UpstreamPool(host, port, ssl, server_hostname,

@@ -428,8 +428,9 @@ def _check_service(service: dict, path: Path, ctx: Validation) -> None:
             service["protocol"] = "http"
         if service["port"] is None:
             service["port"] = _default_port(service["protocol"])
-    if service["tls_verify"] is not None and service["protocol"] != "https":
-        ctx.error((path, "tls_verify"), "only allowed when protocol is 'https'")
+    for field in ("tls_verify", "client_certificate"):
+        if service[field] is not None and service["protocol"] != "https":
+            ctx.error((path, field), "only allowed when protocol is 'https'")
 
 
 SERVICE = Record(
@@ -458,6 +459,20 @@ SERVICE = Record(
         "read_timeout": _timeout_ms("each read from the upstream"),
         "tls_verify": Boolean(
             description="Verify the upstream certificate (https only); unset means verify."
+        ),
+        "client_certificate": Record(
+            {
+                "cert": String(required=True, referenceable=True,
+                               description="PEM certificate file shown to the upstream."),
+                "key": String(required=True, referenceable=True,
+                              description="PEM private key file of that certificate."),
+            },
+            description="Client certificate for mutual TLS with the upstream (https only).",
+        ),
+        "ca_certificates": Array(
+            String(description="A PEM file of trusted CA certificates."),
+            default=(),
+            description="CAs that sign the upstream's certificate, instead of the system's.",
         ),
         "tags": _tags(),
         "enabled": Boolean(
@@ -789,6 +804,10 @@ TLS = Record(
             required=True, referenceable=True, description="PEM private key file (default one)."
         ),
         "sni": Array(TLS_SNI, default=(), description="Certificates chosen by server name."),
+        "listen": String(
+            description="HOST:PORT of a separate HTTPS listener (as Kong's 8443); "
+            "unset: the main listener speaks HTTPS."
+        ),
     },
     description="TLS on the proxy listener.",
 )

@@ -224,6 +224,11 @@ class _DocumentBuilder:
                 write_timeout=entry["write_timeout"],
                 read_timeout=entry["read_timeout"],
                 tls_verify=entry["tls_verify"],
+                client_certificate=(
+                    (entry["client_certificate"]["cert"], entry["client_certificate"]["key"])
+                    if entry["client_certificate"] is not None else None
+                ),
+                ca_certificates=_tuple(entry["ca_certificates"]),
                 id=entry["id"],
                 tags=_tuple(entry["tags"]),
                 enabled=entry["enabled"],
@@ -473,7 +478,8 @@ def _gateway_settings(block: dict) -> GatewaySettings:
     tls = block["tls"]
     if tls is not None:
         values["tls"] = TLSSettings(
-            cert=tls["cert"], key=tls["key"], sni=tuple(dict(item) for item in tls["sni"])
+            cert=tls["cert"], key=tls["key"], sni=tuple(dict(item) for item in tls["sni"]),
+            listen=tls["listen"],
         )
     redis = block["redis"]
     values["redis_url"] = redis["url"] if redis is not None else None

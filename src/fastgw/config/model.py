@@ -38,6 +38,8 @@ class Service:
     write_timeout: int = 60000  # ms
     read_timeout: int = 60000  # ms
     tls_verify: bool | None = None
+    client_certificate: tuple[str, str] | None = None  # (cert file, key file) shown to the upstream
+    ca_certificates: tuple[str, ...] = ()  # PEM files trusted for the upstream instead of the system's
     id: str | None = None
     tags: tuple[str, ...] = ()
     # False: as in Kong, the service's routes behave as if they did not exist;
@@ -111,6 +113,7 @@ class TLSSettings:
     cert: str | None = None
     key: str | None = None
     sni: tuple[dict[str, Any], ...] = ()  # ({"name": host, "cert": path, "key": path}, ...)
+    listen: str | None = None  # a second, HTTPS-only listener; None: `listen` speaks HTTPS
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,8 @@ class PluginRunner:
         if ctx.upstream_target is not None:
             scheme, host, port, verify = ctx.upstream_target
             tls = self.tls_context(verify) if scheme == "https" else None
-            req.pool = self.gateway.pool_for(host, port, tls, host if tls else None)
+            req.pool = self.gateway.pool_for(host, port, tls, host if tls else None,
+                                             ("plugin", verify))
         if view.body_replaced:
             body = view.body or b""
             view.headers.remove("content-length")
