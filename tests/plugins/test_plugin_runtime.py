@@ -182,3 +182,21 @@ def test_body_filters_get_the_last_word_when_the_upstream_breaks_off(gateway, up
     assert b"data: 1" in body
     assert body.rstrip().endswith(b'data: {"error": "upstream went away"}')
     assert not body.endswith(b"0\r\n\r\n")
+
+
+def test_a_plugin_reading_the_body_answers_expect_100_continue(gateway, upstream):
+    import socket
+
+    gw = gateway([{"name": "probe", "config": {"read_body": True}}])
+    with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        s.settimeout(2)
+        interim = s.recv(100)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"abcd")
+        data = b""
+        while b"body_len" not in data:
+            data += s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert upstream.requests[-1].body == b"dcba"

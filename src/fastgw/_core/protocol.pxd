@@ -69,6 +69,7 @@ cdef class Request:
     cdef public bint chunked
     cdef bint keep_alive
     cdef bint expect_continue
+    cdef bint continue_sent
     cdef public bint complete             # whole request read from the client
     cdef bint discard_body                # answered locally: drop what is left of the body
     cdef bint replayable                  # body small enough to resend on a retry

@@ -798,6 +798,14 @@ cdef class ClientConnection:
             self.upstream.flush()
         self.flush()
 
+    def send_continue(self, Request req):
+        """Ask the client for its body now (a plugin wants to read it)."""
+        if req.expect_continue and not req.complete and not req.continue_sent \
+                and self.active is req and not self.closing:
+            req.continue_sent = True
+            self.wbuf.add(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.flush()
+
     def respond_exit(self, Request req, int status, list headers, bytes body):
         """Answer with a response a plugin (or the gateway) built."""
         if self.closing or self.active is not req:
@@ -822,9 +830,10 @@ cdef class ClientConnection:
         if req.pool is None:
             self.respond_local(503, MSG_NO_PEER, False)
             return
-        if req.expect_continue and not req.complete:
+        if req.expect_continue and not req.complete and not req.continue_sent:
             # RFC 9110 10.1.1: the proxy answers the expectation itself and
             # does not forward it.
+            req.continue_sent = True
             self.wbuf.add(b"HTTP/1.1 100 Continue\r\n\r\n")
         conn = req.pool.acquire()
         if conn is not None:

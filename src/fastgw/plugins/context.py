@@ -114,7 +114,7 @@ class RequestView:
 
     __slots__ = ("method", "path", "query_string", "headers", "host", "body",
                  "body_replaced", "client_ip", "scheme", "port", "http_version",
-                 "raw_path", "raw_query", "_query")
+                 "raw_path", "raw_query", "_query", "chunked")
 
     def __init__(self, method: str, url: str, upstream_url: str, headers: list[bytes],
                  host: str | None, client_ip: str, scheme: str, port: int,
@@ -135,6 +135,8 @@ class RequestView:
         self.port = port
         self.http_version = http_version
         self._query: dict[str, list[str]] | None = None
+        # The client's body is chunked (it has no Content-Length).
+        self.chunked = False
 
     @property
     def upstream_url(self) -> str:
@@ -376,6 +378,9 @@ def make_context(method: str = "GET", url: str = "/", headers: dict | list | Non
         items.append(str(value).encode("latin-1"))
     route = route or Route(name="test-route", service=None, paths=("/",))
     view = RequestView(method, url, url, items, host, client_ip, scheme, port)
+    # As in the gateway: a body without Content-Length came chunked.
+    view.chunked = body is not None and not any(
+        items[i].lower() == b"content-length" for i in range(0, len(items), 2))
     ctx = RequestContext(view, route, service, request_id)
     if body is not None:
         async def reader() -> bytes:

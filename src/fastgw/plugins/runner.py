@@ -186,10 +186,13 @@ class PluginRunner:
             client.local_port_number,
             "1.1" if req.http_minor == 1 else "1.0",
         )
+        view.chunked = req.chunked
         ctx = RequestContext(view, rt.route, rt.service, req.request_id.decode("latin-1"))
 
         async def read_body() -> bytes:
             if not req.complete:
+                # A client that sent Expect: 100-continue waits for this.
+                client.send_continue(req)
                 waiter = self.loop.create_future()
                 req.body_waiter = waiter
                 await waiter

@@ -1,0 +1,1 @@
+"""``correlation-id``: give each request an id header, upstream and optionally downstream."""

@@ -1,0 +1,1 @@
+"""``cors``: answer CORS preflight requests and add CORS headers to responses."""

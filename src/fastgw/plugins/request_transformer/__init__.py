@@ -1,0 +1,2 @@
+"""``request-transformer``: change the method, path, headers, query string and body
+of a request before it goes upstream."""

@@ -1,0 +1,1 @@
+"""``response-transformer``: change response headers and JSON body fields."""

@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture
+def plugin_name():
+    return "request-size-limiting"
