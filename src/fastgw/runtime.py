@@ -42,31 +42,22 @@ def upstream_tls_context(service: Service) -> ssl.SSLContext:
     return ctx
 
 
-def service_pool(gw: Gateway, config: Config, service: Service, tls_cache: dict):
-    """The pool a service's requests go to.
-
-    A service whose host names an upstream goes to that upstream's first
-    target with a non-zero weight; load balancing over all targets is built
-    on the balancers in ``_core.balancer``.
-    """
-    host, port = service.host, service.port
+def service_target(gw: Gateway, config: Config, service: Service):
+    """Where a service's requests go: ``(pool, None)`` for a single host, or
+    ``(None, upstream runtime)`` when its host names an upstream entity."""
     upstream = config.upstream(service.host)
-    if upstream is not None:
-        live = [t for t in upstream.targets if t.weight > 0]
-        if not live:
-            return None
-        host, port = live[0].host, live[0].port
     ctx = None
-    server_hostname = None
     key = None
     if service.protocol == "https":
         key = (service.tls_verify is not False, service.ca_certificates,
                service.client_certificate)
-        ctx = tls_cache.get(key)
+        ctx = _TLS_CONTEXTS.get(key)
         if ctx is None:
-            ctx = tls_cache[key] = upstream_tls_context(service)
-        server_hostname = service.host if upstream is None else host
-    return gw.pool_for(host, port, ctx, server_hostname, key)
+            ctx = _TLS_CONTEXTS[key] = upstream_tls_context(service)
+    if upstream is not None:
+        return None, gw.upstream_runtime(upstream, ctx, key)
+    server_hostname = service.host if ctx is not None else None
+    return gw.pool_for(service.host, service.port, ctx, server_hostname, key), None
 
 
 # Upstream TLS contexts by their settings, kept across config versions so
@@ -82,11 +73,14 @@ def build_router(gw: Gateway, config: Config) -> Router:
     state = ConfigState(config)
     chains = ChainBuilder(config, state)
     services = {s.name: s for s in config.services}
-    tls_cache = _TLS_CONTEXTS
     entries = []
+    used_upstreams = []
     for route in config.routes:
         service = services.get(route.service) if route.service else None
-        pool = service_pool(gw, config, service, tls_cache) if service is not None else None
+        pool, upstream = service_target(gw, config, service) if service is not None \
+            else (None, None)
+        if upstream is not None:
+            used_upstreams.append(upstream)
         chain = chains.chain(route, service)
         cell = None
         prometheus = chain.native.get("prometheus") if chain is not None else None
@@ -96,7 +90,7 @@ def build_router(gw: Gateway, config: Config) -> Router:
         # A route whose only plugins are native ones stays on the fast path.
         python_chain = chain if chain is not None and (chain.plugins or chain.by_consumer) \
             else None
-        runtime = RouteRuntime(route, service, pool, python_chain, cell)
+        runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
         entries.append((route, service, runtime))
     # Global prometheus also counts requests that matched no route.
     global_prometheus = [p for p in config.plugins
@@ -108,6 +102,11 @@ def build_router(gw: Gateway, config: Config) -> Router:
                   if p.enabled and p.name == "prometheus")
         for flag in EXPORT_FLAGS
     }
+    for upstream in config.upstreams:
+        # Upstreams no route uses yet still get a runtime (health, admin API).
+        if not any(u.spec is upstream for u in used_upstreams):
+            used_upstreams.append(gw.upstream_runtime(upstream))
+    gw.forget_upstreams(used_upstreams)
     return Router(entries)
 
 

@@ -200,3 +200,17 @@ def test_a_plugin_reading_the_body_answers_expect_100_continue(gateway, upstream
             data += s.recv(65536)
     assert data.startswith(b"HTTP/1.1 200")
     assert upstream.requests[-1].body == b"dcba"
+
+
+def test_the_gateways_own_errors_pass_through_response_filters(gateway):
+    from fastgw.testing import free_port
+
+    gw = gateway([{"name": "probe", "config": {}}])
+    dead = service_doc(free_port(), retries=0)
+    dead["plugins"] = [{"name": "probe", "config": {}}]
+    code, _, body = gw.admin("POST", "/config", body=orjson.dumps(dead))
+    assert code == 201, body
+    status, headers, body = gw.request("GET", "/x")
+    assert status == 502
+    assert headers["x-probe-seen"] == "probe:gateway"
+    assert orjson.loads(body)["message"].startswith("An invalid response")

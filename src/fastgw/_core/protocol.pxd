@@ -2,6 +2,7 @@
 # per-worker state they share. Fields and C-level methods are declared here so
 # other compiled modules can cimport them (uvloop's habit).
 
+from fastgw._core.balancer cimport Balancer
 from fastgw._core.buffer cimport WriteBuffer
 from fastgw._core.metrics cimport MetricsCell
 
@@ -16,6 +17,35 @@ cdef class Limits:
     cdef readonly double upstream_keepalive_timeout_ms
 
 
+cdef class UpstreamRuntime:
+    # One upstream entity (per TLS setting of the services using it): the
+    # balancer over its targets, their pools, hashing and passive health.
+    cdef readonly str name
+    cdef readonly object spec           # model.Upstream
+    cdef readonly tuple targets         # model.Target, in balancer order
+    cdef readonly list pools            # UpstreamPool per target
+    cdef Balancer balancer
+    cdef int hash_on
+    cdef int hash_fallback
+    cdef bytes hash_on_name             # header (lower case), cookie or query arg name
+    cdef bytes hash_fallback_name
+    cdef list health                    # per target: "HEALTHY", "UNHEALTHY" or "DNS_ERROR"
+    cdef readonly bint healthchecks_on
+    cdef bint passive_on
+    cdef bytes status_kind              # 600 bytes: 1 healthy status, 2 unhealthy status
+    cdef int ok_threshold
+    cdef int http_fail_threshold
+    cdef int tcp_fail_threshold
+    cdef int timeout_threshold
+    cdef list counters                  # per target: [successes, http, tcp, timeouts]
+    cdef readonly object on_change      # callable(name, index, health) or None
+
+    cdef bytes request_key(self, ClientConnection client, Request req, int kind, bytes name)
+    cdef Py_ssize_t pick(self, ClientConnection client, Request req) except? -2
+    cdef void passive(self, Py_ssize_t index, int outcome, int status)
+    cdef void mark(self, Py_ssize_t index, str health)
+
+
 cdef class RouteRuntime:
     # What a matched route needs at request time, built once per config.
     cdef readonly object route          # model.Route
@@ -25,6 +55,7 @@ cdef class RouteRuntime:
     cdef readonly bint preserve_host
     cdef readonly bytes upstream_host_header   # "host[:port]" sent as Host when not preserving
     cdef readonly UpstreamPool pool
+    cdef readonly UpstreamRuntime upstream    # balanced over targets, or None
     cdef readonly int retries
     cdef readonly double connect_timeout_ms
     cdef readonly double write_timeout_ms
@@ -83,6 +114,9 @@ cdef class Request:
     cdef public UpstreamPool pool         # where this request goes
     cdef public bytes upstream_url
     cdef public int attempts
+    cdef public int retries_used
+    cdef public Py_ssize_t target        # balancer index being used, -1 when none
+    cdef bint balanced
     cdef public int status                # status sent to the client
     cdef public long long bytes_out
     cdef public object ctx                # plugin RequestContext, or None
@@ -111,6 +145,7 @@ cdef class Gateway:
     cdef readonly object plugin_runner
     cdef public MetricsCell unmatched_metrics   # 404s, when prometheus is global
     cdef readonly dict metrics_cells            # (service, route) -> MetricsCell
+    cdef readonly dict upstreams                # (name, tls key) -> UpstreamRuntime
     cdef public object metrics_export           # which families the exporter shows
 
     cdef bytes next_request_id(self)
@@ -139,6 +174,8 @@ cdef class ClientConnection:
     cdef bint tunnel
     cdef int error_status               # set by a callback before it raises
 
+    cdef bint pick_target(self, Request req)
+    cdef void retry(self, Request req)
     cdef void start_request(self, Request req)
     cdef void route_request(self, Request req)
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
@@ -150,6 +187,7 @@ cdef class ClientConnection:
     cdef void flush(self)
     cdef void abort(self)
     cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message)
+    cdef void abort_with_filters(self, Request req, UpstreamConnection conn)
     cdef void check_timeouts(self, double now)
 
 

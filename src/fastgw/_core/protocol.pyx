@@ -20,8 +20,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdio cimport snprintf
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from fastgw._core.balancer cimport Balancer
 from fastgw._core.buffer cimport WriteBuffer
 from fastgw._core.metrics cimport MetricsCell
+
+from fastgw._core import balancer as balancers
 
 cdef object HttpRequestParser = httptools.HttpRequestParser
 cdef object HttpResponseParser = httptools.HttpResponseParser
@@ -190,6 +193,234 @@ cdef list connection_tokens(bytes value):
 
 
 # ---------------------------------------------------------------------------
+# Balancing over an upstream's targets.
+
+cdef enum HashOn:
+    HASH_NONE = 0
+    HASH_CONSUMER
+    HASH_IP
+    HASH_HEADER
+    HASH_COOKIE
+    HASH_PATH
+    HASH_QUERY_ARG
+
+cdef dict HASH_KINDS = {"none": HASH_NONE, "consumer": HASH_CONSUMER, "ip": HASH_IP,
+                        "header": HASH_HEADER, "cookie": HASH_COOKIE, "path": HASH_PATH,
+                        "query_arg": HASH_QUERY_ARG}
+
+cdef enum Outcome:
+    OUTCOME_RESPONSE = 0    # a status line arrived
+    OUTCOME_TCP_FAILURE     # refused, reset, or not HTTP
+    OUTCOME_TIMEOUT
+    OUTCOME_RELEASE         # given up for reasons not the target's
+
+# Methods a proxy may resend after the request reached the upstream
+# (RFC 9110 9.2.2).
+cdef frozenset IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
+
+
+cdef inline void settle(Request req, int outcome, int status, double latency_ms):
+    """End the balancer's view of this attempt: every pick is followed by
+    exactly one record (a response) or release (anything else)."""
+    cdef Py_ssize_t index = req.target
+    cdef UpstreamRuntime up
+    if index < 0 or req.rt is None or req.rt.upstream is None:
+        return
+    up = req.rt.upstream
+    req.target = -1
+    if outcome == OUTCOME_RESPONSE:
+        up.balancer.record(index, latency_ms if latency_ms > 0 else 0.0)
+    else:
+        up.balancer.release(index)
+    if up.passive_on and outcome != OUTCOME_RELEASE:
+        up.passive(index, outcome, status)
+
+
+cdef bytes find_header(list headers, bytes lower_name):
+    cdef Py_ssize_t i
+    for i in range(0, len(headers), 2):
+        if (<bytes>headers[i]).lower() == lower_name:
+            return <bytes>headers[i + 1]
+    return None
+
+
+cdef bytes find_param(bytes text, bytes name, bytes separator):
+    # "a=1; b=2" (cookies) or "a=1&b=2" (query): the first value of name.
+    cdef bytes part
+    for part in text.split(separator):
+        part = part.strip()
+        if part.startswith(name) and part[len(name):len(name) + 1] == b"=":
+            return part[len(name) + 1:]
+    return None
+
+
+cdef class UpstreamRuntime:
+    """An upstream entity at request time. Kept across config versions while
+    its definition is unchanged, so balancer and health state survive reloads."""
+
+    def __init__(self, spec, list pools, on_change=None):
+        self.name = spec.name
+        self.spec = spec
+        self.targets = tuple(spec.targets)
+        self.pools = pools
+        self.on_change = on_change
+        targets = [balancers.Target(t.host, t.port, t.weight) for t in self.targets]
+        algorithm = spec.algorithm
+        if algorithm == "consistent-hashing":
+            self.balancer = balancers.HashRing(targets, spec.slots)
+        elif algorithm == "least-connections":
+            self.balancer = balancers.LeastConnections(targets)
+        elif algorithm == "latency":
+            self.balancer = balancers.PeakEwma(targets)
+        else:
+            self.balancer = balancers.RoundRobin(targets)
+        hashing = algorithm == "consistent-hashing"
+        self.hash_on = HASH_KINDS.get(spec.hash_on, HASH_NONE) if hashing else HASH_NONE
+        self.hash_fallback = HASH_KINDS.get(spec.hash_fallback, HASH_NONE) if hashing else HASH_NONE
+        self.hash_on_name = self._key_name(self.hash_on, spec.hash_on_header,
+                                           spec.hash_on_cookie, spec.hash_on_query_arg)
+        self.hash_fallback_name = self._key_name(self.hash_fallback, spec.hash_fallback_header,
+                                                 spec.hash_on_cookie,
+                                                 spec.hash_fallback_query_arg)
+        self.health = ["HEALTHY"] * len(self.targets)
+        self.counters = [[0, 0, 0, 0] for _ in self.targets]
+        checks = spec.healthchecks or {}
+        active = checks.get("active") or {}
+        passive = checks.get("passive") or {}
+        p_ok = passive.get("healthy") or {}
+        p_bad = passive.get("unhealthy") or {}
+        self.ok_threshold = p_ok.get("successes", 0) or 0
+        self.http_fail_threshold = p_bad.get("http_failures", 0) or 0
+        self.tcp_fail_threshold = p_bad.get("tcp_failures", 0) or 0
+        self.timeout_threshold = p_bad.get("timeouts", 0) or 0
+        self.passive_on = bool(self.http_fail_threshold or self.tcp_fail_threshold
+                               or self.timeout_threshold or self.ok_threshold)
+        kinds = bytearray(600)
+        for code in p_ok.get("http_statuses") or ():
+            if 0 <= code < 600:
+                kinds[code] = 1
+        for code in p_bad.get("http_statuses") or ():
+            if 0 <= code < 600:
+                kinds[code] = 2
+        self.status_kind = bytes(kinds)
+        a_ok = active.get("healthy") or {}
+        a_bad = active.get("unhealthy") or {}
+        self.healthchecks_on = self.passive_on or bool(a_ok.get("interval") or
+                                                       a_bad.get("interval"))
+
+    @staticmethod
+    def _key_name(int kind, header, cookie, query_arg):
+        if kind == HASH_HEADER and header:
+            return header.lower().encode("latin-1")
+        if kind == HASH_COOKIE and cookie:
+            return cookie.encode("latin-1")
+        if kind == HASH_QUERY_ARG and query_arg:
+            return query_arg.encode("latin-1")
+        return b""
+
+    cdef bytes request_key(self, ClientConnection client, Request req, int kind, bytes name):
+        cdef bytes value, url
+        cdef Py_ssize_t q
+        if kind == HASH_NONE:
+            return None
+        if kind == HASH_IP:
+            return client.peer_ip
+        if kind == HASH_CONSUMER:
+            return str(req.consumer_key).encode() if req.consumer_key is not None else None
+        url = req.url
+        if kind == HASH_PATH:
+            q = url.find(b"?")
+            return url if q < 0 else url[:q]
+        if kind == HASH_HEADER:
+            if name == b"host":
+                return req.host
+            return find_header(req.headers, name)
+        if kind == HASH_COOKIE:
+            value = find_header(req.headers, b"cookie")
+            return find_param(value, name, b";") if value is not None else None
+        if kind == HASH_QUERY_ARG:
+            q = url.find(b"?")
+            return find_param(url[q + 1:], name, b"&") if q >= 0 else None
+        return None
+
+    cdef Py_ssize_t pick(self, ClientConnection client, Request req) except? -2:
+        cdef bytes key = self.request_key(client, req, self.hash_on, self.hash_on_name)
+        if key is None and self.hash_fallback != HASH_NONE:
+            key = self.request_key(client, req, self.hash_fallback, self.hash_fallback_name)
+        if key is not None and req.retries_used:
+            # A retry of a hashed request walks to another point of the ring.
+            key = key + b"#" + str(req.retries_used).encode()
+        return self.balancer.pick(key)
+
+    cdef void passive(self, Py_ssize_t index, int outcome, int status):
+        # Kong's circuit breaker: consecutive failures of one kind past its
+        # threshold take a target out; successes reset the failure counts.
+        cdef list c = <list>self.counters[index]
+        cdef int kind = 0
+        if outcome == OUTCOME_RESPONSE:
+            if 0 <= status < 600:
+                kind = self.status_kind[status]
+            if kind == 1:
+                c[0] += 1
+                c[1] = c[2] = c[3] = 0
+                if self.ok_threshold and c[0] >= self.ok_threshold \
+                        and self.health[index] == "UNHEALTHY":
+                    self.mark(index, "HEALTHY")
+                return
+            if kind != 2:
+                return
+            c[1] += 1
+            c[0] = 0
+            if self.http_fail_threshold and c[1] >= self.http_fail_threshold:
+                self.mark(index, "UNHEALTHY")
+        elif outcome == OUTCOME_TCP_FAILURE:
+            c[2] += 1
+            c[0] = 0
+            if self.tcp_fail_threshold and c[2] >= self.tcp_fail_threshold:
+                self.mark(index, "UNHEALTHY")
+        elif outcome == OUTCOME_TIMEOUT:
+            c[3] += 1
+            c[0] = 0
+            if self.timeout_threshold and c[3] >= self.timeout_threshold:
+                self.mark(index, "UNHEALTHY")
+
+    cdef void mark(self, Py_ssize_t index, str health):
+        if self.health[index] == health:
+            return
+        self.health[index] = health
+        self.counters[index] = [0, 0, 0, 0]
+        self.balancer.set_healthy(index, health == "HEALTHY")
+        if self.on_change is not None:
+            try:
+                self.on_change(self.name, index, health)
+            except Exception:
+                pass
+
+    def set_target_health(self, Py_ssize_t index, bint healthy, str reason=""):
+        """For the active checker and DNS: reason "dns" marks DNS_ERROR."""
+        if healthy:
+            self.mark(index, "HEALTHY")
+        else:
+            self.mark(index, "DNS_ERROR" if reason == "dns" else "UNHEALTHY")
+
+    def target_health(self):
+        out = []
+        for i, t in enumerate(self.targets):
+            state = self.health[i]
+            if state == "HEALTHY" and not self.healthchecks_on:
+                state = "HEALTHCHECKS_OFF"
+            out.append({"target": t.target, "weight": t.weight, "health": state})
+        return out
+
+    def set_on_change(self, callback):
+        self.on_change = callback
+
+    def pick_for_test(self, bytes key=None):
+        """The balancer's choice for a key (tests)."""
+        return self.balancer.pick(key)
+
+
+# ---------------------------------------------------------------------------
 
 cdef class Limits:
     def __init__(self, max_header_bytes=32768, max_body_bytes=8388608,
@@ -207,9 +438,10 @@ cdef class Limits:
 
 cdef class RouteRuntime:
     def __init__(self, route, service, UpstreamPool pool, plugins=None,
-                 MetricsCell metrics=None):
+                 MetricsCell metrics=None, UpstreamRuntime upstream=None):
         self.route = route
         self.service = service
+        self.upstream = upstream
         self.route_name = (route.name or "").encode()
         self.service_name = (service.name if service is not None else "").encode()
         self.preserve_host = route.preserve_host
@@ -314,6 +546,7 @@ cdef class Request:
         self.url = b""
         self.keep_alive = True
         self.replayable = True
+        self.target = -1
 
 
 cdef class Gateway:
@@ -339,6 +572,7 @@ cdef class Gateway:
         self.plugin_runner = plugin_runner
         self.metrics_cells = {}
         self.metrics_export = {}
+        self.upstreams = {}
 
     def set_router(self, router):
         """Swap the routing table; requests already routed keep theirs."""
@@ -358,6 +592,24 @@ cdef class Gateway:
                                 self.limits.upstream_pool_size)
             self.pools[key] = pool
         return pool
+
+    def upstream_runtime(self, spec, ssl=None, tls_key=None):
+        """The runtime of an upstream entity, reused while its definition
+        (and the TLS settings of the services using it) is unchanged."""
+        key = (spec.name, tls_key)
+        current = self.upstreams.get(key)
+        if current is not None and current.spec == spec:
+            return current
+        pools = [self.pool_for(t.host, t.port, ssl, t.host if ssl is not None else None, tls_key)
+                 for t in spec.targets]
+        runtime = UpstreamRuntime(spec, pools)
+        self.upstreams[key] = runtime
+        return runtime
+
+    def forget_upstreams(self, keep):
+        """Drop runtimes of upstreams no longer in the config."""
+        for key in [k for k, v in self.upstreams.items() if v not in keep]:
+            del self.upstreams[key]
 
     def metrics_cell(self, str service, str route):
         """The counters of a (service, route); they outlive config versions so
@@ -543,6 +795,8 @@ cdef class ClientConnection:
 
     def connection_lost(self, exc):
         self.closing = True
+        if self.active is not None:
+            settle(self.active, OUTCOME_RELEASE, 0, 0)
         if self.upstream is not None:
             up = self.upstream
             self.upstream = None
@@ -806,18 +1060,19 @@ cdef class ClientConnection:
             self.wbuf.add(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.flush()
 
-    def respond_exit(self, Request req, int status, list headers, bytes body):
+    def respond_exit(self, Request req, int status, list headers, bytes body,
+                     bint close=False):
         """Answer with a response a plugin (or the gateway) built."""
         if self.closing or self.active is not req:
             return
         req.discard_body = True
         self.write_response_head(status, REASONS.get(status, b"Unknown"), headers,
-                                 PyBytes_GET_SIZE(body), False)
+                                 PyBytes_GET_SIZE(body), close)
         if req.method != b"HEAD":
             self.wbuf.add(body)
             req.bytes_out += PyBytes_GET_SIZE(body)
         self.response_started = True
-        self.response_finished(False)
+        self.response_finished(close)
         self.flush()
 
     def proceed(self, Request req):
@@ -826,7 +1081,12 @@ cdef class ClientConnection:
         cdef UpstreamConnection conn
         if req.pool is None:
             # A plugin may have chosen the target already (ai-proxy does).
-            req.pool = rt.pool
+            if rt.upstream is not None:
+                if not self.pick_target(req):
+                    self.respond_local(503, MSG_NO_PEER, False)
+                    return
+            else:
+                req.pool = rt.pool
         if req.pool is None:
             self.respond_local(503, MSG_NO_PEER, False)
             return
@@ -841,38 +1101,75 @@ cdef class ClientConnection:
         else:
             self.gw.loop.create_task(self.connect_upstream(req))
 
+    cdef bint pick_target(self, Request req):
+        cdef UpstreamRuntime up = req.rt.upstream
+        cdef Py_ssize_t index = up.pick(self, req)
+        if index < 0:
+            return False
+        req.target = index
+        req.balanced = True
+        req.pool = <UpstreamPool>up.pools[index]
+        return True
+
     async def connect_upstream(self, Request req):
         cdef RouteRuntime rt = req.rt
         cdef UpstreamConnection conn
-        cdef int failures = 0
         cdef bint timed_out
         while True:
             timed_out = False
+            conn = None
             try:
                 conn = await req.pool.connect(self.gw.loop, rt.connect_timeout_ms)
             except TimeoutError_:
                 timed_out = True
-                conn = None
             except OSError:
-                conn = None
+                pass
             if self.closing or self.active is not req:
                 if conn is not None:
                     req.pool.release(conn)
+                settle(req, OUTCOME_RELEASE, 0, 0)
                 return
             if conn is not None:
                 break
-            failures += 1
             self.gw.connect_failures += 1
-            if failures > rt.retries:
+            settle(req, OUTCOME_TIMEOUT if timed_out else OUTCOME_TCP_FAILURE, 0, 0)
+            req.retries_used += 1
+            if req.retries_used > rt.retries:
                 if timed_out:
                     self.upstream_failed(None, 504, MSG_UPSTREAM_TIMEOUT)
                 else:
                     self.upstream_failed(None, 502, MSG_BAD_UPSTREAM)
                 self.flush()
                 return
+            if req.balanced:
+                # Nothing was sent: any method may move to the next target.
+                if not self.pick_target(req):
+                    self.upstream_failed(None, 503, MSG_NO_PEER)
+                    self.flush()
+                    return
+                conn = req.pool.acquire()
+                if conn is not None:
+                    break
         self.send_to_upstream(req, conn)
         conn.flush()
         self.flush()
+
+    cdef void retry(self, Request req):
+        # Send the request again, on another target when balanced. The body
+        # was kept (replayable) for this.
+        cdef UpstreamConnection conn
+        req.retries_used += 1
+        req.body_pending = list(req.body_sent) if req.body_sent is not None else []
+        req.body_pending_bytes = 0
+        if req.balanced and not self.pick_target(req):
+            self.upstream_failed(None, 503, MSG_NO_PEER)
+            return
+        conn = req.pool.acquire()
+        if conn is not None:
+            self.send_to_upstream(req, conn)
+            conn.flush()
+        else:
+            self.gw.loop.create_task(self.connect_upstream(req))
 
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn):
         cdef RouteRuntime rt = req.rt
@@ -953,6 +1250,12 @@ cdef class ClientConnection:
         cdef Request req = self.active
         cdef bytes body = error_body(message)
         self.gw.responses_local += 1
+        if req is not None and req.ctx is not None \
+                and (req.filters & (FILTER_HEADER | FILTER_BODY)) and not self.closing:
+            # On a route with response plugins, the gateway's own errors go
+            # through them too (ai-proxy renders them in the client's API).
+            self.gw.plugin_runner.respond_error(self, req, status, body, close)
+            return
         self.write_response_head(status, REASONS.get(status, b"Unknown"), JSON_CONTENT_TYPE,
                                  PyBytes_GET_SIZE(body), close)
         if req is None or req.method != b"HEAD":
@@ -1097,6 +1400,8 @@ cdef class ClientConnection:
             self.transport.close()
 
     cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message):
+        if self.active is not None:
+            settle(self.active, OUTCOME_TIMEOUT if status == 504 else OUTCOME_TCP_FAILURE, 0, 0)
         if conn is not None:
             conn.client = None
             conn.close()
@@ -1104,10 +1409,23 @@ cdef class ClientConnection:
         if self.closing:
             return
         if self.response_started:
-            self.abort()
+            self.abort_with_filters(self.active, conn)
             return
         self.respond_local(status, message, self.active is not None and not self.active.complete)
         self.flush()
+
+    cdef void abort_with_filters(self, Request req, UpstreamConnection conn):
+        # The response is on its way and cannot be completed. Body filters
+        # (ai-proxy) get to end it with an error event of their own first.
+        cdef bytes tail
+        if req is not None and req.ctx is not None and (req.filters & FILTER_BODY):
+            tail = self.gw.plugin_runner.body_abort(req)
+            if tail:
+                if conn is not None and conn.rechunk:
+                    self.wbuf.add_chunk(tail)
+                else:
+                    self.wbuf.add(tail)
+        self.abort()
 
     cdef void check_timeouts(self, double now):
         if self.closing:
@@ -1190,25 +1508,17 @@ cdef class UpstreamConnection:
         if self.head_sent:
             self.client = None
             client.upstream = None
-            if req is not None and req.ctx is not None and (req.filters & FILTER_BODY):
-                # Plugins that rewrite the body (ai-proxy) end it with an
-                # error event of their own before the connection closes.
-                tail = client.gw.plugin_runner.body_abort(req)
-                if tail:
-                    if self.rechunk:
-                        client.wbuf.add_chunk(tail)
-                    else:
-                        client.wbuf.add(tail)
-            client.abort()
+            client.abort_with_filters(req, self)
             return
-        if not self.got_bytes and self.reused and req is not None and req.replayable \
-                and req.attempts < 2:
-            # A pooled connection the upstream had closed: send again on a
-            # fresh one (the request never reached the application).
+        if req is not None and req.replayable and req.method in IDEMPOTENT \
+                and req.retries_used < req.rt.retries and not client.closing:
+            # The request may have reached the application, so only an
+            # idempotent one goes again (on the next target when balanced).
             self.client = None
             client.upstream = None
-            req.body_pending = list(req.body_sent) if req.body_sent is not None else []
-            client.gw.loop.create_task(client.connect_upstream(req))
+            settle(req, OUTCOME_TCP_FAILURE, 0, 0)
+            client.retry(req)
+            client.flush()
             return
         client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
 
@@ -1274,6 +1584,7 @@ cdef class UpstreamConnection:
             return
         t = now_ms()
         req.t_first_byte = t
+        settle(req, OUTCOME_RESPONSE, status, t - req.t_upstream_sent)
         self.body_allowed = not (req.method == b"HEAD" or status == 204 or status == 304
                                  or status == 101)
         length_known = self.resp_content_length >= 0

@@ -218,6 +218,16 @@ class PluginRunner:
                 body = self.body_filter(req, body, False) + self.body_filter(req, b"", True)
         client.respond_exit(req, status, headers, body)
 
+    def respond_error(self, client, req, status: int, body: bytes, close: bool) -> None:
+        """An error the gateway answers itself (no route target, upstream
+        failure), passed through the route's response filters."""
+        headers = [b"Content-Type", b"application/json; charset=utf-8"]
+        if req.filters & 1:
+            status = self.header_filter(req, status, headers, source="gateway")
+        if req.filters & 2:
+            body = self.body_filter(req, body, False) + self.body_filter(req, b"", True)
+        client.respond_exit(req, status, headers, body, close)
+
     # -- response phases ------------------------------------------------------
 
     def header_filter(self, req, status: int, headers: list, source: str = "service") -> int:

@@ -419,14 +419,18 @@ class StreamTranslator:
         if self.error is not None:
             raise StreamError(self.error)
         if not self.done:
-            raise StreamCut(
-                openai_error(STREAM_CUT_MESSAGE, "api_error", status=502, code="stream_cut")
-            )
-        if self.usage is None:
-            self.usage = Usage.of(
-                prompt_estimate(self.route_type, self.request), self._output.tokens, estimated=True
-            )
+            raise StreamCut(stream_cut_error())
+        self.usage = self.usage_so_far()
         return [self._usage_chunk()] if self.include_usage else []
+
+    def usage_so_far(self) -> Usage:
+        """The provider's usage if it reported one, else an estimate of the
+        prompt and of the output seen so far (what a failed stream still cost)."""
+        if self.usage is not None:
+            return self.usage
+        return Usage.of(
+            prompt_estimate(self.route_type, self.request), self._output.tokens, estimated=True
+        )
 
     def _feed(self, data: bytes) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -521,6 +525,11 @@ class SSEStreamTranslator(StreamTranslator):
             openai_error("upstream sent an unreadable stream event", "api_error", status=502)
         )
         return None
+
+
+def stream_cut_error() -> dict[str, Any]:
+    """The error a client gets when the upstream broke off a stream."""
+    return openai_error(STREAM_CUT_MESSAGE, "api_error", status=502, code="stream_cut")
 
 
 def prompt_estimate(route_type: str, request: dict[str, Any] | None) -> int:

@@ -1,0 +1,199 @@
+"""AI metrics: requests, tokens, cost and latencies of LLM calls, per worker.
+
+Each worker counts into its own registry with ``record`` (one dict lookup and
+a few additions per LLM call, made by the AI plugins on the slow path). The
+supervisor asks every worker for ``snapshot()`` (plain JSON: cumulative
+totals since the worker started), and on scrape ``families(snapshots)`` sums
+them into prometheus-client metric families:
+
+* ``fastgw_ai_llm_requests_total``
+* ``fastgw_ai_llm_tokens_total{token_type}`` (prompt_tokens, completion_tokens, total_tokens)
+* ``fastgw_ai_llm_cost_total``
+* ``fastgw_ai_llm_provider_latency_ms`` (histogram)
+* ``fastgw_ai_llm_time_to_first_token_ms`` (histogram)
+
+all labelled by ``provider``, ``model`` and ``cache_status`` (Kong's
+ai_llm_* families, with fastgw's names).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+from fastgw.ai.usage import Usage
+
+# LLM calls take from milliseconds (a cache hit, a first token) to minutes (a
+# long reasoning answer); the bounds are inclusive upper limits.
+BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
+TOKEN_TYPES = ("prompt_tokens", "completion_tokens", "total_tokens")
+LABELS = ("provider", "model", "cache_status")
+# (snapshot key, family name, help text)
+HISTOGRAMS = (
+    ("latency_ms", "fastgw_ai_llm_provider_latency_ms",
+     "Time from sending the request to the provider to the end of its answer, in ms"),
+    ("ttft_ms", "fastgw_ai_llm_time_to_first_token_ms",
+     "Time from sending the request to the provider to its first token, in ms"),
+)  # fmt: skip
+
+SeriesKey = tuple[str, str, str]
+
+
+class Histogram:
+    """Counts per bucket (not cumulative: summing two workers is elementwise)."""
+
+    __slots__ = ("counts", "total", "count")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS_MS) + 1)  # the last one is +Inf
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS_MS, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": list(self.counts), "sum": self.total, "count": self.count}
+
+    def add_json(self, data: dict[str, Any]) -> None:
+        counts = data["counts"]
+        if len(counts) != len(self.counts):
+            raise ValueError("AI metrics snapshot with other histogram buckets")
+        self.counts = [mine + theirs for mine, theirs in zip(self.counts, counts, strict=True)]
+        self.total += data["sum"]
+        self.count += data["count"]
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        buckets, running = [], 0
+        for bound, count in zip((*BUCKETS_MS, "+Inf"), self.counts, strict=True):
+            running += count
+            buckets.append((str(bound), running))
+        return buckets
+
+
+class Series:
+    """The totals of one (provider, model, cache_status)."""
+
+    __slots__ = ("requests", "tokens", "cost", "latency_ms", "ttft_ms")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.tokens = dict.fromkeys(TOKEN_TYPES, 0)
+        self.cost = 0.0
+        self.latency_ms = Histogram()
+        self.ttft_ms = Histogram()
+
+    def to_json(self, key: SeriesKey) -> dict[str, Any]:
+        return {
+            **dict(zip(LABELS, key, strict=True)),
+            "requests": self.requests,
+            "tokens": dict(self.tokens),
+            "cost": self.cost,
+            "latency_ms": self.latency_ms.to_json(),
+            "ttft_ms": self.ttft_ms.to_json(),
+        }
+
+    def add_json(self, data: dict[str, Any]) -> None:
+        self.requests += data["requests"]
+        for token_type, count in data["tokens"].items():
+            self.tokens[token_type] = self.tokens.get(token_type, 0) + count
+        self.cost += data["cost"]
+        self.latency_ms.add_json(data["latency_ms"])
+        self.ttft_ms.add_json(data["ttft_ms"])
+
+
+class AIMetrics:
+    """One process's registry."""
+
+    __slots__ = ("series",)
+
+    def __init__(self) -> None:
+        self.series: dict[SeriesKey, Series] = {}
+
+    def record(
+        self,
+        provider: str,
+        model: str,
+        cache_status: str,
+        usage: Usage | None,
+        cost: float | None,
+        latency_ms: float | None,
+        ttft_ms: float | None,
+    ) -> None:
+        """Count one LLM call; ``None`` means not known (no answer, no token)."""
+        key = (provider, model, cache_status)
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = Series()
+        series.requests += 1
+        if usage is not None:
+            tokens = series.tokens
+            tokens["prompt_tokens"] += usage.prompt_tokens
+            tokens["completion_tokens"] += usage.completion_tokens
+            tokens["total_tokens"] += usage.total_tokens
+        if cost:
+            series.cost += cost
+        if latency_ms is not None:
+            series.latency_ms.observe(latency_ms)
+        if ttft_ms is not None:
+            series.ttft_ms.observe(ttft_ms)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "buckets_ms": list(BUCKETS_MS),
+            "series": [series.to_json(key) for key, series in self.series.items()],
+        }
+
+    def clear(self) -> None:
+        self.series.clear()
+
+
+REGISTRY = AIMetrics()
+record = REGISTRY.record
+snapshot = REGISTRY.snapshot
+
+
+def merge(snapshots: list[dict[str, Any]]) -> dict[SeriesKey, Series]:
+    """Sum the snapshots of several workers, series by series."""
+    merged: dict[SeriesKey, Series] = {}
+    for snap in snapshots:
+        for data in snap.get("series", ()):
+            key = (data["provider"], data["model"], data["cache_status"])
+            series = merged.get(key)
+            if series is None:
+                series = merged[key] = Series()
+            series.add_json(data)
+    return merged
+
+
+def families(snapshots: list[dict[str, Any]]) -> list[Any]:
+    """The fastgw_ai_llm_* metric families of the summed snapshots."""
+    merged = sorted(merge(snapshots).items())
+    labels = list(LABELS)
+    requests = CounterMetricFamily(
+        "fastgw_ai_llm_requests_total", "LLM requests sent to providers", labels=labels
+    )
+    tokens = CounterMetricFamily(
+        "fastgw_ai_llm_tokens_total", "LLM tokens by type", labels=[*labels, "token_type"]
+    )
+    cost = CounterMetricFamily(
+        "fastgw_ai_llm_cost_total", "LLM cost, from the models' input and output costs",
+        labels=labels,
+    )
+    histograms = [
+        (key, HistogramMetricFamily(name, doc, labels=labels)) for key, name, doc in HISTOGRAMS
+    ]
+    for key, series in merged:
+        values = list(key)
+        requests.add_metric(values, series.requests)
+        for token_type in TOKEN_TYPES:
+            tokens.add_metric([*values, token_type], series.tokens.get(token_type, 0))
+        cost.add_metric(values, series.cost)
+        for attribute, family in histograms:
+            histogram: Histogram = getattr(series, attribute)
+            family.add_metric(values, histogram.cumulative(), histogram.total)
+    return [requests, tokens, cost, *(family for _, family in histograms)]

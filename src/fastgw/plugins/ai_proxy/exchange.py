@@ -1,0 +1,223 @@
+"""One request's trip through an LLM provider, as the response comes back.
+
+An ``LLMExchange`` is made in the access phase once the provider request is
+built, and then follows the answer: ``start_response`` when its status and
+headers arrive, ``feed`` for each piece of its body. A streamed answer is
+translated event by event, each piece returned as soon as it is read; any
+other answer (an error, or a whole JSON body) is buffered and translated at
+its end. Afterwards the exchange knows the usage, cost and timings that go
+into the log entry and the AI metrics.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any
+
+import orjson
+
+from fastgw.ai.errors import StreamError, UpstreamFormatError
+from fastgw.ai.front_doors import FrontDoor, StreamWriter
+from fastgw.ai.providers import ProviderTranslator, StreamTranslator
+from fastgw.ai.providers.base import stream_cut_error
+from fastgw.ai.usage import Usage
+from fastgw.plugins.context import HeaderList
+
+JSON_CONTENT_TYPE = "application/json"
+SSE_CONTENT_TYPE = "text/event-stream"
+MODEL_HEADER = "X-Fastgw-LLM-Model"
+# Response headers that describe the provider's body, not the one the client gets.
+_BODY_HEADERS = ("Content-Length", "Content-Encoding", "Content-Type")
+
+
+def _milliseconds(start: float, end: float | None) -> float | None:
+    return None if end is None else round((end - start) * 1000.0, 3)
+
+
+class LLMExchange:
+    __slots__ = (
+        "front", "translator", "route_type", "request", "model_name", "provider", "stream",
+        "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
+        "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
+        "client_body", "payloads", "response_payload",
+    )  # fmt: skip
+
+    def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
+                 request: dict[str, Any], model_name: str, provider: str, stream: bool,
+                 client_body: bytes, payloads: bool) -> None:
+        self.front = front
+        self.translator = translator
+        self.route_type = route_type
+        self.request = request  # canonical (OpenAI-format) request, as sent
+        self.model_name = model_name
+        self.provider = provider
+        self.stream = stream  # the client asked for a streamed answer
+        self.client_body = client_body
+        self.payloads = payloads  # keep the client-facing answer for the log
+        self.response_payload: list[bytes] = []
+        self.sent_at = time.perf_counter()
+        self.first_byte_at: float | None = None
+        self.first_token_at: float | None = None
+        self.finished_at: float | None = None
+        self.status = 0
+        self.streaming = False  # the answer is being translated as a stream
+        self.parts: list[bytes] = []
+        self.stream_state: StreamTranslator | None = None
+        self.writer: StreamWriter | None = None
+        self.decoder: Any = None
+        self.ended = False
+        self.usage: Usage | None = None
+        self.response_model: str | None = None
+
+    # -- response ------------------------------------------------------------
+
+    def start_response(self, status: int, headers: HeaderList, model_header: bool) -> None:
+        """The provider's status and headers are in: choose how to translate the body."""
+        self.first_byte_at = time.perf_counter()
+        self.status = status
+        encoding = (headers.get("content-encoding") or "").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            # Asked for identity; a provider that compresses anyway is still read.
+            self.decoder = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
+        self.streaming = self.stream and 200 <= status < 300
+        if self.streaming:
+            self.stream_state = self.translator.stream_translator(
+                self.route_type, self.model_name, self.request
+            )
+            self.writer = self.front.stream_writer(self.model_name, self.request)
+        for name in _BODY_HEADERS:
+            headers.remove(name)
+        headers.add("Content-Type", SSE_CONTENT_TYPE if self.streaming else JSON_CONTENT_TYPE)
+        if self.streaming:
+            headers.set("Cache-Control", "no-cache")
+        if model_header:
+            headers.set(MODEL_HEADER, f"{self.provider}/{self.model_name}")
+
+    def feed(self, chunk: bytes, eof: bool, aborted: bool = False) -> bytes:
+        """What the client gets for this piece of the provider's body."""
+        if self.ended:
+            return b""
+        if self.decoder is not None and chunk:
+            chunk = self.decoder.decompress(chunk)
+        out = self._feed_stream(chunk, eof, aborted) if self.streaming else \
+            self._feed_whole(chunk, eof)
+        if self.payloads and out:
+            self.response_payload.append(out)
+        return out
+
+    def _feed_stream(self, chunk: bytes, eof: bool, aborted: bool) -> bytes:
+        stream = self.stream_state
+        writer = self.writer
+        out = b""
+        if chunk:
+            chunks = stream.feed(chunk)
+            if chunks:
+                if self.first_token_at is None and stream.first_token_seen:
+                    self.first_token_at = time.perf_counter()
+                out = writer.chunks(chunks)
+            if stream.failed:
+                # The provider reported an error mid-answer: end here, whatever follows.
+                return out + self._end_stream(writer.error(stream.error, 502))
+        if not eof:
+            return out
+        if aborted:
+            # Never a clean end for an answer the upstream broke off, even
+            # after its end marker: the client cannot tell what was lost.
+            return out + self._end_stream(writer.error(stream_cut_error(), 502))
+        try:
+            tail = stream.finish()
+        except StreamError as failure:
+            return out + self._end_stream(writer.error(failure.error, 502))
+        return out + self._end_stream(writer.finish(tail, stream.usage))
+
+    def _end_stream(self, last: bytes) -> bytes:
+        self.ended = True
+        self.finished_at = time.perf_counter()
+        self.usage = self.stream_state.usage_so_far()
+        return last
+
+    def _feed_whole(self, chunk: bytes, eof: bool) -> bytes:
+        if chunk:
+            self.parts.append(chunk)
+        if not eof:
+            return b""
+        self.ended = True
+        self.finished_at = time.perf_counter()
+        if self.decoder is not None:
+            self.parts.append(self.decoder.flush())
+        raw = b"".join(self.parts)
+        self.parts = []
+        status = self.status
+        front = self.front
+        if not 200 <= status < 300:
+            return orjson.dumps(front.error(self.translator.parse_error(status, raw), status))
+        try:
+            answer, usage = self.translator.parse_response(
+                self.route_type, status, raw, self.request, model_name=self.model_name
+            )
+        except UpstreamFormatError as failure:
+            # The status line is already out; the body still says what went wrong.
+            return orjson.dumps(front.error(failure.error, failure.status))
+        self.usage = usage
+        model = answer.get("model")
+        self.response_model = model if isinstance(model, str) else None
+        return orjson.dumps(front.answer(answer, usage))
+
+    # -- accounting ------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Close the books of an answer that never reached its end (the client
+        went away, or the provider never answered): count what was streamed."""
+        if self.ended:
+            return
+        self.ended = True
+        if self.status:
+            self.finished_at = time.perf_counter()
+        if self.stream_state is not None:
+            self.usage = self.stream_state.usage_so_far()
+
+    @property
+    def latency_ms(self) -> float | None:
+        return _milliseconds(self.sent_at, self.finished_at)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """First token of a stream; first byte of a whole answer (it holds every token)."""
+        first = self.first_token_at if self.streaming else self.first_byte_at
+        if not self.streaming and not 200 <= self.status < 300:
+            first = None  # an error has no tokens
+        return _milliseconds(self.sent_at, first)
+
+    def log_section(self, plugin_id: str | None, cost: float | None, statistics: bool,
+                    payloads: bool) -> dict[str, Any]:
+        """Kong's ``ai.proxy`` log section: meta and usage (log_statistics), payload."""
+        section: dict[str, Any] = {}
+        if statistics:
+            latency = self.latency_ms
+            usage = self.usage
+            section["meta"] = {
+                "plugin_id": plugin_id,
+                "provider_name": self.provider,
+                "request_model": self.model_name,
+                "response_model": self.response_model or self.model_name,
+                "llm_latency": latency,
+                "request_mode": "stream" if self.stream else "oneshot",
+            }
+            completion = usage.completion_tokens if usage else 0
+            section["usage"] = {
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "completion_tokens": completion,
+                "total_tokens": usage.total_tokens if usage else 0,
+                "cost": cost or 0.0,
+                "time_to_first_token": self.ttft_ms,
+                "time_per_token": (round(latency / completion, 3)
+                                   if latency is not None and completion else None),
+                "estimated": usage.estimated if usage else False,
+            }
+        if payloads:
+            section["payload"] = {
+                "request": self.client_body.decode("utf-8", "replace"),
+                "response": b"".join(self.response_payload).decode("utf-8", "replace"),
+            }
+        return section
