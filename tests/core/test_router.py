@@ -7,11 +7,13 @@ against router.py executed uncompiled (see conftest.py).
 import importlib.util
 import random
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import CORE_DIR, load_core_module
 
 from fastgw.config.model import Route, Service
+
+CORE_DIR = Path(__file__).resolve().parents[2] / "src" / "fastgw" / "_core"
 
 CORE_MODULE = "router"
 
@@ -40,9 +42,9 @@ def upstream(router, url, method=b"GET", host=None, headers=None):
 # ---------------------------------------------------------------- builds
 
 
-def test_compiled_build_is_an_extension_module():
-    compiled = load_core_module("router", "compiled")
-    pure = load_core_module("router", "pure")
+def test_compiled_build_is_an_extension_module(load_core):
+    compiled = load_core("router", "compiled")
+    pure = load_core("router", "pure")
     assert compiled.__file__.endswith(".so")
     # cdef classes have no instance __dict__; the uncompiled classes do.
     compiled_match = build(compiled, route("r", paths=("/",))).match(b"GET", None, b"/", None)

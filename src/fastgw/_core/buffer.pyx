@@ -1,7 +1,6 @@
 # cython: language_level=3
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.stdio cimport snprintf
 from libc.string cimport memcpy
 
 # PERF: 4 KiB holds a typical proxied head plus a small JSON body, so most
@@ -73,15 +72,36 @@ cdef class WriteBuffer:
         self.length += n + v + 4
         return 0
 
+    # PERF: snprintf's format parsing showed in profiles (about 1% of a
+    # proxied request); these write the digits from the right instead.
     cdef int add_int(self, long long value) except -1:
         cdef char tmp[24]
-        cdef int n = snprintf(tmp, sizeof(tmp), "%lld", value)
-        return self.add_raw(tmp, n)
+        cdef int i = 24
+        cdef bint negative = value < 0
+        cdef unsigned long long v = <unsigned long long>(-value if negative else value)
+        while True:
+            i -= 1
+            tmp[i] = <char>(48 + v % 10)
+            v //= 10
+            if v == 0:
+                break
+        if negative:
+            i -= 1
+            tmp[i] = b'-'
+        return self.add_raw(tmp + i, 24 - i)
 
     cdef int add_hex(self, unsigned long long value) except -1:
         cdef char tmp[24]
-        cdef int n = snprintf(tmp, sizeof(tmp), "%llx", value)
-        return self.add_raw(tmp, n)
+        cdef int i = 24
+        cdef int digit
+        while True:
+            i -= 1
+            digit = <int>(value & 15)
+            tmp[i] = <char>(48 + digit if digit < 10 else 87 + digit)
+            value >>= 4
+            if value == 0:
+                break
+        return self.add_raw(tmp + i, 24 - i)
 
     cdef int add_chunk(self, bytes piece) except -1:
         # One chunk of a chunked body (RFC 9112 section 7.1).
@@ -117,6 +137,12 @@ cdef class WriteBuffer:
 
     def append_chunk(self, bytes piece):
         self.add_chunk(piece)
+
+    def append_int(self, long long value):
+        self.add_int(value)
+
+    def append_hex(self, unsigned long long value):
+        self.add_hex(value)
 
     def getvalue(self):
         return PyBytes_FromStringAndSize(self.data, self.length)

@@ -5,6 +5,7 @@
 from fastgw._core.balancer cimport Balancer
 from fastgw._core.buffer cimport WriteBuffer
 from fastgw._core.metrics cimport MetricsCell
+from fastgw._core.router cimport Router
 
 
 cdef class Limits:
@@ -128,6 +129,7 @@ cdef class Request:
 cdef class Gateway:
     cdef readonly object loop
     cdef readonly object router
+    cdef Router compiled_router                 # the same, for C-level calls (or None)
     cdef readonly object match_header_names   # frozenset or None
     cdef readonly Limits limits
     cdef readonly dict pools
@@ -156,6 +158,8 @@ cdef class ClientConnection:
     cdef Gateway gw
     cdef object transport
     cdef object parser
+    cdef object feed                    # parser.feed_data, bound once
+    cdef object write                   # transport.write, bound once
     cdef Request current                # being parsed
     cdef Request active                 # being proxied (the oldest unanswered)
     cdef object pending                 # deque of parsed requests waiting their turn
@@ -195,6 +199,8 @@ cdef class UpstreamConnection:
     cdef UpstreamPool pool
     cdef object transport
     cdef object parser
+    cdef object feed                    # parser.feed_data, bound once
+    cdef object write                   # transport.write, bound once
     cdef ClientConnection client
     cdef Request req
     cdef WriteBuffer wbuf

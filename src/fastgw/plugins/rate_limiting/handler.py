@@ -1,0 +1,229 @@
+"""rate-limiting: count each client's requests per period, refuse the excess.
+
+Kong 3.x's behaviour: the client is told its quota in ``X-RateLimit-Limit-
+<Period>`` / ``X-RateLimit-Remaining-<Period>`` for every configured period,
+and in ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` for the period with
+the least left (the longer one on a tie). Over the limit the answer is
+``error_code`` (429) with ``{"message": error_message}`` and ``Retry-After``;
+the refused request is not counted.
+
+Counters are keyed by the plugin's route and service (``*`` when global) and
+the client's identifier, so each scoped config counts on its own, as Kong's
+keys do. Policy local counts synchronously; policy redis returns a coroutine
+for the one Redis round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastgw._core.ratelimit import PERIOD_NAMES
+from fastgw.plugins.base import Plugin
+from fastgw.plugins.context import RequestContext
+from fastgw.plugins.rate_limiting.algorithms import (
+    ALGORITHMS,
+    STORE_ERRORS,
+    Outcome,
+    node_counters,
+)
+from fastgw.plugins.rate_limiting.redis_store import RedisUnavailable, redis_counters
+from fastgw.plugins.state import ConfigState
+
+log = logging.getLogger("fastgw.plugins.rate_limiting")
+
+UNEXPECTED = {"message": "An unexpected error occurred"}
+# How often a failing shared-memory table is reported.
+_STORE_ERROR_LOG_INTERVAL_S = 10.0
+
+Identify = Callable[[RequestContext], str]
+
+
+def _client_ip(ctx: RequestContext) -> str:
+    return ctx.request.client_ip
+
+
+def _credential(ctx: RequestContext) -> str:
+    credential = ctx.credential
+    if credential is None:
+        return ctx.request.client_ip
+    # A credential written without an id is known by the identifier its
+    # auth plugin sent upstream (only trusted once a plugin authenticated).
+    return (credential.get("id") or ctx.request.headers.get("X-Credential-Identifier")
+            or ctx.request.client_ip)
+
+
+def _consumer(ctx: RequestContext) -> str:
+    consumer = ctx.consumer
+    if consumer is not None and consumer.id:
+        return consumer.id
+    return _credential(ctx)
+
+
+def _service(ctx: RequestContext) -> str:
+    service = ctx.service
+    if service is None:
+        return ctx.request.client_ip
+    return service.id or service.name
+
+
+def _by_header(name: str) -> Identify:
+    def identify(ctx: RequestContext) -> str:
+        value = ctx.request.headers.get(name)
+        return value if value is not None else ctx.request.client_ip
+
+    return identify
+
+
+def _by_path(path: str) -> Identify:
+    def identify(ctx: RequestContext) -> str:
+        return path if ctx.request.raw_path == path else ctx.request.client_ip
+
+    return identify
+
+
+def _identifier(config: dict[str, Any]) -> Identify:
+    limit_by = config["limit_by"]
+    if limit_by == "header":
+        return _by_header(config["header_name"])
+    if limit_by == "path":
+        return _by_path(config["path"])
+    return {"consumer": _consumer, "credential": _credential, "ip": _client_ip,
+            "service": _service}[limit_by]
+
+
+def _number(value: float) -> str:
+    """A limit as Kong prints it: 10, not 10.0."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+class RateLimitingHandler(Plugin):
+    name = "rate-limiting"
+    PRIORITY = 910
+
+    __slots__ = ("limits", "identify", "redis_key", "node_key", "redis", "fault_tolerant",
+                 "hide_headers", "error_code", "error_body", "limit_items", "limit_values",
+                 "remaining_names", "header_keys", "clock",
+                 "_store_error_logged_at")
+
+    def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
+        super().__init__(config, state, scope)
+        periods = [(code, config[name]) for code, name in enumerate(PERIOD_NAMES)
+                   if config[name] is not None]
+        self.limits = ALGORITHMS[config["algorithm"]](
+            periods, node_counters(state), config["burst"])
+        self.identify = _identifier(config)
+        route = getattr(scope, "route", None) or "*"
+        service = getattr(scope, "service", None) or "*"
+        self.redis_key = f"ratelimit:{route}:{service}:"
+        self.node_key = self.redis_key.encode()
+        self.redis = (redis_counters(state, config["redis"])
+                      if config["policy"] == "redis" else None)
+        self.fault_tolerant = config["fault_tolerant"]
+        self.hide_headers = config["hide_client_headers"]
+        self.error_code = config["error_code"]
+        self.error_body = {"message": config["error_message"]}
+        names = [PERIOD_NAMES[code].capitalize().encode() for code, _ in periods]
+        self.limit_values = tuple(_number(limit).encode() for _, limit in periods)
+        # [b"X-RateLimit-Limit-Second", b"10", ...]: the same on every answer.
+        self.limit_items = tuple(item for name, value in zip(names, self.limit_values, strict=True)
+                                 for item in (b"X-RateLimit-Limit-" + name, value))
+        self.remaining_names = tuple(b"X-RateLimit-Remaining-" + name for name in names)
+        self.header_keys = frozenset(
+            name.lower() for name in (*self.limit_items[::2], *self.remaining_names,
+                                      b"RateLimit-Limit", b"RateLimit-Remaining",
+                                      b"RateLimit-Reset"))
+        self.clock: Callable[[], float] = time.time  # tests move it
+        self._store_error_logged_at = -_STORE_ERROR_LOG_INTERVAL_S
+
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        if self.redis is not None:
+            return self._access_redis(ctx)
+        now = self.clock()
+        key = self.node_key + self.identify(ctx).encode()
+        outcome = self._count_on_node(ctx, key, now)
+        if outcome is not None:
+            self._answer(ctx, outcome, now, key)
+        return None
+
+    async def _access_redis(self, ctx: RequestContext) -> None:
+        now = self.clock()
+        identifier = self.identify(ctx)
+        key = self.node_key + identifier.encode()
+        try:
+            outcome = await self.redis.hit(self.limits, self.redis_key + identifier, now)
+        except RedisUnavailable:
+            if not self.fault_tolerant:
+                ctx.exit(500, UNEXPECTED)
+                return
+            # Redis logs the outage once; meanwhile this node counts alone.
+            outcome = self._count_on_node(ctx, key, now)
+            if outcome is None:
+                return
+        self._answer(ctx, outcome, now, key)
+
+    def _count_on_node(self, ctx: RequestContext, key: bytes, now: float) -> Outcome | None:
+        """The node's count, or None when the counters failed (then the
+        request passes uncounted, or gets a 500 if not fault tolerant)."""
+        try:
+            return self.limits.hit(key, now)
+        except STORE_ERRORS as exc:
+            if now - self._store_error_logged_at >= _STORE_ERROR_LOG_INTERVAL_S:
+                self._store_error_logged_at = now
+                log.error("rate-limiting: cannot count on this node: %s", exc)
+            if not self.fault_tolerant:
+                ctx.exit(500, UNEXPECTED)
+            return None
+
+    def _answer(self, ctx: RequestContext, outcome: Outcome, now: float, key: bytes) -> None:
+        before, stop, detail = outcome
+        if self.hide_headers:
+            if stop >= 0:
+                ctx.exit(self.error_code, self.error_body)
+            return
+        # PERF: the headers are built as the bytes header_filter sends, with
+        # names and limits encoded once per config.
+        items = list(self.limit_items)
+        names = self.remaining_names
+        chosen = least = index = 0
+        for quota in before:
+            # Kong: the request's own hit shows in the period that refused it
+            # (or in all of them when it passes); never below 0.
+            if stop < 0 or index == stop:
+                quota -= 1
+            remaining = int(quota) if quota > 0 else 0
+            items.append(names[index])
+            items.append(b"%d" % remaining)
+            # Periods come shortest first, so "<=" prefers the longer on a tie.
+            if index == 0 or remaining <= least:
+                chosen = index
+                least = remaining
+            index += 1
+        reset = b"%d" % self.limits.reset_after(chosen, now, key, detail)
+        items += (b"RateLimit-Limit", self.limit_values[chosen],
+                  b"RateLimit-Remaining", b"%d" % least, b"RateLimit-Reset", reset)
+        if stop >= 0:
+            headers = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items), 2)}
+            headers["Retry-After"] = reset.decode()
+            ctx.exit(self.error_code, self.error_body, headers)
+            return
+        ctx.plugin_state(self, list).extend(items)
+
+    def header_filter(self, ctx: RequestContext) -> None:
+        pending = ctx.plugin_state(self, list)
+        if not pending or ctx.response is None:
+            return
+        items = ctx.response.headers.items
+        keys = self.header_keys
+        # The gateway's numbers replace any the upstream sent.
+        for i in range(0, len(items), 2):
+            if items[i].lower() in keys:
+                items[:] = [x for j in range(0, len(items), 2) if items[j].lower() not in keys
+                            for x in (items[j], items[j + 1])]
+                break
+        items += pending
+
+
+HANDLER = RateLimitingHandler
