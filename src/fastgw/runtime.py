@@ -91,6 +91,12 @@ def build_router(gw: Gateway, config: Config) -> Router:
         python_chain = chain if chain is not None and (chain.plugins or chain.by_consumer) \
             else None
         runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
+        if python_chain is not None and python_chain.by_consumer is None \
+                and len(python_chain.plugins) == 1:
+            # The route's only Python plugin may answer in the core (cache hits).
+            fast_hit_for = getattr(python_chain.plugins[0], "fast_hit_for", None)
+            if fast_hit_for is not None:
+                runtime.set_fast_response(fast_hit_for(route))
         entries.append((route, service, runtime))
     # Global prometheus also counts requests that matched no route.
     global_prometheus = [p for p in config.plugins

@@ -62,6 +62,7 @@ cdef class RouteRuntime:
     cdef readonly double write_timeout_ms
     cdef readonly double read_timeout_ms
     cdef readonly object plugins        # None on the fast path; a plugin chain otherwise
+    cdef readonly object fast_response  # callable answering before plugins (cache hits)
     cdef readonly MetricsCell metrics    # None unless prometheus covers the route
     cdef readonly bint https_only
     cdef readonly int https_redirect_status
@@ -184,6 +185,7 @@ cdef class ClientConnection:
     cdef void route_request(self, Request req)
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
     cdef void respond_local(self, int status, bytes message, bint close)
+    cdef void respond_raw(self, Request req, bytes response)
     cdef void write_response_head(self, int status, bytes reason, list headers,
                                   Py_ssize_t content_length, bint close)
     cdef void response_finished(self, bint close)

@@ -456,6 +456,9 @@ cdef class Limits:
 
 
 cdef class RouteRuntime:
+    def set_fast_response(self, callback):
+        self.fast_response = callback
+
     def __init__(self, route, service, UpstreamPool pool, plugins=None,
                  MetricsCell metrics=None, UpstreamRuntime upstream=None):
         self.route = route
@@ -466,6 +469,7 @@ cdef class RouteRuntime:
         self.preserve_host = route.preserve_host
         self.pool = pool
         self.plugins = plugins
+        self.fast_response = None
         self.metrics = metrics
         self.https_only = "http" not in tuple(route.protocols)
         self.https_redirect_status = route.https_redirect_status_code
@@ -1058,6 +1062,13 @@ cdef class ClientConnection:
         if rt.https_only and self.scheme != b"https":
             self.respond_https_required(req)
             return
+        if rt.fast_response is not None:
+            # A whole answer known before any plugin runs (a cache hit).
+            out = rt.fast_response(req.method, req.host, req.url, req.headers,
+                                   req.request_id)
+            if out is not None:
+                self.respond_raw(req, <bytes>out)
+                return
         if rt.plugins is not None and self.gw.plugin_runner is not None:
             # The slow path: Python plugins. The runner answers True when the
             # access phase finished synchronously and the request goes on.
@@ -1076,6 +1087,17 @@ cdef class ClientConnection:
             body = error_body(MSG_HTTPS_REQUIRED)
             headers = [b"Content-Type", b"application/json; charset=utf-8"]
         self.respond_exit(req, status, headers, body)
+
+    cdef void respond_raw(self, Request req, bytes response):
+        # ``response`` is a whole HTTP/1.1 response, head and body.
+        cdef const char* p = PyBytes_AS_STRING(response)
+        req.discard_body = True
+        if PyBytes_GET_SIZE(response) > 12:
+            req.status = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
+        req.bytes_out += PyBytes_GET_SIZE(response)
+        self.wbuf.add(response)
+        self.response_started = True
+        self.response_finished(False)
 
     def resume(self, Request req):
         """Carry on with a request after an asynchronous access phase."""

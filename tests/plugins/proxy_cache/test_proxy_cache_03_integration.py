@@ -152,3 +152,27 @@ def test_a_leader_whose_upstream_fails_releases_its_waiters_at_once():
         # 10 s read timeout that bounds a wait.
         assert elapsed < 3
         assert len(upstream.requests) == 5
+
+
+def test_hits_answered_in_the_core_carry_every_header():
+    """A route whose only Python plugin is proxy-cache answers hits before any
+    plugin context is built; the answer must be the same as the plugin's."""
+    from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
+
+    with UpstreamServer() as up:
+        doc = service_doc(up.port)
+        doc["plugins"] = [{"name": "proxy-cache", "config": {
+            "strategy": "memory", "request_method": ["GET"],
+            "content_type": ["application/json"]}}]
+        with GatewayProcess(doc) as gw:
+            first = gw.request("GET", "/item?a=1")
+            second = gw.request("GET", "/item?a=1")
+    assert first[1]["x-cache-status"] == "Miss"
+    status, headers, body = second
+    assert status == 200 and body == first[2]
+    assert headers["x-cache-status"] == "Hit"
+    assert headers["x-cache-key"] == first[1]["x-cache-key"]
+    assert int(headers["content-length"]) == len(body)
+    assert int(headers["age"]) >= 0
+    assert len(headers["x-request-id"]) == 32
+    assert len(up.requests) == 1

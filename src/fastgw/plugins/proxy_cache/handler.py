@@ -32,6 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Hashable
+from http import HTTPStatus
 from typing import Any
 
 from fastgw._core.cachekey import cache_key, vary_names
@@ -118,6 +119,13 @@ def _stored_headers(headers: HeaderList) -> dict[str, str]:
     return kept
 
 
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
 class ProxyCacheHandler(Plugin):
     name = "proxy-cache"
     PRIORITY = 100
@@ -177,6 +185,56 @@ class ProxyCacheHandler(Plugin):
                 log.error("proxy-cache: %s; every request is answered as a Bypass", exc)
                 return None
         return store
+
+    # -- the compiled core's fast path -------------------------------------------
+
+    def fast_hit_for(self, route) -> Any:
+        """A lookup the core calls before any plugin runs, on a route where
+        this is the only Python plugin: a hit is answered without building a
+        request context (PERF: about 2 us instead of the runner's ~10 us).
+        Anything else (miss, Cache-Control, debugging) returns None and goes
+        the normal way."""
+        if self.memory is None or not self.all_diagnostics:
+            return None
+        scope = (route.id or route.name).encode()
+        return lambda method, host, url, headers, request_id: self.fast_hit(
+            scope, method, host, url, headers, request_id)
+
+    def fast_hit(self, scope: bytes, method: bytes, host: bytes | None, url: bytes,
+                 headers: list[bytes], request_id: bytes) -> bytes | None:
+        if method.decode("latin-1") not in self.methods:
+            return None
+        found = self._find_headers(headers) if self.read_headers else _NO_HEADERS
+        if found.get(b"cache-control") or b"authorization" in found:
+            return None
+        for index in range(0, len(headers), 2):
+            if headers[index].lower() == b"kong-debug":
+                return None
+        path, _, query = url.partition(b"?")
+        if self.ignore_uri_case:
+            path = path.lower()
+        vary_values = _NO_VARY_VALUES
+        if self.vary_headers:
+            vary_values = {name: values[0] if len(values) == 1 else b",".join(sorted(values))
+                           for name in self.vary_headers if (values := found.get(name))}
+        key = cache_key(method, host or b"", path, query or None, self.vary_query_params,
+                        self.vary_headers, vary_values, scope)
+        now = time.time()
+        entry = self.memory.get(key, now)
+        if entry is None or now - entry.timestamp > self.cache_ttl:
+            return None
+        head = entry.wire_head
+        if head is None:
+            lines = [b"HTTP/1.1 %d %s\r\n" % (entry.status, _reason(entry.status))]
+            for name, value in entry.headers.items():
+                if name.lower() != "content-length":
+                    lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+            lines.append(f"X-Cache-Status: {HIT}\r\nX-Cache-Key: {key}\r\n".encode())
+            head = entry.wire_head = b"".join(lines)
+        age = max(int(now - entry.timestamp), 0)
+        return b"%sAge: %d\r\nContent-Length: %d\r\nX-Request-Id: %s\r\n\r\n%s" % (
+            head, age, len(entry.body), request_id,
+            b"" if method == b"HEAD" else entry.body)
 
     # -- access ---------------------------------------------------------------
 
