@@ -132,6 +132,25 @@ def ai_proxy_config(upstream_url: str) -> dict:
     return config
 
 
+BENCH_UPSTREAM = "bench-upstream"
+
+
+def hashed_upstream_config(*upstream_urls: str) -> dict:
+    """The plain route, with its service balanced over one target per URL by consistent
+    hashing on a header (as Kong's ``hash_on: header``)."""
+    config = plain_proxy_config(f"http://{BENCH_UPSTREAM}")
+    config["upstreams"] = [
+        {
+            "name": BENCH_UPSTREAM,
+            "algorithm": "consistent-hashing",
+            "hash_on": "header",
+            "hash_on_header": "x-user-id",
+            "targets": [{"target": url.removeprefix("http://")} for url in upstream_urls],
+        }
+    ]
+    return config
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One row of the table: which server proxies, how it is configured, what wrk sends."""
@@ -139,17 +158,30 @@ class Scenario:
     name: str
     server: str  # a key of LAUNCHERS
     description: str
-    gateway_config: Callable[[str], dict] | None = None  # upstream URL -> declarative config
+    # the static upstream's URLs (``upstream_targets`` of them) -> declarative config
+    gateway_config: Callable[..., dict] | None = None
     path: str = CHAT_PATH
     body: bytes = CHAT_BODY
     headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     baseline: str | None = None  # name of the row this one's ratios are against
     default: bool = True  # run without --only
+    upstream_targets: int = 1  # listeners of the static upstream the config balances over
 
 
 SCENARIOS: list[Scenario] = [
     Scenario("nginx", "nginx", "nginx 1 worker, upstream keepalive --nginx-keepalive"),
     Scenario("fastgw", "fastgw", "fastgw 1 worker, no plugins", plain_proxy_config, baseline="nginx"),
+    # One header value, so every request hashes to the same target: the row prices the
+    # balancer (key extraction, ring lookup, per-target pools), not a spread of load.
+    Scenario(
+        "fastgw-hash-3-targets",
+        "fastgw",
+        "fastgw, consistent hashing on a header over 3 targets",
+        hashed_upstream_config,
+        headers={"Content-Type": "application/json", "X-User-Id": "user-42"},
+        baseline="fastgw",
+        upstream_targets=3,
+    ),
     # Opt-in rows (--only) until their plugins land; each is priced against plain fastgw.
     Scenario(
         "fastgw-key-auth-prometheus",
@@ -212,6 +244,11 @@ class Server:
     process: subprocess.Popen
     port: int
     log_path: Path
+    extra_ports: tuple[int, ...] = ()  # further listeners of the same server
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, *self.extra_ports)
 
     @classmethod
     def spawn(cls, name: str, command: list[str], port: int, workdir: Path, **popen) -> Server:
@@ -363,27 +400,34 @@ def start_nginx(name: str, conf: str, port: int, workdir: Path, cpu: int | None)
     return Server.spawn(name, pinned(command, cpu), port, workdir)
 
 
+# The static upstream listens on this many ports: the targets of multi-target rows.
+STATIC_UPSTREAM_LISTENERS = 3
+
+
 def start_static_upstream(workdir: Path, cpu: int | None) -> Server:
     text = CHAT_RESPONSE.decode()
     # The answer sits inside an nginx single-quoted string, where these would be special.
     assert not set(text) & set("'$\\"), "canned answer must not need nginx escaping"
-    port = free_port()
+    ports = [free_port() for _ in range(STATIC_UPSTREAM_LISTENERS)]
+    listens = "\n".join(f"        listen 127.0.0.1:{port};" for port in ports)
     server_block = f"""\
-        listen 127.0.0.1:{port};
+{listens}
         location = {CHAT_PATH} {{
             default_type application/json;
             return 200 '{text}';
         }}"""
     conf = nginx_config("static-upstream", workdir, server_block)
-    return start_nginx("static-upstream", conf, port, workdir, cpu)
+    server = start_nginx("static-upstream", conf, ports[0], workdir, cpu)
+    server.extra_ports = tuple(ports[1:])
+    return server
 
 
-def launch_nginx_proxy(scenario: Scenario, upstream_port: int, workdir: Path,
+def launch_nginx_proxy(scenario: Scenario, upstream_ports: tuple[int, ...], workdir: Path,
                        args: argparse.Namespace) -> Server:
     port = free_port()
     upstream = f"""\
     upstream static_llm {{
-        server 127.0.0.1:{upstream_port};
+        server 127.0.0.1:{upstream_ports[0]};
         keepalive {args.nginx_keepalive};
         keepalive_requests 1000000;
     }}"""
@@ -398,12 +442,16 @@ def launch_nginx_proxy(scenario: Scenario, upstream_port: int, workdir: Path,
     return start_nginx(scenario.name, conf, port, workdir, args.proxy_cpu)
 
 
-def launch_fastgw(scenario: Scenario, upstream_port: int, workdir: Path,
+def launch_fastgw(scenario: Scenario, upstream_ports: tuple[int, ...], workdir: Path,
                   args: argparse.Namespace) -> Server:
     if scenario.gateway_config is None:
         raise StartupError(f"{scenario.name}: a fastgw row needs a gateway_config")
+    if scenario.upstream_targets > len(upstream_ports):
+        raise StartupError(f"{scenario.name}: needs {scenario.upstream_targets} upstream "
+                           f"listeners, the static upstream has {len(upstream_ports)}")
     config_path = workdir / f"{scenario.name}.yaml"
-    config = scenario.gateway_config(f"http://127.0.0.1:{upstream_port}")
+    urls = [f"http://127.0.0.1:{port}" for port in upstream_ports[:scenario.upstream_targets]]
+    config = scenario.gateway_config(*urls)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port, admin_port = free_port(), free_port()
     command = [sys.executable, "-m", "fastgw", "run", "-c", str(config_path), "--workers", "1",
@@ -419,7 +467,7 @@ def fastgw_env() -> dict[str, str]:
 
 
 # A launcher starts the server for a row; a LiteLLM row adds its own launcher here.
-LAUNCHERS: dict[str, Callable[[Scenario, int, Path, argparse.Namespace], Server]] = {
+LAUNCHERS: dict[str, Callable[[Scenario, tuple[int, ...], Path, argparse.Namespace], Server]] = {
     "nginx": launch_nginx_proxy,
     "fastgw": launch_fastgw,
 }
@@ -591,7 +639,7 @@ def running_servers(scenarios: list[Scenario], workdir: Path, args: argparse.Nam
         servers: dict[str, Server | StartupError] = {}
         for scenario in scenarios:
             try:
-                server = LAUNCHERS[scenario.server](scenario, upstream.port, workdir, args)
+                server = LAUNCHERS[scenario.server](scenario, upstream.ports, workdir, args)
                 stack.callback(server.stop)
                 wait_until_serving(server, scenario, workdir / f"{scenario.name}-error.log")
                 servers[scenario.name] = server

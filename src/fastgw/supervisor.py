@@ -71,7 +71,8 @@ class Supervisor:
         handle.process = subprocess.Popen(cmd, pass_fds=(child.fileno(),), env=env)
         child.close()
         handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
-        await write_message(handle.writer, {"op": "config", "doc": self.config.source})
+        await write_message(handle.writer, {"op": "config", "doc": self.config.source,
+                                            "overrides": self.overrides})
         answer = await asyncio.wait_for(read_message(handle.reader), 60)
         if not answer.get("ok"):
             raise RuntimeError(f"worker {handle.worker_id} refused the config: {answer}")
@@ -140,7 +141,8 @@ class Supervisor:
                                "without a restart"]
             config = self.with_overrides(config)
             results = await asyncio.gather(
-                *(h.request({"op": "config", "doc": config.source}) for h in self.workers),
+                *(h.request({"op": "config", "doc": config.source, "overrides": self.overrides})
+                  for h in self.workers),
                 return_exceptions=True,
             )
             errors = []
@@ -195,6 +197,22 @@ class Supervisor:
             else:
                 log.error("a worker did not answer the stats request: %r", r)
         return stats
+
+    async def worker_health(self, upstream: str | None = None) -> list[dict]:
+        """Each answering worker's view of its upstreams' targets (all of
+        them, or only ``upstream``'s)."""
+        results = await asyncio.gather(
+            *(h.request({"op": "health", "upstream": upstream}, timeout=5)
+              for h in self.workers if h.ready),
+            return_exceptions=True,
+        )
+        answers = []
+        for r in results:
+            if isinstance(r, dict) and r.get("ok"):
+                answers.append(r)
+            else:
+                log.error("a worker did not answer the health request: %r", r)
+        return answers
 
     async def status(self) -> dict:
         from fastgw import core_status

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -19,9 +20,10 @@ import sys
 
 import uvloop
 
-from fastgw.config.loader import ConfigError, parse_config
+from fastgw.config.loader import ConfigError, apply_overrides, parse_config
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
+from fastgw.upstreams import UpstreamSupervisor
 
 log = logging.getLogger("fastgw.worker")
 
@@ -72,6 +74,14 @@ def server_tls_context(config: Config) -> ssl.SSLContext | None:
     return ctx
 
 
+def config_of(message: dict) -> Config:
+    """The config a control message carries, with the same flag and
+    environment overrides of ``_gateway`` the supervisor applied."""
+    config = parse_config(message["doc"])
+    settings = apply_overrides(config.gateway, os.environ, **(message.get("overrides") or {}))
+    return dataclasses.replace(config, gateway=settings)
+
+
 class Worker:
     def __init__(self, worker_id: int, listen: str, control: socket.socket):
         self.worker_id = worker_id
@@ -81,13 +91,14 @@ class Worker:
         self.gateway = None
         self.servers: list = []
         self.config: Config | None = None
+        self.upstreams = None  # UpstreamSupervisor: health checks and DNS, once started
         self.stopping = asyncio.Event()
 
     async def run(self) -> int:
         reader, writer = await asyncio.open_connection(sock=self.control)
         first = await read_message(reader)
         try:
-            config = parse_config(first["doc"])
+            config = config_of(first)
         except ConfigError as exc:
             await write_message(writer, {"ok": False, "errors": exc.errors})
             return 1
@@ -118,6 +129,8 @@ class Worker:
             self.servers.append(await self.serve(tls_listen, tls))
         gw.start_sweeper()
         self._apply = apply_config
+        self.upstreams = UpstreamSupervisor(gw, self.loop)
+        self.upstreams.sync(config)
 
     async def serve(self, listen: str, tls: ssl.SSLContext | None):
         host, port = split_host_port(listen)
@@ -141,11 +154,12 @@ class Worker:
         op = msg.get("op")
         if op == "config":
             try:
-                config = parse_config(msg["doc"])
+                config = config_of(msg)
             except ConfigError as exc:
                 return {"ok": False, "errors": exc.errors}
             self._apply(self.gateway, config)
             self.config = config
+            self.upstreams.sync(config)
             return {"ok": True, "hash": config.hash}
         if op == "stats":
             gw = self.gateway
@@ -161,7 +175,12 @@ class Worker:
                 stats["connection_states"] = gw.connection_states()
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
                 stats["metrics_export"] = gw.metrics_export
+                if gw.metrics_export.get("upstream_health_metrics"):
+                    stats["upstream_health"] = self.upstreams.health()
             return {"ok": True, "stats": stats}
+        if op == "health":
+            return {"ok": True, "worker": self.worker_id, "pid": os.getpid(),
+                    "upstreams": self.upstreams.health(msg.get("upstream"))}
         if op == "drain":
             self.stopping.set()
             return {"ok": True}
@@ -170,6 +189,9 @@ class Worker:
     async def drain(self) -> None:
         for server in self.servers:
             server.close()
+        if self.upstreams is not None:
+            # No new probes or lookups while in-flight requests finish.
+            await self.upstreams.stop()
         if self.gateway is not None:
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()

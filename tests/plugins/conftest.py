@@ -1,8 +1,13 @@
 """Builders shared by the plugin tests: configs go through the real loader.
 
 A plugin's test folder names its plugin with a ``plugin_name`` fixture (and
-may add documents' other entities with ``plugin_document_extra``); these
-fixtures then build handlers and validated configs for it.
+may give the documents ``consumers``, or other entities with
+``plugin_document_extra``); these fixtures then build handlers and validated
+configs for it.
+
+An integration module that defines ``gateway_routes`` gets ``gateway``: one
+real gateway for the module, with those routes in front of ``upstream`` and
+the folder's ``consumers`` (a module may define ``gateway_consumers`` instead).
 """
 
 import pytest
@@ -10,12 +15,19 @@ import pytest
 from fastgw.config.loader import ConfigError, parse_config
 from fastgw.plugins import handler_class
 from fastgw.plugins.state import ConfigState
+from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
+
+
+@pytest.fixture(scope="session")
+def consumers():
+    """The consumers of the folder's test documents; a folder that has some overrides this."""
+    return []
 
 
 @pytest.fixture
-def plugin_document_extra():
-    """Other top-level entities of the test documents (consumers, ...)."""
-    return {}
+def plugin_document_extra(consumers):
+    """Other top-level entities of the test documents: by default the folder's consumers."""
+    return {"consumers": consumers} if consumers else {}
 
 
 @pytest.fixture
@@ -59,3 +71,38 @@ def config_errors(plugin_document):
         return []
 
     return errors
+
+
+def _nested_fields(record):
+    for field in record.fields.values():
+        yield field
+        if hasattr(field, "fields"):
+            yield from _nested_fields(field)
+
+
+@pytest.fixture
+def schema_fields():
+    """Every field of a schema record, those of its nested records included."""
+    return _nested_fields
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    """One upstream server for the module, recording what the gateway sends it."""
+    with UpstreamServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway_consumers(consumers):
+    """The consumers of the module's gateway: by default, the folder's."""
+    return consumers
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream, gateway_routes, gateway_consumers):
+    """One real gateway for the module: its routes in front of ``upstream``."""
+    doc = service_doc(upstream.port, routes=gateway_routes)
+    doc["consumers"] = gateway_consumers
+    with GatewayProcess(doc) as gw:
+        yield gw

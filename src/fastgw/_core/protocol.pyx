@@ -1749,6 +1749,10 @@ cdef class UpstreamConnection:
             return
         if self.client is None or not self.head_sent:
             return
+        if self.status == 101:
+            # llhttp ends the 101 message before raising HttpParserUpgrade;
+            # begin_tunnel takes the connection over from here.
+            return
         self.end_body()
         self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
         self.exchange_done()

@@ -133,6 +133,26 @@ class _Snapshot:
                 family.add_metric([service, route, "ingress"], cell["bytes_in"])
                 family.add_metric([service, route, "egress"], cell["bytes_out"])
             yield family
+        if export.get("upstream_health_metrics"):
+            yield upstream_health_family(self.stats)
+
+
+def upstream_health_family(stats: list[dict]) -> GaugeMetricFamily:
+    """Kong's target health gauge: per target, 1 for its state (the worst
+    any worker sees) and 0 for the other states."""
+    from fastgw.upstreams.report import STATES, merge_all
+
+    family = GaugeMetricFamily(
+        "fastgw_upstream_target_health",
+        "Health of each upstream target: 1 for its current state, 0 for the others",
+        labels=["upstream", "target", "state"])
+    merged = merge_all([{"upstreams": s.get("upstream_health") or {}} for s in stats])
+    for upstream, targets in sorted(merged.items()):
+        for target in targets:
+            for state in STATES:
+                family.add_metric([upstream, target["target"], state.lower()],
+                                  1 if target["health"] == state else 0)
+    return family
 
 
 def render_metrics(stats: list[dict]) -> bytes:

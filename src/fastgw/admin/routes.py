@@ -39,7 +39,9 @@ class AdminApp:
             return AdminResponse(200, body, "text/plain; version=0.0.4; charset=utf-8")
         m = UPSTREAM_HEALTH.match(path)
         if m:
-            return self.upstream_health(m.group(1))
+            if req.method != "GET":
+                return method_not_allowed()
+            return await self.upstream_health(m.group(1))
         return AdminResponse(404, {"message": "Not found"})
 
     async def post_config(self, req: AdminRequest) -> AdminResponse:
@@ -61,14 +63,18 @@ class AdminApp:
                                        "errors": errors})
         return AdminResponse(201, {"message": "config swapped", "hash": self.sup.config.hash})
 
-    def upstream_health(self, name: str) -> AdminResponse:
+    async def upstream_health(self, name: str) -> AdminResponse:
+        """Kong's target list with health; a target is as unhealthy as the
+        worst worker sees it, and each worker's own view is listed too."""
+        from fastgw.upstreams.report import merge_upstream
+
         upstream = self.sup.config.upstream(name)
         if upstream is None:
             return AdminResponse(404, {"message": "Not found"})
-        # Health checking arrives with the balancers; until a checker runs,
-        # targets report Kong's HEALTHCHECKS_OFF (in rotation, unchecked).
-        data = [{"target": t.target, "weight": t.weight, "health": "HEALTHCHECKS_OFF"}
-                for t in upstream.targets]
+        targets = merge_upstream(name, await self.sup.worker_health(name))
+        if targets is None:
+            return AdminResponse(503, {"message": "no worker answered"})
+        data = [{**target, "upstream": {"name": name}} for target in targets]
         return AdminResponse(200, {"data": data, "total": len(data)})
 
 

@@ -16,7 +16,8 @@ import orjson
 
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.openai_format import new_id
-from fastgw.ai.providers.base import content_text, json_text, tool_arguments
+from fastgw.ai.providers.anthropic import openai_tool_call
+from fastgw.ai.providers.base import content_text, tool_arguments
 from fastgw.ai.sse import encode_sse
 from fastgw.ai.usage import Usage
 
@@ -139,16 +140,7 @@ def _assistant_message(content: Any) -> dict[str, Any]:
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": json_text(block.get("input") or {}),
-                    },
-                }
-            )
+            calls.append(openai_tool_call(block))
         # thinking and redacted_thinking blocks are Anthropic-only history: dropped.
     # A plain string, not parts: some OpenAI-compatible servers take no parts from the assistant.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}

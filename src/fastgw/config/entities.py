@@ -879,6 +879,12 @@ GATEWAY = Record(
         "drain_timeout": _gateway_setting(
             Number, "drain_timeout", (0, 86400), "Seconds in-flight requests get on shutdown."
         ),
+        "dns_refresh_interval": _gateway_setting(
+            Number,
+            "dns_refresh_interval",
+            (0, 86400),
+            "Seconds between re-resolutions of upstream target host names; 0: only at load.",
+        ),
     },
     default={},
     description="fastgw process settings (not part of Kong's format).",

@@ -33,6 +33,7 @@ FASTGW_MAX_CONNECTIONS                 max_connections
 FASTGW_UPSTREAM_KEEPALIVE_POOL_SIZE    upstream_keepalive_pool_size
 FASTGW_UPSTREAM_KEEPALIVE_TIMEOUT      upstream_keepalive_timeout (seconds)
 FASTGW_DRAIN_TIMEOUT                   drain_timeout (seconds)
+FASTGW_DNS_REFRESH_INTERVAL            dns_refresh_interval (seconds)
 =====================================  =====================================
 
 The flag for each is its lower-case name (``workers=4``, ``redis_url=...``),

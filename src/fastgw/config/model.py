@@ -133,6 +133,7 @@ class GatewaySettings:
     upstream_keepalive_pool_size: int = 512  # idle connections kept per target
     upstream_keepalive_timeout: float = 60.0
     drain_timeout: float = 30.0
+    dns_refresh_interval: float = 30.0  # seconds between re-resolutions of target host names
 
 
 @dataclass(frozen=True, slots=True)

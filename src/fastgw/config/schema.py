@@ -230,6 +230,17 @@ def _check_choice(field: Any, value: Any, path: Path, ctx: Validation) -> bool:
     return True
 
 
+def _check_length(field: Any, length: int, path: Path, ctx: Validation) -> bool:
+    """``len_min``/``len_max`` of a string, array or map."""
+    if length < field.len_min:
+        ctx.error(path, f"length must be at least {field.len_min}")
+        return False
+    if field.len_max is not None and length > field.len_max:
+        ctx.error(path, f"length must be at most {field.len_max}")
+        return False
+    return True
+
+
 class String(Field):
     """Text. ``len_min`` defaults to 1, as in Kong: an empty string is an error."""
 
@@ -257,12 +268,7 @@ class String(Field):
         if type(value) is not str:
             ctx.error(path, "expected a string")
             return INVALID
-        length = len(value)
-        if length < self.len_min:
-            ctx.error(path, f"length must be at least {self.len_min}")
-            return INVALID
-        if self.len_max is not None and length > self.len_max:
-            ctx.error(path, f"length must be at most {self.len_max}")
+        if not _check_length(self, len(value), path, ctx):
             return INVALID
         if not _check_choice(self, value, path, ctx):
             return INVALID
@@ -371,12 +377,7 @@ class Array(Field):
         if type(value) is not list and type(value) is not tuple:
             ctx.error(path, f"expected {'a set' if type(self) is Set else 'an array'}")
             return INVALID
-        length = len(value)
-        if length < self.len_min:
-            ctx.error(path, f"length must be at least {self.len_min}")
-            return INVALID
-        if self.len_max is not None and length > self.len_max:
-            ctx.error(path, f"length must be at most {self.len_max}")
+        if not _check_length(self, len(value), path, ctx):
             return INVALID
         if None in value:
             _report_nulls(enumerate(value), path, ctx)
@@ -435,12 +436,7 @@ class Map(Field):
         if type(value) is not dict:
             ctx.error(path, "expected a map")
             return INVALID
-        length = len(value)
-        if length < self.len_min:
-            ctx.error(path, f"length must be at least {self.len_min}")
-            return INVALID
-        if self.len_max is not None and length > self.len_max:
-            ctx.error(path, f"length must be at most {self.len_max}")
+        if not _check_length(self, len(value), path, ctx):
             return INVALID
         if None in value:
             ctx.error(path, "null is not allowed as a key")

@@ -6,8 +6,6 @@ from base64 import b64encode
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
-
 KEYS = {"alice": "alice-key", "bob": "bob-key"}
 EITHER_AUTH = [
     {"name": "key-auth", "config": {"anonymous": "anonymous", "hide_credentials": True}},
@@ -24,13 +22,13 @@ ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with UpstreamServer() as server:
-        yield server
+def gateway_routes():
+    return ROUTES
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream, consumers):
+def gateway_consumers(consumers):
+    """The acl consumers, alice and bob with keys, and dave with a password."""
     with_credentials = [
         {**consumer, "keyauth_credentials": [{"key": KEYS[consumer["username"]]}]}
         if consumer["username"] in KEYS else consumer
@@ -38,10 +36,7 @@ def gateway(upstream, consumers):
     ]
     with_credentials.append({"username": "dave", "acls": [{"group": "gold"}],
                              "basicauth_credentials": [{"username": "dave", "password": "pw"}]})
-    doc = service_doc(upstream.port, routes=ROUTES)
-    doc["consumers"] = with_credentials
-    with GatewayProcess(doc) as gw:
-        yield gw
+    return with_credentials
 
 
 def basic(user_password: str) -> dict:

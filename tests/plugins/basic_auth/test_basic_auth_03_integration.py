@@ -6,8 +6,6 @@ from base64 import b64encode
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
-
 ROUTES = [
     {"name": "plain", "paths": ["/plain"], "plugins": [{"name": "basic-auth"}]},
     {"name": "hidden", "paths": ["/hidden"], "plugins": [
@@ -20,17 +18,8 @@ def basic(user_password: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(upstream, consumers):
-    doc = service_doc(upstream.port, routes=ROUTES)
-    doc["consumers"] = consumers
-    with GatewayProcess(doc) as gw:
-        yield gw
+def gateway_routes():
+    return ROUTES
 
 
 def test_valid_credentials_reach_the_upstream(gateway, upstream):

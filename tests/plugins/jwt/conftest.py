@@ -1,4 +1,5 @@
-"""Consumers, signing keys and builders for the jwt tests.
+"""Consumers and signing keys for the jwt tests; handlers and configs come
+from tests/plugins/conftest.py.
 
 Key pairs are generated once per test session; the consumers hold the public
 halves, ``sign`` uses the private ones.
@@ -11,10 +12,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-from fastgw.config.loader import ConfigError, parse_config
-from fastgw.plugins import handler_class
-from fastgw.plugins.state import ConfigState
 
 # Long enough for HS512 (RFC 7518 section 3.2 wants a key as long as the hash).
 HS_SECRET = "alice-shared-secret-" * 4
@@ -73,24 +70,14 @@ def secrets():
 
 
 @pytest.fixture
-def document(consumers):
-    def build(config: dict | None) -> dict:
-        plugin = {"name": "jwt"} if config is None else {"name": "jwt", "config": config}
-        return {"_format_version": "3.0", "consumers": consumers, "plugins": [plugin]}
-
-    return build
+def plugin_name():
+    return "jwt"
 
 
 @pytest.fixture
-def jwt_auth(document):
+def jwt_auth(handler):
     """A jwt handler for a config (defaults filled by the real loader)."""
-
-    def build(**config):
-        parsed = parse_config(document(config))
-        entry = parsed.plugins[0]
-        return handler_class("jwt")(entry.config, ConfigState(parsed), entry)
-
-    return build
+    return handler
 
 
 @pytest.fixture
@@ -105,23 +92,3 @@ def sign(key_pairs):
         return pyjwt.PyJWS().encode(orjson.dumps(claims), key, algorithm, headers=headers)
 
     return encode
-
-
-@pytest.fixture
-def validated(document):
-    """A jwt config as the loader validates it (None: no config at all)."""
-    return lambda config: parse_config(document(config)).plugins[0].config
-
-
-@pytest.fixture
-def config_errors(document):
-    """The loader's errors for a jwt config, or [] when it is valid."""
-
-    def errors(config):
-        try:
-            parse_config(document(config))
-        except ConfigError as exc:
-            return exc.errors
-        return []
-
-    return errors

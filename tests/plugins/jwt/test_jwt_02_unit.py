@@ -10,7 +10,20 @@ import pytest
 from fastgw.plugins.base import PluginError
 from fastgw.plugins.context import make_context
 
-NOW = int(time.time())
+
+
+class Since:
+    """A time claim ``offset`` seconds from when the token is signed (a
+    parameter list is built at collection, possibly minutes earlier)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+
+def at_signing(claims: dict) -> dict:
+    now = int(time.time())
+    return {k: now + v.offset if isinstance(v, Since) else v for k, v in claims.items()}
+
 
 
 def bearer(token: str) -> dict:
@@ -198,34 +211,34 @@ def test_an_unusable_public_key_fails_the_request(jwt_auth, sign):
 
 
 @pytest.mark.parametrize(("claims", "verify", "errors"), [
-    ({"exp": NOW - 10}, ["exp"], {"exp": "token expired"}),
-    ({"exp": NOW}, ["exp"], {"exp": "token expired"}),
-    ({"nbf": NOW + 300}, ["nbf"], {"nbf": "token not valid yet"}),
+    ({"exp": Since(-10)}, ["exp"], {"exp": "token expired"}),
+    ({"exp": Since(0)}, ["exp"], {"exp": "token expired"}),
+    ({"nbf": Since(300)}, ["nbf"], {"nbf": "token not valid yet"}),
     ({}, ["exp", "nbf"], {"exp": "must be a number", "nbf": "must be a number"}),
     ({"exp": "tomorrow"}, ["exp"], {"exp": "must be a number"}),
     ({"exp": True}, ["exp"], {"exp": "must be a number"}),
-    ({"exp": NOW - 1, "nbf": NOW + 60}, ["exp", "nbf"],
+    ({"exp": Since(-1), "nbf": Since(60)}, ["exp", "nbf"],
      {"exp": "token expired", "nbf": "token not valid yet"}),
 ])
 def test_failed_claims_answer_one_message_per_claim(jwt_auth, sign, claims, verify, errors):
-    token = sign({"iss": "alice-issuer", **claims})
+    token = sign(at_signing({"iss": "alice-issuer", **claims}))
     assert_rejected(authenticate(jwt_auth(claims_to_verify=verify), headers=bearer(token)),
                     errors)
 
 
 def test_claims_are_only_checked_when_asked(jwt_auth, sign):
-    token = sign({"iss": "alice-issuer", "exp": NOW - 10, "nbf": NOW + 60})
+    token = sign(at_signing({"iss": "alice-issuer", "exp": Since(-10), "nbf": Since(60)}))
     assert authenticate(jwt_auth(), headers=bearer(token)).consumer is not None
-    fresh = sign({"iss": "alice-issuer", "exp": NOW + 60, "nbf": NOW - 1.5})
+    fresh = sign(at_signing({"iss": "alice-issuer", "exp": Since(60), "nbf": Since(-1.5)}))
     handler = jwt_auth(claims_to_verify=["exp", "nbf"])
     assert authenticate(handler, headers=bearer(fresh)).consumer is not None
 
 
 def test_maximum_expiration(jwt_auth, sign):
     handler = jwt_auth(claims_to_verify=["exp"], maximum_expiration=3600)
-    ok = sign({"iss": "alice-issuer", "exp": NOW + 3000})
+    ok = sign(at_signing({"iss": "alice-issuer", "exp": Since(3000)}))
     assert authenticate(handler, headers=bearer(ok)).consumer is not None
-    too_long = sign({"iss": "alice-issuer", "exp": NOW + 7200})
+    too_long = sign(at_signing({"iss": "alice-issuer", "exp": Since(7200)}))
     assert_rejected(authenticate(handler, headers=bearer(too_long)),
                     {"exp": "exceeds maximum allowed expiration"})
 
@@ -249,7 +262,7 @@ def test_anonymous_consumer_replaces_the_401(jwt_auth, headers):
 
 
 def test_anonymous_also_replaces_claim_failures(jwt_auth, sign):
-    token = sign({"iss": "alice-issuer", "exp": NOW - 10})
+    token = sign(at_signing({"iss": "alice-issuer", "exp": Since(-10)}))
     ctx = authenticate(jwt_auth(anonymous="anonymous", claims_to_verify=["exp"]),
                        headers=bearer(token))
     assert ctx.consumer.username == "anonymous" and not ctx.exited

@@ -6,8 +6,6 @@ import time
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
-
 ROUTES = [
     {"name": "api", "paths": ["/api"], "plugins": [
         {"name": "jwt", "config": {"claims_to_verify": ["exp"], "cookie_names": ["session"],
@@ -16,17 +14,8 @@ ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(upstream, consumers):
-    doc = service_doc(upstream.port, routes=ROUTES)
-    doc["consumers"] = consumers
-    with GatewayProcess(doc) as gw:
-        yield gw
+def gateway_routes():
+    return ROUTES
 
 
 def later(seconds: int = 600) -> int:

@@ -4,8 +4,6 @@ upstream receives, one gateway for the whole module."""
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
-
 ROUTES = [
     {"name": "plain", "paths": ["/plain"], "plugins": [{"name": "key-auth"}]},
     {"name": "hidden", "paths": ["/hidden"], "plugins": [
@@ -17,17 +15,8 @@ ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(upstream, consumers):
-    doc = service_doc(upstream.port, routes=ROUTES)
-    doc["consumers"] = consumers
-    with GatewayProcess(doc) as gw:
-        yield gw
+def gateway_routes():
+    return ROUTES
 
 
 def test_a_valid_key_reaches_the_upstream_with_the_consumer(gateway, upstream, ids):

@@ -14,14 +14,8 @@ def test_defaults_follow_kong(validated):
     }
 
 
-def test_every_field_has_a_description():
-    def fields(record):
-        for field in record.fields.values():
-            yield field
-            if hasattr(field, "fields"):
-                yield from fields(field)
-
-    assert all(field.description for field in fields(SCHEMA))
+def test_every_field_has_a_description(schema_fields):
+    assert all(field.description for field in schema_fields(SCHEMA))
 
 
 def test_a_full_config_is_accepted(config_errors):

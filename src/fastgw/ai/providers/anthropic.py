@@ -68,6 +68,13 @@ def anthropic_usage(usage: dict[str, Any] | None) -> Usage | None:
     return Usage.of(prompt, usage.get("output_tokens") or 0, cached=cache_read)
 
 
+def openai_tool_call(tool_use: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic ``tool_use`` block as an OpenAI tool call."""
+    return tool_call(
+        tool_use.get("id"), tool_use.get("name"), json_text(tool_use.get("input") or {})
+    )
+
+
 # --- request ---------------------------------------------------------------------
 
 
@@ -192,9 +199,81 @@ def _tool_choice(choice: Any, parallel_tool_calls: Any) -> dict[str, Any] | None
     return converted
 
 
+class AnthropicStreamTranslator(SSEStreamTranslator):
+    """message_start, content_block_* and message_delta events -> OpenAI chunks."""
+
+    def __init__(
+        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(route_type, model_name, request)
+        self._tool_index_by_block: dict[int, int] = {}
+        self._usage_fields: dict[str, Any] = {}
+
+    def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
+        if event.event == "ping":
+            return
+        data = self._load(event.data)
+        if data is None:
+            return
+        kind = data.get("type") or event.event
+        if kind == "content_block_delta":
+            self._on_block_delta(data, out)
+        elif kind == "content_block_start":
+            self._on_block_start(data, out)
+        elif kind == "message_start":
+            message = data.get("message") or {}
+            self.model_name = message.get("model") or self.model_name
+            self._add_usage(message.get("usage"))
+            out.append(self._delta({"content": ""}))
+        elif kind == "message_delta":
+            # Counts here are cumulative totals: they replace those of message_start.
+            self._add_usage(data.get("usage"))
+            stop_reason = (data.get("delta") or {}).get("stop_reason")
+            if stop_reason:
+                out.append(self._finish_chunk(finish_reason(stop_reason)))
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            self._fail(normalize_error(data, 502, b""))
+
+    def _on_block_start(self, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        block = data.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            tool_index = len(self._tool_index_by_block)
+            self._tool_index_by_block[data.get("index", 0)] = tool_index
+            # The arguments follow as input_json_delta events.
+            start = {"index": tool_index, **tool_call(block.get("id"), block.get("name"), "")}
+            out.append(self._tool_calls([start]))
+        elif block.get("type") == "text" and block.get("text"):
+            out.append(self._text(block["text"]))
+
+    def _on_block_delta(self, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        delta = data.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            if delta.get("text"):
+                out.append(self._text(delta["text"]))
+        elif kind == "input_json_delta":
+            tool_index = self._tool_index_by_block.get(data.get("index", 0))
+            if tool_index is not None and delta.get("partial_json"):
+                arguments = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
+                out.append(self._tool_calls([arguments]))
+        elif kind == "thinking_delta":
+            if delta.get("thinking"):
+                out.append(self._reasoning(delta["thinking"]))
+
+    def _add_usage(self, usage: dict[str, Any] | None) -> None:
+        if usage:
+            self._usage_fields.update(
+                (key, value) for key, value in usage.items() if value is not None
+            )
+            self.usage = anthropic_usage(self._usage_fields)
+
+
 class AnthropicTranslator(ProviderTranslator):
     name = "anthropic"
     default_base_url = "https://api.anthropic.com"
+    stream_translator_class = AnthropicStreamTranslator
 
     def endpoint_path(
         self, route_type: str, model: ModelConfig, model_name: str, stream: bool
@@ -255,11 +334,7 @@ class AnthropicTranslator(ProviderTranslator):
             if kind == "text":
                 texts.append(block.get("text") or "")
             elif kind == "tool_use":
-                calls.append(
-                    tool_call(
-                        block.get("id"), block.get("name"), json_text(block.get("input") or {})
-                    )
-                )
+                calls.append(openai_tool_call(block))
             elif kind == "thinking":
                 reasoning.append(block.get("thinking") or "")
         text = "".join(texts)
@@ -272,83 +347,3 @@ class AnthropicTranslator(ProviderTranslator):
             usage.to_openai(),
         )
         return completion, usage
-
-    def stream_translator(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> AnthropicStreamTranslator:
-        return AnthropicStreamTranslator(route_type, model_name, request)
-
-
-class AnthropicStreamTranslator(SSEStreamTranslator):
-    """message_start, content_block_* and message_delta events -> OpenAI chunks."""
-
-    def __init__(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(route_type, model_name, request)
-        self._tool_index_by_block: dict[int, int] = {}
-        self._usage_fields: dict[str, Any] = {}
-
-    def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
-        if event.event == "ping":
-            return
-        data = self._load(event.data)
-        if data is None:
-            return
-        kind = data.get("type") or event.event
-        if kind == "content_block_delta":
-            self._on_block_delta(data, out)
-        elif kind == "content_block_start":
-            self._on_block_start(data, out)
-        elif kind == "message_start":
-            message = data.get("message") or {}
-            self.model_name = message.get("model") or self.model_name
-            self._add_usage(message.get("usage"))
-            out.append(self._delta({"content": ""}))
-        elif kind == "message_delta":
-            # Counts here are cumulative totals: they replace those of message_start.
-            self._add_usage(data.get("usage"))
-            stop_reason = (data.get("delta") or {}).get("stop_reason")
-            if stop_reason:
-                out.append(self._finish_chunk(finish_reason(stop_reason)))
-        elif kind == "message_stop":
-            self.done = True
-        elif kind == "error":
-            self._fail(normalize_error(data, 502, b""))
-
-    def _on_block_start(self, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        block = data.get("content_block") or {}
-        if block.get("type") == "tool_use":
-            tool_index = len(self._tool_index_by_block)
-            self._tool_index_by_block[data.get("index", 0)] = tool_index
-            start = {
-                "index": tool_index,
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""},
-            }
-            out.append(self._tool_calls([start]))
-        elif block.get("type") == "text" and block.get("text"):
-            out.append(self._text(block["text"]))
-
-    def _on_block_delta(self, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        delta = data.get("delta") or {}
-        kind = delta.get("type")
-        if kind == "text_delta":
-            if delta.get("text"):
-                out.append(self._text(delta["text"]))
-        elif kind == "input_json_delta":
-            tool_index = self._tool_index_by_block.get(data.get("index", 0))
-            if tool_index is not None and delta.get("partial_json"):
-                arguments = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
-                out.append(self._tool_calls([arguments]))
-        elif kind == "thinking_delta":
-            if delta.get("thinking"):
-                out.append(self._reasoning(delta["thinking"]))
-
-    def _add_usage(self, usage: dict[str, Any] | None) -> None:
-        if usage:
-            self._usage_fields.update(
-                (key, value) for key, value in usage.items() if value is not None
-            )
-            self.usage = anthropic_usage(self._usage_fields)

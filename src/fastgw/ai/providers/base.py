@@ -9,6 +9,7 @@ Nothing here opens sockets; bytes and dicts go in and out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -220,6 +221,14 @@ def load_json(body: bytes) -> Any:
         raise UpstreamFormatError(f"upstream answered with invalid JSON: {exc}") from None
 
 
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """A whole answer that must be one JSON object."""
+    answer = load_json(body)
+    if not isinstance(answer, dict):
+        raise UpstreamFormatError("upstream answer is not a JSON object")
+    return answer
+
+
 def answer_model(reported: Any, model_name: str | None, request: dict[str, Any] | None) -> str:
     """The model an answer names, else the one it was asked of."""
     return reported or model_name or (request or {}).get("model") or ""
@@ -272,6 +281,8 @@ class ProviderTranslator:
     default_base_url: ClassVar[str] = ""
     route_types: ClassVar[frozenset[str]] = frozenset((ROUTE_CHAT,))
     stream_content_type: ClassVar[str] = "text/event-stream"
+    # What ``stream_translator`` makes: the state of one streamed answer.
+    stream_translator_class: ClassVar[type[StreamTranslator]]
 
     def build_request(
         self, route_type: str, body: dict[str, Any], model: ModelConfig
@@ -370,7 +381,7 @@ class ProviderTranslator:
         self, route_type: str, model_name: str, request: dict[str, Any] | None = None
     ) -> StreamTranslator:
         """State for one streamed answer to ``request`` (the client's OpenAI-format body)."""
-        raise NotImplementedError
+        return self.stream_translator_class(route_type, model_name, request)
 
 
 class StreamTranslator:
@@ -434,6 +445,18 @@ class StreamTranslator:
 
     def _feed(self, data: bytes) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def _translate_each(
+        self, frames: Iterable[Any], on_frame: Callable[[Any, list[dict[str, Any]]], None]
+    ) -> list[dict[str, Any]]:
+        """The chunks of each frame (an SSE event, an NDJSON line) in turn; frames after
+        an upstream error are not translated."""
+        out: list[dict[str, Any]] = []
+        for frame in frames:
+            on_frame(frame, out)
+            if self.error is not None:
+                break
+        return out
 
     # -- chunk builders for subclasses ------------------------------------------------
 
@@ -503,12 +526,7 @@ class SSEStreamTranslator(StreamTranslator):
         self._parser = SSEParser()
 
     def _feed(self, data: bytes) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for event in self._parser.feed(data):
-            self._on_event(event, out)
-            if self.error is not None:
-                break
-        return out
+        return self._translate_each(self._parser.feed(data), self._on_event)
 
     def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
         raise NotImplementedError
@@ -536,8 +554,10 @@ def prompt_estimate(route_type: str, request: dict[str, Any] | None) -> int:
     return estimate_prompt_tokens(route_type, request) if request else 0
 
 
-def estimated_usage(route_type: str, request: dict[str, Any] | None, output_text: str) -> Usage:
-    """Usage counted here, for answers whose provider reported none."""
+def estimated_usage(
+    route_type: str, request: dict[str, Any] | None, output_text: str = ""
+) -> Usage:
+    """Usage counted here, for answers whose provider reported none (embeddings have no output)."""
     return Usage.of(
         prompt_estimate(route_type, request), estimate_tokens(output_text), estimated=True
     )

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastgw.ai.config import ModelConfig
-from fastgw.ai.errors import TranslationError, UnsupportedRouteType, UpstreamFormatError
+from fastgw.ai.errors import TranslationError, UnsupportedRouteType
 from fastgw.ai.openai_format import (
     ROUTE_CHAT,
     ROUTE_EMBEDDINGS,
@@ -35,11 +35,10 @@ from fastgw.ai.providers.base import (
     estimated_usage,
     image_url_of,
     json_text,
-    load_json,
+    load_json_object,
     new_tool_call_id,
     normalize_error,
     parse_data_url,
-    prompt_estimate,
     requested_max_tokens,
     stop_sequences,
     tool_arguments,
@@ -136,6 +135,12 @@ def thought_signature(call_id: str) -> str | None:
     if not mark:
         return None
     return encoded.replace("-", "+").replace("_", "/") + "=" * (-len(encoded) % 4)
+
+
+def openai_tool_call(part: dict[str, Any]) -> dict[str, Any]:
+    """A functionCall part as an OpenAI tool call (Gemini sends its arguments whole)."""
+    call = part["functionCall"]
+    return tool_call(tool_call_id(part), call.get("name"), json_text(call.get("args") or {}))
 
 
 # --- request ---------------------------------------------------------------------
@@ -271,6 +276,65 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+# --- answers ---------------------------------------------------------------------
+
+
+def _candidate_output(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+    texts, reasoning, calls = [], [], []
+    for part in (candidate.get("content") or {}).get("parts") or ():
+        if "functionCall" in part:
+            calls.append(openai_tool_call(part))
+        elif "text" in part:
+            (reasoning if part.get("thought") else texts).append(part["text"])
+    return "".join(texts), "".join(reasoning), calls
+
+
+class GeminiStreamTranslator(SSEStreamTranslator):
+    """Each SSE event is a whole GenerateContentResponse; the one with finishReason ends it."""
+
+    def __init__(
+        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(route_type, model_name, request)
+        self._tool_calls_made = 0
+
+    def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
+        data = self._load(event.data)
+        if data is None:
+            return
+        if data.get("error"):
+            self._fail(normalize_error(data, 502, b""))
+            return
+        if data.get("usageMetadata"):
+            self.usage = gemini_usage(data["usageMetadata"])
+        self.model_name = data.get("modelVersion") or self.model_name
+        candidates = data.get("candidates") or ()
+        for position, candidate in enumerate(candidates):
+            index = candidate.get("index", position)
+            self._on_parts((candidate.get("content") or {}).get("parts") or (), index, out)
+            reason = candidate.get("finishReason")
+            if reason:
+                out.append(
+                    self._finish_chunk(finish_reason(reason, self._tool_calls_made > 0), index)
+                )
+                self.done = True
+        if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
+            out.append(self._finish_chunk("content_filter"))
+            self.done = True
+
+    def _on_parts(self, parts: Any, index: int, out: list[dict[str, Any]]) -> None:
+        for part in parts:
+            if "functionCall" in part:
+                delta = {"index": self._tool_calls_made, **openai_tool_call(part)}
+                self._tool_calls_made += 1
+                out.append(self._tool_calls([delta], index))
+            elif part.get("text"):
+                text = part["text"]
+                out.append(
+                    self._reasoning(text, index) if part.get("thought") else self._text(text, index)
+                )
+
+
 # --- translator ------------------------------------------------------------------
 
 
@@ -278,6 +342,7 @@ class GeminiTranslator(ProviderTranslator):
     name = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
     route_types = frozenset((ROUTE_CHAT, ROUTE_EMBEDDINGS))
+    stream_translator_class = GeminiStreamTranslator
 
     def base_url(self, model: ModelConfig) -> str:
         gemini = model.options.gemini
@@ -355,14 +420,12 @@ class GeminiTranslator(ProviderTranslator):
         *,
         model_name: str | None = None,
     ) -> tuple[dict[str, Any], Usage]:
-        answer = load_json(body)
-        if not isinstance(answer, dict):
-            raise UpstreamFormatError("upstream answer is not a JSON object")
+        answer = load_json_object(body)
         model_name = answer_model(answer.get("modelVersion"), model_name, request)
         if route_type == ROUTE_EMBEDDINGS:
             vectors = [item.get("values") or [] for item in answer.get("embeddings") or ()]
             # Gemini reports no usage for embeddings.
-            usage = Usage.of(prompt_estimate(route_type, request), 0, estimated=True)
+            usage = estimated_usage(route_type, request)
             encoding = (request or {}).get("encoding_format")
             return embeddings_list(
                 vectors, model_name, usage.to_openai_embeddings(), encoding
@@ -384,80 +447,3 @@ class GeminiTranslator(ProviderTranslator):
             "chatcmpl-" + answer["responseId"] if answer.get("responseId") else new_id("chatcmpl-")
         )
         return chat_completion(completion_id, model_name, choices, usage.to_openai()), usage
-
-    def stream_translator(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> GeminiStreamTranslator:
-        return GeminiStreamTranslator(route_type, model_name, request)
-
-
-def _candidate_output(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-    texts, reasoning, calls = [], [], []
-    for part in (candidate.get("content") or {}).get("parts") or ():
-        if "functionCall" in part:
-            call = part["functionCall"]
-            calls.append(
-                tool_call(
-                    tool_call_id(part),
-                    call.get("name"),
-                    json_text(call.get("args") or {}),
-                )
-            )
-        elif "text" in part:
-            (reasoning if part.get("thought") else texts).append(part["text"])
-    return "".join(texts), "".join(reasoning), calls
-
-
-class GeminiStreamTranslator(SSEStreamTranslator):
-    """Each SSE event is a whole GenerateContentResponse; the one with finishReason ends it."""
-
-    def __init__(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(route_type, model_name, request)
-        self._tool_calls_made = 0
-
-    def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
-        data = self._load(event.data)
-        if data is None:
-            return
-        if data.get("error"):
-            self._fail(normalize_error(data, 502, b""))
-            return
-        if data.get("usageMetadata"):
-            self.usage = gemini_usage(data["usageMetadata"])
-        self.model_name = data.get("modelVersion") or self.model_name
-        candidates = data.get("candidates") or ()
-        for position, candidate in enumerate(candidates):
-            index = candidate.get("index", position)
-            self._on_parts((candidate.get("content") or {}).get("parts") or (), index, out)
-            reason = candidate.get("finishReason")
-            if reason:
-                out.append(
-                    self._finish_chunk(finish_reason(reason, self._tool_calls_made > 0), index)
-                )
-                self.done = True
-        if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
-            out.append(self._finish_chunk("content_filter"))
-            self.done = True
-
-    def _on_parts(self, parts: Any, index: int, out: list[dict[str, Any]]) -> None:
-        for part in parts:
-            if "functionCall" in part:
-                call = part["functionCall"]
-                delta = {
-                    "index": self._tool_calls_made,
-                    "id": tool_call_id(part),
-                    "type": "function",
-                    "function": {
-                        "name": call.get("name"),
-                        "arguments": json_text(call.get("args") or {}),
-                    },
-                }
-                self._tool_calls_made += 1
-                out.append(self._tool_calls([delta], index))
-            elif part.get("text"):
-                text = part["text"]
-                out.append(
-                    self._reasoning(text, index) if part.get("thought") else self._text(text, index)
-                )

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import orjson
 
 from fastgw.ai.config import ModelConfig
-from fastgw.ai.errors import TranslationError, UpstreamFormatError
+from fastgw.ai.errors import TranslationError
 from fastgw.ai.openai_format import (
     ROUTE_CHAT,
     ROUTE_COMPLETIONS,
@@ -37,11 +37,10 @@ from fastgw.ai.providers.base import (
     estimated_usage,
     image_url_of,
     json_text,
-    load_json,
+    load_json_object,
     new_tool_call_id,
     normalize_error,
     parse_data_url,
-    prompt_estimate,
     requested_max_tokens,
     stop_sequences,
     tool_arguments,
@@ -152,11 +151,71 @@ def _tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     return calls
 
 
+class OllamaStreamTranslator(StreamTranslator):
+    """NDJSON lines -> OpenAI chunks; the line with ``done: true`` ends the answer."""
+
+    def __init__(
+        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(route_type, model_name, request)
+        self._lines = NDJSONSplitter()
+        self._tool_calls_made = 0
+
+    def _feed(self, data: bytes) -> list[dict[str, Any]]:
+        return self._translate_each(self._lines.feed(data), self._on_line)
+
+    def finish(self) -> list[dict[str, Any]]:
+        # The last line may lack its newline; it can still be the one that ends the answer.
+        last: list[dict[str, Any]] = []
+        if self.error is None:
+            for line in self._lines.flush():
+                self._on_line(line, last, at_eof=True)
+        return last + super().finish()
+
+    def _on_line(self, line: bytes, out: list[dict[str, Any]], at_eof: bool = False) -> None:
+        try:
+            answer = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict):
+            if not at_eof:  # a broken last line is a cut, which finish() reports as one
+                self._fail(openai_error("unreadable stream line", "api_error", status=502))
+            return
+        if answer.get("error"):
+            self._fail(normalize_error(answer, 502, b""))
+            return
+        if self._chat:
+            self._on_message(answer.get("message") or {}, out)
+        elif answer.get("response"):
+            out.append(self._text(answer["response"]))
+        if answer.get("done"):
+            self.usage = ollama_usage(answer)
+            out.append(
+                self._finish_chunk(
+                    finish_reason(answer.get("done_reason"), self._tool_calls_made > 0)
+                )
+            )
+            self.done = True
+
+    def _on_message(self, message: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        if message.get("thinking"):
+            out.append(self._reasoning(message["thinking"]))
+        if message.get("content"):
+            out.append(self._text(message["content"]))
+        calls = _tool_calls(message)
+        if calls:
+            for call in calls:
+                call["index"] = self._tool_calls_made
+                self._tool_calls_made += 1
+            out.append(self._tool_calls(calls))
+
+
 class OllamaTranslator(ProviderTranslator):
     name = "ollama"
     default_base_url = "http://localhost:11434"
     route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
     stream_content_type = "application/x-ndjson"
+    stream_translator_class = OllamaStreamTranslator
     paths: ClassVar[dict[str, str]] = {
         ROUTE_CHAT: "/api/chat",
         ROUTE_COMPLETIONS: "/api/generate",
@@ -214,14 +273,12 @@ class OllamaTranslator(ProviderTranslator):
         *,
         model_name: str | None = None,
     ) -> tuple[dict[str, Any], Usage]:
-        answer = load_json(body)
-        if not isinstance(answer, dict):
-            raise UpstreamFormatError("upstream answer is not a JSON object")
+        answer = load_json_object(body)
         model = answer_model(answer.get("model"), model_name, request)
         if route_type == ROUTE_EMBEDDINGS:
             counted = answer.get("prompt_eval_count")
             if counted is None:
-                usage = Usage.of(prompt_estimate(route_type, request), 0, estimated=True)
+                usage = estimated_usage(route_type, request)
             else:
                 usage = Usage.of(counted, 0)
             encoding = (request or {}).get("encoding_format")
@@ -241,72 +298,3 @@ class OllamaTranslator(ProviderTranslator):
         )
         choice = chat_choice(0, reply, finish_reason(answer.get("done_reason"), bool(calls)))
         return chat_completion(new_id("chatcmpl-"), model, [choice], usage.to_openai()), usage
-
-    def stream_translator(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> OllamaStreamTranslator:
-        return OllamaStreamTranslator(route_type, model_name, request)
-
-
-class OllamaStreamTranslator(StreamTranslator):
-    """NDJSON lines -> OpenAI chunks; the line with ``done: true`` ends the answer."""
-
-    def __init__(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(route_type, model_name, request)
-        self._lines = NDJSONSplitter()
-        self._tool_calls_made = 0
-
-    def _feed(self, data: bytes) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for line in self._lines.feed(data):
-            self._on_line(line, out)
-            if self.error is not None:
-                break
-        return out
-
-    def finish(self) -> list[dict[str, Any]]:
-        # The last line may lack its newline; it can still be the one that ends the answer.
-        last: list[dict[str, Any]] = []
-        if self.error is None:
-            for line in self._lines.flush():
-                self._on_line(line, last, at_eof=True)
-        return last + super().finish()
-
-    def _on_line(self, line: bytes, out: list[dict[str, Any]], at_eof: bool = False) -> None:
-        try:
-            answer = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            answer = None
-        if not isinstance(answer, dict):
-            if not at_eof:  # a broken last line is a cut, which finish() reports as one
-                self._fail(openai_error("unreadable stream line", "api_error", status=502))
-            return
-        if answer.get("error"):
-            self._fail(normalize_error(answer, 502, b""))
-            return
-        if self._chat:
-            self._on_message(answer.get("message") or {}, out)
-        elif answer.get("response"):
-            out.append(self._text(answer["response"]))
-        if answer.get("done"):
-            self.usage = ollama_usage(answer)
-            out.append(
-                self._finish_chunk(
-                    finish_reason(answer.get("done_reason"), self._tool_calls_made > 0)
-                )
-            )
-            self.done = True
-
-    def _on_message(self, message: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        if message.get("thinking"):
-            out.append(self._reasoning(message["thinking"]))
-        if message.get("content"):
-            out.append(self._text(message["content"]))
-        calls = _tool_calls(message)
-        if calls:
-            for call in calls:
-                call["index"] = self._tool_calls_made
-                self._tool_calls_made += 1
-            out.append(self._tool_calls(calls))

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fastgw.ai.config import ModelConfig
-from fastgw.ai.errors import UpstreamFormatError
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, embeddings_list
 from fastgw.ai.providers.base import (
     ProviderTranslator,
@@ -19,102 +18,11 @@ from fastgw.ai.providers.base import (
     answer_model,
     content_text,
     estimated_usage,
-    load_json,
+    load_json_object,
     normalize_error,
-    prompt_estimate,
 )
 from fastgw.ai.sse import SSEEvent
 from fastgw.ai.usage import Usage
-
-
-class OpenAITranslator(ProviderTranslator):
-    name = "openai"
-    default_base_url = "https://api.openai.com"
-    route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
-    paths: ClassVar[dict[str, str]] = {
-        ROUTE_CHAT: "/v1/chat/completions",
-        ROUTE_COMPLETIONS: "/v1/completions",
-        ROUTE_EMBEDDINGS: "/v1/embeddings",
-    }
-    # Canonical-format extensions that OpenAI rejects as unknown parameters.
-    dropped_fields: ClassVar[frozenset[str]] = frozenset(("top_k",))
-    # Request fields renamed for this provider's API.
-    renamed_fields: ClassVar[dict[str, str]] = {}
-    # Embeddings come back as floats and are base64-encoded here when asked.
-    encodes_embeddings: ClassVar[bool] = False
-
-    def request_payload(
-        self,
-        route_type: str,
-        body: dict[str, Any],
-        model: ModelConfig,
-        model_name: str,
-        stream: bool,
-    ) -> dict[str, Any]:
-        renamed = self.renamed_fields
-        payload = {
-            renamed.get(key, key): value
-            for key, value in body.items()
-            if key not in self.dropped_fields
-        }
-        payload["model"] = model_name
-        if stream and self.requests_stream_usage(model):
-            payload["stream_options"] = {
-                **(payload.get("stream_options") or {}),
-                "include_usage": True,
-            }
-        return payload
-
-    def requests_stream_usage(self, model: ModelConfig) -> bool:
-        return True
-
-    def endpoint_path(
-        self, route_type: str, model: ModelConfig, model_name: str, stream: bool
-    ) -> str:
-        return self.paths[route_type]
-
-    def parse_response(
-        self,
-        route_type: str,
-        status: int,
-        body: bytes,
-        request: dict[str, Any] | None = None,
-        *,
-        model_name: str | None = None,
-    ) -> tuple[dict[str, Any], Usage]:
-        answer = load_json(body)
-        if not isinstance(answer, dict):
-            raise UpstreamFormatError("upstream answer is not a JSON object")
-        usage = Usage.from_openai(answer.get("usage"))
-        if route_type == ROUTE_EMBEDDINGS:
-            if usage is None:
-                usage = Usage.of(prompt_estimate(route_type, request), 0, estimated=True)
-            if self.encodes_embeddings and request and request.get("encoding_format") == "base64":
-                vectors = [item.get("embedding") for item in answer.get("data") or ()]
-                answer = embeddings_list(
-                    vectors,
-                    answer_model(answer.get("model"), model_name, request),
-                    usage.to_openai_embeddings(),
-                    "base64",
-                )
-        elif usage is None:
-            usage = estimated_usage(route_type, request, _answer_text(answer))
-        return answer, usage
-
-    def stream_translator(
-        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
-    ) -> OpenAIStreamTranslator:
-        return OpenAIStreamTranslator(route_type, model_name, request)
-
-
-def _answer_text(answer: dict[str, Any]) -> str:
-    texts = []
-    for choice in answer.get("choices") or ():
-        message = choice.get("message") or {}
-        texts.append(choice.get("text") or content_text(message.get("content")))
-        for call in message.get("tool_calls") or ():
-            texts.append((call.get("function") or {}).get("arguments") or "")
-    return "".join(texts)
 
 
 class OpenAIStreamTranslator(SSEStreamTranslator):
@@ -178,3 +86,87 @@ class OpenAIStreamTranslator(SSEStreamTranslator):
 
     def _usage_chunk(self) -> dict[str, Any]:
         return self._upstream_usage_chunk or super()._usage_chunk()
+
+
+class OpenAITranslator(ProviderTranslator):
+    name = "openai"
+    default_base_url = "https://api.openai.com"
+    route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
+    paths: ClassVar[dict[str, str]] = {
+        ROUTE_CHAT: "/v1/chat/completions",
+        ROUTE_COMPLETIONS: "/v1/completions",
+        ROUTE_EMBEDDINGS: "/v1/embeddings",
+    }
+    # Canonical-format extensions that OpenAI rejects as unknown parameters.
+    dropped_fields: ClassVar[frozenset[str]] = frozenset(("top_k",))
+    # Request fields renamed for this provider's API.
+    renamed_fields: ClassVar[dict[str, str]] = {}
+    # Embeddings come back as floats and are base64-encoded here when asked.
+    encodes_embeddings: ClassVar[bool] = False
+    stream_translator_class = OpenAIStreamTranslator
+
+    def request_payload(
+        self,
+        route_type: str,
+        body: dict[str, Any],
+        model: ModelConfig,
+        model_name: str,
+        stream: bool,
+    ) -> dict[str, Any]:
+        renamed = self.renamed_fields
+        payload = {
+            renamed.get(key, key): value
+            for key, value in body.items()
+            if key not in self.dropped_fields
+        }
+        payload["model"] = model_name
+        if stream and self.requests_stream_usage(model):
+            payload["stream_options"] = {
+                **(payload.get("stream_options") or {}),
+                "include_usage": True,
+            }
+        return payload
+
+    def requests_stream_usage(self, model: ModelConfig) -> bool:
+        return True
+
+    def endpoint_path(
+        self, route_type: str, model: ModelConfig, model_name: str, stream: bool
+    ) -> str:
+        return self.paths[route_type]
+
+    def parse_response(
+        self,
+        route_type: str,
+        status: int,
+        body: bytes,
+        request: dict[str, Any] | None = None,
+        *,
+        model_name: str | None = None,
+    ) -> tuple[dict[str, Any], Usage]:
+        answer = load_json_object(body)
+        usage = Usage.from_openai(answer.get("usage"))
+        if route_type == ROUTE_EMBEDDINGS:
+            if usage is None:
+                usage = estimated_usage(route_type, request)
+            if self.encodes_embeddings and request and request.get("encoding_format") == "base64":
+                vectors = [item.get("embedding") for item in answer.get("data") or ()]
+                answer = embeddings_list(
+                    vectors,
+                    answer_model(answer.get("model"), model_name, request),
+                    usage.to_openai_embeddings(),
+                    "base64",
+                )
+        elif usage is None:
+            usage = estimated_usage(route_type, request, _answer_text(answer))
+        return answer, usage
+
+
+def _answer_text(answer: dict[str, Any]) -> str:
+    texts = []
+    for choice in answer.get("choices") or ():
+        message = choice.get("message") or {}
+        texts.append(choice.get("text") or content_text(message.get("content")))
+        for call in message.get("tool_calls") or ():
+            texts.append((call.get("function") or {}).get("arguments") or "")
+    return "".join(texts)

@@ -80,19 +80,15 @@ class AnthropicProvider(Provider):
         message_id = new_id("msg_")
         if body.get("stream") is True:
             return StreamReply(CONTENT_SSE, _message_events(generation, message_id, model))
-        return json_reply(
-            200,
-            {
-                "id": message_id,
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [_content_block(generation, complete=True)],
-                "stop_reason": _stop_reason(generation),
-                "stop_sequence": generation.stop_sequence,
-                "usage": _usage(generation.prompt_tokens, generation.completion_tokens),
-            },
+        message = _message_json(
+            message_id,
+            model,
+            [_content_block(generation, complete=True)],
+            _stop_reason(generation),
+            generation.stop_sequence,
+            _usage(generation.prompt_tokens, generation.completion_tokens),
         )
+        return json_reply(200, message)
 
     def models(self, call: Call) -> JsonReply:
         ids = MODEL_IDS["anthropic"]
@@ -108,6 +104,27 @@ class AnthropicProvider(Provider):
         return json_reply(
             200, {"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]}
         )
+
+
+def _message_json(
+    message_id: str,
+    model: str,
+    content: list,
+    stop_reason: str | None,
+    stop_sequence: str | None,
+    usage: dict,
+) -> dict:
+    """A Message object: a whole answer, or the empty one a stream starts with."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": usage,
+    }
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict:
@@ -213,16 +230,7 @@ def _content_block(generation: Generation, complete: bool) -> dict:
 
 
 def _message_events(generation: Generation, message_id: str, model: str) -> Iterator[StreamEvent]:
-    start = {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": _usage(generation.prompt_tokens, 1),
-    }
+    start = _message_json(message_id, model, [], None, None, _usage(generation.prompt_tokens, 1))
     yield sse_event(b"message_start", {"type": "message_start", "message": start}), False
     block = _content_block(generation, complete=False)
     yield (

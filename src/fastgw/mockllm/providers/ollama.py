@@ -123,26 +123,21 @@ def _final_json(
     }
 
 
+def _partial_line(model: str, created_at: str, message: dict) -> bytes:
+    """A stream line before the final one: a piece of the answer, without counts."""
+    return ndjson_line({"model": model, "created_at": created_at, "message": message, "done": False})
+
+
 def _chat_lines(
     generation: Generation, model: str, created_at: str, call: Call
 ) -> Iterator[StreamEvent]:
     if generation.tool_call is not None:
         # Ollama delivers tool calls whole, in one message before the final line.
         message = {"role": "assistant", "content": "", "tool_calls": [_tool_call_json(generation)]}
-        yield (
-            ndjson_line(
-                {"model": model, "created_at": created_at, "message": message, "done": False}
-            ),
-            True,
-        )
+        yield _partial_line(model, created_at, message), True
     else:
         for piece in generation.pieces:
             message = {"role": "assistant", "content": piece}
-            yield (
-                ndjson_line(
-                    {"model": model, "created_at": created_at, "message": message, "done": False}
-                ),
-                True,
-            )
+            yield _partial_line(model, created_at, message), True
     final = _final_json(generation, model, created_at, call, {"role": "assistant", "content": ""})
     yield ndjson_line(final), False
