@@ -171,6 +171,9 @@ class Worker:
             queue = sys.modules.get("fastgw.plugins.http_log.queue")
             if queue is not None:
                 stats["http_log"] = dict(queue.TOTALS)
+            ai_metrics = sys.modules.get("fastgw.ai.metrics")
+            if ai_metrics is not None and msg.get("metrics"):
+                stats["ai"] = ai_metrics.snapshot()
             if msg.get("metrics"):
                 stats["connection_states"] = gw.connection_states()
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]

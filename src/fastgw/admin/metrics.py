@@ -126,6 +126,10 @@ class _Snapshot:
                         cumulative.append((str(bound), running))
                     family.add_metric([service, route], cumulative, total)
                 yield family
+        if export.get("ai_metrics"):
+            from fastgw.ai.metrics import families
+
+            yield from families([s["ai"] for s in self.stats if s.get("ai")])
         if export.get("bandwidth_metrics"):
             family = CounterMetricFamily("fastgw_bandwidth_bytes", "Bytes by direction",
                                          labels=["service", "route", "direction"])
