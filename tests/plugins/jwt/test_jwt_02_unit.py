@@ -11,7 +11,6 @@ from fastgw.plugins.base import PluginError
 from fastgw.plugins.context import make_context
 
 
-
 class Since:
     """A time claim ``offset`` seconds from when the token is signed (a
     parameter list is built at collection, possibly minutes earlier)."""
