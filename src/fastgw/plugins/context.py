@@ -27,10 +27,13 @@ class HeaderList:
     allows), and the list is changed in place.
     """
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "host_added")
 
     def __init__(self, items: list[bytes]) -> None:
         self.items = items
+        # A plugin that sets Host chooses the upstream Host; the runner
+        # looks only when this says so (PERF: no scan per request).
+        self.host_added = False
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = _key(name)
@@ -55,6 +58,8 @@ class HeaderList:
         self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
+        if len(name) == 4 and name.lower() == "host":
+            self.host_added = True
         self.items.append(name.encode("latin-1"))
         self.items.append(str(value).encode("latin-1"))
 
@@ -67,9 +72,10 @@ class HeaderList:
         items[:] = kept
         return removed
 
-    def remove_all(self, names: tuple[str, ...]) -> None:
-        """Remove every header named in ``names`` in one pass."""
-        keys = {_key(n) for n in names}
+    def remove_all(self, names: tuple[str, ...] | frozenset[bytes]) -> None:
+        """Remove every header named in ``names`` (or lower-case byte keys)
+        in one pass."""
+        keys = names if isinstance(names, frozenset) else {_key(n) for n in names}
         items = self.items
         for i in range(0, len(items), 2):
             if items[i].lower() in keys:
@@ -82,6 +88,8 @@ class HeaderList:
     def rename(self, old: str, new: str) -> None:
         key = _key(old)
         items = self.items
+        if new.lower() == "host":
+            self.host_added = True
         for i in range(0, len(items), 2):
             if items[i].lower() == key:
                 items[i] = new.encode("latin-1")
@@ -107,6 +115,7 @@ class HeaderList:
 # Headers the gateway sets after authentication; a client cannot send its own.
 _IDENTITY_HEADERS = ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
                      "X-Credential-Identifier", "X-Anonymous-Consumer")
+_IDENTITY_KEYS = frozenset(name.lower().encode() for name in _IDENTITY_HEADERS)
 
 
 class RequestView:
@@ -220,18 +229,20 @@ class RequestContext:
         self.consumer = consumer
         self.credential = credential
         headers = self.request.headers
-        headers.remove_all(_IDENTITY_HEADERS)
+        headers.remove_all(_IDENTITY_KEYS)
+        # PERF: constant names go in as bytes, without HeaderList.add's checks.
+        items = headers.items
         if consumer is not None:
             if consumer.id:
-                headers.add("X-Consumer-ID", consumer.id)
+                items += (b"X-Consumer-ID", consumer.id.encode("latin-1"))
             if consumer.custom_id:
-                headers.add("X-Consumer-Custom-ID", consumer.custom_id)
+                items += (b"X-Consumer-Custom-ID", consumer.custom_id.encode("latin-1"))
             if consumer.username:
-                headers.add("X-Consumer-Username", consumer.username)
+                items += (b"X-Consumer-Username", consumer.username.encode("latin-1"))
         if credential_identifier:
-            headers.add("X-Credential-Identifier", credential_identifier)
+            items += (b"X-Credential-Identifier", credential_identifier.encode("latin-1"))
         if anonymous:
-            headers.add("X-Anonymous-Consumer", "true")
+            items += (b"X-Anonymous-Consumer", b"true")
 
     @property
     def consumer_name(self) -> str:

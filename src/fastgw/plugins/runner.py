@@ -140,10 +140,11 @@ class PluginRunner:
         view = ctx.request
         # Headers were changed in place (HeaderList wraps req.headers); a Host
         # header set by a plugin becomes the upstream Host.
-        host = view.headers.get("host")
-        if host is not None:
-            view.headers.remove("host")
-            req.host_override = host.encode("latin-1")
+        if view.headers.host_added:
+            host = view.headers.get("host")
+            if host is not None:
+                view.headers.remove("host")
+                req.host_override = host.encode("latin-1")
         method = view.method.encode("latin-1")
         if method != req.method:
             req.method = method
