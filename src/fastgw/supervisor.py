@@ -198,6 +198,23 @@ class Supervisor:
                 log.error("a worker did not answer the stats request: %r", r)
         return stats
 
+    async def purge_cache(self, key: str | None) -> int:
+        """proxy-cache entries removed from every worker's memory, and once
+        from Redis (deletes there are shared, so one worker does them)."""
+        ready = [h for h in self.workers if h.ready]
+        results = await asyncio.gather(
+            *(h.request({"op": "cache_purge", "key": key, "redis": i == 0}, timeout=10)
+              for i, h in enumerate(ready)),
+            return_exceptions=True,
+        )
+        removed = 0
+        for r in results:
+            if isinstance(r, dict) and r.get("ok"):
+                removed += r.get("removed", 0)
+            else:
+                log.error("a worker did not answer the cache purge: %r", r)
+        return removed
+
     async def worker_health(self, upstream: str | None = None) -> list[dict]:
         """Each answering worker's view of its upstreams' targets (all of
         them, or only ``upstream``'s)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import inspect
 import logging
 import os
 import signal
@@ -148,7 +149,10 @@ class Worker:
                 # The supervisor is gone: nobody can stop us cleanly later.
                 self.stopping.set()
                 return
-            await write_message(writer, self.handle(msg))
+            answer = self.handle(msg)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            await write_message(writer, answer)
 
     def handle(self, msg: dict) -> dict:
         op = msg.get("op")
@@ -184,10 +188,20 @@ class Worker:
         if op == "health":
             return {"ok": True, "worker": self.worker_id, "pid": os.getpid(),
                     "upstreams": self.upstreams.health(msg.get("upstream"))}
+        if op == "cache_purge":
+            return self.purge_cache(msg.get("key"), bool(msg.get("redis")))
         if op == "drain":
             self.stopping.set()
             return {"ok": True}
         return {"ok": False, "errors": [f"unknown op {op!r}"]}
+
+    async def purge_cache(self, key: str | None, redis: bool) -> dict:
+        """proxy-cache entries of this worker (and of Redis, when asked)."""
+        store = sys.modules.get("fastgw.plugins.proxy_cache.store")
+        if store is None:
+            return {"ok": True, "removed": 0}
+        removed = await store.purge_async(key) if redis else store.purge(key)
+        return {"ok": True, "removed": removed}
 
     async def drain(self) -> None:
         for server in self.servers:

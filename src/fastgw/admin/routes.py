@@ -10,6 +10,7 @@ import yaml
 from fastgw.admin.server import AdminRequest, AdminResponse
 
 UPSTREAM_HEALTH = re.compile(r"^/upstreams/([^/]+)/health/?$")
+CACHE_ENTRY = re.compile(r"^/proxy-cache/([^/]+)$")
 
 
 class AdminApp:
@@ -37,6 +38,15 @@ class AdminApp:
 
             body = render_metrics(await self.sup.worker_stats(metrics=True))
             return AdminResponse(200, body, "text/plain; version=0.0.4; charset=utf-8")
+        if path == "/proxy-cache" or CACHE_ENTRY.match(path):
+            if req.method != "DELETE":
+                return method_not_allowed()
+            m = CACHE_ENTRY.match(path)
+            key = m.group(1) if m else None
+            removed = await self.sup.purge_cache(key)
+            if key is not None and removed == 0:
+                return AdminResponse(404, {"message": "Not found"})
+            return AdminResponse(204, b"")
         m = UPSTREAM_HEALTH.match(path)
         if m:
             if req.method != "GET":

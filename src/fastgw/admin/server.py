@@ -117,10 +117,12 @@ class AdminProtocol(asyncio.Protocol):
                 return
 
     def write(self, resp: AdminResponse, keep: bool):
+        # RFC 9110 8.6: no Content-Length (nor body) on a 204.
+        framing = (f"Content-Type: {resp.content_type}\r\nContent-Length: {len(resp.body)}\r\n"
+                   if resp.status != 204 else "")
         head = (
             f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n"
-            f"Content-Type: {resp.content_type}\r\n"
-            f"Content-Length: {len(resp.body)}\r\n"
+            f"{framing}"
             f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
         ).encode()
         self.transport.write(head + resp.body)
