@@ -289,6 +289,8 @@ class PluginRunner:
                 plugin.log(ctx)
             except Exception:
                 self.failed(plugin, "log")
+        # The context and the request refer to each other: let go here.
+        req.ctx = None
 
     def failed(self, plugin, phase: str) -> None:
         self.errors += 1
