@@ -90,13 +90,18 @@ def build_router(gw: Gateway, config: Config) -> Router:
         # A route whose only plugins are native ones stays on the fast path.
         python_chain = chain if chain is not None and (chain.plugins or chain.by_consumer) \
             else None
-        runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
+        fast = None
         if python_chain is not None and python_chain.by_consumer is None \
                 and len(python_chain.plugins) == 1:
-            # The route's only Python plugin may answer in the core (cache hits).
-            fast_hit_for = getattr(python_chain.plugins[0], "fast_hit_for", None)
-            if fast_hit_for is not None:
-                runtime.set_fast_response(fast_hit_for(route))
+            # The route's only Python plugin may decide in the core, without
+            # a request context (see RouteRuntime.set_fast_access).
+            fast_access_for = getattr(python_chain.plugins[0], "fast_access_for", None)
+            fast = fast_access_for(route, service) if fast_access_for is not None else None
+            if fast is not None and fast.replaces_plugin:
+                python_chain = None
+        runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
+        if fast is not None:
+            runtime.set_fast_access(fast.decide, fast.drop_response_headers)
         entries.append((route, service, runtime))
     # Global prometheus also counts requests that matched no route.
     global_prometheus = [p for p in config.plugins
@@ -114,6 +119,20 @@ def build_router(gw: Gateway, config: Config) -> Router:
             used_upstreams.append(gw.upstream_runtime(upstream))
     gw.forget_upstreams(used_upstreams)
     return Router(entries)
+
+
+class FastAccess:
+    """What a plugin's ``fast_access_for(route, service)`` returns."""
+
+    __slots__ = ("decide", "replaces_plugin", "drop_response_headers")
+
+    def __init__(self, decide, replaces_plugin: bool, drop_response_headers=None):
+        self.decide = decide
+        # True: the decision is all the plugin does on this route, so the
+        # runner is not involved at all; False: a None decision falls
+        # through to the plugin as usual (a cache miss).
+        self.replaces_plugin = replaces_plugin
+        self.drop_response_headers = drop_response_headers
 
 
 def new_gateway(loop, config: Config):

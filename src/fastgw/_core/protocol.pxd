@@ -62,7 +62,8 @@ cdef class RouteRuntime:
     cdef readonly double write_timeout_ms
     cdef readonly double read_timeout_ms
     cdef readonly object plugins        # None on the fast path; a plugin chain otherwise
-    cdef readonly object fast_response  # callable answering before plugins (cache hits)
+    cdef readonly object fast_access    # callable deciding before plugins (cache hits, limits)
+    cdef readonly frozenset drop_response_headers   # lower-case names the fast access replaces
     cdef readonly MetricsCell metrics    # None unless prometheus covers the route
     cdef readonly bint https_only
     cdef readonly int https_redirect_status
@@ -125,6 +126,7 @@ cdef class Request:
     cdef public int filters               # FILTER_* bits: which response phases to call
     cdef public object consumer_key       # consumer label for metrics, or None
     cdef public object body_waiter        # future completed when the body is whole
+    cdef public bytes extra_head          # header lines added to the response head
 
 
 cdef class Gateway:
@@ -208,6 +210,7 @@ cdef class UpstreamConnection:
     cdef WriteBuffer wbuf
     cdef bytes reason
     cdef bytes resp_upgrade
+    cdef frozenset drop_names           # upstream headers a fast access replaces
     cdef list resp_headers
     cdef long long resp_content_length
     cdef int status

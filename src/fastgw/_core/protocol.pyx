@@ -456,8 +456,15 @@ cdef class Limits:
 
 
 cdef class RouteRuntime:
-    def set_fast_response(self, callback):
-        self.fast_response = callback
+    def set_fast_access(self, callback, drop_response_headers=None):
+        """A Python callable the core asks before any plugin runs:
+        ``callback(method, host, url, headers, peer_ip, request_id)`` answers
+        None (go on), bytes (a whole response to send now), or a 1-tuple of
+        header lines to add to the response head. ``drop_response_headers``
+        names upstream headers those lines replace."""
+        self.fast_access = callback
+        self.drop_response_headers = frozenset(drop_response_headers) \
+            if drop_response_headers else None
 
     def __init__(self, route, service, UpstreamPool pool, plugins=None,
                  MetricsCell metrics=None, UpstreamRuntime upstream=None):
@@ -469,7 +476,8 @@ cdef class RouteRuntime:
         self.preserve_host = route.preserve_host
         self.pool = pool
         self.plugins = plugins
-        self.fast_response = None
+        self.fast_access = None
+        self.drop_response_headers = None
         self.metrics = metrics
         self.https_only = "http" not in tuple(route.protocols)
         self.https_redirect_status = route.https_redirect_status_code
@@ -1062,13 +1070,16 @@ cdef class ClientConnection:
         if rt.https_only and self.scheme != b"https":
             self.respond_https_required(req)
             return
-        if rt.fast_response is not None:
-            # A whole answer known before any plugin runs (a cache hit).
-            out = rt.fast_response(req.method, req.host, req.url, req.headers,
-                                   req.request_id)
+        if rt.fast_access is not None:
+            # A plugin's decision taken without a request context (a cache
+            # hit, a rate limit): one Python call instead of the runner.
+            out = rt.fast_access(req.method, req.host, req.url, req.headers, self.peer_ip,
+                                 req.request_id)
             if out is not None:
-                self.respond_raw(req, <bytes>out)
-                return
+                if type(out) is bytes:
+                    self.respond_raw(req, <bytes>out)
+                    return
+                req.extra_head = <bytes>(<tuple>out)[0]
         if rt.plugins is not None and self.gw.plugin_runner is not None:
             # The slow path: Python plugins. The runner answers True when the
             # access phase finished synchronously and the request goes on.
@@ -1345,6 +1356,8 @@ cdef class ClientConnection:
             b.add(b"X-Request-Id: ")
             b.add(req.request_id)
             b.add(b"\r\n")
+        if req is not None and req.extra_head is not None:
+            b.add(req.extra_head)
         if close:
             b.add(b"Connection: close\r\n")
         b.add(b"\r\n")
@@ -1617,6 +1630,8 @@ cdef class UpstreamConnection:
 
     def on_header(self, bytes name, bytes value):
         cdef int kind = classify_header(name)
+        if self.drop_names is not None and name.lower() in self.drop_names:
+            return
         if kind == H_CONTENT_LENGTH:
             self.resp_content_length = parse_length(value)
         elif kind == H_TRANSFER_ENCODING:
@@ -1688,6 +1703,8 @@ cdef class UpstreamConnection:
             i += 2
         if self.rechunk or (self.resp_chunked and req.method == b"HEAD"):
             b.add(b"Transfer-Encoding: chunked\r\n")
+        if req.extra_head is not None:
+            b.add(req.extra_head)
         upstream_ms = t - req.t_upstream_sent
         proxy_ms = req.t_upstream_sent - req.t_start
         b.add(b"Via: ")
@@ -1769,6 +1786,7 @@ cdef class UpstreamConnection:
     cdef void attach(self, ClientConnection client, Request req):
         self.client = client
         self.req = req
+        self.drop_names = req.rt.drop_response_headers if req.rt is not None else None
         self.got_bytes = False
         self.head_sent = False
         self.keep_alive = True

@@ -18,7 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
+
+import orjson
 
 from fastgw._core.ratelimit import PERIOD_NAMES
 from fastgw.plugins.base import Plugin
@@ -92,6 +95,13 @@ def _identifier(config: dict[str, Any]) -> Identify:
         return _by_path(config["path"])
     return {"consumer": _consumer, "credential": _credential, "ip": _client_ip,
             "service": _service}[limit_by]
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
 
 
 def _number(value: float) -> str:
@@ -183,6 +193,18 @@ class RateLimitingHandler(Plugin):
             if stop >= 0:
                 ctx.exit(self.error_code, self.error_body)
             return
+        items, reset = self._header_items(outcome, now, key)
+        if stop >= 0:
+            headers = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items), 2)}
+            headers["Retry-After"] = reset.decode()
+            ctx.exit(self.error_code, self.error_body, headers)
+            return
+        ctx.plugin_state(self, list).extend(items)
+
+    def _header_items(self, outcome: Outcome, now: float, key: bytes) -> tuple[list, bytes]:
+        """The rate-limit headers of an outcome, as [name, value, ...] bytes,
+        and the Reset value (which Retry-After repeats on a refusal)."""
+        before, stop, detail = outcome
         # PERF: the headers are built as the bytes header_filter sends, with
         # names and limits encoded once per config.
         items = list(self.limit_items)
@@ -204,12 +226,75 @@ class RateLimitingHandler(Plugin):
         reset = b"%d" % self.limits.reset_after(chosen, now, key, detail)
         items += (b"RateLimit-Limit", self.limit_values[chosen],
                   b"RateLimit-Remaining", b"%d" % least, b"RateLimit-Reset", reset)
-        if stop >= 0:
-            headers = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items), 2)}
-            headers["Retry-After"] = reset.decode()
-            ctx.exit(self.error_code, self.error_body, headers)
-            return
-        ctx.plugin_state(self, list).extend(items)
+        return items, reset
+
+    # -- the compiled core's fast path -------------------------------------------
+
+    def fast_access_for(self, route, service) -> Any:
+        """On a route where this is the only Python plugin and the counters
+        are this node's, the whole plugin runs as one call from the core,
+        without a request context (PERF: a few us instead of the runner's
+        ~10). Without an authenticated consumer, limits by consumer or
+        credential fall back to the client IP, as in ``access``."""
+        from fastgw.runtime import FastAccess
+
+        if self.redis is not None:
+            return None
+        limit_by = self.config["limit_by"]
+        fixed = None
+        if limit_by == "service" and service is not None:
+            fixed = (service.id or service.name).encode()
+        header = self.config["header_name"].lower().encode() \
+            if limit_by == "header" and self.config["header_name"] else None
+        path = self.config["path"].encode() if limit_by == "path" and self.config["path"] \
+            else None
+        node_key = self.node_key
+        refusal_body = orjson.dumps(self.error_body)
+        refusal_head = (b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                        % (self.error_code, _reason(self.error_code)))
+
+        def decide(method, host, url, headers, peer_ip, request_id):
+            if fixed is not None:
+                identifier = fixed
+            elif header is not None:
+                identifier = peer_ip
+                for i in range(0, len(headers), 2):
+                    if headers[i].lower() == header:
+                        identifier = headers[i + 1]
+                        break
+            elif path is not None:
+                identifier = path if url.partition(b"?")[0] == path else peer_ip
+            else:
+                identifier = peer_ip
+            now = self.clock()
+            key = node_key + identifier
+            try:
+                outcome = self.limits.hit(key, now)
+            except STORE_ERRORS as exc:
+                if now - self._store_error_logged_at >= _STORE_ERROR_LOG_INTERVAL_S:
+                    self._store_error_logged_at = now
+                    log.error("rate-limiting: cannot count on this node: %s", exc)
+                if self.fault_tolerant:
+                    return None
+                body = orjson.dumps(UNEXPECTED)
+                return (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json; "
+                        b"charset=utf-8\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            stop = outcome[1]
+            if self.hide_headers:
+                if stop < 0:
+                    return None
+                return b"%sContent-Length: %d\r\n\r\n%s" % (refusal_head, len(refusal_body),
+                                                             refusal_body)
+            items, reset = self._header_items(outcome, now, key)
+            lines = b"".join(items[i] + b": " + items[i + 1] + b"\r\n"
+                             for i in range(0, len(items), 2))
+            if stop >= 0:
+                return b"%s%sRetry-After: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\n\r\n%s" % (
+                    refusal_head, lines, reset, len(refusal_body), request_id, refusal_body)
+            return (lines,)
+
+        return FastAccess(decide, replaces_plugin=True,
+                          drop_response_headers=self.header_keys)
 
     def header_filter(self, ctx: RequestContext) -> None:
         pending = ctx.plugin_state(self, list)
