@@ -1,15 +1,20 @@
-"""Throughput harness: fastgw against nginx, both proxying to one nginx static upstream.
+"""Throughput harness: fastgw against nginx and LiteLLM, each in front of a fixed upstream.
 
 Run from the repository root::
 
-    .venv/bin/python bench/run.py                      # 10 s runs, 3 repeats, 64 and 256 connections
-    .venv/bin/python bench/run.py --quick              # 2 s runs, 1 repeat: a smoke check
+    .venv/bin/python bench/run.py                      # both suites: 10 s runs, 3 repeats
+    .venv/bin/python bench/run.py --quick              # 2 s runs, 1 repeat, no LiteLLM: a smoke check
+    .venv/bin/python bench/run.py --ai                 # the AI suite only, LiteLLM included
     .venv/bin/python bench/run.py --self-test          # nginx rows only, 1 s, checks the harness
     .venv/bin/python bench/run.py --only nginx,fastgw --connections 64 --json out.json
 
-Every process listens on 127.0.0.1. The proxies are pinned to one core and wrk plus the
-static upstream to the other, so "RPS per core" compares the proxies' own CPU cost.
-Rows are data (``SCENARIOS``); each row's ratios are against its ``baseline`` row.
+Two suites, each with its own upstream. The proxy suite puts nginx and fastgw (plain and
+with plugins) in front of an nginx static upstream; the AI suite puts fastgw's ai-proxy and
+LiteLLM's proxy in front of ``fastgw mock-llm``. Every process listens on 127.0.0.1. The
+proxies are pinned to one core, and wrk, the upstreams and Redis to the other, so "RPS per
+core" compares the proxies' own CPU cost.
+Rows are data (``SCENARIOS``); each row's ratios are against its ``baseline`` row, and the
+issues' bars (``COMPARISONS``) are printed under the tables.
 See bench/README.md for what each figure means.
 """
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
+import operator
 import os
 import platform
 import re
@@ -34,11 +41,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import jwt
 import orjson
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAT_PATH = "/v1/chat/completions"
+# The model in the body wrk sends and in every AI config: ai-proxy refuses any other.
+CHAT_MODEL = "gpt-4o-mini"
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT_S = 30.0
 # A run with more failed requests than this share is not a throughput figure.
@@ -51,7 +61,7 @@ MAX_ERROR_SHARE = 0.001
 def chat_request_body(size: int = 337) -> bytes:
     """An OpenAI chat-completion request padded to exactly ``size`` bytes."""
     request = {
-        "model": "gpt-4o-mini",
+        "model": CHAT_MODEL,
         "messages": [
             {"role": "system", "content": "You are a concise assistant."},
             {"role": "user", "content": ""},
@@ -87,65 +97,146 @@ CHAT_RESPONSE = orjson.dumps(
 )
 
 
+# --------------------------------------------------------------------------- credentials
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+API_KEY = "bench-key"
+API_KEY_HEADERS = {**JSON_HEADERS, "apikey": API_KEY}
+# What the gateways send to the LLM upstream (the mock accepts any key).
+PROVIDER_KEY = "sk-bench"
+JWT_ISSUER = "bench-issuer"
+# 32 bytes at least: PyJWT warns about shorter HS256 keys.
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef"
+JWT_LIFETIME_S = 30 * 86400  # far past any run, so the exp check always passes
+ACL_GROUP = "bench-group"
+LITELLM_MASTER_KEY = "sk-bench-master"
+
+
+def bench_jwt() -> str:
+    """An HS256 token of the bench consumer, signed with its jwt secret."""
+    claims = {"iss": JWT_ISSUER, "exp": int(time.time()) + JWT_LIFETIME_S}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    return {**JSON_HEADERS, "Authorization": f"Bearer {token}"}
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
-def plain_proxy_config(upstream_url: str) -> dict:
-    """Kong declarative config: one service, one prefix route, no plugins."""
-    return {
+@dataclass(frozen=True)
+class Targets:
+    """What a row's gateway config may point at: its suite's upstream listeners, and Redis
+    when one of the selected rows needs it."""
+
+    upstream_urls: tuple[str, ...]
+    redis_port: int | None = None
+
+    @property
+    def upstream_url(self) -> str:
+        return self.upstream_urls[0]
+
+
+def gateway_config(service_url: str, route_plugins: tuple[dict, ...] = (),
+                   global_plugins: tuple[dict, ...] = (), consumers: tuple[dict, ...] = ()) -> dict:
+    """Kong declarative config: one service, one prefix route carrying ``route_plugins``."""
+    # NOTE: strip_path defaults to true in Kong; the upstream wants the full path.
+    route = {"name": "chat", "paths": ["/v1/"], "strip_path": False}
+    if route_plugins:
+        route["plugins"] = list(route_plugins)
+    config = {
         "_format_version": "3.0",
-        "services": [
-            {
-                "name": "llm-upstream",
-                "url": upstream_url,
-                # NOTE: strip_path defaults to true in Kong; the upstream wants the full path.
-                "routes": [{"name": "chat", "paths": ["/v1/"], "strip_path": False}],
-            }
-        ],
+        "services": [{"name": "llm-upstream", "url": service_url, "routes": [route]}],
+    }
+    if global_plugins:
+        config["plugins"] = list(global_plugins)
+    if consumers:
+        config["consumers"] = list(consumers)
+    return config
+
+
+KEY_AUTH_PLUGIN = {"name": "key-auth", "config": {"key_names": ["apikey"]}}
+KEY_AUTH_CONSUMER = {"username": "bench", "keyauth_credentials": [{"key": API_KEY}]}
+PROMETHEUS_PLUGIN = {"name": "prometheus"}
+
+
+def plain_proxy_config(targets: Targets) -> dict:
+    return gateway_config(targets.upstream_url)
+
+
+def key_auth_prometheus_config(targets: Targets) -> dict:
+    return gateway_config(targets.upstream_url, (KEY_AUTH_PLUGIN,), (PROMETHEUS_PLUGIN,),
+                          (KEY_AUTH_CONSUMER,))
+
+
+def jwt_acl_config(targets: Targets) -> dict:
+    consumer = {
+        "username": "bench",
+        "jwt_secrets": [{"key": JWT_ISSUER, "algorithm": "HS256", "secret": JWT_SECRET}],
+        "acls": [{"group": ACL_GROUP}],
+    }
+    plugins = (
+        {"name": "jwt", "config": {"claims_to_verify": ["exp"]}},
+        {"name": "acl", "config": {"allow": [ACL_GROUP]}},
+    )
+    return gateway_config(targets.upstream_url, plugins, consumers=(consumer,))
+
+
+def rate_limiting_config(targets: Targets, policy: str = "local") -> dict:
+    # A limit no run reaches: the row prices the counting, not the 429s.
+    settings: dict = {"minute": 1_000_000_000, "limit_by": "ip", "policy": policy}
+    if policy == "redis":
+        settings["redis"] = {"host": "127.0.0.1", "port": targets.redis_port}
+    return gateway_config(targets.upstream_url, ({"name": "rate-limiting", "config": settings},))
+
+
+def proxy_cache_config(targets: Targets) -> dict:
+    settings = {"strategy": "memory", "request_method": ["POST"],
+                "content_type": ["application/json"], "cache_ttl": 3600}
+    return gateway_config(targets.upstream_url, ({"name": "proxy-cache", "config": settings},))
+
+
+def ai_proxy_plugin(upstream_url: str) -> dict:
+    return {
+        "name": "ai-proxy",
+        "config": {
+            "route_type": "llm/v1/chat",
+            "auth": {"header_name": "Authorization", "header_value": f"Bearer {PROVIDER_KEY}"},
+            "model": {
+                "provider": "openai",
+                "name": CHAT_MODEL,
+                "options": {"upstream_url": upstream_url + CHAT_PATH},
+            },
+        },
     }
 
 
-def key_auth_prometheus_config(upstream_url: str) -> dict:
-    config = plain_proxy_config(upstream_url)
-    config["services"][0]["plugins"] = [{"name": "key-auth", "config": {"key_names": ["apikey"]}}]
-    config["consumers"] = [{"username": "bench", "keyauth_credentials": [{"key": "bench-key"}]}]
-    config["plugins"] = [{"name": "prometheus"}]
-    return config
+def ai_proxy_config(targets: Targets) -> dict:
+    return gateway_config(targets.upstream_url, (ai_proxy_plugin(targets.upstream_url),))
 
 
-def ai_proxy_config(upstream_url: str) -> dict:
-    config = plain_proxy_config(upstream_url)
-    config["services"][0]["plugins"] = [
-        {
-            "name": "ai-proxy",
-            "config": {
-                "route_type": "llm/v1/chat",
-                "auth": {"header_name": "Authorization", "header_value": "Bearer sk-bench"},
-                "model": {
-                    "provider": "openai",
-                    "name": "gpt-4o-mini",
-                    "options": {"upstream_url": upstream_url + CHAT_PATH},
-                },
-            },
-        }
-    ]
-    return config
+def ai_gateway_config(targets: Targets) -> dict:
+    """ai-proxy behind key-auth, with prometheus: what an AI gateway deployment runs."""
+    plugins = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url))
+    return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
 
 
 BENCH_UPSTREAM = "bench-upstream"
 
 
-def hashed_upstream_config(*upstream_urls: str) -> dict:
-    """The plain route, with its service balanced over one target per URL by consistent
-    hashing on a header (as Kong's ``hash_on: header``)."""
-    config = plain_proxy_config(f"http://{BENCH_UPSTREAM}")
+def hashed_upstream_config(targets: Targets) -> dict:
+    """The plain route, with its service balanced over one target per upstream URL by
+    consistent hashing on a header (as Kong's ``hash_on: header``)."""
+    config = gateway_config(f"http://{BENCH_UPSTREAM}")
     config["upstreams"] = [
         {
             "name": BENCH_UPSTREAM,
             "algorithm": "consistent-hashing",
             "hash_on": "header",
             "hash_on_header": "x-user-id",
-            "targets": [{"target": url.removeprefix("http://")} for url in upstream_urls],
+            "targets": [{"target": url.removeprefix("http://")} for url in targets.upstream_urls],
         }
     ]
     return config
@@ -158,14 +249,16 @@ class Scenario:
     name: str
     server: str  # a key of LAUNCHERS
     description: str
-    # the static upstream's URLs (``upstream_targets`` of them) -> declarative config
-    gateway_config: Callable[..., dict] | None = None
+    gateway_config: Callable[[Targets], dict] | None = None  # fastgw rows only
     path: str = CHAT_PATH
     body: bytes = CHAT_BODY
-    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    headers: Mapping[str, str] = field(default_factory=lambda: JSON_HEADERS)
     baseline: str | None = None  # name of the row this one's ratios are against
     default: bool = True  # run without --only
     upstream_targets: int = 1  # listeners of the static upstream the config balances over
+    suite: str = "proxy"  # a key of SUITES: which upstream the row stands in front of
+    needs_redis: bool = False
+    startup_timeout_s: float = STARTUP_TIMEOUT_S
 
 
 SCENARIOS: list[Scenario] = [
@@ -178,29 +271,117 @@ SCENARIOS: list[Scenario] = [
         "fastgw",
         "fastgw, consistent hashing on a header over 3 targets",
         hashed_upstream_config,
-        headers={"Content-Type": "application/json", "X-User-Id": "user-42"},
+        headers={**JSON_HEADERS, "X-User-Id": "user-42"},
         baseline="fastgw",
         upstream_targets=3,
     ),
-    # Opt-in rows (--only) until their plugins land; each is priced against plain fastgw.
+    # Plugin rows, each priced against plain fastgw.
     Scenario(
         "fastgw-key-auth-prometheus",
         "fastgw",
         "fastgw with key-auth and prometheus",
         key_auth_prometheus_config,
-        headers={"Content-Type": "application/json", "apikey": "bench-key"},
+        headers=API_KEY_HEADERS,
         baseline="fastgw",
-        default=False,
     ),
     Scenario(
-        "fastgw-ai-proxy",
+        "fastgw-jwt-acl",
+        "fastgw",
+        "fastgw with jwt (HS256, exp) and acl (one allowed group)",
+        jwt_acl_config,
+        headers=bearer_headers(bench_jwt()),
+        baseline="fastgw",
+    ),
+    Scenario(
+        "fastgw-rate-limit-local",
+        "fastgw",
+        "fastgw with rate-limiting by ip, policy local",
+        rate_limiting_config,
+        baseline="fastgw",
+    ),
+    Scenario(
+        "fastgw-rate-limit-redis",
+        "fastgw",
+        "fastgw with rate-limiting by ip, policy redis (redis-server on the load core)",
+        functools.partial(rate_limiting_config, policy="redis"),
+        baseline="fastgw",
+        needs_redis=True,
+    ),
+    # The cache key leaves the body out (as Kong's), so every request after the first hits.
+    Scenario(
+        "fastgw-cache-hit",
+        "fastgw",
+        "fastgw with proxy-cache (memory), every request a hit",
+        proxy_cache_config,
+        baseline="fastgw",
+    ),
+    Scenario(
+        "fastgw-ai-proxy-static",
         "fastgw",
         "fastgw with ai-proxy (openai) to the static upstream",
         ai_proxy_config,
-        headers={"Content-Type": "application/json", "Authorization": "Bearer client-key"},
+        headers=bearer_headers("client-key"),
         baseline="fastgw",
         default=False,
     ),
+    # The AI suite: in front of fastgw mock-llm.
+    Scenario("mock-direct", "direct", "wrk straight to fastgw mock-llm, no proxy", suite="ai"),
+    Scenario(
+        "fastgw-ai-proxy",
+        "fastgw",
+        "fastgw with ai-proxy (openai), key-auth and prometheus",
+        ai_gateway_config,
+        headers=API_KEY_HEADERS,
+        baseline="litellm",
+        suite="ai",
+    ),
+    Scenario(
+        "litellm",
+        "litellm",
+        f"LiteLLM proxy 1 worker, openai/{CHAT_MODEL} at the mock",
+        headers=bearer_headers(LITELLM_MASTER_KEY),
+        suite="ai",
+        # Its first start after an install compiles a large tree of imports.
+        startup_timeout_s=180.0,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A figure printed under the tables: a row's median against another row's (``row /
+    versus``, or ``row - versus`` in ms when ``added``), with the issue's bar if it has one."""
+
+    row: str
+    versus: str
+    metric: str  # a Measurement field
+    added: bool = False
+    latency_run: bool = False  # at c=1 only; else at every connection count above 1
+    bar: float | None = None
+    bar_test: str = ">="  # a key of BAR_TESTS
+    issue: int | None = None
+
+
+BAR_TESTS = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
+METRIC_LABELS = {"rps": "RPS", "rps_per_core": "RPS/core", "p50_ms": "p50", "p99_ms": "p99"}
+LATENCY_CONNECTIONS = 1
+
+
+def throughput_bars(row: str, versus: str, bar: float, bar_test: str = ">=",
+                    issue: int | None = None) -> list[Comparison]:
+    # RPS/core first: on a shared machine it moves far less than raw RPS.
+    return [Comparison(row, versus, metric, bar=bar, bar_test=bar_test, issue=issue)
+            for metric in ("rps_per_core", "rps")]
+
+
+COMPARISONS: list[Comparison] = [
+    *throughput_bars("fastgw-key-auth-prometheus", "fastgw", 0.7, issue=3),
+    *throughput_bars("fastgw-rate-limit-local", "fastgw", 0.85, issue=5),
+    *throughput_bars("fastgw-cache-hit", "fastgw", 1.0, ">", issue=5),
+    *throughput_bars("fastgw-ai-proxy", "litellm", 50.0, issue=6),
+    Comparison("fastgw-ai-proxy", "mock-direct", "p50_ms", added=True, latency_run=True,
+               bar=1.0, bar_test="<", issue=6),
+    Comparison("fastgw-ai-proxy", "mock-direct", "p99_ms", added=True, latency_run=True),
 ]
 
 
@@ -298,23 +479,36 @@ def probe(port: int, scenario: Scenario) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_until_serving(server: Server, scenario: Scenario, extra_log: Path | None = None) -> None:
-    """Poll with the scenario's own request until it gets a chat completion back."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def wait_until_ready(server: Server, check: Callable[[], str | None], state: str,
+                     timeout_s: float = STARTUP_TIMEOUT_S, extra_log: Path | None = None) -> None:
+    """Poll ``check`` (None once the server is ready, else what it saw) for ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise server.failure(f"exited with code {server.process.returncode}", extra_log)
         try:
-            status, body = probe(server.port, scenario)
-        except OSError as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        else:
-            if status == 200 and b'"choices"' in body:
-                return
-            last = f"HTTP {status}: {body[:200]!r}"
+            problem = check()
+        except (OSError, http.client.HTTPException) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is None:
+            return
+        last = problem
         time.sleep(0.2)
-    raise server.failure(f"not serving {scenario.path} after {STARTUP_TIMEOUT_S:.0f} s ({last})", extra_log)
+    raise server.failure(f"not {state} after {timeout_s:.0f} s ({last})", extra_log)
+
+
+def wait_until_serving(server: Server, scenario: Scenario, extra_log: Path | None = None) -> None:
+    """Poll with the scenario's own request until it gets a chat completion back."""
+
+    def chat_completion_problem() -> str | None:
+        status, body = probe(server.port, scenario)
+        if status == 200 and b'"choices"' in body:
+            return None
+        return f"HTTP {status}: {body[:200]!r}"
+
+    wait_until_ready(server, chat_completion_problem, f"serving {scenario.path}",
+                     scenario.startup_timeout_s, extra_log)
 
 
 def process_tree_cpu_seconds(root_pid: int) -> float:
@@ -422,12 +616,72 @@ def start_static_upstream(workdir: Path, cpu: int | None) -> Server:
     return server
 
 
-def launch_nginx_proxy(scenario: Scenario, upstream_ports: tuple[int, ...], workdir: Path,
+
+# The probe of an upstream: only its path, body and headers matter.
+UPSTREAM_PROBE = Scenario("upstream-probe", "direct", "probe")
+
+
+def ready_or_stopped(server: Server, wait: Callable[[Server], None]) -> Server:
+    """``server`` once ``wait`` returns; stopped if it raises, so nothing is left behind."""
+    try:
+        wait(server)
+    except StartupError:
+        server.stop()
+        raise
+    return server
+
+
+def serving_static_upstream(workdir: Path, args: argparse.Namespace) -> Server:
+    error_log = workdir / "static-upstream-error.log"
+    return ready_or_stopped(start_static_upstream(workdir, args.load_cpu),
+                            lambda upstream: wait_until_serving(upstream, UPSTREAM_PROBE, error_log))
+
+
+def serving_mock_llm(workdir: Path, args: argparse.Namespace) -> Server:
+    """``fastgw mock-llm`` with no added latency, pinned to the load core."""
+    port = free_port()
+    command = [sys.executable, "-m", "fastgw", "mock-llm", "--port", str(port)]
+    mock = Server.spawn("mock-llm", pinned(command, args.load_cpu), port, workdir,
+                        cwd=REPO_ROOT, env=fastgw_env())
+    return ready_or_stopped(mock, lambda server: wait_until_serving(server, UPSTREAM_PROBE))
+
+
+def serving_redis(workdir: Path, args: argparse.Namespace) -> Server:
+    """A throwaway redis-server (nothing persisted), pinned to the load core."""
+    port = free_port()
+    command = [find_tool("redis-server", "redis-server"), "--port", str(port),
+               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(workdir), "--daemonize", "no"]
+    redis = Server.spawn("redis", pinned(command, args.load_cpu), port, workdir)
+
+    def ping_problem() -> str | None:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+        return None if reply.startswith(b"+PONG") else f"PING answered {reply[:60]!r}"
+
+    return ready_or_stopped(redis, lambda server: wait_until_ready(server, ping_problem, "answering PING"))
+
+
+@dataclass(frozen=True)
+class Backends:
+    """The servers a suite's rows stand in front of."""
+
+    upstream: Server
+    redis: Server | None = None
+
+    def targets(self, count: int = 1) -> Targets:
+        ports = self.upstream.ports[:count]
+        return Targets(tuple(f"http://127.0.0.1:{port}" for port in ports),
+                       self.redis.port if self.redis else None)
+
+
+def launch_nginx_proxy(scenario: Scenario, backends: Backends, workdir: Path,
                        args: argparse.Namespace) -> Server:
     port = free_port()
     upstream = f"""\
     upstream static_llm {{
-        server 127.0.0.1:{upstream_ports[0]};
+        server 127.0.0.1:{backends.upstream.port};
         keepalive {args.nginx_keepalive};
         keepalive_requests 1000000;
     }}"""
@@ -442,16 +696,15 @@ def launch_nginx_proxy(scenario: Scenario, upstream_ports: tuple[int, ...], work
     return start_nginx(scenario.name, conf, port, workdir, args.proxy_cpu)
 
 
-def launch_fastgw(scenario: Scenario, upstream_ports: tuple[int, ...], workdir: Path,
+def launch_fastgw(scenario: Scenario, backends: Backends, workdir: Path,
                   args: argparse.Namespace) -> Server:
     if scenario.gateway_config is None:
         raise StartupError(f"{scenario.name}: a fastgw row needs a gateway_config")
-    if scenario.upstream_targets > len(upstream_ports):
+    if scenario.upstream_targets > len(backends.upstream.ports):
         raise StartupError(f"{scenario.name}: needs {scenario.upstream_targets} upstream "
-                           f"listeners, the static upstream has {len(upstream_ports)}")
+                           f"listeners, {backends.upstream.name} has {len(backends.upstream.ports)}")
     config_path = workdir / f"{scenario.name}.yaml"
-    urls = [f"http://127.0.0.1:{port}" for port in upstream_ports[:scenario.upstream_targets]]
-    config = scenario.gateway_config(*urls)
+    config = scenario.gateway_config(backends.targets(scenario.upstream_targets))
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port, admin_port = free_port(), free_port()
     command = [sys.executable, "-m", "fastgw", "run", "-c", str(config_path), "--workers", "1",
@@ -466,10 +719,106 @@ def fastgw_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": python_path}
 
 
-# A launcher starts the server for a row; a LiteLLM row adds its own launcher here.
-LAUNCHERS: dict[str, Callable[[Scenario, tuple[int, ...], Path, argparse.Namespace], Server]] = {
+def launch_direct(scenario: Scenario, backends: Backends, workdir: Path,
+                  args: argparse.Namespace) -> Server:
+    """No proxy: wrk talks to the suite's upstream itself, and its CPU is what is counted."""
+    return backends.upstream
+
+
+# --------------------------------------------------------------------------- LiteLLM
+
+# Its own virtualenv, so its many pins never meet the project's; bench/.cache keeps itself
+# out of git. The version is pinned to one measured here; change it to measure another.
+LITELLM_REQUIREMENT = "litellm[proxy]==1.108.7"
+BENCH_CACHE = REPO_ROOT / "bench" / ".cache"
+LITELLM_VENV = BENCH_CACHE / "litellm-venv"
+LITELLM_INSTALL_TIMEOUT_S = 1800
+
+
+def litellm_executable() -> Path:
+    """``litellm`` of bench/.cache/litellm-venv, installed there first if it is missing or
+    was installed from another requirement."""
+    executable = LITELLM_VENV / "bin" / "litellm"
+    installed_marker = LITELLM_VENV / "bench-requirement.txt"
+    with contextlib.suppress(OSError):
+        if executable.exists() and installed_marker.read_text() == LITELLM_REQUIREMENT:
+            return executable
+    BENCH_CACHE.mkdir(parents=True, exist_ok=True)
+    (BENCH_CACHE / ".gitignore").write_text("# written by bench/run.py\n*\n")
+    log_path = BENCH_CACHE / "litellm-install.log"
+    print(f"installing {LITELLM_REQUIREMENT} into {LITELLM_VENV} (once; a few minutes), "
+          f"log: {log_path}", file=sys.stderr)
+    steps = ([sys.executable, "-m", "venv", "--clear", str(LITELLM_VENV)],
+             [str(LITELLM_VENV / "bin" / "python"), "-m", "pip", "install", LITELLM_REQUIREMENT])
+    with log_path.open("wb") as log:
+        for step in steps:
+            try:
+                subprocess.run(step, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                               check=True, timeout=LITELLM_INSTALL_TIMEOUT_S)
+            except (OSError, subprocess.SubprocessError) as exc:
+                reason = f"litellm: `{' '.join(step[-3:])}` failed, see {log_path}"
+                raise StartupError(reason, tail(log_path)) from exc
+    if not executable.exists():
+        raise StartupError(f"litellm: installed, but {executable} is missing", tail(log_path))
+    installed_marker.write_text(LITELLM_REQUIREMENT)
+    return executable
+
+
+def litellm_config(mock_port: int) -> dict:
+    return {
+        "model_list": [
+            {
+                "model_name": CHAT_MODEL,
+                "litellm_params": {
+                    "model": f"openai/{CHAT_MODEL}",
+                    "api_base": f"http://127.0.0.1:{mock_port}/v1",
+                    "api_key": PROVIDER_KEY,
+                },
+            }
+        ],
+        "general_settings": {"master_key": LITELLM_MASTER_KEY},
+    }
+
+
+def launch_litellm(scenario: Scenario, backends: Backends, workdir: Path,
+                   args: argparse.Namespace) -> Server:
+    executable = litellm_executable()
+    config_path = workdir / f"{scenario.name}.yaml"
+    config_path.write_text(yaml.safe_dump(litellm_config(backends.upstream.port), sort_keys=False))
+    port = free_port()
+    command = [str(executable), "--config", str(config_path), "--host", "127.0.0.1",
+               "--port", str(port), "--num_workers", "1"]
+    # The bundled cost map, rather than a download at start.
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    return Server.spawn(scenario.name, pinned(command, args.proxy_cpu), port, workdir,
+                        cwd=workdir, env=env)
+
+
+# --------------------------------------------------------------------------- suites
+
+
+# A launcher starts the server for a row, pinned to args.proxy_cpu.
+LAUNCHERS: dict[str, Callable[[Scenario, Backends, Path, argparse.Namespace], Server]] = {
     "nginx": launch_nginx_proxy,
     "fastgw": launch_fastgw,
+    "direct": launch_direct,
+    "litellm": launch_litellm,
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Rows that stand in front of the same upstream, measured together."""
+
+    title: str
+    start_upstream: Callable[[Path, argparse.Namespace], Server]
+    connections_option: str  # the attribute of the parsed arguments with its connection counts
+
+
+SUITES: dict[str, Suite] = {
+    "proxy": Suite("proxy suite: upstream = nginx static answer", serving_static_upstream,
+                   "connections"),
+    "ai": Suite("AI suite: upstream = fastgw mock-llm", serving_mock_llm, "ai_connections"),
 }
 
 
@@ -579,10 +928,11 @@ class Measurement:
 
 def measure(server: Server, script: Path, connections: int, args: argparse.Namespace) -> Measurement:
     url = f"http://127.0.0.1:{server.port}{CHAT_PATH}"
+    threads = min(args.threads, connections)  # wrk wants a connection per thread
     if args.warmup > 0:
-        run_wrk(url, script, connections, args.threads, args.warmup, args.load_cpu)
+        run_wrk(url, script, connections, threads, args.warmup, args.load_cpu)
     cpu_before, wall_before = process_tree_cpu_seconds(server.process.pid), time.monotonic()
-    result = run_wrk(url, script, connections, args.threads, args.duration, args.load_cpu)
+    result = run_wrk(url, script, connections, threads, args.duration, args.load_cpu)
     cpu_s = process_tree_cpu_seconds(server.process.pid) - cpu_before
     wall_s = time.monotonic() - wall_before
     if result.errors > MAX_ERROR_SHARE * max(result.requests, 1):
@@ -606,6 +956,7 @@ class Row:
     scenario: str
     connections: int
     baseline: str | None
+    suite: str
     runs: list[Measurement] = field(default_factory=list)
     error: str | None = None
 
@@ -628,18 +979,22 @@ def ratios(row: Row, rows: dict[tuple[str, int], Row]) -> dict[str, float] | Non
 
 
 @contextlib.contextmanager
-def running_servers(scenarios: list[Scenario], workdir: Path, args: argparse.Namespace
-                    ) -> Iterator[dict[str, Server | StartupError]]:
-    """Start the static upstream and every row's server; stop all of them on the way out."""
+def running_servers(suite: Suite, scenarios: list[Scenario], workdir: Path,
+                    args: argparse.Namespace) -> Iterator[dict[str, Server | StartupError]]:
+    """Start the suite's upstream, Redis if a row needs it, and every row's server; stop
+    all of them on the way out."""
     with contextlib.ExitStack() as stack:
-        upstream = start_static_upstream(workdir, args.load_cpu)
+        upstream = suite.start_upstream(workdir, args)
         stack.callback(upstream.stop)
-        upstream_probe = Scenario("static-upstream", "nginx", "probe")
-        wait_until_serving(upstream, upstream_probe, workdir / "static-upstream-error.log")
+        redis = None
+        if any(s.needs_redis for s in scenarios):
+            redis = serving_redis(workdir, args)
+            stack.callback(redis.stop)
+        backends = Backends(upstream, redis)
         servers: dict[str, Server | StartupError] = {}
         for scenario in scenarios:
             try:
-                server = LAUNCHERS[scenario.server](scenario, upstream.ports, workdir, args)
+                server = LAUNCHERS[scenario.server](scenario, backends, workdir, args)
                 stack.callback(server.stop)
                 wait_until_serving(server, scenario, workdir / f"{scenario.name}-error.log")
                 servers[scenario.name] = server
@@ -650,25 +1005,39 @@ def running_servers(scenarios: list[Scenario], workdir: Path, args: argparse.Nam
 
 
 def run_benchmark(scenarios: list[Scenario], args: argparse.Namespace) -> list[Row]:
-    """Alternate the rows (a, b, a, b, ...) at each connection count; keep every run."""
-    rows = {(s.name, c): Row(s.name, c, s.baseline) for c in args.connections for s in scenarios}
-    total = len(rows) * args.repeat
-    estimate = total * (args.duration + args.warmup + 0.5)
-    print(f"{total} runs, about {estimate / 60:.1f} min", file=sys.stderr)
+    """Run each suite in turn; within one, alternate its rows (a, b, a, b, ...) at each
+    connection count and keep every run."""
+    by_suite = {name: [s for s in scenarios if s.suite == name] for name in SUITES}
+    plan = {name: getattr(args, SUITES[name].connections_option)
+            for name, chosen in by_suite.items() if chosen}
+    total = sum(len(by_suite[name]) * len(counts) for name, counts in plan.items()) * args.repeat
+    estimate = total * (args.duration + args.warmup + 0.6)
+    print(f"{total} runs, about {estimate / 60:.1f} min plus server starts", file=sys.stderr)
+    rows: list[Row] = []
+    done = 0
     with tempfile.TemporaryDirectory(prefix="fastgw-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers drop root and must reach their temp dirs
-        scripts = {s.name: write_wrk_script(s, workdir) for s in scenarios}
-        with running_servers(scenarios, workdir, args) as servers:
-            done = 0
-            for connections in args.connections:
-                for _ in range(args.repeat):
-                    for scenario in scenarios:
-                        done += 1
-                        row = rows[(scenario.name, connections)]
-                        label = f"[{done}/{total}] {scenario.name} c={connections}"
-                        record_run(row, servers[scenario.name], scripts[scenario.name], args, label)
-    return list(rows.values())
+        for name, counts in plan.items():
+            chosen = by_suite[name]
+            suite_rows = {(s.name, c): Row(s.name, c, s.baseline, name) for c in counts for s in chosen}
+            rows.extend(suite_rows.values())
+            scripts = {s.name: write_wrk_script(s, workdir) for s in chosen}
+            try:
+                with running_servers(SUITES[name], chosen, workdir, args) as servers:
+                    for connections in counts:
+                        for _ in range(args.repeat):
+                            for scenario in chosen:
+                                done += 1
+                                row = suite_rows[(scenario.name, connections)]
+                                label = f"[{done}/{total}] {scenario.name} c={connections}"
+                                record_run(row, servers[scenario.name], scripts[scenario.name],
+                                           args, label)
+            except StartupError as exc:  # the suite's upstream (or Redis): none of its rows can run
+                print(f"FAILED to start {exc}", file=sys.stderr)
+                for row in suite_rows.values():
+                    row.error = f"did not start: {exc.summary()}"
+    return rows
 
 
 def record_run(row: Row, server: Server | StartupError, script: Path, args: argparse.Namespace,
@@ -725,6 +1094,71 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(render(line) for line in lines)
 
 
+@dataclass
+class ComparisonResult:
+    comparison: Comparison
+    connections: int
+    value: float | None  # None: one of the two rows failed
+    met: bool | None  # None: no bar, or no value
+
+
+def evaluate_comparisons(rows: list[Row]) -> list[ComparisonResult]:
+    """Each comparison at every connection count where both of its rows were selected."""
+    by_key = {(row.scenario, row.connections): row for row in rows}
+    results = []
+    for comparison in COMPARISONS:
+        for (name, connections), row in by_key.items():
+            base = by_key.get((comparison.versus, connections))
+            at_latency_run = connections == LATENCY_CONNECTIONS
+            if name != comparison.row or base is None or at_latency_run != comparison.latency_run:
+                continue
+            mine, theirs = row.median(comparison.metric), base.median(comparison.metric)
+            if mine is None or theirs is None or not (comparison.added or theirs):
+                value = None
+            else:
+                value = mine - theirs if comparison.added else mine / theirs
+            met = None
+            if value is not None and comparison.bar is not None:
+                met = BAR_TESTS[comparison.bar_test](value, comparison.bar)
+            results.append(ComparisonResult(comparison, connections, value, met))
+    # One pair's lines together, per connection count: its RPS/core line, then its RPS line.
+    pair_order = {(c.row, c.versus): i for i, c in reversed(list(enumerate(COMPARISONS)))}
+    count_order = {row.connections: i for i, row in reversed(list(enumerate(rows)))}
+    results.sort(key=lambda r: (pair_order[r.comparison.row, r.comparison.versus],
+                                count_order[r.connections]))
+    return results
+
+
+def format_comparisons(results: list[ComparisonResult]) -> str:
+    lines = []
+    for result in results:
+        comparison = result.comparison
+        sign, unit = (" - ", " ms") if comparison.added else (" / ", "x")
+        pair = f"{comparison.row}{sign}{comparison.versus}"
+        label = f"{METRIC_LABELS[comparison.metric]}{' added' if comparison.added else ''}"
+        if result.value is None:
+            figure = "n/a (a row failed)"
+        else:
+            figure = f"{result.value:+.3f}{unit}" if comparison.added else f"{result.value:.3f}{unit}"
+        line = f"  c={result.connections:<4} {pair:<40} {label:<10} {figure:>10}"
+        if comparison.bar is not None:
+            verdict = {True: "met", False: "MISSED", None: "-"}[result.met]
+            line += f"   bar {comparison.bar_test} {comparison.bar:g}{unit.strip()} " \
+                    f"(issue {comparison.issue}): {verdict}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def format_report(rows: list[Row]) -> str:
+    sections = [f"{suite.title}\n{format_table(suite_rows)}"
+                for name, suite in SUITES.items()
+                if (suite_rows := [row for row in rows if row.suite == name])]
+    if results := evaluate_comparisons(rows):
+        sections.append("comparisons (RPS/core first: it moves far less than RPS here)\n"
+                        + format_comparisons(results))
+    return "\n\n".join(sections)
+
+
 def command_output(command: list[str]) -> str:
     """What a version command prints (nginx -v writes to stderr, wrk exits 1), or the error."""
     try:
@@ -737,6 +1171,7 @@ def command_output(command: list[str]) -> str:
 
 def report_json(rows: list[Row], args: argparse.Namespace) -> bytes:
     by_key = {(row.scenario, row.connections): row for row in rows}
+    servers = {scenario.server for scenario in SCENARIOS for row in rows if row.scenario == scenario.name}
     return orjson.dumps(
         {
             "settings": {
@@ -746,6 +1181,7 @@ def report_json(rows: list[Row], args: argparse.Namespace) -> bytes:
                 "threads": args.threads,
                 "nginx_keepalive": args.nginx_keepalive,
                 "connections": args.connections,
+                "ai_connections": args.ai_connections,
                 "proxy_cpu": args.proxy_cpu,
                 "load_cpu": args.load_cpu,
                 "body_bytes": len(CHAT_BODY),
@@ -760,10 +1196,12 @@ def report_json(rows: list[Row], args: argparse.Namespace) -> bytes:
                 "wrk": command_output([find_tool("wrk", "wrk"), "--version"]).splitlines()[0],
                 # Says whether the compiled core is loaded: without it fastgw rows mean little.
                 "fastgw": command_output([sys.executable, "-m", "fastgw", "version"]),
+                "litellm": LITELLM_REQUIREMENT if "litellm" in servers else None,
             },
             "rows": [
                 {
                     "scenario": row.scenario,
+                    "suite": row.suite,
                     "connections": row.connections,
                     "baseline": row.baseline,
                     "error": row.error,
@@ -772,6 +1210,11 @@ def report_json(rows: list[Row], args: argparse.Namespace) -> bytes:
                     "runs": [asdict(run) for run in row.runs],
                 }
                 for row in rows
+            ],
+            "comparisons": [
+                {**asdict(result.comparison), "connections": result.connections,
+                 "value": result.value, "met": result.met}
+                for result in evaluate_comparisons(rows)
             ],
         },
         option=orjson.OPT_INDENT_2,
@@ -812,7 +1255,7 @@ def self_test(args: argparse.Namespace) -> int:
         return 1
     args.duration, args.warmup, args.repeat, args.connections = 1, 0, 1, [64]
     rows = run_benchmark([s for s in SCENARIOS if s.server == "nginx"], args)
-    print(format_table(rows))
+    print(format_report(rows))
     problems = [f"{row.scenario}: {row.error}" for row in rows if row.error]
     for row in rows:
         if not row.error and not (row.median("rps") > 1000 and row.median("cpu_cores") > 0.05):
@@ -823,15 +1266,25 @@ def self_test(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def select_scenarios(only: str | None) -> list[Scenario]:
-    if not only:
-        return [s for s in SCENARIOS if s.default]
+def select_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """--only's rows as named; else the default rows (of the AI suite alone with --ai),
+    without LiteLLM under --no-litellm."""
+    if not args.only:
+        return [s for s in SCENARIOS if s.default and (s.suite == "ai" or not args.ai)
+                and not (args.no_litellm and s.server == "litellm")]
     known = {s.name: s for s in SCENARIOS}
-    names = [name.strip() for name in only.split(",") if name.strip()]
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown:
         sys.exit(f"unknown rows {unknown}; known: {', '.join(known)}")
     return [known[name] for name in names]
+
+
+def connection_counts(text: str) -> list[int]:
+    counts = [int(c) for c in text.split(",") if c.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of connection counts: {text!r}")
+    return counts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -839,11 +1292,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of discarded load before each run (1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; medians are reported (3)")
-    parser.add_argument("--connections", default="64,256", help="comma-separated wrk connection counts")
+    parser.add_argument("--connections", type=connection_counts,
+                        help="proxy suite: comma-separated wrk connection counts (64,256; --quick: 64)")
+    parser.add_argument("--ai-connections", type=connection_counts, default=[64, LATENCY_CONNECTIONS],
+                        help=f"AI suite: wrk connection counts; c={LATENCY_CONNECTIONS} is the "
+                             f"latency run (64,{LATENCY_CONNECTIONS})")
     parser.add_argument("--threads", type=int, choices=(1, 2), default=1, help="wrk threads (1)")
     parser.add_argument("--only", help="comma-separated row names (default: the default rows)")
+    parser.add_argument("--ai", action="store_true", help="the AI suite only, LiteLLM included")
+    parser.add_argument("--no-litellm", action="store_true",
+                        help="leave out the litellm row (and its install); --quick implies it without --ai")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 repeat, short warm-up")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 s runs, 1 repeat, no warm-up, proxy suite at 64 connections")
     parser.add_argument("--self-test", action="store_true", help="check the harness on the nginx rows, 1 s")
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     parser.add_argument("--nginx-keepalive", type=int, default=512,
@@ -851,12 +1312,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "pool size); see bench/README.md")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     args = parser.parse_args(argv)
-    args.connections = [int(c) for c in args.connections.split(",") if c.strip()]
     if args.quick:
-        args.duration, args.repeat, args.warmup = 2, 1, 1
-    if args.duration < 1 or args.repeat < 1 or not args.connections:
-        parser.error("--duration must be >= 1, --repeat >= 1, and --connections non-empty")
-    # The proxies share core 0; wrk and the static upstream share core 1.
+        # A smoke check: does every row start and serve? Well under a minute.
+        args.duration, args.repeat, args.warmup = 2, 1, 0
+        args.connections = args.connections or [64]
+        if not args.ai and not args.no_litellm and not args.only:
+            args.no_litellm = True
+            print("--quick leaves out the litellm row (install, slow start); --quick --ai "
+                  "runs it", file=sys.stderr)
+    args.connections = args.connections or [64, 256]
+    if args.duration < 1 or args.repeat < 1:
+        parser.error("--duration and --repeat must be >= 1")
+    # The proxies share core 0; wrk, the upstreams and Redis share core 1.
     allowed = os.sched_getaffinity(0)
     pin = not args.no_pin and {0, 1} <= allowed
     if not args.no_pin and not pin:
@@ -889,7 +1356,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in SCENARIOS:
             marker = "default" if s.default else "opt-in"
-            print(f"{s.name:<28} {marker:<8} vs {s.baseline or '-':<8} {s.description}")
+            print(f"{s.name:<28} {s.suite:<6} {marker:<8} vs {s.baseline or '-':<8} {s.description}")
         return 0
     # SIGINT too: a shell that starts us in the background would otherwise leave it ignored.
     for signum in STOP_SIGNALS:
@@ -897,14 +1364,10 @@ def main(argv: list[str] | None = None) -> int:
     raise_file_limit()
     find_tool("nginx", "nginx")
     find_tool("wrk", "wrk")
-    try:
-        if args.self_test:
-            return self_test(args)
-        rows = run_benchmark(select_scenarios(args.only), args)
-    except StartupError as exc:  # only the shared upstream's failure stops every row
-        print(f"FAILED to start {exc}", file=sys.stderr)
-        return 1
-    print(format_table(rows))
+    if args.self_test:
+        return self_test(args)
+    rows = run_benchmark(select_scenarios(args), args)
+    print(format_report(rows))
     if args.json:
         args.json.write_bytes(report_json(rows, args))
         print(f"wrote {args.json}", file=sys.stderr)
