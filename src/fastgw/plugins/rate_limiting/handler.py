@@ -115,7 +115,7 @@ class RateLimitingHandler(Plugin):
 
     __slots__ = ("limits", "identify", "redis_key", "node_key", "redis", "fault_tolerant",
                  "hide_headers", "error_code", "error_body", "limit_items", "limit_values",
-                 "remaining_names", "header_keys", "clock",
+                 "remaining_names", "limit_lines", "header_keys", "clock",
                  "_store_error_logged_at")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
@@ -141,6 +141,8 @@ class RateLimitingHandler(Plugin):
         self.limit_items = tuple(item for name, value in zip(names, self.limit_values, strict=True)
                                  for item in (b"X-RateLimit-Limit-" + name, value))
         self.remaining_names = tuple(b"X-RateLimit-Remaining-" + name for name in names)
+        self.limit_lines = b"".join(b"%s: %s\r\n" % (self.limit_items[i], self.limit_items[i + 1])
+                                    for i in range(0, len(self.limit_items), 2))
         self.header_keys = frozenset(
             name.lower() for name in (*self.limit_items[::2], *self.remaining_names,
                                       b"RateLimit-Limit", b"RateLimit-Remaining",
@@ -228,6 +230,27 @@ class RateLimitingHandler(Plugin):
                   b"RateLimit-Remaining", b"%d" % least, b"RateLimit-Reset", reset)
         return items, reset
 
+    def _header_lines(self, outcome: Outcome, now: float, key: bytes) -> tuple[bytes, bytes]:
+        """``_header_items`` as the header lines of a response head, in the
+        same order (PERF: one formatting step, no list of pairs)."""
+        before, stop, detail = outcome
+        remaining_lines = []
+        chosen = least = index = 0
+        names = self.remaining_names
+        for quota in before:
+            if stop < 0 or index == stop:
+                quota -= 1
+            remaining = int(quota) if quota > 0 else 0
+            remaining_lines.append(b"%s: %d\r\n" % (names[index], remaining))
+            if index == 0 or remaining <= least:
+                chosen = index
+                least = remaining
+            index += 1
+        reset = b"%d" % self.limits.reset_after(chosen, now, key, detail)
+        return (b"%s%sRateLimit-Limit: %s\r\nRateLimit-Remaining: %d\r\nRateLimit-Reset: %s\r\n"
+                % (self.limit_lines, b"".join(remaining_lines), self.limit_values[chosen], least,
+                   reset), reset)
+
     # -- the compiled core's fast path -------------------------------------------
 
     def fast_access_for(self, route, service) -> Any:
@@ -285,9 +308,7 @@ class RateLimitingHandler(Plugin):
                     return None
                 return b"%sContent-Length: %d\r\n\r\n%s" % (refusal_head, len(refusal_body),
                                                              refusal_body)
-            items, reset = self._header_items(outcome, now, key)
-            lines = b"".join(items[i] + b": " + items[i + 1] + b"\r\n"
-                             for i in range(0, len(items), 2))
+            lines, reset = self._header_lines(outcome, now, key)
             if stop >= 0:
                 return b"%s%sRetry-After: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\n\r\n%s" % (
                     refusal_head, lines, reset, len(refusal_body), request_id, refusal_body)
