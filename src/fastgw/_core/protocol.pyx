@@ -1079,7 +1079,13 @@ cdef class ClientConnection:
                 if type(out) is bytes:
                     self.respond_raw(req, <bytes>out)
                     return
+                # (response header lines or None[, consumer label]): decided;
+                # the plugins have nothing left to do for this request.
                 req.extra_head = <bytes>(<tuple>out)[0]
+                if len(<tuple>out) > 1:
+                    req.consumer_key = (<tuple>out)[1]
+                self.proceed(req)
+                return
         if rt.plugins is not None and self.gw.plugin_runner is not None:
             # The slow path: Python plugins. The runner answers True when the
             # access phase finished synchronously and the request goes on.

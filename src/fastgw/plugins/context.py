@@ -118,6 +118,30 @@ _IDENTITY_HEADERS = ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Userna
 _IDENTITY_KEYS = frozenset(name.lower().encode() for name in _IDENTITY_HEADERS)
 
 
+def set_identity_headers(headers: HeaderList, consumer: Consumer | None,
+                         credential_identifier: str | None, anonymous: bool) -> None:
+    """Kong's identity headers for the upstream, replacing any the client sent."""
+    headers.remove_all(_IDENTITY_KEYS)
+    # PERF: constant names go in as bytes, without HeaderList.add's checks.
+    items = headers.items
+    if consumer is not None:
+        if consumer.id:
+            items += (b"X-Consumer-ID", consumer.id.encode("latin-1"))
+        if consumer.custom_id:
+            items += (b"X-Consumer-Custom-ID", consumer.custom_id.encode("latin-1"))
+        if consumer.username:
+            items += (b"X-Consumer-Username", consumer.username.encode("latin-1"))
+    if credential_identifier:
+        items += (b"X-Credential-Identifier", credential_identifier.encode("latin-1"))
+    if anonymous:
+        items += (b"X-Anonymous-Consumer", b"true")
+
+
+def consumer_label(consumer: Consumer) -> str:
+    """How metrics and logs name a consumer."""
+    return consumer.username or consumer.custom_id or consumer.id or ""
+
+
 class RequestView:
     """The request as the upstream will receive it; plugins may change it."""
 
@@ -228,28 +252,11 @@ class RequestContext:
         """Record who the caller is and tell the upstream, with Kong's headers."""
         self.consumer = consumer
         self.credential = credential
-        headers = self.request.headers
-        headers.remove_all(_IDENTITY_KEYS)
-        # PERF: constant names go in as bytes, without HeaderList.add's checks.
-        items = headers.items
-        if consumer is not None:
-            if consumer.id:
-                items += (b"X-Consumer-ID", consumer.id.encode("latin-1"))
-            if consumer.custom_id:
-                items += (b"X-Consumer-Custom-ID", consumer.custom_id.encode("latin-1"))
-            if consumer.username:
-                items += (b"X-Consumer-Username", consumer.username.encode("latin-1"))
-        if credential_identifier:
-            items += (b"X-Credential-Identifier", credential_identifier.encode("latin-1"))
-        if anonymous:
-            items += (b"X-Anonymous-Consumer", b"true")
+        set_identity_headers(self.request.headers, consumer, credential_identifier, anonymous)
 
     @property
     def consumer_name(self) -> str:
-        c = self.consumer
-        if c is None:
-            return ""
-        return c.username or c.custom_id or c.id or ""
+        return "" if self.consumer is None else consumer_label(self.consumer)
 
     def set_upstream(self, url: str, *, tls_verify: bool = True,
                      host_header: str | None = None) -> None:

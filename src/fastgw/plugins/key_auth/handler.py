@@ -137,6 +137,9 @@ class KeyAuth(CredentialPlugin):
         self.www_authenticate = challenge("Key", config["realm"])
         self.credentials = credentials_by_key(state)
 
+    def fast_access_for(self, route, service) -> Any:
+        return _fast_access(self)
+
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if self.skips(ctx):
             return None
@@ -186,6 +189,42 @@ class KeyAuth(CredentialPlugin):
             return
         consumer, credential, identifier = found
         ctx.authenticate(consumer, credential, identifier)
+
+
+def _fast_access(plugin: KeyAuth) -> Any:
+    """The common case decided from the core, without a request context: a
+    known key in a header (PERF: one call instead of the runner). Anything
+    else (no key, a key in the query, a bad or repeated key, preflight,
+    anonymous fallbacks) returns None and the plugin runs as usual."""
+    from fastgw.plugins.context import HeaderList, consumer_label, set_identity_headers
+    from fastgw.runtime import FastAccess
+
+    if not plugin.in_header or plugin.in_body or plugin.hide_credentials:
+        return None
+    names = tuple(header_name for _, header_name in plugin.lookups)
+    credentials = plugin.credentials
+    in_query = plugin.in_query
+
+    def decide(method, host, url, headers, peer_ip, request_id):
+        if method == b"OPTIONS":
+            return None
+        key = None
+        for header_name in names:
+            key = _header_value(headers, header_name)
+            if key is not None:
+                break
+            if in_query and b"?" in url:
+                return None
+        if not key or key is _DUPLICATE:
+            return None
+        found = credentials.get(key)
+        if found is None:
+            return None
+        consumer, _credential, identifier = found
+        set_identity_headers(HeaderList(headers), consumer, identifier, False)
+        return (None, consumer_label(consumer))
+
+    return FastAccess(decide, replaces_plugin=False)
 
 
 def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:
