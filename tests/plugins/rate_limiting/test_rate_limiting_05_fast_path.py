@@ -5,20 +5,24 @@ runner's path."""
 
 import asyncio
 
+import pytest
+
 from fastgw.config.loader import parse_config
 from fastgw.runtime import new_gateway
 from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
 
 LIMIT = {"name": "rate-limiting", "config": {"minute": 3, "hour": 10, "policy": "local"}}
+# One period is counted by a shorter inline path: compared too.
+ONE_PERIOD = {"name": "rate-limiting", "config": {"minute": 3, "policy": "local"}}
 HEADERS = ("ratelimit-limit", "ratelimit-remaining", "x-ratelimit-limit-minute",
            "x-ratelimit-remaining-minute", "x-ratelimit-limit-hour",
            "x-ratelimit-remaining-hour")
 
 
-def routes():
-    return [{"name": "fast", "paths": ["/fast"], "plugins": [LIMIT]},
+def routes(limit=LIMIT):
+    return [{"name": "fast", "paths": ["/fast"], "plugins": [limit]},
             {"name": "slow", "paths": ["/slow"],
-             "plugins": [LIMIT, {"name": "correlation-id"}]}]
+             "plugins": [limit, {"name": "correlation-id"}]}]
 
 
 def test_the_fast_path_is_taken_only_where_it_may_be():
@@ -33,13 +37,14 @@ def test_the_fast_path_is_taken_only_where_it_may_be():
     assert slow.fast_access is None and slow.plugins is not None
 
 
-def test_fast_and_plugin_paths_answer_alike():
+@pytest.mark.parametrize("limit", [LIMIT, ONE_PERIOD], ids=["two-periods", "one-period"])
+def test_fast_and_plugin_paths_answer_alike(limit):
     async def handler(req, writer):
         # An upstream that sends its own rate-limit header: the gateway's wins.
         writer.write(b"HTTP/1.1 200 OK\r\nRateLimit-Limit: 999\r\nContent-Length: 2\r\n\r\nok")
 
     with UpstreamServer(handler) as up:
-        with GatewayProcess(service_doc(up.port, routes=routes())) as gw:
+        with GatewayProcess(service_doc(up.port, routes=routes(limit))) as gw:
             answers = {path: [gw.request("GET", path) for _ in range(5)]
                        for path in ("/fast", "/slow")}
     for (f_status, f_headers, f_body), (s_status, s_headers, s_body) in zip(

@@ -29,6 +29,7 @@ from fastgw.plugins.context import RequestContext
 from fastgw.plugins.rate_limiting.algorithms import (
     ALGORITHMS,
     STORE_ERRORS,
+    FixedLimits,
     Outcome,
     node_counters,
 )
@@ -272,6 +273,12 @@ class RateLimitingHandler(Plugin):
         path = self.config["path"].encode() if limit_by == "path" and self.config["path"] \
             else None
         node_key = self.node_key
+        # PERF: one fixed window (the usual config) is counted inline.
+        single = self.limits.windows[0] if isinstance(self.limits, FixedLimits) \
+            and len(self.limits.windows) == 1 else None
+        single_limit = self.limits.limits[0] if single is not None else 0
+        remaining_name = self.remaining_names[0]
+        limit_value = self.limit_values[0]
         refusal_body = orjson.dumps(self.error_body)
         refusal_head = (b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                         % (self.error_code, _reason(self.error_code)))
@@ -292,7 +299,20 @@ class RateLimitingHandler(Plugin):
             now = self.clock()
             key = node_key + identifier
             try:
-                outcome = self.limits.hit(key, now)
+                if single is not None and not self.hide_headers:
+                    # As FixedLimits.hit and _header_lines for one period.
+                    quota = single_limit - single.hit(key, now) + 1
+                    if quota > 0:
+                        left = quota - 1
+                        reset = self.limits.reset_after(0, now, key, None)
+                        return (b"%s%s: %d\r\nRateLimit-Limit: %s\r\nRateLimit-Remaining: %d\r\n"
+                                b"RateLimit-Reset: %d\r\n" % (
+                                    self.limit_lines, remaining_name, left, limit_value,
+                                    left, reset),)
+                    single.hit(key, now, -1)
+                    outcome = ([quota], 0, None)
+                else:
+                    outcome = self.limits.hit(key, now)
             except STORE_ERRORS as exc:
                 if now - self._store_error_logged_at >= _STORE_ERROR_LOG_INTERVAL_S:
                     self._store_error_logged_at = now
