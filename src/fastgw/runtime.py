@@ -19,6 +19,7 @@ def limits_from(settings: GatewaySettings) -> Limits:
         max_header_bytes=settings.max_header_bytes,
         max_body_bytes=settings.max_body_bytes,
         client_header_timeout=settings.client_header_timeout,
+        client_body_timeout=settings.client_body_timeout,
         keepalive_timeout=settings.keepalive_timeout,
         max_connections=settings.max_connections,
         upstream_pool_size=settings.upstream_keepalive_pool_size,

@@ -115,3 +115,34 @@ def test_worker_survives_bad_input(strict_gateway):
         raw_exchange(gw.port, payload)
     status, _, _ = gw.request("GET", "/fine")
     assert status == 200
+
+
+def test_stalled_body_is_408():
+    from fastgw.testing import GatewayProcess, UpstreamServer
+
+    with UpstreamServer() as up:
+        doc = service_doc(up.port)
+        doc["_gateway"] = {"client_body_timeout": 0.5}
+        with GatewayProcess(doc) as gw:
+            with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+                s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+                t0 = time.monotonic()
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                elapsed = time.monotonic() - t0
+            # A body sent at a steady pace is fine, however long it takes.
+            with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+                s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\n")
+                for piece in (b"ab", b"cd", b"ef"):
+                    time.sleep(0.3)
+                    s.sendall(piece)
+                slow_ok = s.recv(4096)
+    assert_refused(data, b"408")
+    assert 0.3 < elapsed < 3
+    assert slow_ok.startswith(b"HTTP/1.1 200")
+    # The stalled request never completed upstream.
+    assert [r.body for r in up.requests] == [b"abcdef"]

@@ -12,6 +12,7 @@ cdef class Limits:
     cdef readonly Py_ssize_t max_header_bytes
     cdef readonly long long max_body_bytes
     cdef readonly double client_header_timeout_ms
+    cdef readonly double client_body_timeout_ms
     cdef readonly double keepalive_timeout_ms
     cdef readonly Py_ssize_t max_connections
     cdef readonly Py_ssize_t upstream_pool_size
@@ -113,6 +114,7 @@ cdef class Request:
     cdef public double t_start            # ms, first byte of the head
     cdef public double t_upstream_sent    # ms, head written upstream
     cdef public double t_first_byte       # ms, upstream response head received
+    cdef double t_last_body               # ms, last body bytes from the client (0: none due)
     cdef public RouteRuntime rt
     cdef public UpstreamPool pool         # where this request goes
     cdef public bytes upstream_url

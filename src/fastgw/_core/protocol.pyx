@@ -444,11 +444,13 @@ cdef class UpstreamRuntime:
 cdef class Limits:
     def __init__(self, max_header_bytes=32768, max_body_bytes=8388608,
                  client_header_timeout=60.0, keepalive_timeout=75.0,
+                 client_body_timeout=60.0,
                  max_connections=10000, upstream_pool_size=512,
                  upstream_keepalive_timeout=60.0):
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.client_header_timeout_ms = client_header_timeout * 1000.0
+        self.client_body_timeout_ms = client_body_timeout * 1000.0
         self.keepalive_timeout_ms = keepalive_timeout * 1000.0
         self.max_connections = max_connections
         self.upstream_pool_size = upstream_pool_size
@@ -972,6 +974,9 @@ cdef class ClientConnection:
         if req.content_length > self.gw.limits.max_body_bytes:
             self.error_status = 413
             raise ValueError("body too large")
+        if req.content_length > 0 or req.chunked:
+            # A body is due: the client may not stall it forever (408).
+            req.t_last_body = now_ms()
         if req.request_id is None:
             req.request_id = self.gw.next_request_id()
             req.headers.append(b"X-Request-Id")
@@ -984,6 +989,7 @@ cdef class ClientConnection:
         cdef Request req = self.current
         cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
         req.body_received += size
+        req.t_last_body = now_ms()
         if req.body_received > self.gw.limits.max_body_bytes:
             self.error_status = 413
             raise ValueError("body too large")
@@ -1514,6 +1520,17 @@ cdef class ClientConnection:
             return
         if self.head_started > 0 and now - self.head_started > self.gw.limits.client_header_timeout_ms:
             if self.active is self.current:
+                self.error_status = 408
+                self.refuse()
+                self.flush()
+            else:
+                self.abort()
+        elif self.current is not None and self.current.t_last_body > 0 \
+                and now - self.current.t_last_body > self.gw.limits.client_body_timeout_ms \
+                and not (self.upstream is not None and self.upstream.write_deadline > 0):
+            # The body stalled on the client's side (not held back by a slow
+            # upstream, whose write timeout applies instead).
+            if self.current is self.active and not self.response_started:
                 self.error_status = 408
                 self.refuse()
                 self.flush()

@@ -858,6 +858,12 @@ GATEWAY = Record(
             (0.001, 86400),
             "Seconds to receive a request head (408).",
         ),
+        "client_body_timeout": _gateway_setting(
+            Number,
+            "client_body_timeout",
+            (0.001, 86400),
+            "Seconds the client may pause while sending a body (408).",
+        ),
         "keepalive_timeout": _gateway_setting(
             Number, "keepalive_timeout", (0, 86400), "Seconds an idle client connection is kept."
         ),

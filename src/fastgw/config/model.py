@@ -128,6 +128,7 @@ class GatewaySettings:
     max_header_bytes: int = 32768
     max_body_bytes: int = 8 * 1024 * 1024
     client_header_timeout: float = 60.0
+    client_body_timeout: float = 60.0
     keepalive_timeout: float = 75.0
     max_connections: int = 10000
     upstream_keepalive_pool_size: int = 512  # idle connections kept per target
