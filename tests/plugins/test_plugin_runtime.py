@@ -214,3 +214,27 @@ def test_the_gateways_own_errors_pass_through_response_filters(gateway):
     assert status == 502
     assert headers["x-probe-seen"] == "probe:gateway"
     assert orjson.loads(body)["message"].startswith("An invalid response")
+
+
+def test_the_log_phase_runs_when_the_client_goes_away(gateway, upstream, tmp_path):
+    import asyncio
+    import socket
+    import time
+
+    async def slow(req, writer):
+        await asyncio.sleep(1.0)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    upstream.handler = slow
+    path = tmp_path / "log.jsonl"
+    gw = gateway([{"name": "probe", "config": {"log_file": str(path)}}])
+    with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+        s.sendall(b"GET /gone HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (path.exists() and path.read_bytes()):
+        time.sleep(0.05)
+    lines = path.read_bytes().splitlines()
+    entry = orjson.loads(lines[0])
+    assert entry["request"]["uri"] == "/gone"
+    assert entry["response"]["status"] == 499

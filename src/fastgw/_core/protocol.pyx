@@ -828,17 +828,23 @@ cdef class ClientConnection:
             self.flush()
 
     def eof_received(self):
-        # A client that half-closes gets its answers, then the connection
-        # closes; nothing more can arrive.
-        if self.active is None and self.current is None:
-            return False
-        self.closing = True
-        return True
+        # As nginx (proxy_ignore_client_abort off): a client that closes its
+        # side while a request is in flight has given up on it (499); the
+        # exchange is abandoned and the upstream connection closed.
+        return False
 
     def connection_lost(self, exc):
+        cdef Request req = self.active
         self.closing = True
-        if self.active is not None:
-            settle(self.active, OUTCOME_RELEASE, 0, 0)
+        if req is not None:
+            settle(req, OUTCOME_RELEASE, 0, 0)
+            if req.ctx is not None and (req.filters & FILTER_LOG) and not self.response_done:
+                # The client went away mid-exchange: the log phase still runs
+                # (nginx's 499 when no status was sent), so loggers see it and
+                # plugins waiting on this request are released.
+                if req.status == 0 or not self.response_started:
+                    req.status = 499
+                self.gw.loop.call_soon(self.gw.plugin_runner.log, req)
         if self.upstream is not None:
             up = self.upstream
             self.upstream = None
