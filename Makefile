@@ -39,11 +39,13 @@ run: compile
 
 test: compile system-deps
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m fastgw version
 	$(VENV)/bin/pytest -q -p no:cacheprovider --benchmark-disable
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 bench: compile
 	$(PY) bench/run.py

@@ -39,6 +39,7 @@ class WorkerHandle:
         async with self.lock:
             if self.writer is None:
                 raise ChannelClosed("worker not running")
+            assert self.reader is not None  # set together with the writer
             await write_message(self.writer, message)
             return await asyncio.wait_for(read_message(self.reader), timeout)
 

@@ -132,12 +132,12 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
         data = resp.read()
-        headers: dict[str, str] = {}
+        received: dict[str, str] = {}
         for k, v in resp.getheaders():
             k = k.lower()
             # Repeated headers fold into one comma-separated value (RFC 9110 5.3).
-            headers[k] = f"{headers[k]}, {v}" if k in headers else v
-        return resp.status, headers, data
+            received[k] = f"{received[k]}, {v}" if k in received else v
+        return resp.status, received, data
     finally:
         conn.close()
 
@@ -284,6 +284,7 @@ class UpstreamServer:
             self.loop.call_later(0.05, self.loop.stop)
 
         self.loop.call_soon_threadsafe(shutdown)
+        assert self.thread is not None  # __enter__ started it
         self.thread.join(5)
 
 

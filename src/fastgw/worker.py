@@ -19,6 +19,8 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Awaitable
+from typing import Any
 
 import uvloop
 
@@ -102,10 +104,12 @@ class Worker:
         self.listen = listen
         self.control = control
         self.loop = asyncio.get_running_loop()
-        self.gateway = None
+        # A Cython Gateway (fastgw._core.protocol has no stubs), set by start().
+        self.gateway: Any = None
         self.servers: list = []
         self.config: Config | None = None
-        self.upstreams = None  # UpstreamSupervisor: health checks and DNS, once started
+        # Health checks and DNS, once started.
+        self.upstreams: UpstreamSupervisor | None = None
         self.stopping = asyncio.Event()
 
     async def run(self) -> int:
@@ -135,7 +139,8 @@ class Worker:
         gw = new_gateway(self.loop, config)
         self.gateway = gw
         tls = server_tls_context(config)
-        tls_listen = config.gateway.tls.listen if tls is not None else None
+        tls_settings = config.gateway.tls
+        tls_listen = tls_settings.listen if tls is not None and tls_settings is not None else None
         # Without its own address, TLS is spoken on the main listener.
         main_tls = tls if tls_listen is None else None
         self.servers = [await self.serve(self.listen, main_tls)]
@@ -144,8 +149,9 @@ class Worker:
         gw.start_sweeper()
         settle_heap()
         self._apply = apply_config
-        self.upstreams = UpstreamSupervisor(gw, self.loop)
-        self.upstreams.sync(config)
+        upstreams = UpstreamSupervisor(gw, self.loop)
+        self.upstreams = upstreams
+        upstreams.sync(config)
 
     async def serve(self, listen: str, tls: ssl.SSLContext | None):
         host, port = split_host_port(listen)
@@ -168,7 +174,12 @@ class Worker:
                 answer = await answer
             await write_message(writer, answer)
 
-    def handle(self, msg: dict) -> dict:
+    def _started_upstreams(self) -> UpstreamSupervisor:
+        # Control messages arrive only after start() has created it.
+        assert self.upstreams is not None
+        return self.upstreams
+
+    def handle(self, msg: dict) -> dict | Awaitable[dict]:
         op = msg.get("op")
         if op == "config":
             try:
@@ -177,7 +188,7 @@ class Worker:
                 return {"ok": False, "errors": exc.errors}
             self._apply(self.gateway, config)
             self.config = config
-            self.upstreams.sync(config)
+            self._started_upstreams().sync(config)
             settle_heap()
             return {"ok": True, "hash": config.hash}
         if op == "stats":
@@ -198,11 +209,11 @@ class Worker:
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
                 stats["metrics_export"] = gw.metrics_export
                 if gw.metrics_export.get("upstream_health_metrics"):
-                    stats["upstream_health"] = self.upstreams.health()
+                    stats["upstream_health"] = self._started_upstreams().health()
             return {"ok": True, "stats": stats}
         if op == "health":
             return {"ok": True, "worker": self.worker_id, "pid": os.getpid(),
-                    "upstreams": self.upstreams.health(msg.get("upstream"))}
+                    "upstreams": self._started_upstreams().health(msg.get("upstream"))}
         if op == "cache_purge":
             return self.purge_cache(msg.get("key"), bool(msg.get("redis")))
         if op == "drain":
@@ -225,11 +236,13 @@ class Worker:
             # No new probes or lookups while in-flight requests finish.
             await self.upstreams.stop()
         if self.gateway is not None:
+            assert self.config is not None  # start() sets both
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()
         # Log entries still queued go out before the process exits.
         http_log = sys.modules.get("fastgw.plugins.http_log.handler")
         if http_log is not None:
+            assert self.config is not None  # the plugin is loaded only by a started worker
             await http_log.flush_all(self.config.gateway.drain_timeout)
 
 

@@ -67,7 +67,8 @@ def anthropic_error(
 
 def openai_error_to_anthropic(error: dict[str, Any], status: int | None = None) -> dict[str, Any]:
     """An OpenAI error body (what translators produce) in Anthropic's shape."""
-    details = error.get("error") if isinstance(error.get("error"), dict) else {}
+    nested = error.get("error")
+    details = nested if isinstance(nested, dict) else {}
     message = details.get("message") or error.get("message") or "upstream error"
     return anthropic_error(str(message), details.get("type"), status=status)
 
@@ -92,6 +93,7 @@ def _openai_part(block: dict[str, Any]) -> dict[str, Any]:
         return {"type": "text", "text": block.get("text") or ""}
     if kind == "image":
         source = block.get("source") or {}
+        url: str | None
         if source.get("type") == "base64":
             url = f"data:{source.get('media_type')};base64,{source.get('data')}"
         elif source.get("type") == "url":
@@ -165,7 +167,8 @@ def _openai_tool_choice(choice: dict[str, Any]) -> Any:
     kind = choice.get("type")
     if kind == "tool":
         return {"type": "function", "function": {"name": choice.get("name")}}
-    return {"auto": "auto", "any": "required", "none": "none"}.get(kind, "auto")
+    choices: dict[Any, str] = {"auto": "auto", "any": "required", "none": "none"}
+    return choices.get(kind, "auto")
 
 
 def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +330,7 @@ class AnthropicStreamEncoder:
         if self._started:
             return
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -365,7 +368,7 @@ class AnthropicStreamEncoder:
         tool_index = call.get("index", 0)
         function = call.get("function") or {}
         if tool_index not in self._tool_blocks:
-            block = {
+            block: dict[str, Any] = {
                 "type": "tool_use",
                 "id": call.get("id") or new_id("toolu_"),
                 "name": function.get("name") or "",

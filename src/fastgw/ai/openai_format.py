@@ -80,7 +80,8 @@ def encode_openai_stream_error(error: dict[str, Any]) -> bytes:
     return encode_openai_chunk(error)
 
 
-def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+def tool_call(call_id: str | None, name: str | None, arguments: str) -> dict[str, Any]:
+    # id and name pass through as the provider sent them, null included.
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 

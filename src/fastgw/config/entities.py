@@ -827,7 +827,7 @@ REDIS = Record(
 )
 
 
-def _gateway_setting(kind: type[Field], name: str, bounds: tuple, description: str) -> Field:
+def _gateway_setting(kind: type[Integer] | type[Number], name: str, bounds: tuple, description: str) -> Field:
     return kind(between=bounds, default=GATEWAY_DEFAULTS[name], description=description)
 
 

@@ -255,19 +255,19 @@ class _DocumentBuilder:
                 located.append((path, route, service))
         for path, route in top_level:
             reference = route["service"]
-            service = None
+            referenced: Service | None = None
             if reference is not None:
-                service = self.services.resolve(reference, (path, "service"), self.ctx)
-            located.append((path, route, service))
+                referenced = self.services.resolve(reference, (path, "service"), self.ctx)
+            located.append((path, route, referenced))
 
-        routes = []
+        routes: list[Route] = []
         names = []
-        for path, entry, service in located:
+        for path, entry, owner in located:
             name = _default_name(entry, path)
             names.append(((path, "name"), name))
-            route = Route(
+            built = Route(
                 name=name,
-                service=service.name if service is not None else None,
+                service=owner.name if owner is not None else None,
                 paths=_tuple(entry["paths"]),
                 hosts=_tuple(entry["hosts"]),
                 methods=_tuple(entry["methods"]),
@@ -283,11 +283,11 @@ class _DocumentBuilder:
                 request_buffering=entry["request_buffering"],
                 response_buffering=entry["response_buffering"],
             )
-            self.routes.add((name, entry["id"]), route)
+            self.routes.add((name, entry["id"]), built)
             self._collect_plugins(entry, path, {"route": name})
             # Kong: a disabled service's routes behave as if they did not exist.
-            if service is None or service.enabled:
-                routes.append(route)
+            if owner is None or owner.enabled:
+                routes.append(built)
         _check_unique(self.ctx, names, _named("route name"))
         return routes
 
@@ -449,7 +449,9 @@ def _route_headers(headers: dict | None) -> tuple[tuple[str, tuple[str, ...]], .
 
 
 def _target_host_port(entry: dict) -> tuple[str, int]:
-    host, port = split_host_port(entry["target"])  # already checked by the schema
+    parsed = split_host_port(entry["target"])
+    assert parsed is not None  # already checked by the schema
+    host, port = parsed
     return host, DEFAULT_TARGET_PORT if port is None else port
 
 
@@ -464,6 +466,7 @@ def _target_address(entry: dict) -> str | None:
 def _target(entry: dict) -> Target:
     host, port = _target_host_port(entry)
     address = _target_address(entry)
+    assert address is not None  # a target without an address failed just above
     return Target(
         target=address, host=host, port=port, weight=entry["weight"], tags=_tuple(entry["tags"])
     )

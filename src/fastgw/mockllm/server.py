@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import deque
 from http import HTTPStatus
+from typing import cast
 
 import httptools
 
@@ -95,7 +96,8 @@ class MockHttpProtocol(asyncio.Protocol):
         self._app = app
         self._loop = loop
         self._parser = httptools.HttpRequestParser(self)
-        self._transport: asyncio.Transport | None = None
+        # connection_made sets it before any other callback can run.
+        self._transport: asyncio.Transport = None  # type: ignore[assignment]
         self._request: IncomingRequest | None = None
         self._queue: deque[IncomingRequest] = deque()
         self._responding = False  # a task is writing a delayed or streamed reply
@@ -110,7 +112,8 @@ class MockHttpProtocol(asyncio.Protocol):
     # --- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
+        # A stream server always hands over a full Transport.
+        self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -147,18 +150,24 @@ class MockHttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._request = IncomingRequest()
 
+    def _current_request(self) -> IncomingRequest:
+        # httptools calls on_message_begin before any other per-message callback.
+        request = self._request
+        assert request is not None
+        return request
+
     def on_url(self, url: bytes) -> None:
-        self._request.url += url
+        self._current_request().url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        request = self._request
+        request = self._current_request()
         request.headers.append((name, value))
         lowered = name.lower()
         if lowered in CONTROL_HEADERS:
             request.controls[lowered] = value
 
     def on_headers_complete(self) -> None:
-        request = self._request
+        request = self._current_request()
         request.method = self._parser.get_method()
         request.finish_url()
         # Clients such as curl wait up to a second for this before sending a large body.
@@ -166,10 +175,10 @@ class MockHttpProtocol(asyncio.Protocol):
             self._write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        self._request.body_chunks.append(body)
+        self._current_request().body_chunks.append(body)
 
     def on_message_complete(self) -> None:
-        request = self._request
+        request = self._current_request()
         self._request = None
         chunks = request.body_chunks
         request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -227,6 +236,7 @@ class MockHttpProtocol(asyncio.Protocol):
     async def _write_stream(self, plan: Plan, keep_alive: bool) -> bool:
         """Write each event as its own chunk; False when cut short or the peer went away."""
         reply = plan.reply
+        assert isinstance(reply, StreamReply)  # _answer_later writes JSON replies itself
         transport = self._transport
         transport.write(_stream_head(reply, keep_alive))
         cut_after = plan.cut_after

@@ -88,7 +88,8 @@ def running_mock(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stdout.close()
+        if process.stdout is not None:  # started with stdout=PIPE
+            process.stdout.close()
 
 
 def _child_env() -> dict[str, str]:
@@ -102,14 +103,16 @@ def _child_env() -> dict[str, str]:
 def _wait_until_ready(process: subprocess.Popen, timeout_s: float) -> re.Match:
     deadline = time.monotonic() + timeout_s
     output = b""
+    stdout = process.stdout
+    assert stdout is not None  # started with stdout=PIPE
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(stdout, selectors.EVENT_READ)
         while b"\n" not in output:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"mock-llm did not start within {timeout_s}s: {output!r}")
             if selector.select(remaining):
-                chunk = os.read(process.stdout.fileno(), 4096)
+                chunk = os.read(stdout.fileno(), 4096)
                 if not chunk:
                     code = process.wait()
                     raise RuntimeError(f"mock-llm exited with {code} before listening: {output!r}")

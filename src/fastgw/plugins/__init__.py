@@ -62,7 +62,7 @@ def plugin_names() -> tuple[str, ...]:
     return tuple(sorted(PLUGIN_MODULES))
 
 
-def plugin_schema(name: str) -> Record | None:
+def plugin_schema(name: object) -> Record | None:
     """The config schema of a known plugin, or None for an unknown name."""
     package = PLUGIN_MODULES.get(name) if type(name) is str else None
     if package is None:

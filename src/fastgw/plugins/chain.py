@@ -51,7 +51,7 @@ class PluginChain:
         self.service = service
         self.native = native
         # consumer id -> PluginChain, filled in by build_chains
-        self.by_consumer: dict[str, PluginChain] | None = None
+        self.by_consumer: dict[str | None, PluginChain] | None = None
         # Log plugins need the response's status and headers, which the
         # header phase records, so they switch it on too.
         self.filters = ((FILTER_HEADER if self.header_filter or self.log else 0)
@@ -124,14 +124,17 @@ class ChainBuilder:
         chosen = self.select(route, service, None)
         chain = self._make(chosen, route, service)
         if self.consumer_scoped:
-            by_consumer = {}
+            by_consumer: dict[str | None, PluginChain] = {}
             for ref in self.consumer_scoped:
                 consumer = self.state.consumer(ref)
                 if consumer is None:
                     continue
                 with_consumer = self.select(route, service, ref)
                 if with_consumer != chosen:
-                    by_consumer[consumer.id] = self._make(with_consumer, route, service)
+                    personal = self._make(with_consumer, route, service)
+                    # It differs from what every caller gets, so it holds plugins.
+                    assert personal is not None
+                    by_consumer[consumer.id] = personal
             if by_consumer:
                 if chain is None:
                     chain = PluginChain([], route, service, {})

@@ -8,12 +8,16 @@ access, so a plugin that reads one header pays for one header.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from fastgw.config.model import Consumer, Route, Service
+
+if TYPE_CHECKING:  # chain.py imports this module
+    from fastgw.plugins.chain import PluginChain
 
 
 def _key(name: str | bytes) -> bytes:
@@ -180,7 +184,7 @@ class RequestView:
             self._query = parse_qs(self.query_string, keep_blank_values=True)
         return self._query
 
-    def set_query(self, params: dict[str, list[str] | str]) -> None:
+    def set_query(self, params: Mapping[str, list[str] | str]) -> None:
         from urllib.parse import urlencode
 
         self._query = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
@@ -225,7 +229,8 @@ class RequestContext:
         self.consumer: Consumer | None = None
         self.credential: dict | None = None
         self.authenticated_groups: list[str] | None = None
-        self.shared: dict[str, Any] = {}
+        # Keyed by name, or by a plugin's private object() to keep its state apart.
+        self.shared: dict[Any, Any] = {}
         self.request_id = request_id
         self.started_at = time.time()
         self.exit_status = 0
@@ -234,12 +239,13 @@ class RequestContext:
         self.latencies = {"request": 0, "proxy": 0, "kong": 0}
         self.upstream_status: int | None = None
         self._plugin_state: dict[int, Any] | None = None
-        self._body_reader = None
+        self._body_reader: Callable[[], Awaitable[bytes]] | None = None
         self.ai: dict[str, Any] | None = None
         self.log_fields: dict[str, Any] | None = None
         self.bytes_in = 0
         self.tries = 0
-        self.chain = None  # a consumer-scoped chain that replaced the route's
+        # A consumer-scoped chain that replaced the route's.
+        self.chain: PluginChain | None = None
         # (scheme, host, port, tls_verify) when a plugin sends the request to
         # another target than the service's (see set_upstream).
         self.upstream_target: tuple[str, str, int, bool] | None = None

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import ssl
+from typing import Any
 
 from fastgw.plugins.chain import PluginChain
 from fastgw.plugins.context import RequestContext, RequestView, ResponseView
@@ -27,7 +28,8 @@ class PluginRunner:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.errors = 0
-        self.gateway = None  # set by the Gateway's owner once both exist
+        # The Cython Gateway (no stubs), set by the Gateway's owner once both exist.
+        self.gateway: Any = None
         self._tls: dict[bool, ssl.SSLContext] = {}
 
     # -- access ---------------------------------------------------------------
@@ -80,7 +82,9 @@ class PluginRunner:
     def switch_chain(self, req, ctx: RequestContext, chain: PluginChain, current):
         """After authentication: consumer-scoped configs replace the rest of
         the chain (Kong's precedence). Returns the plugins still to run."""
-        personal = chain.for_consumer(ctx.consumer.id)
+        consumer = ctx.consumer
+        assert consumer is not None  # callers switch only once a consumer is known
+        personal = chain.for_consumer(consumer.id)
         if personal is chain:
             return None
         req.filters = personal.filters

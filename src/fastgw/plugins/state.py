@@ -57,6 +57,7 @@ class ConfigState:
                 self.basicauth[cred["username"]] = (consumer, cred)
             for cred in consumer.jwt_secrets:
                 self.jwt[cred["key"]] = (consumer, cred)
+            assert consumer.id is not None  # _with_id gave every consumer one
             self.acl_groups[consumer.id] = tuple(a["group"] for a in consumer.acls)
 
     def consumer(self, ref: str | None) -> Consumer | None:

@@ -68,12 +68,12 @@ class UpstreamSupervisor:
                 del self.watches[key]
                 self._stop_later(watch)
         for key, runtime in runtimes.items():
-            watch = self.watches.get(key)
-            if watch is None:
-                watch = self.watches[key] = Watch(runtime, interval, self.loop)
-                watch.start()
+            current = self.watches.get(key)
+            if current is None:
+                current = self.watches[key] = Watch(runtime, interval, self.loop)
+                current.start()
             else:
-                watch.resolver.interval = interval
+                current.resolver.interval = interval
 
     def _stop_later(self, watch: Watch) -> None:
         # sync() runs inside a control message handler that must not wait.

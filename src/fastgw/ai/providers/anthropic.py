@@ -184,6 +184,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _tool_choice(choice: Any, parallel_tool_calls: Any) -> dict[str, Any] | None:
     if choice is None and parallel_tool_calls is not False:
         return None
+    converted: dict[str, Any]
     if choice is None or choice == "auto":
         converted = {"type": "auto"}
     elif choice == "required":

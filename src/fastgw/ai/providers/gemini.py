@@ -222,7 +222,10 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             parts.extend(_function_call_part(call) for call in message.get("tool_calls") or ())
             _append_turn(contents, "model", parts)
         elif role == "tool":
-            name = names.get(message.get("tool_call_id")) or message.get("name")
+            call_id = message.get("tool_call_id")
+            # Only a string id can name a tool call.
+            known = names.get(call_id) if isinstance(call_id, str) else None
+            name = known or message.get("name")
             if not name:
                 raise TranslationError("tool message answers no tool call of the conversation")
             response = {"functionResponse": {"name": name, "response": _function_response(content)}}
@@ -280,7 +283,9 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _candidate_output(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-    texts, reasoning, calls = [], [], []
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
     for part in (candidate.get("content") or {}).get("parts") or ():
         if "functionCall" in part:
             calls.append(openai_tool_call(part))

@@ -96,7 +96,9 @@ def _message(message: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         if calls:
             converted["tool_calls"] = calls
     elif role == "tool":
-        name = names.get(message.get("tool_call_id"))
+        call_id = message.get("tool_call_id")
+        # Only a string id can name a tool call.
+        name = names.get(call_id) if isinstance(call_id, str) else None
         if name:
             converted["tool_name"] = name
     elif role != "user":

@@ -210,7 +210,8 @@ def _tool_to_call(body: dict) -> ToolSpec | None:
         # Server tools (web search...) have a `type` and no input schema: the mock skips them.
         if isinstance(tool, dict) and isinstance(tool.get("name"), str) and "input_schema" in tool
     ]
-    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    given_choice = body.get("tool_choice")
+    choice = given_choice if isinstance(given_choice, dict) else {}
     if choice.get("type") == "none":
         return None
     return choose_tool(tools, choice.get("name") if choice.get("type") == "tool" else None)

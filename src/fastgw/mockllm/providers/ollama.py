@@ -75,7 +75,8 @@ def _chat_request(call: Call, model: str) -> ChatRequest:
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise ApiError(400, f"invalid message at index {index}: expected an object with a role")
-        text = message.get("content") if isinstance(message.get("content"), str) else ""
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
         for tool_call in as_list(message.get("tool_calls")):
             if isinstance(tool_call, dict):
                 text += " " + orjson.dumps(tool_call.get("function")).decode()
@@ -83,7 +84,8 @@ def _chat_request(call: Call, model: str) -> ChatRequest:
         if message["role"] == "user":
             last_user_text = text
     ends_with_tool_result = messages[-1]["role"] == "tool"
-    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    given_options = body.get("options")
+    options = given_options if isinstance(given_options, dict) else {}
     return ChatRequest(
         model=model,
         prompt_text="\n".join(texts),
@@ -101,6 +103,7 @@ def _chat_request(call: Call, model: str) -> ChatRequest:
 
 def _tool_call_json(generation: Generation) -> dict:
     call = generation.tool_call
+    assert call is not None  # only asked for a generation that calls a tool
     return {"function": {"name": call.name, "arguments": call.arguments}}
 
 

@@ -266,6 +266,7 @@ def _tool_to_call(body: dict) -> ToolSpec | None:
 
 def _tool_call_json(generation: Generation) -> dict:
     call = generation.tool_call
+    assert call is not None  # only asked for a generation that calls a tool
     return {
         "id": call.id,
         "type": "function",

@@ -64,10 +64,12 @@ class Acl(Plugin):
             else:
                 ctx.exit(401, UNAUTHORIZED)
             return
-        verdict = self.verdicts.get(consumer.id)
+        consumer_id = consumer.id
+        assert consumer_id is not None  # ConfigState gives every consumer an id
+        verdict = self.verdicts.get(consumer_id)
         if verdict is None:
-            verdict = self.verdict(self.state.acl_groups.get(consumer.id, ()))
-            self.verdicts[consumer.id] = verdict
+            verdict = self.verdict(self.state.acl_groups.get(consumer_id, ()))
+            self.verdicts[consumer_id] = verdict
         self._apply(ctx, verdict, "X-Consumer-Groups")
 
     def _apply(self, ctx: RequestContext, verdict: Any, header: str) -> None:

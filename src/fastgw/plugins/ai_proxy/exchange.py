@@ -109,6 +109,8 @@ class LLMExchange:
     def _feed_stream(self, chunk: bytes, eof: bool, aborted: bool) -> bytes:
         stream = self.stream_state
         writer = self.writer
+        # start_response sets both whenever the answer streams.
+        assert stream is not None and writer is not None
         out = b""
         if chunk:
             chunks = stream.feed(chunk)
@@ -116,7 +118,7 @@ class LLMExchange:
                 if self.first_token_at is None and stream.first_token_seen:
                     self.first_token_at = time.perf_counter()
                 out = writer.chunks(chunks)
-            if stream.failed:
+            if stream.error is not None:
                 # The provider reported an error mid-answer: end here, whatever follows.
                 return out + self._end_stream(writer.error(stream.error, 502))
         if not eof:
@@ -134,6 +136,7 @@ class LLMExchange:
     def _end_stream(self, last: bytes) -> bytes:
         self.ended = True
         self.finished_at = time.perf_counter()
+        assert self.stream_state is not None  # only streamed answers end this way
         self.usage = self.stream_state.usage_so_far()
         return last
 

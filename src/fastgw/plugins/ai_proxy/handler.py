@@ -111,19 +111,22 @@ class AIProxy(Plugin):
         length = ctx.request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             # Refused before a byte of the body is read.
-            return self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
+            self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
+            return None
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:
         raw = await ctx.read_body()
         if len(raw) > self.max_body:
-            return self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
+            self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
+            return
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
-            return self._refuse(ctx, 400, BAD_BODY)
+            self._refuse(ctx, 400, BAD_BODY)
+            return
         try:
             request = self.front.canonical_request(body, self.route_type)
             if self.front.name == "anthropic" and \
@@ -143,6 +146,8 @@ class AIProxy(Plugin):
             ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status))
             return None
         model_name = model.name or request.get("model")
+        # _model_for has settled the model's name, or refused the request.
+        assert isinstance(model_name, str)
         exchange = LLMExchange(self.front, self.translator, self.route_type, request,
                                model_name, model.provider, upstream.stream, raw, self.payloads)
         ctx.plugin_state(self)["exchange"] = exchange
@@ -191,7 +196,8 @@ class AIProxy(Plugin):
             if auth.param_location == "body":
                 value = request.get(auth.param_name)
             else:
-                value = (ctx.request.query().get(auth.param_name) or [None])[0]
+                values = ctx.request.query().get(auth.param_name)
+                value = values[0] if values else None
             if isinstance(value, str) and value:
                 return dataclasses.replace(
                     model, auth=dataclasses.replace(auth, param_value=value))
@@ -235,9 +241,11 @@ class AIProxy(Plugin):
 
     def header_filter(self, ctx: RequestContext) -> None:
         exchange = self._exchange(ctx)
-        if exchange is None or ctx.response.source != "service":
+        response = ctx.response
+        assert response is not None  # header_filter runs once the response exists
+        if exchange is None or response.source != "service":
             return  # an answer given in the gateway (ours is in the client's API already)
-        exchange.start_response(ctx.response.status, ctx.response.headers, self.model_header)
+        exchange.start_response(response.status, response.headers, self.model_header)
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         exchange = self._exchange(ctx)

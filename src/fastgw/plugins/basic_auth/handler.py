@@ -71,7 +71,8 @@ class BasicAuth(CredentialPlugin):
             sent = self._take(headers, "authorization", authorization)
             if sent is not None:
                 found = self.state.basicauth.get(sent[0])
-        if found is None or not _password_matches(found[1]["password"], sent[1]):
+        # found is only set from credentials that were sent.
+        if found is None or sent is None or not _password_matches(found[1]["password"], sent[1]):
             self.reject(ctx, 401, UNAUTHORIZED, self.www_authenticate)
             return
         consumer, credential = found

@@ -84,6 +84,7 @@ class CorrelationIdHandler(Plugin):
         self.header_name: str = config["header_name"]
         self.echo: bool = config["echo_downstream"]
         generator = config["generator"]
+        self.generate: Callable[[RequestContext], str]
         if generator == "uuid":
             self.generate = random_id
         elif generator == "uuid#counter":
@@ -110,6 +111,7 @@ class CorrelationIdHandler(Plugin):
         correlation_id = (ctx.plugin_state(self).get(_ID)
                           or ctx.request.headers.get(self.header_name)
                           or self.generate(ctx))
+        assert ctx.response is not None  # header_filter runs once the response exists
         ctx.response.headers.set(self.header_name, correlation_id)
 
 

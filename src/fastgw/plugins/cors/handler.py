@@ -79,6 +79,7 @@ class OriginRule:
 
     def __init__(self, entry: str) -> None:
         self.by_host = ":" not in entry
+        self.domain: str | None
         if _LITERAL_ORIGIN.fullmatch(entry):
             self.pattern = None
             self.domain = normalize_origin(entry)[0]
@@ -171,6 +172,7 @@ class CorsHandler(Plugin):
         origin = ctx.request.headers.get("origin")
         if origin is None and not self.allow_origin_absent:
             return
+        assert ctx.response is not None  # header_filter runs once the response exists
         headers = ctx.response.headers
         self._set_origin_headers(headers, origin)
         if self.expose_headers is not None:

@@ -103,7 +103,12 @@ class LogQueue:
             self._start_sender()
         elif len(entries) == 1 or len(entries) >= self.max_batch_size:
             # The sender waits for a first entry, or for a full batch.
-            self._wakeup.set()
+            self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        # Only called while the sender task runs; _start_sender made the event with it.
+        assert self._wakeup is not None
+        self._wakeup.set()
 
     def _count_drops(self, count: int) -> None:
         before = self.dropped
@@ -204,7 +209,7 @@ class LogQueue:
                 if self._task is None or self._task.done():
                     self._start_sender()
                 else:
-                    self._wakeup.set()
+                    self._wake_sender()
             while not self.idle:
                 if loop.time() >= deadline:
                     return False

@@ -23,7 +23,7 @@ import hmac
 import re
 import time
 from base64 import b64decode
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from jwt.algorithms import get_default_algorithms
@@ -95,7 +95,7 @@ class Token:
         self.signing_input = f"{header_64}.{claims_64}".encode("latin-1")
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     kind = type(value)
     return kind is int or kind is float
 
@@ -211,9 +211,9 @@ class Jwt(CredentialPlugin):
             for value in _cookies(headers.get_all("cookie"), self.cookie_names):
                 found[value] = None
         for name in self.header_names:
-            value = headers.get(name)
-            if value is not None:
-                bearer = _BEARER.search(value)
+            header_value = headers.get(name)
+            if header_value is not None:
+                bearer = _BEARER.search(header_value)
                 if bearer is not None:
                     found[bearer.group(1)] = None
         return list(found)

@@ -178,7 +178,8 @@ class KeyAuth(CredentialPlugin):
         if key is _DUPLICATE:
             self.reject(ctx, 401, DUPLICATE_KEY, self.www_authenticate)
             return
-        if key is not None and self.hide_credentials:
+        # A key always comes with the name it was found under.
+        if key is not None and name is not None and self.hide_credentials:
             _hide(ctx, name, body)
         if not key:
             self.reject(ctx, 401, NO_KEY, self.www_authenticate)

@@ -48,6 +48,7 @@ from fastgw.plugins.proxy_cache.directives import (
 )
 from fastgw.plugins.proxy_cache.store import (
     CacheEntry,
+    MemoryStore,
     RedisStore,
     StoreUnavailable,
     memory_store,
@@ -140,7 +141,9 @@ class ProxyCacheHandler(Plugin):
         super().__init__(config, state, scope)
         self.methods = frozenset(config["request_method"])
         self.codes = frozenset(config["response_code"])
-        self.content_types = tuple(parse_media_type(value) for value in config["content_type"])
+        # The schema has already rejected the values that do not parse.
+        self.content_types = tuple(parsed for value in config["content_type"]
+                                   if (parsed := parse_media_type(value)) is not None)
         self.cache_ttl = config["cache_ttl"]
         self.storage_ttl = config["storage_ttl"]
         self.cache_control = config["cache_control"]
@@ -157,7 +160,7 @@ class ProxyCacheHandler(Plugin):
         self.send_status = diagnostics["X-Cache-Status"]
         self.send_key = diagnostics["X-Cache-Key"]
         self.all_diagnostics = self.send_age and self.send_status and self.send_key
-        self.memory = None
+        self.memory: MemoryStore | None = None
         self.redis: RedisStore | None = None
         if config["strategy"] == "memory":
             max_bytes = config["memory"]["max_bytes"]
@@ -223,8 +226,10 @@ class ProxyCacheHandler(Plugin):
                            for name in self.vary_headers if (values := found.get(name))}
         key = cache_key(method, host or b"", path, query or None, self.vary_query_params,
                         self.vary_headers, vary_values, scope)
+        memory = self.memory
+        assert memory is not None  # fast_access offers this path only with the memory strategy
         now = time.time()
-        entry = self.memory.get(key, now)
+        entry = memory.get(key, now)
         if entry is None or now - entry.timestamp > self.cache_ttl:
             return None
         head = entry.wire_head
@@ -264,8 +269,10 @@ class ProxyCacheHandler(Plugin):
         key = self.key_of(ctx, found)
         if self.redis is not None:
             return self._access_redis(ctx, key, directives, authorized)
+        memory = self.memory
+        assert memory is not None  # one of the two stores exists past the check above
         now = time.time()
-        return self._serve(ctx, key, self.memory.get(key, now), directives, authorized, now)
+        return self._serve(ctx, key, memory.get(key, now), directives, authorized, now)
 
     def key_of(self, ctx: RequestContext, found: dict[bytes, list[bytes]]) -> str:
         """The request's cache key; ``found`` holds (at least) the values of
@@ -302,8 +309,10 @@ class ProxyCacheHandler(Plugin):
 
     async def _access_redis(self, ctx: RequestContext, key: str,
                             directives: dict[str, Any] | None, authorized: bool) -> None:
+        redis = self.redis
+        assert redis is not None  # only called with the redis strategy
         try:
-            entry = await self.redis.get(key)
+            entry = await redis.get(key)
         except StoreUnavailable:
             self._pend(ctx, key, BYPASS)
             return
@@ -382,6 +391,7 @@ class ProxyCacheHandler(Plugin):
         if pending is None:
             return  # served from the cache, or answered before this plugin ran
         response = ctx.response
+        assert response is not None  # header_filter runs once the response exists
         if pending.status != BYPASS:
             if self._cacheable(ctx, response, pending):
                 pending.collecting = True
@@ -428,8 +438,9 @@ class ProxyCacheHandler(Plugin):
         verdict = self._media_verdicts.get(value)
         if verdict is None:
             parsed = parse_media_type(value)
-            verdict = parsed is not None and any(
-                media_type_matches(parsed, wanted) for wanted in self.content_types)
+            verdict = False
+            if parsed is not None:
+                verdict = any(media_type_matches(parsed, wanted) for wanted in self.content_types)
             if len(self._media_verdicts) < _MEDIA_TYPE_MEMO_SIZE:
                 self._media_verdicts[value] = verdict
         return verdict
@@ -445,6 +456,7 @@ class ProxyCacheHandler(Plugin):
                 return chunk
             pending.chunks.append(chunk)
         if eof:
+            assert ctx.response is not None  # body_filter runs once the response exists
             if ctx.response.aborted:
                 self._abandon(pending)  # a truncated body is no answer to store
             else:
@@ -461,6 +473,9 @@ class ProxyCacheHandler(Plugin):
     # -- storing --------------------------------------------------------------
 
     def _store(self, ctx: RequestContext, pending: _Pending, body: bytes) -> None:
+        # Only a pending request that was not bypassed collects, and it has a key.
+        key = pending.key
+        assert key is not None and ctx.response is not None
         pending.collecting = False
         pending.chunks = []
         now = time.time()
@@ -468,10 +483,10 @@ class ProxyCacheHandler(Plugin):
         # Kong: storage_ttl if set, else the TTL that decides freshness.
         storage_ttl = self.storage_ttl if self.storage_ttl is not None else pending.ttl
         if self.memory is not None:
-            self.memory.set(pending.key, entry, storage_ttl, now)
+            self.memory.set(key, entry, storage_ttl, now)
         else:
             task = asyncio.get_running_loop().create_task(
-                self._store_redis(pending.key, entry, storage_ttl))
+                self._store_redis(key, entry, storage_ttl))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         flight = pending.flight
@@ -480,8 +495,10 @@ class ProxyCacheHandler(Plugin):
             flight.finish(entry)
 
     async def _store_redis(self, key: str, entry: CacheEntry, storage_ttl: float) -> None:
+        redis = self.redis
+        assert redis is not None  # _store uses Redis only when there is no memory store
         try:
-            await self.redis.set(key, entry, storage_ttl)
+            await redis.set(key, entry, storage_ttl)
         except StoreUnavailable:
             pass  # logged by the store; the next request is a Miss again
 

@@ -27,7 +27,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -256,7 +256,8 @@ class RedisStore:
             data = await self.client.get(REDIS_PREFIX + key)
         if data is None:
             return None
-        entry = CacheEntry.decode(data)
+        # The client is made without decode_responses: values come back as bytes.
+        entry = CacheEntry.decode(cast(bytes, data))
         if entry is None:
             log.info("proxy-cache: cache format mismatch, purging %s", key)
             await self.delete(key)

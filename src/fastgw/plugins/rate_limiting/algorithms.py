@@ -166,7 +166,7 @@ return used
     def hit(self, key: bytes, now: float) -> Outcome:
         # Counting first and taking back a refused request keeps the limit
         # exact when workers count the same key at the same moment.
-        before = []
+        before: list[float] = []
         stop = -1
         limits = self.limits
         try:
@@ -187,7 +187,8 @@ return used
             window.hit(key, now, -1)
 
     def redis_request(self, key: str, now: float) -> tuple[list[str], list[Any]]:
-        keys, args = [], []
+        keys: list[str] = []
+        args: list[Any] = []
         for window, name, limit in zip(self.windows, self.names, self.limits, strict=True):
             start_ms = int(window.start(now) * 1000)
             keys.append(f"{key}:{start_ms}:{name}")
@@ -297,7 +298,8 @@ return reply
                                        start + self.windows_s[index], -1, weight)
 
     def redis_request(self, key: str, now: float) -> tuple[list[str], list[Any]]:
-        keys, args = [], []
+        keys: list[str] = []
+        args: list[Any] = []
         for index, name in enumerate(self.names):
             start, weight = self._window(index, now)
             window_ms = int(self.windows_s[index] * 1000)

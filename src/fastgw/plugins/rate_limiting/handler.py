@@ -165,16 +165,19 @@ class RateLimitingHandler(Plugin):
         now = self.clock()
         identifier = self.identify(ctx)
         key = self.node_key + identifier.encode()
+        redis = self.redis
+        assert redis is not None  # access() comes here only with Redis counters
         try:
-            outcome = await self.redis.hit(self.limits, self.redis_key + identifier, now)
+            outcome = await redis.hit(self.limits, self.redis_key + identifier, now)
         except RedisUnavailable:
             if not self.fault_tolerant:
                 ctx.exit(500, UNEXPECTED)
                 return
             # Redis logs the outage once; meanwhile this node counts alone.
-            outcome = self._count_on_node(ctx, key, now)
-            if outcome is None:
+            counted = self._count_on_node(ctx, key, now)
+            if counted is None:
                 return
+            outcome = counted
         self._answer(ctx, outcome, now, key)
 
     def _count_on_node(self, ctx: RequestContext, key: bytes, now: float) -> Outcome | None:

@@ -117,7 +117,7 @@ class RequestTransformerHandler(Plugin):
         if self.uri is not None:
             request.path = self.uri.render(env)
         if self.method is not None:
-            self._transform_method(request, body)
+            self._transform_method(request, self.method, body)
         if self.host is not None:
             request.headers.set("Host", self.host.render(env))
         if self.header_ops:
@@ -129,8 +129,8 @@ class RequestTransformerHandler(Plugin):
             if apply_to_mapping(params, self.query_ops, env, as_lists=True):
                 request.set_query(params)
 
-    def _transform_method(self, request: RequestView, body: bytes | None) -> None:
-        request.method = self.method
+    def _transform_method(self, request: RequestView, method: str, body: bytes | None) -> None:
+        request.method = method
         if not (self.moves_form and body) or \
                 body_kind(request.headers.get("content-type")) != FORM:
             return

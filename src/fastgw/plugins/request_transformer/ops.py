@@ -173,14 +173,14 @@ def apply_to_headers(headers: HeaderList, ops: Operations, env: Any) -> None:
             headers.remove(new)
             for value in values:
                 headers.add(new, value)
-    for name, value in ops.replace:
+    for name, template in ops.replace:
         if name in headers:
-            headers.set(name, value.render(env))
-    for name, value in ops.add:
+            headers.set(name, template.render(env))
+    for name, template in ops.add:
         if name not in headers:
-            headers.add(name, value.render(env))
-    for name, value in ops.append:
-        headers.add(name, value.render(env))
+            headers.add(name, template.render(env))
+    for name, template in ops.append:
+        headers.add(name, template.render(env))
 
 
 def append_json(current: Any, value: Any) -> list:

@@ -74,7 +74,8 @@ class Template:
         if self.literal is not None:
             return self.literal
         assert env is not None
-        return "".join(part if type(part) is str else part.render(env) for part in self.parts)
+        return "".join(part if isinstance(part, str) else part.render(env)
+                       for part in self.parts)
 
 
 def _expression_end(text: str, start: int) -> int:

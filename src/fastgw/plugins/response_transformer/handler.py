@@ -67,6 +67,7 @@ class ResponseTransformerHandler(Plugin):
         self.json_ops = Operations.from_config(config, "json", json_value)
 
     def header_filter(self, ctx: RequestContext) -> None:
+        assert ctx.response is not None  # header_filter runs once the response exists
         headers = ctx.response.headers
         if self.header_ops:
             apply_to_headers(headers, self.header_ops, None)
