@@ -142,6 +142,16 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes the connection."""
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
 def raw_exchange(port: int, payload: bytes, timeout: float = 5.0,
                  read_until_close: bool = True) -> bytes:
     """Send raw bytes, return everything the server sent until it closed

@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from fastgw.testing import free_port, service_doc
+from fastgw.testing import free_port, read_until_closed, service_doc
 
 
 def test_refused_connection_is_502_after_retries(gateway_for):
@@ -90,12 +90,7 @@ def test_upstream_dying_mid_answer_never_looks_complete(upstream, gateway_for):
     for target in ("/cl", "/chunked"):
         with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
             s.sendall(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_until_closed(s)
         head, body = data.split(b"\r\n\r\n", 1)
         assert head.startswith(b"HTTP/1.1 200")
         if target == "/cl":

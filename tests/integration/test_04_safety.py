@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fastgw.testing import raw_exchange, service_doc
+from fastgw.testing import raw_exchange, read_until_closed, service_doc
 
 AMBIGUOUS = {
     "cl-and-te": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
@@ -97,12 +97,7 @@ def test_slow_head_is_408(strict_gateway):
     with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
         t0 = time.monotonic()
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_closed(s)
         elapsed = time.monotonic() - t0
     assert_refused(data, b"408")
     assert 0.3 < elapsed < 3
@@ -127,12 +122,7 @@ def test_stalled_body_is_408():
             with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
                 s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
                 t0 = time.monotonic()
-                data = b""
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = read_until_closed(s)
                 elapsed = time.monotonic() - t0
             # A body sent at a steady pace is fine, however long it takes.
             with socket.create_connection(("127.0.0.1", gw.port), 5) as s:

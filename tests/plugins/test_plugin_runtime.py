@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
+from fastgw.testing import GatewayProcess, UpstreamServer, read_until_closed, service_doc
 
 FIXTURES = Path(__file__).parent
 ENV = {
@@ -172,12 +172,7 @@ def test_body_filters_get_the_last_word_when_the_upstream_breaks_off(gateway, up
     gw = gateway([{"name": "probe", "config": {}}])
     with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
         s.sendall(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_closed(s)
     body = data.split(b"\r\n\r\n", 1)[1]
     assert b"data: 1" in body
     assert body.rstrip().endswith(b'data: {"error": "upstream went away"}')
