@@ -144,7 +144,7 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
 
 def read_until_closed(sock: socket.socket) -> bytes:
     """Everything the peer sends until it closes the connection."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = sock.recv(65536)
         if not data:
