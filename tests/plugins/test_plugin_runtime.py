@@ -233,3 +233,18 @@ def test_the_log_phase_runs_when_the_client_goes_away(gateway, upstream, tmp_pat
     entry = orjson.loads(lines[0])
     assert entry["request"]["uri"] == "/gone"
     assert entry["response"]["status"] == 499
+
+
+@pytest.mark.parametrize("key_in_body", [False, True], ids=["sync-auth", "async-auth"])
+def test_a_consumers_own_config_takes_over_after_authentication(gateway, upstream, key_in_body):
+    consumers = [{"username": "alice", "keyauth_credentials": [{"key": "alice-key"}]},
+                 {"username": "bob", "keyauth_credentials": [{"key": "bob-key"}]}]
+    gw = gateway([{"name": "key-auth", "config": {"key_in_body": key_in_body}},
+                  {"name": "probe", "config": {"tag": "everyone"}},
+                  {"name": "probe", "consumer": "alice", "config": {"tag": "alice-only"}}],
+                 consumers=consumers)
+    for key, tag in (("alice-key", "alice-only"), ("bob-key", "everyone")):
+        status, _, _ = gw.request("POST", "/x", body=b'{"a": 1}',
+                                  headers={"apikey": key, "Content-Type": "application/json"})
+        assert status == 200
+        assert upstream.requests[-1].header("x-probe-order") == tag

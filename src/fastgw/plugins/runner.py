@@ -41,8 +41,14 @@ class PluginRunner:
         ctx = self.context(client, req, rt)
         req.ctx = ctx
         req.filters = chain.filters
-        plugins = chain.access
-        for index, plugin in enumerate(plugins):
+        return self.run_access(client, req, ctx, chain, chain.access, 0)
+
+    def run_access(self, client, req, ctx: RequestContext, chain: PluginChain,
+                   plugins: tuple, start: int) -> bool:
+        """Run ``plugins[start:]`` in this callback until one returns an
+        awaitable; the rest then continues in a task (``resume_access``)."""
+        for index in range(start, len(plugins)):
+            plugin = plugins[index]
             try:
                 result = plugin.access(ctx)
             except Exception:
@@ -50,84 +56,48 @@ class PluginRunner:
                 ctx.exit(500, UNEXPECTED)
                 break
             if result is not None and inspect.isawaitable(result):
-                task = self.loop.create_task(self.access_async(client, req, ctx, chain,
-                                                               index, result))
+                task = self.loop.create_task(
+                    self.resume_access(client, req, ctx, chain, plugins, index, result))
                 task.add_done_callback(_report_crash)
                 return False
             if ctx.exit_status:
                 break
-            if ctx.consumer is not None and chain.by_consumer is not None:
-                switched = self.switch_chain(req, ctx, chain, plugin)
-                if switched is not None:
-                    return self.access_rest(client, req, ctx, switched)
+            switched = self.switch_chain(req, ctx, chain, plugin)
+            if switched is not None:
+                return self.run_access(client, req, ctx, *switched, 0)
         return self.finish_access(client, req, ctx)
 
-    def access_rest(self, client, req, ctx, plugins) -> bool:
-        for plugin in plugins:
-            try:
-                result = plugin.access(ctx)
-            except Exception:
-                self.failed(plugin, "access")
-                ctx.exit(500, UNEXPECTED)
-                break
-            if result is not None and inspect.isawaitable(result):
-                self.loop.create_task(self.access_async_list(client, req, ctx, plugins,
-                                                             plugin, result)
-                                      ).add_done_callback(_report_crash)
-                return False
-            if ctx.exit_status:
-                break
-        return self.finish_access(client, req, ctx)
-
-    def switch_chain(self, req, ctx: RequestContext, chain: PluginChain, current):
-        """After authentication: consumer-scoped configs replace the rest of
-        the chain (Kong's precedence). Returns the plugins still to run."""
-        consumer = ctx.consumer
-        assert consumer is not None  # callers switch only once a consumer is known
-        personal = chain.for_consumer(consumer.id)
-        if personal is chain:
-            return None
-        req.filters = personal.filters
-        ctx.chain = personal
-        return [p for p in personal.access if p.PRIORITY < current.PRIORITY]
-
-    async def access_async(self, client, req, ctx, chain, index, pending) -> None:
-        plugins = chain.access
+    async def resume_access(self, client, req, ctx: RequestContext, chain: PluginChain,
+                            plugins: tuple, index: int, pending) -> None:
         try:
             await pending
         except Exception:
             self.failed(plugins[index], "access")
             ctx.exit(500, UNEXPECTED)
-        rest = [] if ctx.exit_status else list(plugins[index + 1:])
-        if not ctx.exit_status and ctx.consumer is not None and chain.by_consumer is not None:
-            switched = self.switch_chain(req, ctx, chain, plugins[index])
-            if switched is not None:
-                rest = switched
-        await self.run_remaining(client, req, ctx, rest)
-
-    async def access_async_list(self, client, req, ctx, plugins, current, pending) -> None:
-        try:
-            await pending
-        except Exception:
-            self.failed(current, "access")
-            ctx.exit(500, UNEXPECTED)
-        position = plugins.index(current)
-        rest = [] if ctx.exit_status else plugins[position + 1:]
-        await self.run_remaining(client, req, ctx, rest)
-
-    async def run_remaining(self, client, req, ctx, plugins) -> None:
-        for plugin in plugins:
-            if ctx.exit_status:
-                break
-            try:
-                result = plugin.access(ctx)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.failed(plugin, "access")
-                ctx.exit(500, UNEXPECTED)
-        if self.finish_access(client, req, ctx):
+        if ctx.exit_status:
+            self.finish_access(client, req, ctx)
+            return
+        switched = self.switch_chain(req, ctx, chain, plugins[index])
+        if switched is not None:
+            chain, plugins = switched
+            index = -1
+        if self.run_access(client, req, ctx, chain, plugins, index + 1):
             client.resume(req)
+
+    def switch_chain(self, req, ctx: RequestContext, chain: PluginChain,
+                     current) -> tuple[PluginChain, tuple] | None:
+        """After authentication: consumer-scoped configs replace the rest of
+        the chain (Kong's precedence). Returns the consumer's chain and the
+        plugins still to run, or None when nothing changes."""
+        consumer = ctx.consumer
+        if consumer is None or chain.by_consumer is None:
+            return None
+        personal = chain.for_consumer(consumer.id)
+        if personal is chain:
+            return None
+        req.filters = personal.filters
+        ctx.chain = personal
+        return personal, tuple(p for p in personal.access if p.PRIORITY < current.PRIORITY)
 
     def finish_access(self, client, req, ctx: RequestContext) -> bool:
         if ctx.consumer is not None:
