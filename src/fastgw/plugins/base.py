@@ -35,6 +35,7 @@ between plugins, ``ctx.plugin_state(self)`` for a plugin's own).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -76,6 +77,15 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"<plugin {self.name} priority={self.PRIORITY}>"
+
+
+def status_line_reason(status: int) -> bytes:
+    """The reason phrase of a status line, for plugins that answer from the
+    core with a whole rendered response (fast access)."""
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
 
 
 class PluginError(Exception):

@@ -32,11 +32,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Hashable
-from http import HTTPStatus
 from typing import Any
 
 from fastgw._core.cachekey import cache_key, vary_names
-from fastgw.plugins.base import Plugin
+from fastgw.plugins.base import Plugin, status_line_reason
 from fastgw.plugins.context import HeaderList, RequestContext, ResponseView
 from fastgw.plugins.proxy_cache.coalescing import FLIGHTS, Flight
 from fastgw.plugins.proxy_cache.directives import (
@@ -119,12 +118,6 @@ def _stored_headers(headers: HeaderList) -> dict[str, str]:
         kept[name] = f"{kept[name]}, {value}" if name in kept else value
     return kept
 
-
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
 
 
 class ProxyCacheHandler(Plugin):
@@ -234,7 +227,7 @@ class ProxyCacheHandler(Plugin):
             return None
         head = entry.wire_head
         if head is None:
-            lines = [b"HTTP/1.1 %d %s\r\n" % (entry.status, _reason(entry.status))]
+            lines = [b"HTTP/1.1 %d %s\r\n" % (entry.status, status_line_reason(entry.status))]
             for name, value in entry.headers.items():
                 if name.lower() != "content-length":
                     lines.append(f"{name}: {value}\r\n".encode("latin-1"))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any
 
 import orjson
 
 from fastgw._core.ratelimit import PERIOD_NAMES
-from fastgw.plugins.base import Plugin
+from fastgw.plugins.base import Plugin, status_line_reason
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.rate_limiting.algorithms import (
     ALGORITHMS,
@@ -97,12 +96,6 @@ def _identifier(config: dict[str, Any]) -> Identify:
     return {"consumer": _consumer, "credential": _credential, "ip": _client_ip,
             "service": _service}[limit_by]
 
-
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
 
 
 def _number(value: float) -> str:
@@ -284,7 +277,7 @@ class RateLimitingHandler(Plugin):
         limit_value = self.limit_values[0]
         refusal_body = orjson.dumps(self.error_body)
         refusal_head = (b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                        % (self.error_code, _reason(self.error_code)))
+                        % (self.error_code, status_line_reason(self.error_code)))
 
         def decide(method, host, url, headers, peer_ip, request_id):
             if fixed is not None:
