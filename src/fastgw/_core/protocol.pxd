@@ -77,8 +77,6 @@ cdef class UpstreamPool:
     cdef readonly str server_hostname
     cdef list idle                      # LIFO stack of idle UpstreamConnection
     cdef readonly Py_ssize_t max_idle
-    cdef readonly Py_ssize_t in_use
-    cdef readonly Py_ssize_t connects
 
     cdef UpstreamConnection acquire(self)
     cdef void release(self, UpstreamConnection conn)

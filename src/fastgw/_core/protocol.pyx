@@ -511,12 +511,6 @@ cdef class UpstreamPool:
         self.server_hostname = server_hostname
         self.idle = []
         self.max_idle = max_idle
-        self.in_use = 0
-        self.connects = 0
-
-    @property
-    def idle_count(self):
-        return len(self.idle)
 
     cdef UpstreamConnection acquire(self):
         cdef UpstreamConnection conn
@@ -524,12 +518,10 @@ cdef class UpstreamPool:
             conn = <UpstreamConnection>self.idle.pop()
             if not conn.closed:
                 conn.reused = True
-                self.in_use += 1
                 return conn
         return None
 
     cdef void release(self, UpstreamConnection conn):
-        self.in_use -= 1
         if conn.closed:
             return
         if len(self.idle) >= self.max_idle:
@@ -546,7 +538,6 @@ cdef class UpstreamPool:
             pass
 
     async def connect(self, loop, double timeout_ms):
-        self.connects += 1
         make = lambda: UpstreamConnection(self)
         if self.ssl is not None:
             coro = loop.create_connection(make, self.host, self.port, ssl=self.ssl,
@@ -554,7 +545,6 @@ cdef class UpstreamPool:
         else:
             coro = loop.create_connection(make, self.host, self.port)
         transport, conn = await wait_for(coro, timeout_ms / 1000.0)
-        self.in_use += 1
         return conn
 
     def close_idle(self, double older_than_ms=-1):
@@ -1839,7 +1829,6 @@ cdef class UpstreamConnection:
             self.reused = False
             self.pool.release(self)
         else:
-            self.pool.in_use -= 1
             self.close()
         if client is not None:
             client.response_finished(False)
