@@ -137,9 +137,6 @@ class Supervisor:
                 config = parse_config(doc)
             except ConfigError as exc:
                 return False, exc.errors
-            if not self.gateway_settings_compatible(config):
-                return False, ["_gateway: listen, admin_listen and workers cannot change "
-                               "without a restart"]
             config = self.with_overrides(config)
             results = await asyncio.gather(
                 *(h.request({"op": "config", "doc": config.source, "overrides": self.overrides})
@@ -165,11 +162,6 @@ class Supervisor:
 
         settings = apply_overrides(config.gateway, os.environ, **self.overrides)
         return _replace_gateway(config, settings)
-
-    def gateway_settings_compatible(self, config: Config) -> bool:
-        # Listening addresses and the worker count are fixed for the life of
-        # the process; flags and environment variables pin them anyway.
-        return True
 
     async def reload_file(self) -> None:
         if not self.config_path:
