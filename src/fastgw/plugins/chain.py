@@ -16,11 +16,10 @@ consumer-scoped plugins) one chain per consumer that has any.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastgw.config.model import Config, PluginConfig, Route, Service
 from fastgw.plugins import handler_class
-from fastgw.plugins.base import PHASES, Plugin
+from fastgw.plugins.base import Plugin
 from fastgw.plugins.state import ConfigState
 
 log = logging.getLogger("fastgw.plugins")
@@ -58,10 +57,6 @@ class PluginChain:
                         | (FILTER_BODY if self.body_filter else 0)
                         | (FILTER_LOG if self.log else 0))
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.plugins
-
     def for_consumer(self, consumer_id: str | None) -> PluginChain:
         if consumer_id is None or self.by_consumer is None:
             return self
@@ -69,6 +64,15 @@ class PluginChain:
 
     def __repr__(self) -> str:
         return f"<PluginChain {self.route.name}: {[p.name for p in self.plugins]}>"
+
+
+# Kong's precedence by which scopes an entry names: (route, service,
+# consumer) -> rank, lower wins.
+_PRECEDENCE = {
+    (True, True, True): 1, (True, False, True): 2, (False, True, True): 3,
+    (True, True, False): 4, (False, False, True): 5, (True, False, False): 6,
+    (False, True, False): 7, (False, False, False): 8,
+}
 
 
 def _rank(entry: PluginConfig, route: Route, service: Service | None,
@@ -84,11 +88,7 @@ def _rank(entry: PluginConfig, route: Route, service: Service | None,
         return None
     if c and entry.consumer != consumer:
         return None
-    return {
-        (True, True, True): 1, (True, False, True): 2, (False, True, True): 3,
-        (True, True, False): 4, (False, False, True): 5, (True, False, False): 6,
-        (False, True, False): 7, (False, False, False): 8,
-    }[(r, s, c)]
+    return _PRECEDENCE[(r, s, c)]
 
 
 class ChainBuilder:
@@ -149,13 +149,3 @@ class ChainBuilder:
             return None
         return PluginChain(python, route, service, native)
 
-
-def phases_of(plugin: Plugin) -> list[str]:
-    return [phase for phase in PHASES if plugin.implements(phase)]
-
-
-def describe(chain: PluginChain | None) -> dict[str, Any]:
-    """For the admin API and tests: the chain's plugins by phase."""
-    if chain is None:
-        return {}
-    return {phase: [p.name for p in getattr(chain, phase)] for phase in PHASES}
