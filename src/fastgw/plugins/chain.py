@@ -51,9 +51,10 @@ class PluginChain:
         self.native = native
         # consumer id -> PluginChain, filled in by build_chains
         self.by_consumer: dict[str | None, PluginChain] | None = None
-        # Log plugins need the response's status and headers, which the
-        # header phase records, so they switch it on too.
-        self.filters = ((FILTER_HEADER if self.header_filter or self.log else 0)
+        # Body and log plugins read the response's status and headers, which
+        # the header phase records (ctx.response), so they switch it on too.
+        self.filters = ((FILTER_HEADER if self.header_filter or self.body_filter or self.log
+                         else 0)
                         | (FILTER_BODY if self.body_filter else 0)
                         | (FILTER_LOG if self.log else 0))
 

@@ -179,26 +179,27 @@ class PluginRunner:
     # -- answers --------------------------------------------------------------
 
     def respond_exit(self, client, req, ctx: RequestContext) -> None:
+        """A plugin's own answer (ctx.exit)."""
         headers: list[bytes] = []
         for name, value in (ctx.exit_headers or {}).items():
             if name.lower() in ("content-length", "transfer-encoding", "connection"):
                 continue
             headers.append(name.encode("latin-1"))
             headers.append(str(value).encode("latin-1"))
-        body = ctx.exit_body or b""
-        status = ctx.exit_status
-        if req.filters:
-            status = self.header_filter(req, status, headers, source="exit")
-            if req.filters & 2:
-                body = self.body_filter(req, body, False) + self.body_filter(req, b"", True)
-        client.respond_exit(req, status, headers, body)
+        self.answer(client, req, ctx.exit_status, headers, ctx.exit_body or b"", "exit", False)
 
     def respond_error(self, client, req, status: int, body: bytes, close: bool) -> None:
         """An error the gateway answers itself (no route target, upstream
-        failure), passed through the route's response filters."""
+        failure)."""
         headers = [b"Content-Type", b"application/json; charset=utf-8"]
+        self.answer(client, req, status, headers, body, "gateway", close)
+
+    def answer(self, client, req, status: int, headers: list, body: bytes, source: str,
+               close: bool) -> None:
+        """An answer made in the gateway, passed through the route's response
+        filters like one from the upstream."""
         if req.filters & 1:
-            status = self.header_filter(req, status, headers, source="gateway")
+            status = self.header_filter(req, status, headers, source=source)
         if req.filters & 2:
             body = self.body_filter(req, body, False) + self.body_filter(req, b"", True)
         client.respond_exit(req, status, headers, body, close)
