@@ -27,6 +27,7 @@ import uvloop
 from fastgw.config.loader import ConfigError, apply_overrides, parse_config
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
+from fastgw.runtime import apply_config, new_gateway
 from fastgw.upstreams import UpstreamSupervisor
 
 log = logging.getLogger("fastgw.worker")
@@ -133,8 +134,6 @@ class Worker:
         return 0
 
     async def start(self, config: Config) -> None:
-        from fastgw.runtime import apply_config, new_gateway
-
         self.config = config
         gw = new_gateway(self.loop, config)
         self.gateway = gw
@@ -148,7 +147,6 @@ class Worker:
             self.servers.append(await self.serve(tls_listen, tls))
         gw.start_sweeper()
         settle_heap()
-        self._apply = apply_config
         upstreams = UpstreamSupervisor(gw, self.loop)
         self.upstreams = upstreams
         upstreams.sync(config)
@@ -186,7 +184,7 @@ class Worker:
                 config = config_of(msg)
             except ConfigError as exc:
                 return {"ok": False, "errors": exc.errors}
-            self._apply(self.gateway, config)
+            apply_config(self.gateway, config)
             self.config = config
             self._started_upstreams().sync(config)
             settle_heap()
