@@ -211,14 +211,7 @@ class ProxyCacheHandler(Plugin):
             if headers[index].lower() == b"kong-debug":
                 return None
         path, _, query = url.partition(b"?")
-        if self.ignore_uri_case:
-            path = path.lower()
-        vary_values = _NO_VARY_VALUES
-        if self.vary_headers:
-            vary_values = {name: values[0] if len(values) == 1 else b",".join(sorted(values))
-                           for name in self.vary_headers if (values := found.get(name))}
-        key = cache_key(method, host or b"", path, query or None, self.vary_query_params,
-                        self.vary_headers, vary_values, scope)
+        key = self.key_from(method, host or b"", path, query, found, scope)
         memory = self.memory
         assert memory is not None  # fast_access offers this path only with the memory strategy
         now = time.time()
@@ -271,21 +264,30 @@ class ProxyCacheHandler(Plugin):
         """The request's cache key; ``found`` holds (at least) the values of
         the vary headers the request carries, by lower-case name."""
         request = ctx.request
-        path = request.raw_path.lower() if self.ignore_uri_case else request.raw_path
-        vary_values = _NO_VARY_VALUES
-        if self.vary_headers:
-            # A repeated header counts by its values, whatever their order (as Kong).
-            vary_values = {name: values[0] if len(values) == 1 else b",".join(sorted(values))
-                           for name in self.vary_headers if (values := found.get(name))}
         route = ctx.route
         # Kong's prefix: consumer and route ids (a declarative route may lack an id).
         scope = route.id or route.name
         if ctx.consumer is not None:
             scope = f"{ctx.consumer.id}:{scope}"
-        return cache_key(request.method.encode("latin-1"),
-                         (request.host or "").encode("latin-1"), path.encode("latin-1"),
-                         request.raw_query.encode("latin-1") or None, self.vary_query_params,
-                         self.vary_headers, vary_values, scope.encode())
+        return self.key_from(request.method.encode("latin-1"),
+                             (request.host or "").encode("latin-1"),
+                             request.raw_path.encode("latin-1"),
+                             request.raw_query.encode("latin-1"), found, scope.encode())
+
+    def key_from(self, method: bytes, host: bytes, path: bytes, query: bytes,
+                 found: dict[bytes, list[bytes]], scope: bytes) -> str:
+        """The cache key of a request as the wire carried it (the plugin's
+        path and the core's fast path both come here). ``ignore_uri_case``
+        folds ASCII letters only, as Kong's Lua ``lower`` does."""
+        if self.ignore_uri_case:
+            path = path.lower()
+        vary_values = _NO_VARY_VALUES
+        if self.vary_headers:
+            # A repeated header counts by its values, whatever their order (as Kong).
+            vary_values = {name: values[0] if len(values) == 1 else b",".join(sorted(values))
+                           for name in self.vary_headers if (values := found.get(name))}
+        return cache_key(method, host, path, query or None, self.vary_query_params,
+                         self.vary_headers, vary_values, scope)
 
     def _find_headers(self, items: list[bytes]) -> dict[bytes, list[bytes]]:
         found: dict[bytes, list[bytes]] = {}
