@@ -311,3 +311,49 @@ def service_doc(upstream_port: int, routes: list[dict] | None = None, name: str 
 def running_gateway(doc: dict, workers: int = 1, env: dict | None = None) -> Iterator[GatewayProcess]:
     with GatewayProcess(doc, workers=workers, env=env) as gw:
         yield gw
+
+
+def parse_responses(raw: bytes, methods: list[str] | None = None) -> list[tuple[int, dict, bytes]]:
+    """Split the bytes of pipelined HTTP/1.1 answers into (status, headers,
+    body); bodies are framed by Content-Length or chunked, and the answers to
+    the requests whose ``methods`` entry is HEAD have none. Bytes that do not
+    frame as an answer end the list as an entry with status 0."""
+    out: list[tuple[int, dict, bytes]] = []
+    pos = 0
+    while pos < len(raw):
+        end = raw.find(b"\r\n\r\n", pos)
+        if end < 0:
+            out.append((0, {}, raw[pos:]))
+            break
+        lines = raw[pos:end].decode("latin-1").split("\r\n")
+        if not lines[0].startswith("HTTP/1.1 "):
+            out.append((0, {}, raw[pos:]))
+            break
+        status = int(lines[0].split(" ")[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        pos = end + 4
+        is_head = methods is not None and len(out) < len(methods) and methods[len(out)] == "HEAD"
+        if status in (204, 304) or 100 <= status < 200 or is_head:
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                line_end = raw.find(b"\r\n", pos)
+                size = int(raw[pos:line_end].split(b";")[0], 16)
+                chunks.append(raw[line_end + 2:line_end + 2 + size])
+                pos = line_end + 2 + size + 2
+                if size == 0:
+                    break
+            body = b"".join(chunks)
+        elif "content-length" in headers:
+            n = int(headers["content-length"])
+            body = raw[pos:pos + n]
+            pos += n
+        else:
+            body = raw[pos:]
+            pos = len(raw)
+        out.append((status, headers, body))
+    return out

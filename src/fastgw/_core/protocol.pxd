@@ -179,6 +179,10 @@ cdef class ClientConnection:
     cdef bint response_started
     cdef bint response_done
     cdef bint tunnel
+    cdef bint upgrade_wait              # an upgrade request waits for the upstream's 101
+    cdef list held                      # bytes read after that request's head
+    cdef Py_ssize_t held_bytes
+    cdef bint refusing                  # a bad request waits for those before it
     cdef int error_status               # set by a callback before it raises
 
     cdef bint pick_target(self, Request req)
@@ -197,6 +201,9 @@ cdef class ClientConnection:
     cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message)
     cdef void abort_with_filters(self, Request req, UpstreamConnection conn)
     cdef void check_timeouts(self, double now)
+    cdef void hold(self, bytes data)
+    cdef list take_held(self)
+    cdef void send_refusal(self)
 
 
 cdef class UpstreamConnection:
@@ -225,6 +232,8 @@ cdef class UpstreamConnection:
     cdef bint got_bytes
     cdef bint closed
     cdef bint tunnel
+    cdef bint answer_done               # the answer is whole; nothing may follow in this read
+    cdef bint trailing                  # bytes followed it: the connection is not reused
     cdef double idle_since
     cdef double read_deadline
     cdef double write_deadline
@@ -233,5 +242,6 @@ cdef class UpstreamConnection:
     cdef void write_body(self, bytes chunk, bint chunked)
     cdef void write_body_end(self, bint chunked)
     cdef void end_body(self)
+    cdef void finish_answer(self)
     cdef void flush(self)
     cdef void close(self)

@@ -26,6 +26,7 @@ from fastgw._core.metrics cimport MetricsCell
 from fastgw._core.router cimport RouteMatch, Router
 
 from fastgw._core import balancer as balancers
+from fastgw._core.router import MalformedTarget
 
 cdef object HttpRequestParser = httptools.HttpRequestParser
 cdef object HttpResponseParser = httptools.HttpResponseParser
@@ -66,6 +67,17 @@ FILTER_BODY = 2
 FILTER_LOG = 4
 
 MSG_HTTPS_REQUIRED = b"Please use HTTPS protocol"
+MSG_NOT_ALLOWED = b"Method not allowed"
+
+# Headers a client may not make hop-by-hop by naming them in Connection: the
+# request's framing and the headers the gateway itself sets. A token naming
+# one of them is ignored (removing Content-Length would let the body be read
+# upstream as another request).
+cdef frozenset PROTECTED_CONNECTION_TOKENS = frozenset({
+    b"content-length", b"transfer-encoding", b"host", b"x-request-id", b"via",
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
+    b"x-real-ip", b"close", b"keep-alive", b"upgrade",
+})
 
 cdef enum:
     # A body up to this size is kept after it is sent upstream, so that a
@@ -75,6 +87,9 @@ cdef enum:
     # Pipelined requests waiting their turn may buffer this much body before
     # the client is paused.
     PENDING_BODY_LIMIT = 262144
+    # Bytes a client sends after an upgrade request, held until the upstream
+    # answers 101 (they belong to the tunnel) or not (they are dropped).
+    UPGRADE_HOLD_LIMIT = 65536
 
 
 cdef inline double now_ms() noexcept nogil:
@@ -168,9 +183,29 @@ cdef int classify_header(bytes name) noexcept:
     return H_OTHER
 
 
+cdef bint upgrade_accepted(bytes asked, bytes answered):
+    # RFC 9110 7.8: the 101's Upgrade names one of the protocols the request
+    # offered.
+    cdef bytes token
+    if asked is None or answered is None:
+        return False
+    token = answered.strip().lower()
+    for offered in asked.split(b","):
+        if offered.strip().lower() == token:
+            return True
+    return False
+
+
 def header_kind(bytes name):
     """Python access to the classifier, for tests."""
     return classify_header(name)
+
+
+cdef enum:
+    # Content-Length values past this are all "too large": llhttp accepts up
+    # to 2**64-1, which does not fit a signed length, so the parse saturates
+    # here instead of wrapping (the 413 check then refuses it at once).
+    LENGTH_SATURATED = 9223372036854775807
 
 
 cdef long long parse_length(bytes value) except -2:
@@ -183,12 +218,20 @@ cdef long long parse_length(bytes value) except -2:
     for i in range(n):
         c = p[i]
         if b'0' <= c <= b'9':
-            if result > 922337203685477579:
-                return -1
-            result = result * 10 + (c - 48)
+            if result > 922337203685477579 or \
+                    (result == 922337203685477580 and c > b'7'):
+                result = LENGTH_SATURATED
+                continue
+            if result != LENGTH_SATURATED:
+                result = result * 10 + (c - 48)
         elif c != b' ' and c != b'\t':
             return -1
     return result
+
+
+def content_length_of(bytes value):
+    """Python access to the Content-Length parser, for tests."""
+    return parse_length(value)
 
 
 cdef bytes strip_port(bytes host):
@@ -792,18 +835,21 @@ cdef class ClientConnection:
 
     def data_received(self, bytes data):
         cdef Py_ssize_t offset
-        if self.closing:
+        if self.closing or self.refusing:
             return
         if self.tunnel:
             if self.upstream is not None:
                 self.upstream.wbuf.add(data)
                 self.upstream.flush()
             return
+        if self.upgrade_wait:
+            self.hold(data)
+            return
         try:
             self.feed(data)
         except HttpParserUpgrade as exc:
             offset = exc.args[0] if exc.args else len(data)
-            self.begin_tunnel(data[offset:])
+            self.wait_for_upgrade(data[offset:])
         except HttpParserError:
             if self.error_status == 0:
                 self.error_status = 400
@@ -967,6 +1013,8 @@ cdef class ClientConnection:
             raise ValueError("missing Host")
         if req.connection_tokens is not None:
             self.filter_connection_headers(req)
+        if req.upgrade is not None or self.parser.should_upgrade():
+            self.check_upgrade(req)
         if req.content_length > self.gw.limits.max_body_bytes:
             self.error_status = 413
             raise ValueError("body too large")
@@ -1034,10 +1082,28 @@ cdef class ClientConnection:
 
     # -- request life cycle ---------------------------------------------------
 
+    def check_upgrade(self, Request req):
+        # An upgrade is asked for only by Upgrade together with a Connection
+        # token naming it (llhttp pauses on exactly that, and on CONNECT).
+        # The connection becomes a tunnel only if the upstream answers 101;
+        # otherwise it closes after the answer, so nothing the client sent
+        # after this head is ever read as a request of its own.
+        if req.method == b"CONNECT":
+            self.error_status = 405
+            raise ValueError("CONNECT is not proxied")
+        if req.connection_tokens is None or b"upgrade" not in req.connection_tokens:
+            req.upgrade = None      # a bare Upgrade header is hop-by-hop: dropped
+            return
+        if req.content_length > 0 or req.chunked:
+            self.error_status = 400
+            raise ValueError("upgrade request with a body")
+        req.keep_alive = False
+
     def filter_connection_headers(self, Request req):
-        # Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        # Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1),
+        # except the framing and the gateway's own, which are never removed.
         extra = set(t for t in req.connection_tokens
-                    if t not in (b"close", b"keep-alive", b"upgrade"))
+                    if t not in PROTECTED_CONNECTION_TOKENS)
         if not extra:
             return
         kept = []
@@ -1057,12 +1123,16 @@ cdef class ClientConnection:
         cdef RouteRuntime rt
         cdef UpstreamConnection conn
         cdef RouteMatch match
-        if self.gw.compiled_router is not None:
-            # PERF: a C call into the compiled trie, no Python method lookup.
-            match = self.gw.compiled_router.match(req.method, req.host, req.url,
-                                                  req.match_headers)
-        else:
-            match = self.gw.router.match(req.method, req.host, req.url, req.match_headers)
+        try:
+            if self.gw.compiled_router is not None:
+                # PERF: a C call into the compiled trie, no Python method lookup.
+                match = self.gw.compiled_router.match(req.method, req.host, req.url,
+                                                      req.match_headers)
+            else:
+                match = self.gw.router.match(req.method, req.host, req.url, req.match_headers)
+        except MalformedTarget:
+            self.respond_local(400, MSG_BAD_REQUEST, True)
+            return
         if match is None:
             self.respond_local(404, MSG_NO_ROUTE, False)
             return
@@ -1310,16 +1380,42 @@ cdef class ClientConnection:
         conn.read_deadline = t + rt.read_timeout_ms if rt.read_timeout_ms > 0 else 0
         self.gw.busy_upstreams.add(conn)
 
-    def begin_tunnel(self, bytes rest):
-        """After an Upgrade request: bytes past the head belong to the tunnel."""
-        cdef Request req = self.active
-        if req is None or req.upgrade is None:
+    def wait_for_upgrade(self, bytes rest):
+        """After an upgrade request's head: what follows is held (not parsed,
+        not forwarded) until the upstream accepts the upgrade with a 101."""
+        if self.closing:
+            return
+        if self.current is not None or self.active is None \
+                or (<Request>self.active).upgrade is None:
             self.error_status = 400
             self.refuse()
             return
-        if rest:
-            req.body_pending.append(rest)
+        self.upgrade_wait = True
+        self.held = []
+        self.held_bytes = 0
+        self.hold(rest)
+
+    cdef void hold(self, bytes data):
+        if not PyBytes_GET_SIZE(data):
+            return
+        self.held.append(data)
+        self.held_bytes += PyBytes_GET_SIZE(data)
+        if self.held_bytes > UPGRADE_HOLD_LIMIT and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    cdef list take_held(self):
+        # The upstream accepted the upgrade: held bytes go into the tunnel.
+        cdef list held = self.held
+        self.held = None
+        self.held_bytes = 0
+        self.upgrade_wait = False
         self.tunnel = True
+        self.head_started = 0
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return held if held is not None else []
 
     cdef void respond_local(self, int status, bytes message, bint close):
         cdef Request req = self.active
@@ -1366,7 +1462,7 @@ cdef class ClientConnection:
             b.add(b"\r\n")
         if req is not None and req.extra_head is not None:
             b.add(req.extra_head)
-        if close:
+        if close or (req is not None and not req.keep_alive):
             b.add(b"Connection: close\r\n")
         b.add(b"\r\n")
         if req is not None:
@@ -1376,7 +1472,40 @@ cdef class ClientConnection:
     def refuse(self):
         """Answer a request that cannot be parsed or is not allowed, then
         close: after a framing error nothing else on the connection can be
-        trusted (PRODUCT.md section 5)."""
+        trusted (PRODUCT.md section 5).
+
+        Requests parsed whole before the bad one are still proxied and
+        answered in order, as nginx does; the error answer follows them.
+        Nothing after the bad request is read."""
+        cdef Request bad = self.current
+        self.current = None
+        self.head_started = 0
+        if bad is not self.active:
+            # Behind requests still in progress (a pipelined request, or bytes
+            # between two): drop it, stop reading, and answer the error once
+            # those before it are answered.
+            if bad is not None and self.pending and self.pending[-1] is bad:
+                self.pending.pop()
+            self.refusing = True
+            if not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+            if self.active is None:
+                self.send_refusal()
+            return
+        if self.upstream is not None:
+            up = self.upstream
+            self.upstream = None
+            up.client = None
+            up.close()
+        self.pending.clear()
+        if self.response_started and not self.response_done:
+            self.abort()
+            return
+        self.active = bad
+        self.send_refusal()
+
+    cdef void send_refusal(self):
         cdef int status = self.error_status or 400
         cdef bytes message
         if status == 431:
@@ -1387,20 +1516,13 @@ cdef class ClientConnection:
             message = MSG_EXPECTATION
         elif status == 408:
             message = MSG_TIMEOUT
+        elif status == 405:
+            message = MSG_NOT_ALLOWED
         elif status == 500:
             message = MSG_UNEXPECTED
         else:
             message = MSG_BAD_REQUEST
-        if self.upstream is not None:
-            up = self.upstream
-            self.upstream = None
-            up.client = None
-            up.close()
-        self.pending.clear()
-        if self.response_started and not self.response_done:
-            self.abort()
-            return
-        self.active = self.current
+        self.refusing = False
         self.respond_local(status, message, True)
 
     cdef void response_finished(self, bint close):
@@ -1459,12 +1581,15 @@ cdef class ClientConnection:
         if self.pending:
             nxt = <Request>self.pending.popleft()
             self.active = nxt
-            if not self.pending and self.reading_paused:
+            if not self.pending and self.reading_paused and not self.refusing:
                 self.reading_paused = False
                 self.transport.resume_reading()
             if nxt.method is not None:
                 # Its head is complete; route it now.
                 self.start_request(nxt)
+        elif self.refusing:
+            # Every request before the bad one is answered: now its error.
+            self.send_refusal()
         else:
             self.idle_since = now_ms()
             if self.reading_paused:
@@ -1575,7 +1700,14 @@ cdef class UpstreamConnection:
             offset = exc.args[0] if exc.args else len(data)
             self.begin_tunnel(client, data[offset:])
         except HttpParserError:
-            client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+            if self.answer_done:
+                # Bytes past the end of the answer: the connection's framing
+                # cannot be trusted any more (they never reach a client).
+                self.trailing = True
+            else:
+                client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+        if self.answer_done:
+            self.finish_answer()
         client.flush()
         if client.upstream is not None and client.upstream.wbuf.length:
             # A pipelined request started when this answer ended.
@@ -1634,6 +1766,9 @@ cdef class UpstreamConnection:
     # -- httptools callbacks ------------------------------------------------
 
     def on_message_begin(self):
+        if self.answer_done:
+            self.trailing = True
+            raise ValueError("bytes past the end of the answer")
         self.status = 0
         self.reason = None
         self.resp_headers = []
@@ -1681,6 +1816,10 @@ cdef class UpstreamConnection:
             return
         if client is None:
             return
+        if status == 101 and not upgrade_accepted(req.upgrade, self.resp_upgrade):
+            # A switch the request did not ask for (or to another protocol)
+            # would turn the client's connection into a raw tunnel: 502.
+            raise ValueError("unrequested 101")
         t = now_ms()
         req.t_first_byte = t
         settle(req, OUTCOME_RESPONSE, status, t - req.t_upstream_sent)
@@ -1747,16 +1886,19 @@ cdef class UpstreamConnection:
         client.response_started = True
         self.head_sent = True
         if not self.body_allowed and status != 101:
-            # No body follows (HEAD, 204, 304). llhttp does not know a HEAD
-            # answer has no body, so start a fresh parser for the next one.
-            if req.method == b"HEAD":
-                self.parser = HttpResponseParser(self)
-                self.feed = self.parser.feed_data
-            self.exchange_done()
+            # No body follows (HEAD, 204, 304): the answer ends here, whatever
+            # the upstream sends next.
+            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+            self.answer_done = True
 
     def on_body(self, bytes chunk):
         cdef ClientConnection client = self.client
         cdef Request req = self.req
+        if self.answer_done:
+            # A body on a HEAD, 204 or 304 answer (llhttp does not know a
+            # HEAD answer has none).
+            self.trailing = True
+            raise ValueError("body on an answer that has none")
         if client is None or self.interim:
             return
         if req.ctx is not None and (req.filters & FILTER_BODY):
@@ -1790,7 +1932,7 @@ cdef class UpstreamConnection:
         if self.interim:
             self.interim = False
             return
-        if self.client is None or not self.head_sent:
+        if self.client is None or not self.head_sent or self.answer_done:
             return
         if self.status == 101:
             # llhttp ends the 101 message before raising HttpParserUpgrade;
@@ -1798,6 +1940,22 @@ cdef class UpstreamConnection:
             return
         self.end_body()
         self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+        self.answer_done = True
+
+    cdef void finish_answer(self):
+        # Called once the bytes at hand are parsed, never from inside the
+        # parser: releasing the connection starts the client's next request,
+        # which may take this very connection from the pool, and any byte
+        # still in the parser would then be read as that request's answer.
+        cdef Request req = self.req
+        self.answer_done = False
+        if self.trailing:
+            self.trailing = False
+            self.keep_alive = False
+        elif req is not None and req.method == b"HEAD":
+            # llhttp still expects the body the head announced.
+            self.parser = HttpResponseParser(self)
+            self.feed = self.parser.feed_data
         self.exchange_done()
 
     # -- exchange -----------------------------------------------------------
@@ -1834,19 +1992,15 @@ cdef class UpstreamConnection:
             client.response_finished(False)
 
     def begin_tunnel(self, ClientConnection client, bytes rest):
-        # 101 Switching Protocols: from now on both sides are raw bytes.
-        cdef Request req = self.req
+        # 101 Switching Protocols (checked against the request in
+        # on_headers_complete): from now on both sides are raw bytes.
         self.tunnel = True
         self.read_deadline = 0
         client.gw.busy_upstreams.discard(self)
         if rest:
             client.wbuf.add(rest)
-        client.tunnel = True
-        client.head_started = 0
-        if req is not None and req.body_pending:
-            for piece in req.body_pending:
-                self.wbuf.add(<bytes>piece)
-            req.body_pending = []
+        for piece in client.take_held():
+            self.wbuf.add(<bytes>piece)
         self.flush()
 
     cdef void write_body(self, bytes chunk, bint chunked):
