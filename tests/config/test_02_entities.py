@@ -128,6 +128,11 @@ def test_route_matchers_are_kept_and_header_names_lower_cased():
     assert route.headers == (("x-version", ("1", "2")),)
 
 
+def test_pcre_named_groups_are_accepted_as_the_docs_say():
+    # docs/kong-compatibility.md: PCRE named groups are converted for the router.
+    assert only_route(paths=["~/users/(?<id>\\d+)$"]).paths == ("~/users/(?<id>\\d+)$",)
+
+
 def test_a_route_with_only_methods_or_only_headers_is_valid():
     assert only_route(methods=["GET"]).methods == ("GET",)
     assert only_route(headers={"x-a": ["1"]}).headers == (("x-a", ("1",)),)

@@ -183,6 +183,15 @@ REQUEST_VECTORS = {
     "absolute-form-public-forwarded-in-origin-form": (
         b"GET http://evil.example/public/a HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
         [200], ["GET /public/a"]),
+    "malformed-escape-in-path": (
+        b"GET /public/%%32%65%%32%65/private/x HTTP/1.1\r\nHost: gw\r\n\r\n" + SMUGGLE,
+        [400], []),
+    "raw-byte-above-0x7f-refused": (
+        b"GET /public/\xff%41 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+        [400], []),
+    "escaped-byte-above-0x7f-forwarded-encoded": (
+        b"GET /public/%ff%41 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+        [200], ["GET /public/%FFA"]),
     "expect-unknown": (
         b"POST /public/a HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue-x\r\n"
         b"Content-Length: %d\r\n\r\n" % len(SMUGGLE) + SMUGGLE,

@@ -13,6 +13,8 @@ cdef int _MAX_METHODS
 cdef unsigned char _QUESTION, _PERCENT, _SLASH, _DOT, _COLON, _LEFT_BRACKET
 cdef str _POSTFIX_GROUP
 cdef object _PCRE_NAMED_GROUP, _LEADING_FLAGS, _PERCENT_TRIPLET, _UNSAFE_PATH_BYTE
+cdef object _MALFORMED_PERCENT
+cdef bytes _PATH_SAFE
 cdef frozenset _RESERVED
 
 

@@ -73,6 +73,15 @@ _RESERVED = frozenset(b"!*'();:@&=+$,/?%#[]")
 _PERCENT_TRIPLET = re.compile(rb"%([0-9A-Fa-f]{2})")
 # Bytes that may not appear raw in a request line are re-encoded upstream.
 _UNSAFE_PATH_BYTE = re.compile(rb"[^!#$&'()*+,/:;=?@\[\]A-Za-z0-9\-_.~%]")
+# The same set as a table: 1 for a byte that may travel raw in a path.
+_PATH_SAFE = bytes(0 if _UNSAFE_PATH_BYTE.match(bytes((b,))) else 1 for b in range(256))
+# A "%" that does not start a triplet: the target is malformed (RFC 3986 2.1),
+# and decoding around it could make a new escape ("%%32%65" -> "%2e").
+_MALFORMED_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class MalformedTarget(ValueError):
+    """The request-target cannot be routed as sent (a 400)."""
 
 
 # ---------------------------------------------------------------- path helpers
@@ -108,17 +117,19 @@ def _has_at(data, pos, end, label):
 
 
 def _needs_normalizing(path, end):
-    """True if ``path[:end]`` holds "%", "/." or "//", the only inputs normalisation changes."""
+    """True if ``path[:end]`` holds "%", "/.", "//" or a byte that may not travel
+    raw (it is percent-encoded upstream): the inputs normalisation changes."""
     if not cython.compiled:
         return (
             path.find(b"%", 0, end) >= 0
             or path.find(b"/.", 0, end) >= 0
             or path.find(b"//", 0, end) >= 0
+            or _UNSAFE_PATH_BYTE.search(path, 0, end) is not None
         )
     i = 0
     while i < end:
         c = path[i]
-        if c == _PERCENT:
+        if c == _PERCENT or not _PATH_SAFE[c]:
             return True
         if c == _SLASH and i + 1 < end:
             c = path[i + 1]
@@ -427,8 +438,14 @@ class _Entry:
         return head + url[offset:]
 
 
+def python_regex(pattern):
+    """A Kong (PCRE) path regex in Python's dialect: named groups ``(?<name>...)``
+    become ``(?P<name>...)``. The config checker validates what the router compiles."""
+    return _PCRE_NAMED_GROUP.sub("(?P<", pattern)
+
+
 def _compile_path_regex(route, pattern):
-    pattern = _PCRE_NAMED_GROUP.sub("(?P<", pattern)
+    pattern = python_regex(pattern)
     # Leading flags such as "(?i)" must stay first; the group keeps a top-level
     # alternation inside; the postfix group is what strip_path removes.
     leading = _LEADING_FLAGS.match(pattern)
@@ -746,6 +763,8 @@ class Router:
         query_start = _index_of(url, _QUESTION, 0, url_len)
         normalized = _needs_normalizing(url, query_start)
         if normalized:
+            if _MALFORMED_PERCENT.search(url, 0, query_start) is not None:
+                raise MalformedTarget("malformed percent-escape in the path")
             path = _normalize_path(url[:query_start])
             path_len = len(path)
         else:

@@ -27,6 +27,12 @@ class RouteMatch:
         upstream_path: bytes,
     ) -> None: ...
 
+def python_regex(pattern: str) -> str:
+    """A Kong (PCRE) path regex in Python's dialect (named groups)."""
+
+class MalformedTarget(ValueError):
+    """The request-target cannot be routed as sent (a 400)."""
+
 class Router:
     """Kong traditional-router matching over a fixed set of routes."""
 
