@@ -65,6 +65,13 @@ def cmd_run(args) -> int:
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
         return 1
+    from fastgw.admin.server import exposure_error
+
+    problem = exposure_error(settings.admin_listen, settings.admin_token) \
+        if settings.admin_listen else None
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     config = _replace_gateway(config, settings)
     workers = settings.workers or os.cpu_count() or 1
     sup = Supervisor(config, args.config, settings.listen, settings.admin_listen, workers,

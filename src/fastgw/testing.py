@@ -104,7 +104,13 @@ class GatewayProcess:
 
     def admin(self, method: str, path: str, body: bytes | None = None,
               headers: dict | None = None) -> tuple[int, dict, bytes]:
-        return http_request(self.admin_port, method, path, body=body, headers=headers)
+        """An admin API request as curl sends it: Host names the listener, a
+        body is JSON unless ``headers`` say otherwise."""
+        sent = {"Host": f"127.0.0.1:{self.admin_port}"}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+        sent.update(headers or {})
+        return http_request(self.admin_port, method, path, body=body, headers=sent)
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict | None = None, timeout: float = 10.0) -> tuple[int, dict, bytes]:

@@ -172,6 +172,7 @@ def test_a_failing_target_leaves_rotation_and_returns_when_it_recovers():
             await checker.check(HEALTHY)
             assert runtime.states == [HEALTHY, UNHEALTHY]
             assert runtime.calls == [(1, False, "")]
+            assert runtime.reasons[0].startswith("active probe: ") and "500" in runtime.reasons[0]
             # The unhealthy round probes only the unhealthy target.
             probes_of_good = len(good.requests)
             bad.status = 200

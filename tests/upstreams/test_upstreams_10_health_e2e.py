@@ -59,6 +59,11 @@ def test_passive_checks_trip_and_active_checks_bring_the_target_back(start_gatew
         assert wait_until(lambda: target_health(gw)[b.target] == "HEALTHY")
         b.status = 200
         assert {client.backend() for _ in range(4)} == {"a", "b"}
+        # Both transitions are in the log, once each, at the same level.
+        lines = [line for line in gw.logs().splitlines() if f"target {b.target} is now" in line]
+        assert len(lines) == 2, lines
+        assert "WARNING" in lines[0] and "is now UNHEALTHY (passive: 2 http failures, last status 500)" in lines[0]
+        assert "WARNING" in lines[1] and "is now HEALTHY (active probe:" in lines[1]
 
 
 def test_a_name_that_does_not_resolve_is_dns_error_and_breaks_nothing(start_gateway):

@@ -44,11 +44,14 @@ class RecordingRuntime:
         self.targets = spec.targets
         self.healthchecks_on = checks_on
         self.states = [HEALTHY if checks_on else HEALTHCHECKS_OFF] * len(spec.targets)
-        self.calls: list[tuple[int, bool, str]] = []
+        self.calls: list[tuple[int, bool, str]] = []  # (index, healthy, "dns" or "")
+        self.reasons: list[str] = []  # what the transition is logged with
 
-    def set_target_health(self, index: int, healthy: bool, reason: str = "") -> None:
-        self.calls.append((index, healthy, reason))
-        if reason == "dns":
+    def set_target_health(self, index: int, healthy: bool, reason: str = "",
+                          dns: bool = False) -> None:
+        self.calls.append((index, healthy, "dns" if dns else ""))
+        self.reasons.append(reason)
+        if dns:
             self.states[index] = "DNS_ERROR"
         else:
             self.states[index] = HEALTHY if healthy else UNHEALTHY

@@ -45,7 +45,7 @@ cdef class UpstreamRuntime:
     cdef bytes request_key(self, ClientConnection client, Request req, int kind, bytes name)
     cdef Py_ssize_t pick(self, ClientConnection client, Request req) except? -2
     cdef void passive(self, Py_ssize_t index, int outcome, int status)
-    cdef void mark(self, Py_ssize_t index, str health)
+    cdef void mark(self, Py_ssize_t index, str health, str reason)
 
 
 cdef class RouteRuntime:

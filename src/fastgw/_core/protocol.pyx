@@ -11,6 +11,7 @@ system calls dominate, so writes are coalesced).
 
 import asyncio
 import collections
+import logging
 import os
 
 import httptools
@@ -35,6 +36,7 @@ cdef object HttpParserError = httptools.HttpParserError
 cdef object deque = collections.deque
 cdef object TimeoutError_ = asyncio.TimeoutError
 cdef object wait_for = asyncio.wait_for
+cdef object health_log = logging.getLogger("fastgw.upstreams")
 
 
 # Kong's wording for the errors the proxy itself answers.
@@ -427,28 +429,34 @@ cdef class UpstreamRuntime:
                 c[1] = c[2] = c[3] = 0
                 if self.ok_threshold and c[0] >= self.ok_threshold \
                         and self.health[index] == "UNHEALTHY":
-                    self.mark(index, "HEALTHY")
+                    self.mark(index, "HEALTHY",
+                              f"passive: {c[0]} successes, last status {status}")
                 return
             if kind != 2:
                 return
             c[1] += 1
             c[0] = 0
             if self.http_fail_threshold and c[1] >= self.http_fail_threshold:
-                self.mark(index, "UNHEALTHY")
+                self.mark(index, "UNHEALTHY",
+                          f"passive: {c[1]} http failures, last status {status}")
         elif outcome == OUTCOME_TCP_FAILURE:
             c[2] += 1
             c[0] = 0
             if self.tcp_fail_threshold and c[2] >= self.tcp_fail_threshold:
-                self.mark(index, "UNHEALTHY")
+                self.mark(index, "UNHEALTHY", f"passive: {c[2]} tcp failures")
         elif outcome == OUTCOME_TIMEOUT:
             c[3] += 1
             c[0] = 0
             if self.timeout_threshold and c[3] >= self.timeout_threshold:
-                self.mark(index, "UNHEALTHY")
+                self.mark(index, "UNHEALTHY", f"passive: {c[3]} timeouts")
 
-    cdef void mark(self, Py_ssize_t index, str health):
+    cdef void mark(self, Py_ssize_t index, str health, str reason):
+        # Every transition, active or passive, either way, passes here and is
+        # logged once, at one level, with its cause.
         if self.health[index] == health:
             return
+        health_log.warning("upstream %s target %s is now %s (%s)", self.name,
+                           self.targets[index].target, health, reason)
         self.health[index] = health
         self.counters[index] = [0, 0, 0, 0]
         self.balancer.set_healthy(index, health == "HEALTHY")
@@ -458,12 +466,13 @@ cdef class UpstreamRuntime:
             except Exception:
                 pass
 
-    def set_target_health(self, Py_ssize_t index, bint healthy, str reason=""):
-        """For the active checker and DNS: reason "dns" marks DNS_ERROR."""
+    def set_target_health(self, Py_ssize_t index, bint healthy, str reason="", bint dns=False):
+        """For the active checker and DNS; ``dns`` marks DNS_ERROR. ``reason``
+        is logged with the transition."""
         if healthy:
-            self.mark(index, "HEALTHY")
+            self.mark(index, "HEALTHY", reason)
         else:
-            self.mark(index, "DNS_ERROR" if reason == "dns" else "UNHEALTHY")
+            self.mark(index, "DNS_ERROR" if dns else "UNHEALTHY", reason)
 
     def target_health(self):
         out = []

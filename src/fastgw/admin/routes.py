@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import re
 
 import orjson
 import yaml
 
 from fastgw.admin.server import AdminRequest, AdminResponse
+from fastgw.worker import split_host_port
 
 UPSTREAM_HEALTH = re.compile(r"^/upstreams/([^/]+)/health/?$")
 CACHE_ENTRY = re.compile(r"^/proxy-cache/([^/]+)$")
@@ -18,6 +21,9 @@ class AdminApp:
         self.sup = supervisor
 
     async def handle(self, req: AdminRequest) -> AdminResponse:
+        refusal = refuse_request(req, self.sup.admin_listen, self.sup.config.gateway.admin_token)
+        if refusal is not None:
+            return refusal
         path = req.path.rstrip("/") or "/"
         if path == "/status":
             if req.method != "GET":
@@ -55,15 +61,20 @@ class AdminApp:
         return AdminResponse(404, {"message": "Not found"})
 
     async def post_config(self, req: AdminRequest) -> AdminResponse:
+        from fastgw.config.loader import ConfigError, decode_yaml
+
         ctype = req.headers.get("content-type", "")
         try:
             if "yaml" in ctype:
-                doc = yaml.safe_load(req.body)
+                doc = decode_yaml(req.body)
             else:
                 doc = orjson.loads(req.body)
         except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
             return AdminResponse(400, {"message": "invalid config document",
                                        "errors": [f"body: {exc}"]})
+        except ConfigError as exc:
+            return AdminResponse(400, {"message": "invalid config document",
+                                       "errors": [f"body: {error}" for error in exc.errors]})
         if not isinstance(doc, dict):
             return AdminResponse(400, {"message": "invalid config document",
                                        "errors": ["body: expected an object"]})
@@ -86,6 +97,54 @@ class AdminApp:
             return AdminResponse(503, {"message": "no worker answered"})
         data = [{**target, "upstream": {"name": name}} for target in targets]
         return AdminResponse(200, {"data": data, "total": len(data)})
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WRITE_CONTENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
+
+
+def refuse_request(req: AdminRequest, listen: str | None, token: str | None) -> AdminResponse | None:
+    """The answer for a request the admin API must not serve, else None.
+
+    With a token, every request carries it (Kong-Admin-Token). A write must
+    also be one a web page cannot make a browser send: a JSON or YAML body
+    (a form or text/plain post is not), a Host that names this listener (DNS
+    rebinding sends the attacker's name) and no Origin but this listener's."""
+    if token is not None and not hmac.compare_digest(
+            req.headers.get("kong-admin-token", "").encode(), token.encode()):
+        return AdminResponse(401, {"message": "Invalid credentials. Token or User credentials required"})
+    if req.method not in WRITE_METHODS:
+        return None
+    host = req.headers.get("host", "")
+    if not host_names_listener(host, listen):
+        return AdminResponse(403, {"message": f"Host '{host}' does not name the admin listener"})
+    origin = req.headers.get("origin")
+    if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+        return AdminResponse(403, {"message": f"cross-origin write refused (Origin '{origin}')"})
+    ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+    if req.body and ctype not in WRITE_CONTENT_TYPES:
+        return AdminResponse(415, {"message": "a write needs Content-Type application/json "
+                                              "or application/yaml"})
+    return None
+
+
+def host_names_listener(host: str, listen: str | None) -> bool:
+    """True if a Host header names the admin listener: its port, and an IP
+    literal, localhost or the listener's own host name."""
+    name, sep, port = host.rpartition(":")
+    if not sep or not port.isdigit() or listen is None:
+        return False
+    listen_host, listen_port = split_host_port(listen, 8001)
+    if int(port) != listen_port:
+        return False
+    name = name.strip("[]").lower()
+    if name in ("localhost", listen_host.lower()):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def method_not_allowed() -> AdminResponse:

@@ -8,6 +8,7 @@ coroutine; httptools still does the parsing. Routes are registered in
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 
 import httptools
@@ -19,7 +20,8 @@ log = logging.getLogger("fastgw.admin")
 
 MAX_ADMIN_BODY = 16 * 1024 * 1024
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
-           404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           413: "Payload Too Large", 415: "Unsupported Media Type",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -128,6 +130,23 @@ class AdminProtocol(asyncio.Protocol):
         self.transport.write(head + resp.body)
         if not keep:
             self.transport.close()
+
+
+def exposure_error(listen: str, token: str | None) -> str | None:
+    """Why the admin API may not listen on ``listen``, or None: off loopback
+    it answers only with admin authentication configured."""
+    host, _ = split_host_port(listen, 8001)
+    if token:
+        return None
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (f"admin_listen {listen} is not a loopback address: set _gateway.admin_token "
+            "(or FASTGW_ADMIN_TOKEN) so the admin API needs a key, or listen on 127.0.0.1")
 
 
 async def start_admin(supervisor, listen: str):

@@ -842,6 +842,12 @@ GATEWAY = Record(
             default=GATEWAY_DEFAULTS["admin_listen"],
             description="Admin API address; keep it private.",
         ),
+        "admin_token": String(
+            referenceable=True,
+            secret=True,
+            description="Admin API key, sent as Kong-Admin-Token; required when "
+            "admin_listen is not a loopback address.",
+        ),
         "workers": Integer(
             between=(1, 1024), description="Worker processes; the number of CPUs when unset."
         ),

@@ -21,6 +21,7 @@ variable                               ``_gateway`` field
 =====================================  =====================================
 FASTGW_LISTEN                          listen (``host:port``)
 FASTGW_ADMIN_LISTEN                    admin_listen (``host:port``)
+FASTGW_ADMIN_TOKEN                     admin_token
 FASTGW_WORKERS                         workers (an integer, or ``auto``)
 FASTGW_REDIS_URL                       redis.url
 FASTGW_TLS_CERT                        tls.cert
@@ -75,6 +76,7 @@ from fastgw.config.schema import Field, Integer, Number, Path, Validation, forma
 
 __all__ = [
     "ConfigError",
+    "decode_yaml",
     "apply_overrides",
     "check_file",
     "config_hash",
@@ -494,6 +496,60 @@ def _gateway_settings(block: dict) -> GatewaySettings:
 # --- files -----------------------------------------------------------------------
 
 
+# Bounds on a YAML document, checked on its node graph before anything is
+# built from it: aliases may not expand it past MAX_YAML_NODES (a 2 KB "billion
+# laughs" file would otherwise become tens of thousands of routes), and nesting
+# stops at MAX_YAML_DEPTH (deeper input exhausted the recursion limit).
+MAX_YAML_NODES = 200_000
+MAX_YAML_DEPTH = 64
+
+
+def _yaml_bound_error(root: yaml.Node) -> str | None:
+    sizes: dict[int, int] = {}
+    # Iterative post-order walk: (node, depth, children visited?).
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, visited = stack.pop()
+        if depth > MAX_YAML_DEPTH:
+            return f"nesting depth over {MAX_YAML_DEPTH} levels (the YAML depth bound)"
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        if visited:
+            # A node reached through several aliases counts once per use.
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > MAX_YAML_NODES:
+                return (f"aliases expand the document past {MAX_YAML_NODES} nodes "
+                        "(the YAML alias expansion bound)")
+        elif id(node) not in sizes:
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children
+                         if id(child) not in sizes)
+    return None
+
+
+def decode_yaml(data: bytes | str) -> Any:
+    """A YAML document, within the bounds above. Raises ``yaml.YAMLError``
+    (malformed) or ``ConfigError`` naming the bound."""
+    loader = _YAML_LOADER(data)
+    problem: str | None
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            node = None
+            problem = f"nesting depth over {MAX_YAML_DEPTH} levels (the YAML depth bound)"
+        else:
+            problem = _yaml_bound_error(node) if node is not None else None
+        if problem is not None:
+            raise ConfigError([f"invalid YAML: {problem}"])
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
 def _decode_document(path: str, data: bytes) -> Any:
     extension = os.path.splitext(path)[1].lower()
     is_json = extension == ".json" or (
@@ -507,7 +563,9 @@ def _decode_document(path: str, data: bytes) -> Any:
                 [f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
             ) from None
     try:
-        return yaml.load(data, Loader=_YAML_LOADER)
+        return decode_yaml(data)
+    except ConfigError as exc:
+        raise ConfigError([f"{path}: {error}" for error in exc.errors]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

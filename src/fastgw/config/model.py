@@ -122,6 +122,7 @@ class GatewaySettings:
 
     listen: str = "0.0.0.0:8000"
     admin_listen: str = "127.0.0.1:8001"
+    admin_token: str | None = None  # required by a non-loopback admin_listen
     workers: int | None = None  # None: number of CPUs
     tls: TLSSettings | None = None
     redis_url: str | None = None

@@ -95,11 +95,9 @@ class TargetResolver:
             self.addresses[index] = addresses
             if index in self.failed:
                 self.failed.discard(index)
-                self.runtime.set_target_health(index, True)
-                log.warning("upstream %s target %s resolves again",
-                            self.runtime.name, self.runtime.targets[index].target)
+                self.runtime.set_target_health(index, True, "dns: resolves again")
             return
         self.addresses.pop(index, None)
         if index not in self.failed:
             self.failed.add(index)
-            self.runtime.set_target_health(index, False, "dns")
+            self.runtime.set_target_health(index, False, "dns: no address", dns=True)

@@ -291,10 +291,9 @@ class ActiveChecker:
         flipped = self.counters[index].record(outcome, current == HEALTHY, self.settings)
         if flipped is None:
             return
-        target = self.runtime.targets[index].target
-        self.runtime.set_target_health(index, flipped)
         self.seen[index] = HEALTHY if flipped else UNHEALTHY
-        log.warning("upstream %s target %s is now %s (active probe: %s%s)",
-                    self.runtime.name, target, self.seen[index], outcome.value,
-                    f" {status}" if status is not None else "")
+        # The runtime logs the transition (it sees the passive ones too).
+        self.runtime.set_target_health(
+            index, flipped,
+            f"active probe: {outcome.value}{f' {status}' if status is not None else ''}")
 
