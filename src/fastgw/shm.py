@@ -9,7 +9,9 @@ A segment is zero-filled at creation, which every user here treats as
 
 from __future__ import annotations
 
+import atexit
 import os
+from collections.abc import Callable
 from multiprocessing import resource_tracker, shared_memory
 
 from fastgw._core.ratelimit import SharedCounterTable
@@ -23,6 +25,9 @@ SEGMENTS = {"ratelimit": SharedCounterTable.nbytes(RATELIMIT_SLOTS)}
 ENV_PREFIX = "FASTGW_SHM_"
 
 _opened: dict[str, shared_memory.SharedMemory] = {}
+# Called before the opened segments close: each lets go of the views it made
+# of a segment (a mapping with views cannot close: BufferError at exit).
+_releases: list[Callable[[], None]] = []
 
 
 def create_segments() -> dict[str, shared_memory.SharedMemory]:
@@ -46,6 +51,21 @@ def release(segments: dict[str, shared_memory.SharedMemory]) -> None:
             pass
 
 
+def on_close(release: Callable[[], None]) -> None:
+    """Worker side: ``release`` lets go of a view of a segment; it runs at
+    exit, before the segments close (users first, then the mapping)."""
+    _releases.append(release)
+
+
+def close_opened() -> None:
+    """Release every view, then close the segments this process opened."""
+    while _releases:
+        _releases.pop()()
+    while _opened:
+        _, seg = _opened.popitem()
+        seg.close()
+
+
 def segment(name: str) -> shared_memory.SharedMemory | None:
     """Worker side: the node's segment ``name``, or None when this process was
     not started by a supervisor (tests, tools): callers fall back to memory
@@ -63,5 +83,9 @@ def segment(name: str) -> shared_memory.SharedMemory | None:
         resource_tracker.unregister(seg._name, "shared_memory")  # type: ignore[attr-defined]
     except Exception:
         pass
+    if not _opened:
+        # atexit runs before module globals are torn down, so views are
+        # still reachable and released in order.
+        atexit.register(close_opened)
     _opened[name] = seg
     return seg

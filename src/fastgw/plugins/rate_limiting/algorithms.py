@@ -85,8 +85,9 @@ def node_counters(state: Any) -> NodeCounters:
             if counters is None:
                 counters = state.shared[_STATE_KEY] = NodeCounters(LocalCounters())
             return counters
-        _node = NodeCounters(SharedCounterTable(capacity=shm.RATELIMIT_SLOTS,
-                                                buffer=segment.buf))
+        table = SharedCounterTable(capacity=shm.RATELIMIT_SLOTS, buffer=segment.buf)
+        shm.on_close(table.close)
+        _node = NodeCounters(table)
     return _node
 
 
