@@ -24,6 +24,7 @@ def limits_from(settings: GatewaySettings) -> Limits:
         max_connections=settings.max_connections,
         upstream_pool_size=settings.upstream_keepalive_pool_size,
         upstream_keepalive_timeout=settings.upstream_keepalive_timeout,
+        max_memory_mb=settings.max_memory_mb or 0,
     )
 
 

@@ -17,6 +17,7 @@ cdef class Limits:
     cdef readonly Py_ssize_t max_connections
     cdef readonly Py_ssize_t upstream_pool_size
     cdef readonly double upstream_keepalive_timeout_ms
+    cdef readonly long long max_memory_bytes     # 0: no watermark
 
 
 cdef class UpstreamRuntime:
@@ -143,6 +144,7 @@ cdef class Gateway:
     cdef readonly long long responses_local
     cdef readonly long long connect_failures
     cdef readonly bint draining
+    cdef readonly bint shedding                 # over the memory watermark: new requests get 503
     cdef bytes request_id_prefix
     cdef unsigned long long request_id_counter
     cdef object sweeper

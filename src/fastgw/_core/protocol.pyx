@@ -37,6 +37,7 @@ cdef object deque = collections.deque
 cdef object TimeoutError_ = asyncio.TimeoutError
 cdef object wait_for = asyncio.wait_for
 cdef object health_log = logging.getLogger("fastgw.upstreams")
+cdef object core_log = logging.getLogger("fastgw.core")
 
 
 # Kong's wording for the errors the proxy itself answers.
@@ -51,6 +52,7 @@ MSG_NO_PEER = b"failure to get a peer from the ring-balancer"
 MSG_UPSTREAM_TIMEOUT = b"The upstream server is timing out"
 MSG_UNEXPECTED = b"An unexpected error occurred"
 MSG_UNAVAILABLE = b"The upstream server is currently unavailable"
+MSG_OVERLOADED = b"The gateway is over its memory limit"
 
 cdef dict REASONS = {
     100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created",
@@ -98,6 +100,15 @@ cdef inline double now_ms() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0
+
+
+cdef long long PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes():
+    """This process's resident set size (the OOM killer's measure)."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * PAGE_SIZE
 
 
 def monotonic_ms():
@@ -498,7 +509,7 @@ cdef class Limits:
                  client_header_timeout=60.0, keepalive_timeout=75.0,
                  client_body_timeout=60.0,
                  max_connections=10000, upstream_pool_size=512,
-                 upstream_keepalive_timeout=60.0):
+                 upstream_keepalive_timeout=60.0, max_memory_mb=0):
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.client_header_timeout_ms = client_header_timeout * 1000.0
@@ -507,6 +518,7 @@ cdef class Limits:
         self.max_connections = max_connections
         self.upstream_pool_size = upstream_pool_size
         self.upstream_keepalive_timeout_ms = upstream_keepalive_timeout * 1000.0
+        self.max_memory_bytes = <long long>max_memory_mb * 1048576
 
 
 cdef class RouteRuntime:
@@ -764,7 +776,28 @@ cdef class Gateway:
         if self.limits.upstream_keepalive_timeout_ms > 0:
             for pool in self.pools.values():
                 pool.close_idle(self.limits.upstream_keepalive_timeout_ms)
+        self.check_memory()
         self.sweeper = self.loop.call_later(interval, self._sweep, interval)
+
+    def check_memory(self):
+        """Shed new requests while this worker's RSS is past the watermark, so
+        it answers 503 before the OOM killer ends every request it holds; stop
+        once it is back under 95% of it."""
+        cdef long long limit = self.limits.max_memory_bytes
+        cdef long long rss
+        if limit <= 0:
+            if self.shedding:
+                self.shedding = False
+            return
+        rss = resident_bytes()
+        if not self.shedding and rss > limit:
+            self.shedding = True
+            core_log.warning("worker RSS %d MB is over max_memory_mb %d: answering 503 to "
+                               "new requests", rss >> 20, limit >> 20)
+        elif self.shedding and rss < limit * 0.95:
+            self.shedding = False
+            core_log.warning("worker RSS %d MB is back under max_memory_mb %d",
+                               rss >> 20, limit >> 20)
 
     def stop_sweeper(self):
         if self.sweeper is not None:
@@ -1132,6 +1165,9 @@ cdef class ClientConnection:
         cdef RouteRuntime rt
         cdef UpstreamConnection conn
         cdef RouteMatch match
+        if self.gw.shedding:
+            self.respond_local(503, MSG_OVERLOADED, True)
+            return
         try:
             if self.gw.compiled_router is not None:
                 # PERF: a C call into the compiled trie, no Python method lookup.

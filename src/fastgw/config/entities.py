@@ -877,6 +877,11 @@ GATEWAY = Record(
         "max_connections": _gateway_setting(
             Integer, "max_connections", (1, 10**7), "Client connections per worker."
         ),
+        "max_memory_mb": Integer(
+            between=(1, 10**7),
+            description="Memory watermark per worker (MB of RSS): past it the worker answers "
+            "503 to new requests until it is back under 95% of it; unset: no watermark.",
+        ),
         "upstream_keepalive_pool_size": _gateway_setting(
             Integer,
             "upstream_keepalive_pool_size",

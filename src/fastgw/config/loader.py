@@ -32,6 +32,7 @@ FASTGW_CLIENT_HEADER_TIMEOUT           client_header_timeout (seconds)
 FASTGW_CLIENT_BODY_TIMEOUT             client_body_timeout (seconds)
 FASTGW_KEEPALIVE_TIMEOUT               keepalive_timeout (seconds)
 FASTGW_MAX_CONNECTIONS                 max_connections
+FASTGW_MAX_MEMORY_MB                   max_memory_mb
 FASTGW_UPSTREAM_KEEPALIVE_POOL_SIZE    upstream_keepalive_pool_size
 FASTGW_UPSTREAM_KEEPALIVE_TIMEOUT      upstream_keepalive_timeout (seconds)
 FASTGW_DRAIN_TIMEOUT                   drain_timeout (seconds)

@@ -132,6 +132,7 @@ class GatewaySettings:
     client_body_timeout: float = 60.0
     keepalive_timeout: float = 75.0
     max_connections: int = 10000
+    max_memory_mb: int | None = None  # a worker's RSS past this sheds new requests (503)
     upstream_keepalive_pool_size: int = 512  # idle connections kept per target
     upstream_keepalive_timeout: float = 60.0
     drain_timeout: float = 30.0
