@@ -313,6 +313,16 @@ def service_doc(upstream_port: int, routes: list[dict] | None = None, name: str 
     return {"_format_version": "3.0", "services": [service]}
 
 
+def many_routes_doc(upstream_port: int, routes: int, tag: str) -> dict:
+    """A config with ``routes`` prefix routes ``/p<i>/<tag>`` and ``/probe``,
+    all to one local upstream (config swap tests and bench)."""
+    entries = [{"name": f"r{tag}{i}", "paths": [f"/p{i}/{tag}"]} for i in range(routes)]
+    entries.append({"name": "probe", "paths": ["/probe"]})
+    return {"_format_version": "3.0",
+            "services": [{"name": "s", "url": f"http://127.0.0.1:{upstream_port}",
+                          "routes": entries}]}
+
+
 @contextlib.contextmanager
 def running_gateway(doc: dict, workers: int = 1, env: dict | None = None) -> Iterator[GatewayProcess]:
     with GatewayProcess(doc, workers=workers, env=env) as gw:

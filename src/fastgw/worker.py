@@ -27,7 +27,7 @@ import uvloop
 from fastgw.config.loader import ConfigError, apply_overrides, parse_config
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
-from fastgw.runtime import apply_config, new_gateway
+from fastgw.runtime import apply_config_off_loop, new_gateway
 from fastgw.upstreams import UpstreamSupervisor
 
 log = logging.getLogger("fastgw.worker")
@@ -77,6 +77,10 @@ def server_tls_context(config: Config) -> ssl.SSLContext | None:
 
         ctx.sni_callback = pick
     return ctx
+
+
+# How often a swap's threads give the GIL back to the event loop (seconds).
+SWAP_SWITCH_INTERVAL = 0.0005
 
 
 def settle_heap() -> None:
@@ -180,15 +184,7 @@ class Worker:
     def handle(self, msg: dict) -> dict | Awaitable[dict]:
         op = msg.get("op")
         if op == "config":
-            try:
-                config = config_of(msg)
-            except ConfigError as exc:
-                return {"ok": False, "errors": exc.errors}
-            apply_config(self.gateway, config)
-            self.config = config
-            self._started_upstreams().sync(config)
-            settle_heap()
-            return {"ok": True, "hash": config.hash}
+            return self.swap(msg)
         if op == "stats":
             gw = self.gateway
             stats = gw.stats()
@@ -218,6 +214,35 @@ class Worker:
             self.stopping.set()
             return {"ok": True}
         return {"ok": False, "errors": [f"unknown op {op!r}"]}
+
+    async def swap(self, msg: dict) -> dict:
+        """A new config, parsed and built off the event loop so the proxy
+        keeps answering: the threads hand the GIL back to the loop every
+        SWAP_SWITCH_INTERVAL instead of Python's 5 ms."""
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(SWAP_SWITCH_INTERVAL)
+        # The collector runs with the GIL held: a full pass over the objects a
+        # parse makes would stall the loop for tens of milliseconds at a time.
+        gc.disable()
+        try:
+            try:
+                config = await self.loop.run_in_executor(None, config_of, msg)
+            except ConfigError as exc:
+                return {"ok": False, "errors": exc.errors}
+            await apply_config_off_loop(self.gateway, config, self.loop)
+            previous_config = [self.config]
+            self.config = config
+            self._started_upstreams().sync(config)
+            # Freeing the old config's objects takes milliseconds too.
+            await self.loop.run_in_executor(None, previous_config.clear)
+            # With the collector off, all the swap made is in the youngest
+            # generation. Collecting it costs 11 ms for 10,000 routes and, in
+            # that measurement, found nothing unreachable: freeze it as it is.
+            gc.freeze()
+            return {"ok": True, "hash": config.hash}
+        finally:
+            gc.enable()
+            sys.setswitchinterval(previous)
 
     async def purge_cache(self, key: str | None, redis: bool) -> dict:
         """proxy-cache entries of this worker (and of Redis, when asked)."""

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from fastgw.testing import GatewayProcess, free_port, http_request, service_doc
+from fastgw.testing import many_routes_doc as routes_doc
 
 
 def alias_bomb() -> bytes:
@@ -121,3 +122,37 @@ def test_admin_listen_on_all_interfaces_with_a_token_starts():
         status = http_request(gw.admin_port, "GET", "/status",
                               headers={"Kong-Admin-Token": "k1"})[0]
         assert status == 200
+
+
+def test_a_large_swap_is_built_off_the_event_loop_and_traffic_goes_on():
+    # bench/config_swap.py measures the stall; this checks the swap's result
+    # and that requests in flight during it are all answered.
+    import socket
+    import threading
+
+    from fastgw.testing import UpstreamServer
+
+    with UpstreamServer() as up, GatewayProcess(routes_doc(up.port, 3000, "a")) as gw:
+        stop = threading.Event()
+        statuses: list[bytes] = []
+
+        def probe() -> None:
+            with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
+                while not stop.is_set():
+                    s.sendall(b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+                    data = b""
+                    while not data.endswith(b"}"):
+                        data += s.recv(65536)
+                    statuses.append(data[9:12])
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        try:
+            code, _, _ = gw.admin("POST", "/config", body=orjson.dumps(routes_doc(up.port, 3000, "b")))
+        finally:
+            stop.set()
+            thread.join(10)
+        assert code == 201
+        assert statuses and set(statuses) == {b"200"}
+        assert gw.request("GET", "/p2999/b")[0] == 200
+        assert gw.request("GET", "/p2999/a")[0] == 404

@@ -557,8 +557,10 @@ def _common_prefix_length(keys, start):
     return end
 
 
-def _build_trie(label, items, depth):
+def _build_trie(label, items, depth, pause):
     """Node for ``items`` ((key, entry) pairs, in rank order) that share ``key[:depth]``."""
+    if pause is not None:
+        pause()
     entries = [entry for key, entry in items if len(key) == depth] or None
     groups = {}
     for key, entry in items:
@@ -569,7 +571,7 @@ def _build_trie(label, items, depth):
     for first_byte in child_keys:
         group = groups[first_byte]
         end = _common_prefix_length([key for key, _ in group], depth)
-        children.append(_build_trie(group[0][0][depth:end], group, end))
+        children.append(_build_trie(group[0][0][depth:end], group, end, pause))
     return _TrieNode(label, child_keys, children, entries)
 
 
@@ -588,9 +590,9 @@ def _first_accepted(entries, best_rank, method_bit, headers, path, path_len):
 class _PathIndex:
     """The entries of one host bucket in a trie keyed by ``_Entry.prefix``."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, pause=None):
         self.min_rank = entries[0].rank
-        self.root = _build_trie(b"", [(entry.prefix, entry) for entry in entries], 0)
+        self.root = _build_trie(b"", [(entry.prefix, entry) for entry in entries], 0, pause)
 
     def search(self, path, path_len, method_bit, headers, best):
         """``best`` or a better-ranked entry of this index that matches the request."""
@@ -691,10 +693,12 @@ def _sort_key(route, path, header_count, creation):
     return (-weight, -category, -submatch, -header_count, -regex_priority, -uri_length, creation)
 
 
-def _ranked_entries(entries, method_bits):
+def _ranked_entries(entries, method_bits, pause):
     """One _Entry per (route, path), ordered and ranked by Kong's priority rules."""
     specs = []
     for number, (route, service, payload) in enumerate(entries):
+        if pause is not None:
+            pause()
         rules = _header_rules(route)
         if not (route.paths or route.hosts or route.methods or rules):
             raise ValueError(f"route {route.name!r} has no paths, hosts, methods or headers")
@@ -709,7 +713,12 @@ def _ranked_entries(entries, method_bits):
             key = _sort_key(route, path, header_count, (number, ordinal))
             specs.append((key, route, service, payload, path, mask, rules))
     specs.sort(key=lambda spec: spec[0])
-    return [_Entry(rank, *spec[1:]) for rank, spec in enumerate(specs)]
+    ranked = []
+    for rank, spec in enumerate(specs):
+        if pause is not None:
+            pause()
+        ranked.append(_Entry(rank, *spec[1:]))
+    return ranked
 
 
 # ---------------------------------------------------------------- router
@@ -723,10 +732,13 @@ class Router:
     names any route matches on: the caller needs to collect only these.
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries, pause=None):
+        # ``pause``, when given, is called once per route and per trie node:
+        # a build on another thread uses it to hand the GIL back to the event
+        # loop (compiled code never does on its own).
         entries = list(entries)
         self._method_bits = _method_bits([route for route, _, _ in entries])
-        ranked = _ranked_entries(entries, self._method_bits)
+        ranked = _ranked_entries(entries, self._method_bits, pause)
         plain = {}
         wildcard = {}
         hostless = []
@@ -741,12 +753,12 @@ class Router:
                 bucket = wildcard if b"*" in host else plain
                 bucket.setdefault(host, []).append(entry)
         self.header_names = frozenset(names)
-        self._plain_hosts = {host: _PathIndex(group) for host, group in plain.items()}
+        self._plain_hosts = {host: _PathIndex(group, pause) for host, group in plain.items()}
         self._wildcard_hosts = [
-            _WildcardHost(pattern, _PathIndex(group)) for pattern, group in wildcard.items()
+            _WildcardHost(pattern, _PathIndex(group, pause)) for pattern, group in wildcard.items()
         ]
         self._has_hosts = bool(plain or wildcard)
-        self._hostless = _PathIndex(hostless) if hostless else None
+        self._hostless = _PathIndex(hostless, pause) if hostless else None
 
     def match(self, method, host, url, headers):
         """The RouteMatch for a request, or None (Kong answers 404 "no Route matched").

@@ -1,6 +1,6 @@
 """Type stubs for fastgw._core.router (compiled from router.py with router.pxd)."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastgw.config import model
 
@@ -40,7 +40,9 @@ class Router:
     def header_names(self) -> frozenset[bytes]:
         """Lower-case names of the headers any route matches on."""
     def __init__(
-        self, entries: Iterable[tuple[model.Route, model.Service | None, object]]
+        self,
+        entries: Iterable[tuple[model.Route, model.Service | None, object]],
+        pause: Callable[[], object] | None = None,
     ) -> None: ...
     def match(
         self,
