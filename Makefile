@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORE_SRC := $(wildcard src/fastgw/_core/*.pyx src/fastgw/_core/*.pxd src/fastgw/_core/*.py)
 CORE_STAMP := src/fastgw/_core/.built
 
-.PHONY: run test lint compile bench bench-micro annotate debug clean venv system-deps
+.PHONY: run test lint compile bench bench-micro fuzz annotate debug clean venv system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,19 @@ bench: compile
 
 bench-micro: compile
 	$(VENV)/bin/pytest -q bench/micro --benchmark-only
+
+# Coverage-guided fuzzing (atheris) of each target for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= router config sse translators
+fuzz: compile
+	$(PIP) install -q atheris==2.3.0
+	@for target in $(FUZZ_TARGETS); do \
+		echo "== fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		$(PY) tests/fuzz/atheris_targets.py $$target -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=4096 -print_final_stats=1 > .fuzz-$$target.log 2>&1; \
+		code=$$?; tail -n 4 .fuzz-$$target.log; \
+		[ $$code -eq 0 ] || { echo "fuzz target $$target failed: see .fuzz-$$target.log"; exit 1; }; \
+	done
 
 # Cython's HTML annotation: yellow lines call into the Python C-API.
 annotate: $(STAMP)

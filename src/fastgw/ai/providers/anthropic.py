@@ -317,7 +317,7 @@ class AnthropicTranslator(ProviderTranslator):
             payload["stream"] = True
         return payload
 
-    def parse_response(
+    def _parse_response(
         self,
         route_type: str,
         status: int,

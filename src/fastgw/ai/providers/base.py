@@ -9,7 +9,8 @@ Nothing here opens sockets; bytes and dicts go in and out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -274,6 +275,27 @@ def normalize_error(payload: Any, status: int, raw: bytes) -> dict[str, Any]:
 # --- translators ----------------------------------------------------------------
 
 
+# What reading a provider's JSON raises when a field has another type or is
+# missing where the API promises it (``answer["choices"][0].get(...)`` on a
+# string, a list, None).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+@contextmanager
+def provider_shape(provider: str) -> Iterator[None]:
+    """Turns a shape error while reading a provider's answer into the
+    gateway's 502 (``UpstreamFormatError``): the provider broke its API."""
+    try:
+        yield
+    except UpstreamFormatError:
+        raise
+    except _SHAPE_ERRORS as exc:
+        raise UpstreamFormatError(
+            f"the {provider or 'upstream'} answer does not have the shape of its API "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
 class ProviderTranslator:
     """One provider's API; subclasses fill the hooks marked below."""
 
@@ -365,8 +387,22 @@ class ProviderTranslator:
         ``request`` is the client's OpenAI-format body: it says how the client
         wants embeddings encoded, and gives the prompt estimate when the
         provider reports no usage. ``model_name`` (the model the request was
-        sent for) names the answer when the provider does not.
+        sent for) names the answer when the provider does not. An answer that
+        does not have the shape the provider's API promises raises
+        ``UpstreamFormatError`` (502), whatever part of it is wrong.
         """
+        with provider_shape(self.name):
+            return self._parse_response(route_type, status, body, request, model_name=model_name)
+
+    def _parse_response(
+        self,
+        route_type: str,
+        status: int,
+        body: bytes,
+        request: dict[str, Any] | None,
+        *,
+        model_name: str | None,
+    ) -> tuple[dict[str, Any], Usage]:
         raise NotImplementedError
 
     def parse_error(self, status: int, body: bytes) -> dict[str, Any]:
@@ -381,7 +417,9 @@ class ProviderTranslator:
         self, route_type: str, model_name: str, request: dict[str, Any] | None = None
     ) -> StreamTranslator:
         """State for one streamed answer to ``request`` (the client's OpenAI-format body)."""
-        return self.stream_translator_class(route_type, model_name, request)
+        stream = self.stream_translator_class(route_type, model_name, request)
+        stream.provider_name = self.name
+        return stream
 
 
 class StreamTranslator:
@@ -403,6 +441,7 @@ class StreamTranslator:
         self.route_type = route_type
         self.model_name = model_name
         self.request = request
+        self.provider_name = ""  # named in errors; set by ProviderTranslator.stream_translator
         # The client asked for OpenAI's final usage chunk (stream_options.include_usage).
         self.include_usage = bool(
             ((request or {}).get("stream_options") or {}).get("include_usage")
@@ -424,7 +463,13 @@ class StreamTranslator:
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         if self.error is not None:
             return []
-        return self._feed(data)
+        try:
+            with provider_shape(self.provider_name):
+                return self._feed(data)
+        except UpstreamFormatError as failure:
+            # The stream ends here with a 502 error event, as for an upstream error.
+            self.error = failure.error
+            return []
 
     def finish(self) -> list[dict[str, Any]]:
         if self.error is not None:

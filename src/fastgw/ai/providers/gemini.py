@@ -416,7 +416,7 @@ class GeminiTranslator(ProviderTranslator):
             ]
         }
 
-    def parse_response(
+    def _parse_response(
         self,
         route_type: str,
         status: int,

@@ -266,7 +266,7 @@ class OllamaTranslator(ProviderTranslator):
             payload["format"] = response_format
         return payload
 
-    def parse_response(
+    def _parse_response(
         self,
         route_type: str,
         status: int,

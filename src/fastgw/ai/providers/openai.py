@@ -135,7 +135,7 @@ class OpenAITranslator(ProviderTranslator):
     ) -> str:
         return self.paths[route_type]
 
-    def parse_response(
+    def _parse_response(
         self,
         route_type: str,
         status: int,
