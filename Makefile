@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORE_SRC := $(wildcard src/fastgw/_core/*.pyx src/fastgw/_core/*.pxd src/fastgw/_core/*.py)
 CORE_STAMP := src/fastgw/_core/.built
 
-.PHONY: run test lint compile bench bench-micro fuzz annotate debug clean venv system-deps
+.PHONY: run test lint compile bench bench-micro fuzz soak annotate debug clean venv system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench: compile
 
 bench-micro: compile
 	$(VENV)/bin/pytest -q bench/micro --benchmark-only
+
+# A bounded soak (10 minutes; longer with SOAK_ARGS="--duration 3600"): load,
+# reloads every 30 s, a target killed every 2 minutes, then connection batches.
+SOAK_ARGS ?=
+soak: compile
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 # Coverage-guided fuzzing (atheris) of each target for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
