@@ -57,6 +57,7 @@ class Supervisor:
         self.stopping = False
         self.started_at = time.time()
         self.reloads = 0
+        self.last_swap_stall_ms = 0.0  # the longest event-loop stall of a worker in the last swap
         self.swap_lock = asyncio.Lock()
         self.admin_server = None
         self.segments: dict = {}
@@ -154,7 +155,10 @@ class Supervisor:
                 return False, errors
             self.config = config
             self.reloads += 1
-            log.info("config swapped (hash %s)", config.hash)
+            self.last_swap_stall_ms = max((r.get("stall_ms") or 0.0) for r in results
+                                          if isinstance(r, dict))
+            log.info("config swapped (hash %s; longest proxy stall %.1f ms)", config.hash,
+                     self.last_swap_stall_ms)
             return True, []
 
     def with_overrides(self, config: Config) -> Config:

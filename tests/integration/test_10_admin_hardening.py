@@ -148,11 +148,16 @@ def test_a_large_swap_is_built_off_the_event_loop_and_traffic_goes_on():
         thread = threading.Thread(target=probe)
         thread.start()
         try:
-            code, _, _ = gw.admin("POST", "/config", body=orjson.dumps(routes_doc(up.port, 3000, "b")))
+            code, _, answer = gw.admin("POST", "/config",
+                                       body=orjson.dumps(routes_doc(up.port, 3000, "b")))
         finally:
             stop.set()
             thread.join(10)
         assert code == 201
+        # The worker reports its longest event-loop stall during the swap.
+        stall = orjson.loads(answer)["stall_ms"]
+        assert isinstance(stall, float) and stall > 0
+        assert f"longest proxy stall {stall:.1f} ms" in gw.logs()
         assert statuses and set(statuses) == {b"200"}
         assert gw.request("GET", "/p2999/b")[0] == 200
         assert gw.request("GET", "/p2999/a")[0] == 404

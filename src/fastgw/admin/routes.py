@@ -82,7 +82,8 @@ class AdminApp:
         if not ok:
             return AdminResponse(400, {"message": "declarative config is invalid",
                                        "errors": errors})
-        return AdminResponse(201, {"message": "config swapped", "hash": self.sup.config.hash})
+        return AdminResponse(201, {"message": "config swapped", "hash": self.sup.config.hash,
+                                   "stall_ms": self.sup.last_swap_stall_ms})
 
     async def upstream_health(self, name: str) -> AdminResponse:
         """Kong's target list with health; a target is as unhealthy as the
