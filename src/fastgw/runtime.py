@@ -5,6 +5,7 @@ across config versions."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from fastgw._core.protocol import Gateway, Limits, RouteRuntime
 from fastgw._core.router import Router
 from fastgw.config.model import Config, GatewaySettings, Service
 from fastgw.plugins.chain import ChainBuilder
+from fastgw.plugins.fast import fast_chain
 from fastgw.plugins.runner import PluginRunner
 from fastgw.plugins.state import ConfigState
 
@@ -81,6 +83,10 @@ def build_router(gw: Gateway, config: Config) -> Router:
     return Router(entries)
 
 
+# FASTGW_NO_FAST_DECISIONS=1 runs every plugin on the runner, never from the
+# core: the two paths must answer alike, and this is how a test compares them.
+FAST_DECISIONS = not os.environ.get("FASTGW_NO_FAST_DECISIONS")
+
 # Routes whose runtimes are built between two turns of the event loop in a swap
 # (about 1 ms of work).
 ROUTES_PER_STEP = 256
@@ -112,18 +118,13 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
         # A route whose only plugins are native ones stays on the fast path.
         python_chain = chain if chain is not None and (chain.plugins or chain.by_consumer) \
             else None
-        fast = None
-        if python_chain is not None and python_chain.by_consumer is None \
-                and len(python_chain.plugins) == 1:
-            # The route's only Python plugin may decide in the core, without
-            # a request context (see RouteRuntime.set_fast_access).
-            fast_access_for = getattr(python_chain.plugins[0], "fast_access_for", None)
-            fast = fast_access_for(route, service) if fast_access_for is not None else None
-            if fast is not None and fast.replaces_plugin:
-                python_chain = None
+        # The plugins' decisions the core takes without a request context
+        # (fastgw.plugins.fast); the runner takes over where they stop.
+        fast = fast_chain(python_chain, route, service) \
+            if FAST_DECISIONS and python_chain is not None else None
         runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
         if fast is not None:
-            runtime.set_fast_access(fast.decide, fast.drop_response_headers)
+            runtime.set_fast_access(fast, fast.drop_response_headers)
         entries.append((route, service, runtime))
     # Global prometheus also counts requests that matched no route.
     global_prometheus = [p for p in config.plugins
@@ -140,20 +141,6 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
         if not any(u.spec is upstream for u in used_upstreams):
             used_upstreams.append(gw.upstream_runtime(upstream))
     gw.forget_upstreams(used_upstreams)
-
-
-class FastAccess:
-    """What a plugin's ``fast_access_for(route, service)`` returns."""
-
-    __slots__ = ("decide", "replaces_plugin", "drop_response_headers")
-
-    def __init__(self, decide, replaces_plugin: bool, drop_response_headers=None):
-        self.decide = decide
-        # True: the decision is all the plugin does on this route, so the
-        # runner is not involved at all; False: a None decision falls
-        # through to the plugin as usual (a cache miss).
-        self.replaces_plugin = replaces_plugin
-        self.drop_response_headers = drop_response_headers
 
 
 def new_gateway(loop, config: Config):

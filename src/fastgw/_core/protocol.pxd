@@ -49,6 +49,13 @@ cdef class UpstreamRuntime:
     cdef void mark(self, Py_ssize_t index, str health, str reason)
 
 
+cdef class FastAnswer:
+    cdef readonly int status
+    cdef readonly list headers          # [name, value, ...] bytes
+    cdef readonly bytes body
+    cdef public bytes extra_head        # response header lines of decisions before it
+
+
 cdef class RouteRuntime:
     # What a matched route needs at request time, built once per config.
     cdef readonly object route          # model.Route
@@ -193,7 +200,7 @@ cdef class ClientConnection:
     cdef void route_request(self, Request req)
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
     cdef void respond_local(self, int status, bytes message, bint close)
-    cdef void respond_raw(self, Request req, bytes response)
+    cdef void answer_now(self, Request req, int status, list headers, bytes body, bint close)
     cdef void write_response_head(self, int status, bytes reason, list headers,
                                   Py_ssize_t content_length, bint close)
     cdef void response_finished(self, bint close)

@@ -521,13 +521,25 @@ cdef class Limits:
         self.max_memory_bytes = <long long>max_memory_mb * 1048576
 
 
+@cython.final
+cdef class FastAnswer:
+    """A fast decision's answer (a rate-limit refusal, a cache hit): status,
+    headers and body, which the core frames exactly as a plugin's exit on the
+    runner path (no body on HEAD, X-Request-Id, Connection)."""
+
+    def __init__(self, int status, list headers, bytes body=b""):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
 cdef class RouteRuntime:
     def set_fast_access(self, callback, drop_response_headers=None):
         """A Python callable the core asks before any plugin runs:
         ``callback(method, host, url, headers, peer_ip, request_id)`` answers
-        None (go on), bytes (a whole response to send now), or a 1-tuple of
-        header lines to add to the response head. ``drop_response_headers``
-        names upstream headers those lines replace."""
+        None (go on), a FastAnswer (answer now), or a tuple (header lines to
+        add to the response head[, consumer label]): decided, go on.
+        ``drop_response_headers`` names upstream headers those lines replace."""
         self.fast_access = callback
         self.drop_response_headers = frozenset(drop_response_headers) \
             if drop_response_headers else None
@@ -1187,26 +1199,31 @@ cdef class ClientConnection:
         if rt.https_only and self.scheme != b"https":
             self.respond_https_required(req)
             return
+        out = None
         if rt.fast_access is not None:
-            # A plugin's decision taken without a request context (a cache
-            # hit, a rate limit): one Python call instead of the runner.
+            # The plugins' decisions taken without a request context (a key,
+            # a rate limit, a cache hit): one Python call instead of the runner.
             out = rt.fast_access(req.method, req.host, req.url, req.headers, self.peer_ip,
                                  req.request_id)
             if out is not None:
-                if type(out) is bytes:
-                    self.respond_raw(req, <bytes>out)
+                if type(out) is FastAnswer:
+                    req.extra_head = (<FastAnswer>out).extra_head
+                    self.answer_now(req, (<FastAnswer>out).status, (<FastAnswer>out).headers,
+                                    (<FastAnswer>out).body, False)
                     return
-                # (response header lines or None[, consumer label]): decided;
-                # the plugins have nothing left to do for this request.
-                req.extra_head = <bytes>(<tuple>out)[0]
-                if len(<tuple>out) > 1:
+                if type(out) is tuple:
+                    # (response header lines or None, consumer label or None):
+                    # decided; no plugin has anything left to do.
+                    req.extra_head = <bytes>(<tuple>out)[0]
                     req.consumer_key = (<tuple>out)[1]
-                self.proceed(req)
-                return
+                    self.proceed(req)
+                    return
+                # Otherwise a hand-over: the runner goes on from the first
+                # plugin that needs a request context.
         if rt.plugins is not None and self.gw.plugin_runner is not None:
             # The slow path: Python plugins. The runner answers True when the
             # access phase finished synchronously and the request goes on.
-            if not self.gw.plugin_runner.access(self, req):
+            if not self.gw.plugin_runner.access(self, req, out):
                 return
         self.proceed(req)
 
@@ -1221,17 +1238,6 @@ cdef class ClientConnection:
             body = error_body(MSG_HTTPS_REQUIRED)
             headers = [b"Content-Type", b"application/json; charset=utf-8"]
         self.respond_exit(req, status, headers, body)
-
-    cdef void respond_raw(self, Request req, bytes response):
-        # ``response`` is a whole HTTP/1.1 response, head and body.
-        cdef const char* p = PyBytes_AS_STRING(response)
-        req.discard_body = True
-        if PyBytes_GET_SIZE(response) > 12:
-            req.status = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
-        req.bytes_out += PyBytes_GET_SIZE(response)
-        self.wbuf.add(response)
-        self.response_started = True
-        self.response_finished(False)
 
     def resume(self, Request req):
         """Carry on with a request after an asynchronous access phase."""
@@ -1255,15 +1261,23 @@ cdef class ClientConnection:
         """Answer with a response a plugin (or the gateway) built."""
         if self.closing or self.active is not req:
             return
+        self.answer_now(req, status, headers, body, close)
+        self.flush()
+
+    cdef void answer_now(self, Request req, int status, list headers, bytes body, bint close):
+        # The one framing of an answer made in the gateway, whichever path
+        # made it: HEAD, 1xx, 204 and 304 answers carry no body.
+        cdef bint bodyless = req.method == b"HEAD" or status == 204 or status == 304 \
+            or status < 200
         req.discard_body = True
         self.write_response_head(status, REASONS.get(status, b"Unknown"), headers,
-                                 PyBytes_GET_SIZE(body), close)
-        if req.method != b"HEAD":
+                                 -1 if (status == 204 or status == 304 or status < 200)
+                                 else PyBytes_GET_SIZE(body), close)
+        if not bodyless:
             self.wbuf.add(body)
             req.bytes_out += PyBytes_GET_SIZE(body)
         self.response_started = True
         self.response_finished(close)
-        self.flush()
 
     def proceed(self, Request req):
         """Send the request on (after the access phase, if there is one)."""
@@ -1497,6 +1511,10 @@ cdef class ClientConnection:
         while i < n:
             b.add_header(<bytes>headers[i], <bytes>headers[i + 1])
             i += 2
+        if req is not None and req.extra_head is not None:
+            # Header lines of fast decisions: where the runner's header
+            # filters would have appended them.
+            b.add(req.extra_head)
         if content_length >= 0:
             b.add(b"Content-Length: ")
             b.add_int(content_length)
@@ -1505,8 +1523,6 @@ cdef class ClientConnection:
             b.add(b"X-Request-Id: ")
             b.add(req.request_id)
             b.add(b"\r\n")
-        if req is not None and req.extra_head is not None:
-            b.add(req.extra_head)
         if close or (req is not None and not req.keep_alive):
             b.add(b"Connection: close\r\n")
         b.add(b"\r\n")

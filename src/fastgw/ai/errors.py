@@ -8,6 +8,8 @@ front door sends it as is, the Anthropic one converts it with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastgw.ai.openai_format import openai_error
@@ -47,3 +49,25 @@ class StreamError(Exception):
 
 class StreamCut(StreamError):
     """The upstream closed the stream before its end-of-answer marker."""
+
+
+# What reading untrusted JSON raises when a field has another type or is
+# missing where the API promises it (``answer["choices"][0].get(...)`` on a
+# string, a list, None).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+@contextmanager
+def json_shape(what: str, error: type[TranslationError] | type[UpstreamFormatError]
+               ) -> Iterator[None]:
+    """Turns a shape error while reading ``what`` (a client's request, a
+    provider's answer) into the gateway's own error for it: a 400
+    ``TranslationError`` for a request, a 502 ``UpstreamFormatError`` for an
+    answer, whose API the provider broke."""
+    try:
+        yield
+    except (TranslationError, UpstreamFormatError):
+        raise
+    except _SHAPE_ERRORS as exc:
+        raise error(f"{what} does not have the shape of its API "
+                    f"({type(exc).__name__}: {exc})") from None

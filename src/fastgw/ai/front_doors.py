@@ -21,7 +21,7 @@ from fastgw.ai.anthropic_format import (
     openai_error_to_anthropic,
     openai_to_anthropic_response,
 )
-from fastgw.ai.errors import TranslationError
+from fastgw.ai.errors import TranslationError, json_shape
 from fastgw.ai.openai_format import (
     OPENAI_DONE,
     ROUTE_CHAT,
@@ -135,7 +135,12 @@ class FrontDoor:
     route_types: ClassVar[frozenset[str]] = frozenset()
 
     def canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
-        """The client's request as an OpenAI-format request of ``route_type``."""
+        """The client's request as an OpenAI-format request of ``route_type``;
+        a body whose fields have the wrong types is a 400, never a crash."""
+        with json_shape(f"the {self.name} request body", TranslationError):
+            return self._canonical_request(body, route_type)
+
+    def _canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def answer(self, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
@@ -158,7 +163,7 @@ class OpenAIFrontDoor(FrontDoor):
     name = "openai"
     route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
 
-    def canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
+    def _canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
         operation = _operation_of(body)
         if operation != route_type:
             raise TranslationError(
@@ -182,7 +187,7 @@ class AnthropicFrontDoor(FrontDoor):
     name = "anthropic"
     route_types = frozenset((ROUTE_CHAT,))
 
-    def canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
+    def _canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
         messages = body.get("messages")
         # Anthropic's own wording for a request without messages.
         if not isinstance(messages, list) or not messages:

@@ -35,11 +35,11 @@ between plugins, ``ctx.plugin_state(self)`` for a plugin's own).
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from fastgw.plugins.context import RequestContext
+    from fastgw.plugins.fast import FastDecision
     from fastgw.plugins.state import ConfigState
 
 PHASES = ("access", "header_filter", "body_filter", "log")
@@ -71,6 +71,13 @@ class Plugin:
     def log(self, ctx: RequestContext) -> None:
         return None
 
+    def fast_decision(self, route: Any, service: Any) -> FastDecision | None:
+        """Optional: a decision the compiled core can take for this route
+        from the request head alone, before any request context exists
+        (``fastgw.plugins.fast`` has the contract). None: the plugin always
+        needs its access phase."""
+        return None
+
     @classmethod
     def implements(cls, phase: str) -> bool:
         return getattr(cls, phase) is not getattr(Plugin, phase)
@@ -79,13 +86,10 @@ class Plugin:
         return f"<plugin {self.name} priority={self.PRIORITY}>"
 
 
-def status_line_reason(status: int) -> bytes:
-    """The reason phrase of a status line, for plugins that answer from the
-    core with a whole rendered response (fast access)."""
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
+# The header pair of a JSON answer, as fast decisions give it to the core.
+JSON_CONTENT_TYPE = (b"Content-Type", b"application/json; charset=utf-8")
+# Headers the core frames itself; a plugin's answer never carries them.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class PluginError(Exception):

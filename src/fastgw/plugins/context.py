@@ -218,7 +218,7 @@ class RequestContext:
                  "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
-                 "upstream_target")
+                 "upstream_target", "decided_headers")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -249,6 +249,10 @@ class RequestContext:
         # (scheme, host, port, tls_verify) when a plugin sends the request to
         # another target than the service's (see set_upstream).
         self.upstream_target: tuple[str, str, int, bool] | None = None
+        # Response headers of the fast decisions taken before the runner got
+        # the request ([name, value, ...] bytes), added as their plugins'
+        # header filters would have (see PluginRunner.header_filter).
+        self.decided_headers: list[bytes] | None = None
 
     # -- identity -----------------------------------------------------------
 

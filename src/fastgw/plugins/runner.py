@@ -16,8 +16,10 @@ import logging
 import ssl
 from typing import Any
 
+from fastgw.plugins.base import FRAMING_HEADERS
 from fastgw.plugins.chain import PluginChain
 from fastgw.plugins.context import RequestContext, RequestView, ResponseView
+from fastgw.plugins.fast import Handover
 
 log = logging.getLogger("fastgw.plugins")
 
@@ -34,14 +36,27 @@ class PluginRunner:
 
     # -- access ---------------------------------------------------------------
 
-    def access(self, client, req) -> bool:
-        """Run the access phase. True: the core proceeds with the request now."""
+    def access(self, client, req, handover: Handover | None = None) -> bool:
+        """Run the access phase (from where the fast decisions handed the
+        request over, if they did). True: the core proceeds with it now."""
         rt = req.rt
         chain: PluginChain = rt.plugins
         ctx = self.context(client, req, rt)
         req.ctx = ctx
         req.filters = chain.filters
-        return self.run_access(client, req, ctx, chain, chain.access, 0)
+        start = 0
+        if handover is not None:
+            start = handover.index
+            decided = handover.request
+            if decided.consumer is not None:
+                # The identity headers are on the request already.
+                ctx.consumer = decided.consumer
+                ctx.credential = decided.credential
+            if decided.lines:
+                ctx.decided_headers = [
+                    part for line in decided.lines.split(b"\r\n") if line
+                    for part in line.split(b": ", 1)]
+        return self.run_access(client, req, ctx, chain, chain.access, start)
 
     def run_access(self, client, req, ctx: RequestContext, chain: PluginChain,
                    plugins: tuple, start: int) -> bool:
@@ -182,7 +197,7 @@ class PluginRunner:
         """A plugin's own answer (ctx.exit)."""
         headers: list[bytes] = []
         for name, value in (ctx.exit_headers or {}).items():
-            if name.lower() in ("content-length", "transfer-encoding", "connection"):
+            if name.lower() in FRAMING_HEADERS:
                 continue
             headers.append(name.encode("latin-1"))
             headers.append(str(value).encode("latin-1"))
@@ -209,6 +224,9 @@ class PluginRunner:
     def header_filter(self, req, status: int, headers: list, source: str = "service") -> int:
         ctx: RequestContext = req.ctx
         ctx.upstream_status = status if source == "service" else None
+        if ctx.decided_headers:
+            # The decided plugins come first in priority: so do their headers.
+            headers += ctx.decided_headers
         # The view wraps the core's header list: changes go to the client.
         ctx.response = ResponseView(status, headers, source)
         for plugin in _chain(req).header_filter:

@@ -9,8 +9,7 @@ Nothing here opens sockets; bytes and dicts go in and out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from fastgw.ai.errors import (
     TranslationError,
     UnsupportedRouteType,
     UpstreamFormatError,
+    json_shape,
 )
 from fastgw.ai.openai_format import (
     ROUTE_CHAT,
@@ -275,25 +275,8 @@ def normalize_error(payload: Any, status: int, raw: bytes) -> dict[str, Any]:
 # --- translators ----------------------------------------------------------------
 
 
-# What reading a provider's JSON raises when a field has another type or is
-# missing where the API promises it (``answer["choices"][0].get(...)`` on a
-# string, a list, None).
-_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
-
-
-@contextmanager
-def provider_shape(provider: str) -> Iterator[None]:
-    """Turns a shape error while reading a provider's answer into the
-    gateway's 502 (``UpstreamFormatError``): the provider broke its API."""
-    try:
-        yield
-    except UpstreamFormatError:
-        raise
-    except _SHAPE_ERRORS as exc:
-        raise UpstreamFormatError(
-            f"the {provider or 'upstream'} answer does not have the shape of its API "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+def provider_shape(provider: str) -> Any:
+    return json_shape(f"the {provider or 'upstream'} answer", UpstreamFormatError)
 
 
 class ProviderTranslator:
@@ -310,6 +293,12 @@ class ProviderTranslator:
         self, route_type: str, body: dict[str, Any], model: ModelConfig
     ) -> UpstreamRequest:
         """The provider request for an OpenAI-format ``body`` (which is not modified)."""
+        with json_shape("the request body", TranslationError):
+            return self._build_request(route_type, body, model)
+
+    def _build_request(
+        self, route_type: str, body: dict[str, Any], model: ModelConfig
+    ) -> UpstreamRequest:
         self.check_route_type(route_type)
         model_name = resolve_model_name(body, model)
         stream = route_type != ROUTE_EMBEDDINGS and body.get("stream") is True

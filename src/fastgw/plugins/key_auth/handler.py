@@ -20,8 +20,9 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 
 from fastgw.config.model import Consumer
-from fastgw.plugins.context import RequestContext
+from fastgw.plugins.context import HeaderList, RequestContext, set_identity_headers
 from fastgw.plugins.credentials import CredentialPlugin, challenge
+from fastgw.plugins.fast import FastDecision, FastRequest
 from fastgw.plugins.state import ConfigState
 
 NO_KEY = {"message": "No API key found in request"}
@@ -137,8 +138,8 @@ class KeyAuth(CredentialPlugin):
         self.www_authenticate = challenge("Key", config["realm"])
         self.credentials = credentials_by_key(state)
 
-    def fast_access_for(self, route, service) -> Any:
-        return _fast_access(self)
+    def fast_decision(self, route, service) -> FastDecision | None:
+        return _fast_decision(self)
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if self.skips(ctx):
@@ -192,40 +193,40 @@ class KeyAuth(CredentialPlugin):
         ctx.authenticate(consumer, credential, identifier)
 
 
-def _fast_access(plugin: KeyAuth) -> Any:
+def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
     """The common case decided from the core, without a request context: a
     known key in a header (PERF: one call instead of the runner). Anything
     else (no key, a key in the query, a bad or repeated key, preflight,
-    anonymous fallbacks) returns None and the plugin runs as usual."""
-    from fastgw.plugins.context import HeaderList, consumer_label, set_identity_headers
-    from fastgw.runtime import FastAccess
-
+    anonymous fallbacks) needs the plugin's access phase."""
     if not plugin.in_header or plugin.in_body or plugin.hide_credentials:
         return None
     names = tuple(header_name for _, header_name in plugin.lookups)
     credentials = plugin.credentials
     in_query = plugin.in_query
 
-    def decide(method, host, url, headers, peer_ip, request_id):
-        if method == b"OPTIONS":
+    def decide(request: FastRequest) -> bool | None:
+        if request.method == b"OPTIONS":
             return None
+        headers = request.headers
         key = None
         for header_name in names:
             key = _header_value(headers, header_name)
             if key is not None:
                 break
-            if in_query and b"?" in url:
+            if in_query and b"?" in request.url:
                 return None
         if not key or key is _DUPLICATE:
             return None
         found = credentials.get(key)
         if found is None:
             return None
-        consumer, _credential, identifier = found
+        consumer, credential, identifier = found
         set_identity_headers(HeaderList(headers), consumer, identifier, False)
-        return (None, consumer_label(consumer))
+        request.authenticate(consumer, credential, identifier)
+        return True
 
-    return FastAccess(decide, replaces_plugin=False)
+    # key-auth has no phase but access: a decided request needs nothing more.
+    return FastDecision(decide, covers_response=True)
 
 
 def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:

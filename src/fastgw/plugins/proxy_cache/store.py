@@ -60,7 +60,7 @@ class CacheEntry:
     hop-by-hop or diagnostic headers); ``ttl`` is its freshness lifetime in
     seconds, counted from ``timestamp`` (epoch seconds)."""
 
-    __slots__ = ("status", "headers", "body", "timestamp", "ttl", "wire_head")
+    __slots__ = ("status", "headers", "body", "timestamp", "ttl", "wire_headers")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes, timestamp: float,
                  ttl: float) -> None:
@@ -69,9 +69,9 @@ class CacheEntry:
         self.body = body
         self.timestamp = timestamp
         self.ttl = ttl
-        # The status line and stored headers as sent on a hit, rendered on
-        # the first fast hit (see ProxyCacheHandler.fast_hit).
-        self.wire_head: bytes | None = None
+        # The stored headers as a fast hit sends them ([name, value, ...]
+        # bytes), encoded on the first one (see ProxyCacheHandler.fast_hit).
+        self.wire_headers: list[bytes] | None = None
 
     def size(self, key: str) -> int:
         header_bytes = sum(len(name) + len(value) for name, value in self.headers.items())

@@ -22,9 +22,11 @@ from typing import Any
 
 import orjson
 
+from fastgw._core.protocol import FastAnswer
 from fastgw._core.ratelimit import PERIOD_NAMES
-from fastgw.plugins.base import Plugin, status_line_reason
+from fastgw.plugins.base import JSON_CONTENT_TYPE, Plugin
 from fastgw.plugins.context import RequestContext
+from fastgw.plugins.fast import FastDecision, FastRequest
 from fastgw.plugins.rate_limiting.algorithms import (
     ALGORITHMS,
     STORE_ERRORS,
@@ -250,14 +252,11 @@ class RateLimitingHandler(Plugin):
 
     # -- the compiled core's fast path -------------------------------------------
 
-    def fast_access_for(self, route, service) -> Any:
-        """On a route where this is the only Python plugin and the counters
-        are this node's, the whole plugin runs as one call from the core,
-        without a request context (PERF: a few us instead of the runner's
-        ~10). Without an authenticated consumer, limits by consumer or
-        credential fall back to the client IP, as in ``access``."""
-        from fastgw.runtime import FastAccess
-
+    def fast_decision(self, route, service) -> FastDecision | None:
+        """With this node's counters, the whole plugin runs as one call from
+        the core, without a request context (PERF: a few us instead of the
+        runner's ~10). The identifier follows ``identify``: the consumer or
+        credential a decision before it established, else the client IP."""
         if self.redis is not None:
             return None
         limit_by = self.config["limit_by"]
@@ -268,6 +267,8 @@ class RateLimitingHandler(Plugin):
             if limit_by == "header" and self.config["header_name"] else None
         path = self.config["path"].encode() if limit_by == "path" and self.config["path"] \
             else None
+        by_consumer = limit_by == "consumer"
+        by_credential = by_consumer or limit_by == "credential"
         node_key = self.node_key
         # PERF: one fixed window (the usual config) is counted inline.
         single = self.limits.windows[0] if isinstance(self.limits, FixedLimits) \
@@ -276,20 +277,29 @@ class RateLimitingHandler(Plugin):
         remaining_name = self.remaining_names[0]
         limit_value = self.limit_values[0]
         refusal_body = orjson.dumps(self.error_body)
-        refusal_head = (b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                        % (self.error_code, status_line_reason(self.error_code)))
+        error_code = self.error_code
 
-        def decide(method, host, url, headers, peer_ip, request_id):
+        def decide(request: FastRequest) -> Any:
+            peer_ip = request.peer_ip
             if fixed is not None:
                 identifier = fixed
             elif header is not None:
                 identifier = peer_ip
+                headers = request.headers
                 for i in range(0, len(headers), 2):
                     if headers[i].lower() == header:
                         identifier = headers[i + 1]
                         break
             elif path is not None:
-                identifier = path if url.partition(b"?")[0] == path else peer_ip
+                identifier = path if request.url.partition(b"?")[0] == path else peer_ip
+            elif by_credential and request.credential is not None:
+                # As _consumer and _credential.
+                consumer = request.consumer
+                if by_consumer and consumer is not None and consumer.id:
+                    identifier = consumer.id.encode()
+                else:
+                    found = request.credential.get("id") or request.credential_identifier
+                    identifier = found.encode() if found else peer_ip
             else:
                 identifier = peer_ip
             now = self.clock()
@@ -301,10 +311,12 @@ class RateLimitingHandler(Plugin):
                     if quota > 0:
                         left = quota - 1
                         reset = self.limits.reset_after(0, now, key, None)
-                        return (b"%s%s: %d\r\nRateLimit-Limit: %s\r\nRateLimit-Remaining: %d\r\n"
-                                b"RateLimit-Reset: %d\r\n" % (
-                                    self.limit_lines, remaining_name, left, limit_value,
-                                    left, reset),)
+                        request.lines += (
+                            b"%s%s: %d\r\nRateLimit-Limit: %s\r\nRateLimit-Remaining: %d\r\n"
+                            b"RateLimit-Reset: %d\r\n" % (
+                                self.limit_lines, remaining_name, left, limit_value,
+                                left, reset))
+                        return True
                     single.hit(key, now, -1)
                     outcome = ([quota], 0, None)
                 else:
@@ -314,24 +326,24 @@ class RateLimitingHandler(Plugin):
                     self._store_error_logged_at = now
                     log.error("rate-limiting: cannot count on this node: %s", exc)
                 if self.fault_tolerant:
-                    return None
-                body = orjson.dumps(UNEXPECTED)
-                return (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json; "
-                        b"charset=utf-8\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                    return True  # the request passes uncounted, as in access
+                return FastAnswer(500, list(JSON_CONTENT_TYPE), orjson.dumps(UNEXPECTED))
             stop = outcome[1]
             if self.hide_headers:
                 if stop < 0:
-                    return None
-                return b"%sContent-Length: %d\r\n\r\n%s" % (refusal_head, len(refusal_body),
-                                                             refusal_body)
-            lines, reset = self._header_lines(outcome, now, key)
+                    return True
+                return FastAnswer(error_code, list(JSON_CONTENT_TYPE), refusal_body)
             if stop >= 0:
-                return b"%s%sRetry-After: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\n\r\n%s" % (
-                    refusal_head, lines, reset, len(refusal_body), request_id, refusal_body)
-            return (lines,)
+                # The headers in the order of the runner's exit (see _answer).
+                items, retry_after = self._header_items(outcome, now, key)
+                items += (b"Retry-After", retry_after, *JSON_CONTENT_TYPE)
+                return FastAnswer(error_code, items, refusal_body)
+            request.lines += self._header_lines(outcome, now, key)[0]
+            return True
 
-        return FastAccess(decide, replaces_plugin=True,
-                          drop_response_headers=self.header_keys)
+        # Its header phase only adds the lines a decision puts in request.lines.
+        return FastDecision(decide, covers_response=True,
+                            drop_response_headers=self.header_keys)
 
     def header_filter(self, ctx: RequestContext) -> None:
         pending = ctx.plugin_state(self, list)
