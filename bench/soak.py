@@ -6,7 +6,9 @@ its upstream targets are killed and restarted; then client-connection batches.
     .venv/bin/python bench/soak.py --duration 60 --reload-every 10 --kill-every 20
 
 Load: --connections keep-alive clients sending GETs at --rate requests per
-second in all (paced, not saturating). Every --reload-every seconds the config
+second in all, paced; by default half of saturation, measured first by the same
+clients sending as fast as they can for 5 s (on a 2-core machine that is what
+the gateway, its upstreams and this client manage together). Every --reload-every seconds the config
 file changes and the supervisor gets SIGHUP; every --kill-every seconds one of
 the two upstream targets is SIGKILLed and started again --down seconds later.
 Then --batches opens that many short client connections in turn (one request
@@ -152,7 +154,8 @@ class Load:
     stopping: bool = False
 
     async def client(self, index: int) -> None:
-        interval = self.connections / self.rate
+        # rate 0: as fast as the answers come (to measure saturation).
+        interval = self.connections / self.rate if self.rate else 0.0
         next_at = time.monotonic() + interval * index / self.connections
         reader = writer = None
         while not self.stopping:
@@ -234,6 +237,7 @@ class SoakResult:
     kills: int
     batches: list[tuple[int, int, int]]  # (connections, RSS before kB, RSS after kB)
     batch_failures: int
+    rate: float
 
     @property
     def rss_growth(self) -> float:
@@ -241,7 +245,8 @@ class SoakResult:
 
     def report(self) -> str:
         lines = [
-            f"requests: {self.requests}, failed: {self.failed} {self.failures or ''}",
+            f"requests: {self.requests} at {self.rate:.0f}/s, failed: {self.failed} "
+            f"{self.failures or ''}",
             f"reloads: {self.reloads}, targets killed and restarted: {self.kills}",
             f"workers' RSS after warm-up {self.rss_warm_kb / 1024:.1f} MB, at the end "
             f"{self.rss_end_kb / 1024:.1f} MB: growth {self.rss_growth * 100:+.2f}%",
@@ -271,7 +276,23 @@ class SoakResult:
         return found
 
 
-def run(duration: float = 600, rate: float = 2000, connections: int = 32,
+def saturation(port: int, connections: int, seconds: float = 5.0) -> float:
+    """Requests per second the clients get through when they do not wait."""
+    probe = Load(0, connections, port)
+
+    async def burst() -> None:
+        clients = [asyncio.ensure_future(probe.client(i)) for i in range(connections)]
+        await asyncio.sleep(seconds)
+        probe.stopping = True
+        await asyncio.gather(*clients)
+
+    asyncio.run(burst())
+    if probe.failed:
+        raise RuntimeError(f"the saturation run failed requests: {probe.failures}")
+    return probe.ok / seconds
+
+
+def run(duration: float = 600, rate: float = 0, connections: int = 32,
         reload_every: float = 30, kill_every: float = 120, down: float = 5,
         batches: tuple[int, ...] = (60000, 40000), workers: int = 1) -> SoakResult:
     from fastgw.testing import GatewayProcess
@@ -287,6 +308,8 @@ def run(duration: float = 600, rate: float = 2000, connections: int = 32,
         assert gw.proc is not None
         pids = _workers(gw.proc.pid)
         warm_up = min(max(duration * 0.2, 5.0), 60.0)
+        if not rate:
+            rate = saturation(gw.port, connections) / 2
         load = Load(rate, connections, gw.port)
         reloads = kills = 0
         rss_warm = fds_warm = 0
@@ -338,7 +361,7 @@ def run(duration: float = 600, rate: float = 2000, connections: int = 32,
             time.sleep(0.5)
             batch_rows.append((count, before, _rss_kb(pids[0])))
         return SoakResult(load.ok + load.failed, load.failed, load.failures, rss_warm, rss_end,
-                          fds_warm, fds_end, reloads, kills, batch_rows, batch_failures)
+                          fds_warm, fds_end, reloads, kills, batch_rows, batch_failures, rate)
     finally:
         gw.stop()
         gw.dir.cleanup()
@@ -350,7 +373,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=600, help="seconds of load (600)")
-    parser.add_argument("--rate", type=float, default=2000, help="requests per second (2000)")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="requests per second (default: half of saturation)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--reload-every", type=float, default=30)
     parser.add_argument("--kill-every", type=float, default=120)

@@ -19,9 +19,10 @@ def test_a_one_minute_soak_with_reloads_and_target_loss():
     soak = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = soak  # its dataclasses look their module up there
     spec.loader.exec_module(soak)
-    result = soak.run(duration=60, rate=1000, connections=16, reload_every=10, kill_every=20,
+    # At half of saturation, as make soak.
+    result = soak.run(duration=60, connections=16, reload_every=10, kill_every=20,
                       down=3, batches=(6000, 4000))
     print(result.report())
     assert result.reloads >= 5 and result.kills >= 2
-    assert result.requests > 50000
+    assert result.requests > 60 * result.rate * 0.9
     assert result.problems() == []
