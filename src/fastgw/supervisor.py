@@ -44,6 +44,10 @@ class WorkerHandle:
             return await asyncio.wait_for(read_message(self.reader), timeout)
 
 
+def _shown(value: object) -> str:
+    return "unset" if value is None else str(value)
+
+
 class Supervisor:
     def __init__(self, config: Config, config_path: str | None, listen: str,
                  admin_listen: str | None, workers: int, overrides: dict | None = None):
@@ -139,6 +143,10 @@ class Supervisor:
             except ConfigError as exc:
                 return False, exc.errors
             config = self.with_overrides(config)
+            refused = self.restart_only_changes(config)
+            if refused:
+                log.error("config swap refused: %s", refused)
+                return False, refused
             results = await asyncio.gather(
                 *(h.request({"op": "config", "doc": config.source, "overrides": self.overrides})
                   for h in self.workers),
@@ -160,6 +168,23 @@ class Supervisor:
             log.info("config swapped (hash %s; longest proxy stall %.1f ms)", config.hash,
                      self.last_swap_stall_ms)
             return True, []
+
+    def restart_only_changes(self, config: Config) -> list[str]:
+        """Errors for the settings a running gateway cannot change: the
+        sockets and processes it started with. A reload that changes them is
+        refused (naming each), never accepted with the change ignored."""
+        running, new = self.config.gateway, config.gateway
+        errors = []
+        for name, before, after in (
+            ("listen", self.listen, new.listen),
+            ("admin_listen", self.admin_listen, new.admin_listen),
+            ("workers", self.worker_count, new.workers or os.cpu_count() or 1),
+            ("tls", running.tls, new.tls),
+        ):
+            if before != after:
+                errors.append(f"_gateway.{name}: changed from {_shown(before)} to "
+                              f"{_shown(after)}, which needs a restart; the running config stays")
+        return errors
 
     def with_overrides(self, config: Config) -> Config:
         from fastgw.config.loader import apply_overrides
