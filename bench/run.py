@@ -171,6 +171,15 @@ def key_auth_prometheus_config(targets: Targets) -> dict:
                           (KEY_AUTH_CONSUMER,))
 
 
+def key_auth_rate_limit_prometheus_config(targets: Targets) -> dict:
+    """Kong's benchmark combination on one route: every plugin decides from the
+    core (fastgw.plugins.fast), so no request context is built."""
+    limit = {"name": "rate-limiting",
+             "config": {"minute": 1_000_000_000, "limit_by": "consumer", "policy": "local"}}
+    return gateway_config(targets.upstream_url, (KEY_AUTH_PLUGIN, limit), (PROMETHEUS_PLUGIN,),
+                          (KEY_AUTH_CONSUMER,))
+
+
 def jwt_acl_config(targets: Targets) -> dict:
     consumer = {
         "username": "bench",
@@ -285,6 +294,14 @@ SCENARIOS: list[Scenario] = [
         baseline="fastgw",
     ),
     Scenario(
+        "fastgw-key-auth-rate-limit-prometheus",
+        "fastgw",
+        "fastgw with key-auth, rate-limiting (local, by consumer) and prometheus",
+        key_auth_rate_limit_prometheus_config,
+        headers=API_KEY_HEADERS,
+        baseline="fastgw",
+    ),
+    Scenario(
         "fastgw-jwt-acl",
         "fastgw",
         "fastgw with jwt (HS256, exp) and acl (one allowed group)",
@@ -377,6 +394,7 @@ def throughput_bars(row: str, versus: str, bar: float, bar_test: str = ">=",
 COMPARISONS: list[Comparison] = [
     *throughput_bars("fastgw-key-auth-prometheus", "fastgw", 0.7, issue=3),
     *throughput_bars("fastgw-rate-limit-local", "fastgw", 0.85, issue=5),
+    *throughput_bars("fastgw-key-auth-rate-limit-prometheus", "fastgw", 0.8, issue=10),
     *throughput_bars("fastgw-cache-hit", "fastgw", 1.0, ">", issue=5),
     *throughput_bars("fastgw-ai-proxy", "litellm", 50.0, issue=6),
     Comparison("fastgw-ai-proxy", "mock-direct", "p50_ms", added=True, latency_run=True,
