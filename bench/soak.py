@@ -15,7 +15,8 @@ Then --batches opens that many short client connections in turn (one request
 each) and reports the worker's RSS over each batch.
 
 It prints, and checks: failed requests (all are idempotent GETs: zero
-allowed), the workers' RSS growth after warm-up (under 5%), and their open
+allowed), the workers' RSS growth after warm-up (under 5%; the warm-up
+lasts until the first killed target is back), and their open
 file descriptors (no growth). Everything listens on 127.0.0.1 and stops by
 itself.
 """
@@ -238,6 +239,7 @@ class SoakResult:
     batches: list[tuple[int, int, int]]  # (connections, RSS before kB, RSS after kB)
     batch_failures: int
     rate: float
+    rss_samples: list[int]  # the workers' RSS (kB) at 20 moments of the load
 
     @property
     def rss_growth(self) -> float:
@@ -251,6 +253,8 @@ class SoakResult:
             f"workers' RSS after warm-up {self.rss_warm_kb / 1024:.1f} MB, at the end "
             f"{self.rss_end_kb / 1024:.1f} MB: growth {self.rss_growth * 100:+.2f}%",
             f"open file descriptors after warm-up {self.fds_warm}, at the end {self.fds_end}",
+            "RSS over the load (MB): "
+            + " ".join(f"{kb / 1024:.1f}" for kb in self.rss_samples),
         ]
         for count, before, after in self.batches:
             lines.append(f"batch of {count} connections: worker RSS {before / 1024:.1f} -> "
@@ -307,12 +311,19 @@ def run(duration: float = 600, rate: float = 0, connections: int = 32,
         gw.start()
         assert gw.proc is not None
         pids = _workers(gw.proc.pid)
+        # Warm-up: a fifth of the run (at most a minute), and at least until
+        # the first target has been lost and is back: that first failover runs
+        # code (retries, connection errors, health transitions) for the first
+        # time, and what it allocates once is not growth.
         warm_up = min(max(duration * 0.2, 5.0), 60.0)
+        if kill_every + down + 5 < duration / 2:
+            warm_up = max(warm_up, kill_every + down + 5)
         if not rate:
             rate = saturation(gw.port, connections) / 2
         load = Load(rate, connections, gw.port)
         reloads = kills = 0
         rss_warm = fds_warm = 0
+        rss_samples: list[int] = []
 
         def sample() -> tuple[int, int]:
             return (sum(_rss_kb(p) for p in pids),
@@ -325,11 +336,15 @@ def run(duration: float = 600, rate: float = 0, connections: int = 32,
             next_reload, next_kill = reload_every, kill_every
             restart_at: tuple[float, TargetProcess] | None = None
             warmed = False
+            next_sample = 0.0
             while (elapsed := time.monotonic() - started) < duration:
                 await asyncio.sleep(0.2)
                 if not warmed and elapsed >= warm_up:
                     rss_warm, fds_warm = sample()
                     warmed = True
+                if elapsed >= next_sample:
+                    rss_samples.append(sample()[0])
+                    next_sample += max(duration / 20, 1.0)
                 if elapsed >= next_reload:
                     generation += 1
                     gw.write_config(config(ports, generation))
@@ -361,7 +376,8 @@ def run(duration: float = 600, rate: float = 0, connections: int = 32,
             time.sleep(0.5)
             batch_rows.append((count, before, _rss_kb(pids[0])))
         return SoakResult(load.ok + load.failed, load.failed, load.failures, rss_warm, rss_end,
-                          fds_warm, fds_end, reloads, kills, batch_rows, batch_failures, rate)
+                          fds_warm, fds_end, reloads, kills, batch_rows, batch_failures, rate,
+                          rss_samples)
     finally:
         gw.stop()
         gw.dir.cleanup()

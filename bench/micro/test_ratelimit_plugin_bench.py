@@ -20,7 +20,7 @@ from fastgw.plugins import handler_class
 from fastgw.plugins.context import make_context, set_response
 from fastgw.plugins.rate_limiting import algorithms
 from fastgw.plugins.state import ConfigState
-from fastgw.testing_redis import RedisServer
+from fastgw.testing.redis_server import RedisServer
 
 NEVER_REACHED = 10**12
 

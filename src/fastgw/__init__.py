@@ -6,6 +6,10 @@ import importlib
 
 __version__ = "0.1.0"
 
+# The composition root: the plugin layer hands its registry to the config
+# layer, which validates plugin entries with it (config never imports plugins).
+import fastgw.plugins  # noqa: E402,F401
+
 # The modules that make up the hot path; each must be a compiled extension
 # for the gateway to run at speed.
 CORE_MODULES = ("buffer", "protocol", "router", "metrics", "balancer", "ratelimit", "cachekey")

@@ -52,27 +52,27 @@ def cmd_check(path: str) -> int:
 def cmd_run(args) -> int:
     import uvloop
 
-    from fastgw.config.loader import ConfigError, apply_overrides, load_config
-    from fastgw.supervisor import Supervisor, _replace_gateway, run_supervisor
+    from fastgw.config.loader import ConfigError, load_config, with_overrides
+    from fastgw.supervisor import Supervisor, run_supervisor
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s fastgw %(levelname)s %(message)s")
     overrides = {k: v for k, v in (("listen", args.listen), ("admin_listen", args.admin_listen),
                                    ("workers", args.workers)) if v is not None}
     try:
-        config = load_config(args.config)
-        settings = apply_overrides(config.gateway, os.environ, **overrides)
+        config = with_overrides(load_config(args.config), overrides)
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
         return 1
     from fastgw.admin.server import exposure_error
+
+    settings = config.gateway
 
     problem = exposure_error(settings.admin_listen, settings.admin_token) \
         if settings.admin_listen else None
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
-    config = _replace_gateway(config, settings)
     workers = settings.workers or os.cpu_count() or 1
     sup = Supervisor(config, args.config, settings.listen, settings.admin_listen, workers,
                      overrides)

@@ -19,7 +19,7 @@ import sys
 import time
 
 from fastgw import shm
-from fastgw.config.loader import ConfigError, load_config, parse_config
+from fastgw.config.loader import ConfigError, load_config, parse_config, with_overrides
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
 
@@ -142,7 +142,7 @@ class Supervisor:
                 config = parse_config(doc)
             except ConfigError as exc:
                 return False, exc.errors
-            config = self.with_overrides(config)
+            config = with_overrides(config, self.overrides)
             refused = self.restart_only_changes(config)
             if refused:
                 log.error("config swap refused: %s", refused)
@@ -185,12 +185,6 @@ class Supervisor:
                 errors.append(f"_gateway.{name}: changed from {_shown(before)} to "
                               f"{_shown(after)}, which needs a restart; the running config stays")
         return errors
-
-    def with_overrides(self, config: Config) -> Config:
-        from fastgw.config.loader import apply_overrides
-
-        settings = apply_overrides(config.gateway, os.environ, **self.overrides)
-        return _replace_gateway(config, settings)
 
     async def reload_file(self) -> None:
         if not self.config_path:
@@ -272,12 +266,6 @@ class Supervisor:
             "uptime_s": round(time.time() - self.started_at, 3),
             "pid": os.getpid(),
         }
-
-
-def _replace_gateway(config: Config, settings) -> Config:
-    from dataclasses import replace
-
-    return replace(config, gateway=settings)
 
 
 async def run_supervisor(sup: Supervisor) -> int:

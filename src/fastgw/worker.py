@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import inspect
 import logging
@@ -24,9 +23,11 @@ from typing import Any
 
 import uvloop
 
-from fastgw.config.loader import ConfigError, apply_overrides, parse_config
+from fastgw.config.checks import listen_address
+from fastgw.config.loader import ConfigError, parse_config, with_overrides
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
+from fastgw.plugins import loaded_handlers
 from fastgw.runtime import apply_config_off_loop, new_gateway
 from fastgw.upstreams import UpstreamSupervisor
 
@@ -35,14 +36,6 @@ log = logging.getLogger("fastgw.worker")
 # PERF: a deep accept backlog keeps connection bursts from a load test out of
 # SYN retries; the kernel caps it at net.core.somaxconn.
 LISTEN_BACKLOG = 4096
-
-
-def split_host_port(listen: str, default_port: int = 8000) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep:
-        return listen, default_port
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
 
 
 def bind_reuseport(host: str, port: int) -> socket.socket:
@@ -125,9 +118,7 @@ def settle_heap() -> None:
 def config_of(message: dict) -> Config:
     """The config a control message carries, with the same flag and
     environment overrides of ``_gateway`` the supervisor applied."""
-    config = parse_config(message["doc"])
-    settings = apply_overrides(config.gateway, os.environ, **(message.get("overrides") or {}))
-    return dataclasses.replace(config, gateway=settings)
+    return with_overrides(parse_config(message["doc"]), message.get("overrides") or {})
 
 
 class Worker:
@@ -143,6 +134,7 @@ class Worker:
         # Health checks and DNS, once started.
         self.upstreams: UpstreamSupervisor | None = None
         self.stopping = asyncio.Event()
+        self.initialized: set[type] = set()  # plugin classes whose init_worker ran
 
     async def run(self) -> int:
         reader, writer = await asyncio.open_connection(sock=self.control)
@@ -181,9 +173,10 @@ class Worker:
         upstreams = UpstreamSupervisor(gw, self.loop)
         self.upstreams = upstreams
         upstreams.sync(config)
+        self.init_plugins()
 
     async def serve(self, listen: str, tls: ssl.SSLContext | None):
-        host, port = split_host_port(listen)
+        host, port = listen_address(listen, 8000)
         sock = bind_reuseport(host, port)
         scheme = "https" if tls is not None else "http"
         return await self.loop.create_server(
@@ -219,12 +212,8 @@ class Worker:
             stats["worker"] = self.worker_id
             stats["config_hash"] = self.config.hash if self.config else None
             stats["plugin_errors"] = gw.plugin_runner.errors
-            queue = sys.modules.get("fastgw.plugins.http_log.queue")
-            if queue is not None:
-                stats["http_log"] = dict(queue.TOTALS)
-            ai_metrics = sys.modules.get("fastgw.ai.metrics")
-            if ai_metrics is not None and msg.get("metrics"):
-                stats["ai"] = ai_metrics.snapshot()
+            for plugin in loaded_handlers():
+                stats.update(plugin.worker_stats(bool(msg.get("metrics"))))
             if msg.get("metrics"):
                 stats["connection_states"] = gw.connection_states()
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
@@ -261,6 +250,7 @@ class Worker:
             previous_config = [self.config]
             self.config = config
             self._started_upstreams().sync(config)
+            self.init_plugins()
             # Freeing the old config's objects takes milliseconds too.
             await self.loop.run_in_executor(None, previous_config.clear)
             # With the collector off, all the swap made is in the youngest
@@ -273,12 +263,20 @@ class Worker:
             gc.enable()
             sys.setswitchinterval(previous)
 
+    def init_plugins(self) -> None:
+        """Kong's init_worker, once for each plugin a config brings in."""
+        for plugin in loaded_handlers():
+            if plugin not in self.initialized:
+                self.initialized.add(plugin)
+                plugin.init_worker()
+
     async def purge_cache(self, key: str | None, redis: bool) -> dict:
-        """proxy-cache entries of this worker (and of Redis, when asked)."""
-        store = sys.modules.get("fastgw.plugins.proxy_cache.store")
-        if store is None:
-            return {"ok": True, "removed": 0}
-        removed = await store.purge_async(key) if redis else store.purge(key)
+        """Cache entries of this worker's plugins (and of Redis, when asked)."""
+        removed = 0
+        for plugin in loaded_handlers():
+            count = await plugin.purge(key, redis)
+            if count is not None:
+                removed += count
         return {"ok": True, "removed": removed}
 
     async def drain(self) -> None:
@@ -291,11 +289,11 @@ class Worker:
             assert self.config is not None  # start() sets both
             await self.gateway.drain(self.config.gateway.drain_timeout)
             self.gateway.stop_sweeper()
-        # Log entries still queued go out before the process exits.
-        http_log = sys.modules.get("fastgw.plugins.http_log.handler")
-        if http_log is not None:
-            assert self.config is not None  # the plugin is loaded only by a started worker
-            await http_log.flush_all(self.config.gateway.drain_timeout)
+        # Plugins finish their background work (queued log entries) before
+        # the process exits.
+        timeout = self.config.gateway.drain_timeout if self.config is not None else 5.0
+        for plugin in loaded_handlers():
+            await plugin.shutdown(timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

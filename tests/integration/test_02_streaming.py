@@ -115,7 +115,7 @@ def test_expect_100_continue_is_answered_by_the_gateway(upstream, gateway_for):
 
 
 def test_mock_llm_sse_events_arrive_one_by_one(gateway_for):
-    from fastgw.mockllm.testing import running_mock
+    from fastgw.testing.mock_llm import running_mock
 
     with running_mock(tokens_per_s=20) as mock:
         gw = gateway_for(service_doc(mock.port))

@@ -4,7 +4,7 @@ naming each field, and the running config stays."""
 
 import asyncio
 
-from fastgw.config.loader import parse_config
+from fastgw.config.loader import parse_config, with_overrides
 from fastgw.supervisor import Supervisor
 from fastgw.testing import service_doc
 
@@ -42,5 +42,5 @@ def test_changing_listeners_or_workers_is_refused_naming_each_field():
 def test_settings_given_by_flags_win_over_the_file_on_reload_too():
     # --workers 2 was given: the file's workers does not change anything.
     sup = supervisor({"workers": 2}, overrides={"workers": 2})
-    assert sup.restart_only_changes(sup.with_overrides(parse_config(
-        {**service_doc(9), "_gateway": {"workers": 5}}))) == []
+    assert sup.restart_only_changes(with_overrides(parse_config(
+        {**service_doc(9), "_gateway": {"workers": 5}}), sup.overrides)) == []

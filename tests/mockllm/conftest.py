@@ -10,7 +10,7 @@ import openai
 import orjson
 import pytest
 
-from fastgw.mockllm.testing import MockLLM, running_mock
+from fastgw.testing.mock_llm import MockLLM, running_mock
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 
 from fastgw.mockllm import build_parser, main, serve
 from fastgw.mockllm.app import IncomingRequest, MockApp, MockSettings
-from fastgw.mockllm.testing import running_mock
+from fastgw.testing.mock_llm import running_mock
 
 CHAT_BODY = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "ping"}]})
 

@@ -248,3 +248,23 @@ def test_a_consumers_own_config_takes_over_after_authentication(gateway, upstrea
                                   headers={"apikey": key, "Content-Type": "application/json"})
         assert status == 200
         assert upstream.requests[-1].header("x-probe-order") == tag
+
+
+def test_lifecycle_hooks_reach_the_plugins_a_worker_loaded(upstream, tmp_path):
+    # Kong's init_worker once per worker, the admin API's purge, and the
+    # shutdown of a draining worker, through the plugin registry.
+    notes = tmp_path / "lifecycle.txt"
+    doc = service_doc(upstream.port)
+    doc["plugins"] = [{"name": "probe", "config": {"tag": "p"}}]
+    gw = GatewayProcess(doc, workers=2, env={**ENV, "PROBE_LIFECYCLE_FILE": str(notes)}).start()
+    try:
+        assert gw.request("GET", "/x")[0] == 200
+        assert gw.admin("DELETE", "/proxy-cache/some-key")[0] == 404  # no worker had it
+        swapped = dict(doc, routes=[])  # a reload does not run init_worker again
+        assert gw.admin("POST", "/config", body=orjson.dumps(swapped))[0] == 201
+    finally:
+        assert gw.stop() == 0
+        gw.dir.cleanup()
+    lines = notes.read_text().split("\n")
+    kinds = sorted(line.rsplit(" ", 1)[0] for line in lines if line)
+    assert kinds == ["init_worker"] * 2 + ["purge some-key"] * 2 + ["shutdown"] * 2

@@ -9,8 +9,8 @@ import re
 import orjson
 import yaml
 
-from fastgw.admin.server import AdminRequest, AdminResponse
-from fastgw.worker import split_host_port
+from fastgw.admin.messages import AdminRequest, AdminResponse
+from fastgw.config.checks import listen_address
 
 UPSTREAM_HEALTH = re.compile(r"^/upstreams/([^/]+)/health/?$")
 CACHE_ENTRY = re.compile(r"^/proxy-cache/([^/]+)$")
@@ -135,7 +135,7 @@ def host_names_listener(host: str, listen: str | None) -> bool:
     name, sep, port = host.rpartition(":")
     if not sep or not port.isdigit() or listen is None:
         return False
-    listen_host, listen_port = split_host_port(listen, 8001)
+    listen_host, listen_port = listen_address(listen, 8001)
     if int(port) != listen_port:
         return False
     name = name.strip("[]").lower()

@@ -12,9 +12,10 @@ import ipaddress
 import logging
 
 import httptools
-import orjson
 
-from fastgw.worker import split_host_port
+from fastgw.admin.messages import AdminRequest, AdminResponse
+from fastgw.admin.routes import AdminApp
+from fastgw.config.checks import listen_address
 
 log = logging.getLogger("fastgw.admin")
 
@@ -23,31 +24,6 @@ REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            413: "Payload Too Large", 415: "Unsupported Media Type",
            500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-class AdminResponse:
-    __slots__ = ("status", "body", "content_type")
-
-    def __init__(self, status: int, body: bytes | dict | list,
-                 content_type: str = "application/json"):
-        self.status = status
-        self.body = body if isinstance(body, bytes) else orjson.dumps(body)
-        self.content_type = content_type
-
-
-class AdminRequest:
-    __slots__ = ("method", "path", "query", "headers", "body")
-
-    def __init__(self, method: str, url: bytes, headers: dict, body: bytes):
-        parsed = httptools.parse_url(url)
-        self.method = method
-        self.path = parsed.path.decode()
-        self.query = (parsed.query or b"").decode()
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return orjson.loads(self.body)
 
 
 class AdminProtocol(asyncio.Protocol):
@@ -135,7 +111,7 @@ class AdminProtocol(asyncio.Protocol):
 def exposure_error(listen: str, token: str | None) -> str | None:
     """Why the admin API may not listen on ``listen``, or None: off loopback
     it answers only with admin authentication configured."""
-    host, _ = split_host_port(listen, 8001)
+    host, _ = listen_address(listen, 8001)
     if token:
         return None
     if host == "localhost":
@@ -150,9 +126,7 @@ def exposure_error(listen: str, token: str | None) -> str | None:
 
 
 async def start_admin(supervisor, listen: str):
-    from fastgw.admin.routes import AdminApp
-
     app = AdminApp(supervisor)
-    host, port = split_host_port(listen, 8001)
+    host, port = listen_address(listen, 8001)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: AdminProtocol(app), host, port, reuse_address=True)

@@ -19,13 +19,24 @@ entities) live in ``fastgw.config.loader``.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from fastgw._core.router import python_regex
+from fastgw.config.checks import (
+    _HOSTNAME,
+    _PATH_FORBIDDEN,
+    JWT_ALGORITHMS,
+    _check_port,
+    _regex_error,
+    check_host,
+    check_listen,
+    check_path,
+    check_route_host,
+    check_target,
+)
 from fastgw.config.model import GatewaySettings
 from fastgw.config.schema import (
     INVALID,
@@ -42,7 +53,6 @@ from fastgw.config.schema import (
     String,
     Validation,
 )
-from fastgw.plugins import plugin_schema
 
 FORMAT_VERSIONS = ("3.0", "2.1")
 HTTP_PROTOCOLS = ("http", "https")
@@ -50,124 +60,14 @@ PLUGIN_PROTOCOLS = ("grpc", "grpcs", "http", "https")
 DEFAULT_TARGET_PORT = 8000  # Kong's default when a target omits its port
 INT32_MAX = 2**31 - 1
 
-_HOST_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
-_PORT_SUFFIX = re.compile(r":(\d{1,5})$")
 # RFC 9110 token characters.
 _HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _NAME = r"^[\w.\-~]+$"
-_PATH_FORBIDDEN = re.compile(r"[\s?#]")
 # scheme://host[:port][/path]; userinfo, query and fragment are not allowed.
 _SERVICE_URL = re.compile(
     r"([A-Za-z][A-Za-z0-9+.-]*)://(\[[^\]]*\]|[^:/?#@\[\]]*)(?::(\d*))?(/[^?#]*)?"
 )
-
-
-# --- value checks (each returns an error message or None) --------------------
-
-
-def is_hostname_or_ip(text: str) -> bool:
-    if _HOSTNAME.fullmatch(text) is not None:
-        return True
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def split_host_port(text: str) -> tuple[str, int | None] | None:
-    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (host without
-    brackets, port or None); None when malformed. A bare IPv6 address (several
-    colons, no brackets) is a host without port."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            return None
-        host, rest = text[1:end], text[end + 1 :]
-        if not rest:
-            return host, None
-        match = _PORT_SUFFIX.fullmatch(rest)
-        return (host, int(match.group(1))) if match else None
-    if text.count(":") > 1:
-        return text, None
-    match = _PORT_SUFFIX.search(text)
-    if match is not None:
-        return text[: match.start()], int(match.group(1))
-    if ":" in text:
-        return None
-    return text, None
-
-
-def _check_port(port: int | None) -> str | None:
-    if port is not None and port > 65535:
-        return f"invalid port {port}: must be between 0 and 65535"
-    return None
-
-
-def check_host(value: str) -> str | None:
-    if not is_hostname_or_ip(value):
-        return f"invalid host '{value}': expected a host name or an IP address (no port)"
-    return None
-
-
-def check_target(value: str) -> str | None:
-    parsed = split_host_port(value)
-    if parsed is None or not is_hostname_or_ip(parsed[0]):
-        return f"invalid target '{value}': expected 'host:port' or 'host'"
-    return _check_port(parsed[1])
-
-
-def check_listen(value: str) -> str | None:
-    parsed = split_host_port(value)
-    if parsed is None or parsed[1] is None:
-        return f"invalid address '{value}': expected 'host:port'"
-    host, port = parsed
-    if host not in ("", "*") and not is_hostname_or_ip(host):
-        return f"invalid address '{value}': expected 'host:port'"
-    return _check_port(port)
-
-
-def check_route_host(value: str) -> str | None:
-    """Kong's route host: a name or IP with an optional port, and at most one
-    ``*`` standing for the leftmost or the rightmost label."""
-    parsed = split_host_port(value)
-    if parsed is None:
-        return f"invalid host '{value}'"
-    host, port = parsed
-    wildcards = host.count("*")
-    if wildcards > 1:
-        return "invalid wildcard: must have at most one wildcard"
-    if wildcards == 1:
-        if host.startswith("*."):
-            host = host[2:]
-        elif host.endswith(".*"):
-            host = host[:-2]
-        else:
-            return "invalid wildcard: must be placed at leftmost or rightmost label"
-    if not is_hostname_or_ip(host):
-        return f"invalid host '{value}'"
-    return _check_port(port)
-
-
-@functools.lru_cache(maxsize=4096)
-def _regex_error(pattern: str) -> str | None:
-    # PERF: compiling costs ~50 us per pattern; a reload of an unchanged
-    # config finds every pattern here.
-    try:
-        re.compile(python_regex(pattern))
-    except re.error as exc:
-        return f"invalid regex '{pattern}': {exc}"
-    return None
-
-
-def check_path(value: str) -> str | None:
-    if not value.startswith("/"):
-        return "should start with: /"
-    if _PATH_FORBIDDEN.search(value) is not None:
-        return "must not contain whitespace, '?' or '#'"
-    return None
 
 
 def check_route_path(value: str) -> str | None:
@@ -201,14 +101,25 @@ def _check_upstream_name(value: str) -> str | None:
     return None
 
 
+# The plugins' config schemas by name. The plugin layer hands its registry in
+# (``use_plugin_registry``; ``fastgw.plugins`` does so when imported): the
+# config layer never imports the plugins.
+_plugin_schemas: list[Callable[[object], Field | None]] = [lambda name: None]
+
+
+def use_plugin_registry(schema_of: Callable[[object], Field | None]) -> None:
+    """Validate plugin entries with ``schema_of(name)`` (None: unknown plugin)."""
+    _plugin_schemas[0] = schema_of
+
+
 def _check_plugin_name(value: str) -> str | None:
-    if plugin_schema(value) is None:
+    if _plugin_schemas[0](value) is None:
         return f"unknown plugin '{value}'"
     return None
 
 
 def _plugin_config_schema(plugin: dict) -> Field | None:
-    return plugin_schema(plugin.get("name"))
+    return _plugin_schemas[0](plugin.get("name"))
 
 
 # --- shared field definitions --------------------------------------------------
@@ -714,13 +625,6 @@ BASICAUTH_CREDENTIAL = Record(
     description="A basic-auth user name and password.",
 )
 
-JWT_ALGORITHMS = (
-    "HS256", "HS384", "HS512",
-    "RS256", "RS384", "RS512",
-    "ES256", "ES384", "ES512",
-    "PS256", "PS384", "PS512",
-    "EdDSA",
-)  # fmt: skip
 
 
 def _check_jwt_secret(credential: dict, path: Path, ctx: Validation) -> None:

@@ -54,13 +54,13 @@ import orjson
 import xxhash
 import yaml
 
+from fastgw.config.checks import split_host_port
 from fastgw.config.entities import (
     DEFAULT_TARGET_PORT,
     DOCUMENT,
     GATEWAY,
     REDIS,
     TLS,
-    split_host_port,
 )
 from fastgw.config.model import (
     Config,
@@ -79,6 +79,7 @@ __all__ = [
     "ConfigError",
     "decode_yaml",
     "apply_overrides",
+    "with_overrides",
     "check_file",
     "config_hash",
     "load_config",
@@ -640,6 +641,15 @@ def _override_value(field: Field, raw: Any, path: Path, ctx: Validation) -> Any:
             ctx.error(path, f"expected {kind}, got '{raw}'")
             return None
     return field.validate(raw, path, ctx)
+
+
+def with_overrides(config: Config, flags: Mapping[str, Any],
+                   env: Mapping[str, str] | None = None) -> Config:
+    """``config`` with its ``_gateway`` settings overridden by command line
+    ``flags``, then ``FASTGW_*`` variables (``os.environ`` when None): the one
+    place the supervisor, each worker and each reload get their settings from."""
+    settings = apply_overrides(config.gateway, os.environ if env is None else env, **flags)
+    return dataclasses.replace(config, gateway=settings)
 
 
 def apply_overrides(

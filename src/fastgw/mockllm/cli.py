@@ -11,7 +11,7 @@ import uvloop
 from fastgw.mockllm.server import serve
 from fastgw.mockllm.textgen import DEFAULT_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS
 
-# Printed (and flushed) once the socket listens; `fastgw.mockllm.testing` waits for it.
+# Printed (and flushed) once the socket listens; `fastgw.testing.mock_llm` waits for it.
 READY_PREFIX = "fastgw mock-llm listening on "
 _DESCRIPTION = (
     "Serve a deterministic OpenAI-, Anthropic-, Gemini-, Ollama- and Azure-compatible LLM "

@@ -15,8 +15,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from typing import TYPE_CHECKING
 
 from fastgw.config.schema import Record
+
+if TYPE_CHECKING:
+    from fastgw.plugins.base import Plugin
 
 __all__ = ["KNOWN_PLUGINS", "PLUGIN_MODULES", "handler_class", "module_for", "plugin_names", "plugin_schema"]
 
@@ -71,6 +75,25 @@ def plugin_schema(name: object) -> Record | None:
     return importlib.import_module(package + ".schema").SCHEMA
 
 
-def handler_class(name: str) -> type:
+from fastgw.config.entities import use_plugin_registry  # noqa: E402 (after plugin_schema)
+
+use_plugin_registry(plugin_schema)
+
+
+# Handler classes loaded so far (a worker loads those its configs use), in
+# load order: the worker's lifecycle hooks go to these.
+_LOADED: dict[str, type[Plugin]] = {}
+
+
+def handler_class(name: str) -> type[Plugin]:
     """The ``Plugin`` subclass of a known plugin (``HANDLER`` in its handler.py)."""
-    return importlib.import_module(PLUGIN_MODULES[name] + ".handler").HANDLER
+    cls = _LOADED.get(name)
+    if cls is None:
+        cls = _LOADED[name] = importlib.import_module(PLUGIN_MODULES[name] + ".handler").HANDLER
+    return cls
+
+
+def loaded_handlers() -> tuple[type[Plugin], ...]:
+    """The plugin classes this process has loaded (for the lifecycle hooks:
+    ``init_worker``, ``shutdown``, ``worker_stats``, ``purge``)."""
+    return tuple(_LOADED.values())

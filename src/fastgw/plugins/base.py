@@ -71,6 +71,31 @@ class Plugin:
     def log(self, ctx: RequestContext) -> None:
         return None
 
+    # -- worker lifecycle: class-level hooks the worker calls for every plugin
+    # it has loaded (fastgw.plugins.loaded_handlers) -----------------------------
+
+    @classmethod
+    def init_worker(cls) -> None:
+        """Kong's init_worker: once per worker, when a config first uses the
+        plugin (start background work here)."""
+
+    @classmethod
+    async def shutdown(cls, timeout: float) -> None:
+        """The worker drains: finish background work within ``timeout``
+        seconds (queued log entries, say)."""
+
+    @classmethod
+    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
+        """Figures for the admin API's status (and /metrics when ``metrics``),
+        keyed by section name."""
+        return {}
+
+    @classmethod
+    async def purge(cls, key: str | None, redis: bool) -> int | None:
+        """The admin API's cache purge: entries removed (from Redis too when
+        ``redis``), or None for a plugin that caches nothing."""
+        return None
+
     def fast_decision(self, route: Any, service: Any) -> FastDecision | None:
         """Optional: a decision the compiled core can take for this route
         from the request head alone, before any request context exists

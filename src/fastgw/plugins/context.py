@@ -218,7 +218,8 @@ class RequestContext:
                  "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
-                 "upstream_target", "decided_headers")
+                 "upstream_target", "decided_headers", "credential_headers",
+                 "credential_fields")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -253,6 +254,10 @@ class RequestContext:
         # the request ([name, value, ...] bytes), added as their plugins'
         # header filters would have (see PluginRunner.header_filter).
         self.decided_headers: list[bytes] | None = None
+        # Where the route's auth plugins read gateway credentials from (lower-
+        # case header names, body fields): never forwarded to a third party.
+        self.credential_headers: frozenset[bytes] = frozenset()
+        self.credential_fields: frozenset[str] = frozenset()
 
     # -- identity -----------------------------------------------------------
 
@@ -263,6 +268,15 @@ class RequestContext:
         self.consumer = consumer
         self.credential = credential
         set_identity_headers(self.request.headers, consumer, credential_identifier, anonymous)
+
+    def note_credentials(self, headers: frozenset[bytes],
+                         fields: frozenset[str] = frozenset()) -> None:
+        """An auth plugin says where clients put credentials meant for the
+        gateway, so that a plugin sending the request elsewhere (ai-proxy, to
+        a provider) drops them."""
+        self.credential_headers = self.credential_headers | headers
+        if fields:
+            self.credential_fields = self.credential_fields | fields
 
     @property
     def consumer_name(self) -> str:

@@ -36,7 +36,7 @@ class FastRequest:
     upstream), and what the decisions before it established."""
 
     __slots__ = ("method", "host", "url", "headers", "peer_ip", "request_id", "consumer",
-                 "credential", "credential_identifier", "lines")
+                 "credential", "credential_identifier", "lines", "credential_headers")
 
     def __init__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
                  peer_ip: bytes, request_id: bytes) -> None:
@@ -50,6 +50,8 @@ class FastRequest:
         self.credential: dict | None = None
         self.credential_identifier: str | None = None
         self.lines = b""  # response header lines ("Name: value\r\n" ...)
+        # As RequestContext.note_credentials, for the runner after a hand-over.
+        self.credential_headers: frozenset[bytes] = frozenset()
 
     def authenticate(self, consumer: Consumer, credential: dict | None,
                      credential_identifier: str | None) -> None:

@@ -48,6 +48,8 @@ class PluginRunner:
         if handover is not None:
             start = handover.index
             decided = handover.request
+            if decided.credential_headers:
+                ctx.note_credentials(decided.credential_headers)
             if decided.consumer is not None:
                 # The identity headers are on the request already.
                 ctx.consumer = decided.consumer

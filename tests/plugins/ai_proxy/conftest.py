@@ -2,9 +2,9 @@ import pytest
 from ai_proxy_kit import plugin_doc
 
 from fastgw.config.loader import parse_config
-from fastgw.mockllm.testing import running_mock
 from fastgw.plugins import handler_class
 from fastgw.plugins.state import ConfigState
+from fastgw.testing.mock_llm import running_mock
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import openai
 import pytest
 from ai_proxy_kit import ANTHROPIC_VERSION
 
-from fastgw.mockllm.testing import running_mock
 from fastgw.testing import GatewayProcess
+from fastgw.testing.mock_llm import running_mock
 
 TOKENS_PER_S = 20  # one token every 50 ms
 OUTPUT_TOKENS = 8

@@ -3,7 +3,7 @@
 import pytest
 
 from fastgw.config.loader import ConfigError, parse_config
-from fastgw.plugins.file_log.serializer import LUA_NOT_SUPPORTED
+from fastgw.plugins.log_serializer import LUA_NOT_SUPPORTED
 
 
 def parse_plugin(config):

@@ -3,8 +3,8 @@
 import pytest
 
 from fastgw.config.loader import ConfigError, parse_config, redacted_document
-from fastgw.plugins.file_log.serializer import LUA_NOT_SUPPORTED
 from fastgw.plugins.http_log.handler import queue_settings
+from fastgw.plugins.log_serializer import LUA_NOT_SUPPORTED
 
 ENDPOINT = "http://127.0.0.1:9999/logs"
 

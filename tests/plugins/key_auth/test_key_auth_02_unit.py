@@ -49,6 +49,17 @@ def test_key_in_header_identifies_the_consumer_synchronously(key_auth, ids):
     assert upstream_header(ctx, "apikey") == "alice-key"
 
 
+def test_it_tells_the_context_where_gateway_credentials_are(key_auth):
+    # ai-proxy drops these before a provider sees the request, even where the
+    # key was not found (a rejected request never gets that far).
+    ctx = run(key_auth(key_names=["X-GW-Key", "token"], key_in_body=True),
+              make_context(headers={"x-gw-key": "alice-key"}))
+    assert ctx.credential_headers == {b"x-gw-key", b"token"}
+    assert ctx.credential_fields == {"X-GW-Key", "token"}
+    quiet = run(key_auth(key_in_header=False), make_context(headers={"apikey": "x"}))
+    assert quiet.credential_headers == frozenset()
+
+
 def test_header_names_match_case_insensitively(key_auth):
     ctx = run(key_auth(key_names=["X-API-Key"]), make_context(headers={"x-api-key": "bob-key"}))
     assert ctx.consumer.username == "bob"

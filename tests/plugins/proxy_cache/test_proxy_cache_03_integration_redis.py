@@ -14,7 +14,7 @@ import pytest
 from fastgw.plugins.context import make_context, set_response
 from fastgw.plugins.proxy_cache.store import REDIS_PREFIX, RETRY_AFTER_S, purge_async
 from fastgw.testing import GatewayProcess, UpstreamServer, service_doc
-from fastgw.testing_redis import RedisServer
+from fastgw.testing.redis_server import RedisServer
 
 JSON = {"Content-Type": "application/json"}
 

@@ -9,7 +9,7 @@ from fastgw.config.loader import parse_config
 from fastgw.plugins import handler_class
 from fastgw.plugins.context import make_context, set_response
 from fastgw.plugins.state import ConfigState
-from fastgw.testing_redis import RedisServer
+from fastgw.testing.redis_server import RedisServer
 
 CONSUMERS = [
     {"username": "alice", "id": "6f1c8a3e-2b4d-4e5f-9a8b-7c6d5e4f3a21",

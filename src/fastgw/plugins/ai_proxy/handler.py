@@ -25,7 +25,7 @@ import orjson
 from fastgw.ai.config import ModelConfig
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import FRONT_DOORS
-from fastgw.ai.metrics import record
+from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.providers import get_translator
 from fastgw.ai.usage import cost, estimate_prompt_tokens
@@ -55,29 +55,12 @@ CLIENT_API_HEADERS = (
 )  # fmt: skip
 
 
-def _gateway_key_names(state: ConfigState) -> tuple[set[str], set[str]]:
-    """(header names, body field names) that key-auth and jwt read keys from,
-    anywhere in this config version."""
-    headers: set[str] = set()
-    fields: set[str] = set()
-    for plugin in state.config.plugins:
-        config = plugin.config or {}
-        if plugin.name == "key-auth":
-            names = [name.lower() for name in config.get("key_names") or ()]
-            headers.update(names)
-            if config.get("key_in_body"):
-                fields.update(config.get("key_names") or ())
-        elif plugin.name == "jwt":
-            headers.update(name.lower() for name in config.get("header_names") or ())
-    return headers, fields
-
-
 class AIProxy(Plugin):
     name = "ai-proxy"
     PRIORITY = 770
 
     __slots__ = ("model", "translator", "front", "route_type", "streaming", "max_body",
-                 "dropped_headers", "body_key_fields", "model_header", "statistics",
+                 "dropped_headers", "model_header", "statistics",
                  "payloads", "plugin_id", "input_cost", "output_cost",
                  "override_auth", "override_model")
 
@@ -97,13 +80,18 @@ class AIProxy(Plugin):
         self.override_model = config["model"]["allow_override"]
         auth = self.model.auth
         self.override_auth = auth.allow_override
-        key_headers, key_fields = _gateway_key_names(state)
-        dropped = {*GATEWAY_CREDENTIAL_HEADERS, *CLIENT_API_HEADERS, *key_headers}
+        dropped = {*GATEWAY_CREDENTIAL_HEADERS, *CLIENT_API_HEADERS}
         if auth.header_name:
             dropped.add(auth.header_name.lower())
+        # Plus, per request, where the route's auth plugins read credentials
+        # (ctx.credential_headers and credential_fields).
         self.dropped_headers = frozenset(name.encode("latin-1") for name in dropped)
-        self.body_key_fields = tuple(sorted(key_fields))
         self.plugin_id = getattr(scope, "id", None)
+
+    @classmethod
+    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
+        # The AI counters, for /metrics only (they are per model and provider).
+        return {"ai": snapshot()} if metrics else {}
 
     # -- access -----------------------------------------------------------------
 
@@ -139,7 +127,7 @@ class AIProxy(Plugin):
             stream = self._stream_rule(request)
             if stream and not request.get("stream"):
                 request = {**request, "stream": True}
-            for field in self.body_key_fields:
+            for field in ctx.credential_fields:
                 request.pop(field, None)
             upstream = self.translator.build_request(self.route_type, request, model)
         except TranslationError as refusal:
@@ -153,7 +141,7 @@ class AIProxy(Plugin):
         ctx.plugin_state(self)["exchange"] = exchange
         view = ctx.request
         view.method = upstream.method
-        self._set_headers(view.headers.items, upstream.headers)
+        self._set_headers(view.headers.items, upstream.headers, ctx.credential_headers)
         view.set_body(upstream.body)
         # The provider is not the service, but a service that turns TLS
         # verification off (a private endpoint) says so for its provider too.
@@ -214,13 +202,15 @@ class AIProxy(Plugin):
             raise TranslationError(STREAM_DENIED)
         return asked
 
-    def _set_headers(self, items: list[bytes], provider_headers: list[tuple[str, str]]) -> None:
+    def _set_headers(self, items: list[bytes], provider_headers: list[tuple[str, str]],
+                     credential_headers: frozenset[bytes]) -> None:
         """Keep the client's headers but those for the gateway, its own API or
         that the provider request sets; add the provider request's.
         PERF: one pass over the raw list."""
         provider = [(name.encode("latin-1"), value.encode("latin-1"))
                     for name, value in provider_headers]
-        dropped = self.dropped_headers.union(name.lower() for name, _ in provider)
+        dropped = self.dropped_headers.union(credential_headers,
+                                             (name.lower() for name, _ in provider))
         kept: list[bytes] = []
         for i in range(0, len(items), 2):
             if items[i].lower() not in dropped:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastgw.config.entities import split_host_port
+from fastgw.config.checks import split_host_port
 from fastgw.plugins.base import Plugin
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
-from fastgw.plugins.file_log.serializer import LogSerializer
+from fastgw.plugins.log_serializer import LogSerializer
 from fastgw.plugins.state import ConfigState
 
 log = logging.getLogger("fastgw.plugins.file_log")

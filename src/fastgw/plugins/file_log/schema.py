@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastgw.config.schema import Boolean, Record, String
-from fastgw.plugins.file_log.serializer import custom_fields_by_lua_field, custom_fields_field
+from fastgw.plugins.log_serializer import custom_fields_by_lua_field, custom_fields_field
 
 SCHEMA = Record(
     {

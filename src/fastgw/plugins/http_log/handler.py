@@ -29,9 +29,9 @@ import orjson
 
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
-from fastgw.plugins.file_log.serializer import LogSerializer
 from fastgw.plugins.http_log.client import HttpLogClient
-from fastgw.plugins.http_log.queue import LogQueue
+from fastgw.plugins.http_log.queue import TOTALS, LogQueue
+from fastgw.plugins.log_serializer import LogSerializer
 from fastgw.plugins.state import ConfigState
 
 __all__ = ["HANDLER", "HttpLogHandler", "flush_all", "queue_settings", "queue_stats"]
@@ -104,6 +104,15 @@ class HttpLogHandler(Plugin):
 
     def log(self, ctx: RequestContext) -> None:
         self.queue.put(self.serializer.json(ctx))
+
+    @classmethod
+    async def shutdown(cls, timeout: float) -> None:
+        # Log entries still queued go out before the worker exits.
+        await flush_all(timeout)
+
+    @classmethod
+    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
+        return {"http_log": dict(TOTALS)}
 
 
 def queue_stats() -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastgw.config.schema import Integer, Map, Number, Path, Record, String, Validation
-from fastgw.plugins.file_log.serializer import custom_fields_by_lua_field, custom_fields_field
+from fastgw.plugins.log_serializer import custom_fields_by_lua_field, custom_fields_field
 
 # Kong's header_name typedef: letters, digits, '_' and '-'.
 _HEADER_NAME = r"^[A-Za-z0-9_-]+$"

@@ -29,7 +29,7 @@ import orjson
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
-from fastgw.config.entities import JWT_ALGORITHMS
+from fastgw.config.checks import JWT_ALGORITHMS
 from fastgw.plugins.base import PluginError
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.credentials import CredentialPlugin, challenge
@@ -123,7 +123,8 @@ class Jwt(CredentialPlugin):
     name = "jwt"
     PRIORITY = 1450
 
-    __slots__ = ("uri_param_names", "cookie_names", "header_names", "key_claim_name",
+    __slots__ = ("uri_param_names", "cookie_names", "header_names", "credential_headers",
+                 "key_claim_name",
                  "secret_is_base64", "claims_to_verify", "maximum_expiration",
                  "www_authenticate", "www_authenticate_invalid", "keys")
 
@@ -132,6 +133,8 @@ class Jwt(CredentialPlugin):
         self.uri_param_names = tuple(config["uri_param_names"])
         self.cookie_names = frozenset(config["cookie_names"])
         self.header_names = tuple(config["header_names"])
+        self.credential_headers = frozenset(name.lower().encode("latin-1")
+                                            for name in self.header_names)
         self.key_claim_name = config["key_claim_name"]
         self.secret_is_base64 = config["secret_is_base64"]
         self.claims_to_verify = tuple(config["claims_to_verify"] or ())
@@ -143,6 +146,7 @@ class Jwt(CredentialPlugin):
         self.keys: dict[tuple[str, bool], Any] = state.shared.setdefault("jwt", {})
 
     def access(self, ctx: RequestContext) -> None:
+        ctx.note_credentials(self.credential_headers)
         if self.skips(ctx):
             return
         tokens = self._tokens(ctx)

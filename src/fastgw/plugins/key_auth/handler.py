@@ -124,7 +124,7 @@ class KeyAuth(CredentialPlugin):
     PRIORITY = 1250
 
     __slots__ = ("lookups", "in_header", "in_query", "in_body", "hide_credentials",
-                 "www_authenticate", "credentials")
+                 "www_authenticate", "credentials", "credential_headers", "credential_fields")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -137,11 +137,15 @@ class KeyAuth(CredentialPlugin):
         self.hide_credentials = config["hide_credentials"]
         self.www_authenticate = challenge("Key", config["realm"])
         self.credentials = credentials_by_key(state)
+        self.credential_headers = frozenset(lower for _, lower in self.lookups) \
+            if self.in_header else frozenset()
+        self.credential_fields = frozenset(config["key_names"]) if self.in_body else frozenset()
 
     def fast_decision(self, route, service) -> FastDecision | None:
         return _fast_decision(self)
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        ctx.note_credentials(self.credential_headers, self.credential_fields)
         if self.skips(ctx):
             return None
         name, key = self._search(ctx, None)
@@ -203,10 +207,12 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
     names = tuple(header_name for _, header_name in plugin.lookups)
     credentials = plugin.credentials
     in_query = plugin.in_query
+    credential_headers = plugin.credential_headers
 
     def decide(request: FastRequest) -> bool | None:
         if request.method == b"OPTIONS":
             return None
+        request.credential_headers = request.credential_headers | credential_headers
         headers = request.headers
         key = None
         for header_name in names:

@@ -53,6 +53,8 @@ from fastgw.plugins.proxy_cache.store import (
     RedisStore,
     StoreUnavailable,
     memory_store,
+    purge,
+    purge_async,
 )
 from fastgw.plugins.state import ConfigState
 
@@ -184,6 +186,11 @@ class ProxyCacheHandler(Plugin):
                 log.error("proxy-cache: %s; every request is answered as a Bypass", exc)
                 return None
         return store
+
+    @classmethod
+    async def purge(cls, key: str | None, redis: bool) -> int | None:
+        """This worker's memory entries (and Redis's, when asked: one worker does it)."""
+        return await purge_async(key) if redis else purge(key)
 
     # -- the compiled core's fast path -------------------------------------------
 

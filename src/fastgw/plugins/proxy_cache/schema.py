@@ -9,7 +9,7 @@ not set.
 
 from __future__ import annotations
 
-from fastgw.config.entities import check_host
+from fastgw.config.checks import check_host
 from fastgw.config.schema import (
     Array,
     Boolean,

@@ -9,7 +9,7 @@ Kong's shorthand fields do.
 from __future__ import annotations
 
 from fastgw._core.ratelimit import PERIOD_NAMES
-from fastgw.config.entities import check_host, check_path
+from fastgw.config.checks import check_host, check_path
 from fastgw.config.schema import (
     Boolean,
     Field,

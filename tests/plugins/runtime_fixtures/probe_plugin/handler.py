@@ -1,4 +1,5 @@
 import asyncio
+import os
 
 import orjson
 
@@ -49,6 +50,31 @@ class ProbePlugin(Plugin):
         state = ctx.plugin_state(self, list)
         state.append(chunk)
         return b"".join(state).upper() if eof else b""
+
+    # Lifecycle hooks: each leaves a line in $PROBE_LIFECYCLE_FILE.
+    @staticmethod
+    def _note(what):
+        path = os.environ.get("PROBE_LIFECYCLE_FILE")
+        if path:
+            with open(path, "a") as f:
+                f.write(f"{what} {os.getpid()}\n")
+
+    @classmethod
+    def init_worker(cls):
+        cls._note("init_worker")
+
+    @classmethod
+    async def shutdown(cls, timeout):
+        cls._note("shutdown")
+
+    @classmethod
+    async def purge(cls, key, redis):
+        cls._note(f"purge {key}")
+        return 0
+
+    @classmethod
+    def worker_stats(cls, metrics):
+        return {"probe": {"metrics": metrics}}
 
     def log(self, ctx):
         if self.config["log_file"]:

@@ -9,8 +9,7 @@ set at a path of the entry. As in Kong 3.10, a dot in a name nests
 Kong's, these fields change only the entries of the plugin that declares
 them, not those of logging plugins running after it.
 
-(http-log imports this module too; it lives here because each plugin folder
-has one owner.)
+Shared by file-log and http-log, so it belongs to neither plugin's folder.
 """
 
 from __future__ import annotations

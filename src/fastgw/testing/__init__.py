@@ -1,5 +1,7 @@
 """Helpers for tests that run the real gateway: a process launcher, a
 programmable upstream in a background thread, and raw HTTP/1.1 clients.
+Beside it: ``redis_server`` (a real redis-server on a free port) and
+``mock_llm`` (``fastgw mock-llm`` in a subprocess).
 
 Everything listens on 127.0.0.1 ports the kernel picks, and everything started
 here is stopped by the context managers that started it.
