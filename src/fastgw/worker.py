@@ -19,7 +19,6 @@ import socket
 import ssl
 import sys
 from collections.abc import Awaitable
-from typing import Any
 
 import uvloop
 
@@ -28,6 +27,7 @@ from fastgw.config.loader import ConfigError, parse_config, with_overrides
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
 from fastgw.plugins import loaded_handlers
+from fastgw.plugins.core_api import WorkerGateway
 from fastgw.runtime import apply_config_off_loop, new_gateway
 from fastgw.upstreams import UpstreamSupervisor
 
@@ -127,8 +127,8 @@ class Worker:
         self.listen = listen
         self.control = control
         self.loop = asyncio.get_running_loop()
-        # A Cython Gateway (fastgw._core.protocol has no stubs), set by start().
-        self.gateway: Any = None
+        # The compiled Gateway, set by start(); typed by what the worker calls.
+        self.gateway: WorkerGateway | None = None
         self.servers: list = []
         self.config: Config | None = None
         # Health checks and DNS, once started.
@@ -179,6 +179,7 @@ class Worker:
         host, port = listen_address(listen, 8000)
         sock = bind_reuseport(host, port)
         scheme = "https" if tls is not None else "http"
+        assert self.gateway is not None  # start() made it before serving
         return await self.loop.create_server(
             self.gateway.protocol_factory(scheme), sock=sock, ssl=tls, backlog=LISTEN_BACKLOG
         )
@@ -207,6 +208,7 @@ class Worker:
             return self.swap(msg)
         if op == "stats":
             gw = self.gateway
+            assert gw is not None  # control messages arrive once start() made it
             stats = gw.stats()
             stats["pid"] = os.getpid()
             stats["worker"] = self.worker_id

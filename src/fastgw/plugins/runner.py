@@ -14,11 +14,11 @@ import asyncio
 import inspect
 import logging
 import ssl
-from typing import Any
 
 from fastgw.plugins.base import FRAMING_HEADERS
 from fastgw.plugins.chain import PluginChain
 from fastgw.plugins.context import RequestContext, RequestView, ResponseView
+from fastgw.plugins.core_api import CoreClient, CoreGateway, CoreRequest
 from fastgw.plugins.fast import Handover
 
 log = logging.getLogger("fastgw.plugins")
@@ -31,12 +31,12 @@ class PluginRunner:
         self.loop = loop
         self.errors = 0
         # The Cython Gateway (no stubs), set by the Gateway's owner once both exist.
-        self.gateway: Any = None
+        self.gateway: CoreGateway | None = None
         self._tls: dict[bool, ssl.SSLContext] = {}
 
     # -- access ---------------------------------------------------------------
 
-    def access(self, client, req, handover: Handover | None = None) -> bool:
+    def access(self, client: CoreClient, req: CoreRequest, handover: Handover | None = None) -> bool:
         """Run the access phase (from where the fast decisions handed the
         request over, if they did). True: the core proceeds with it now."""
         rt = req.rt
@@ -60,7 +60,7 @@ class PluginRunner:
                     for part in line.split(b": ", 1)]
         return self.run_access(client, req, ctx, chain, chain.access, start)
 
-    def run_access(self, client, req, ctx: RequestContext, chain: PluginChain,
+    def run_access(self, client: CoreClient, req: CoreRequest, ctx: RequestContext, chain: PluginChain,
                    plugins: tuple, start: int) -> bool:
         """Run ``plugins[start:]`` in this callback until one returns an
         awaitable; the rest then continues in a task (``resume_access``)."""
@@ -84,7 +84,7 @@ class PluginRunner:
                 return self.run_access(client, req, ctx, *switched, 0)
         return self.finish_access(client, req, ctx)
 
-    async def resume_access(self, client, req, ctx: RequestContext, chain: PluginChain,
+    async def resume_access(self, client: CoreClient, req: CoreRequest, ctx: RequestContext, chain: PluginChain,
                             plugins: tuple, index: int, pending) -> None:
         try:
             await pending
@@ -101,7 +101,7 @@ class PluginRunner:
         if self.run_access(client, req, ctx, chain, plugins, index + 1):
             client.resume(req)
 
-    def switch_chain(self, req, ctx: RequestContext, chain: PluginChain,
+    def switch_chain(self, req: CoreRequest, ctx: RequestContext, chain: PluginChain,
                      current) -> tuple[PluginChain, tuple] | None:
         """After authentication: consumer-scoped configs replace the rest of
         the chain (Kong's precedence). Returns the consumer's chain and the
@@ -116,7 +116,7 @@ class PluginRunner:
         ctx.chain = personal
         return personal, tuple(p for p in personal.access if p.PRIORITY < current.PRIORITY)
 
-    def finish_access(self, client, req, ctx: RequestContext) -> bool:
+    def finish_access(self, client: CoreClient, req: CoreRequest, ctx: RequestContext) -> bool:
         if ctx.consumer is not None:
             req.consumer_key = ctx.consumer_name
         if ctx.exit_status:
@@ -127,7 +127,7 @@ class PluginRunner:
 
     # -- request changes ------------------------------------------------------
 
-    def apply_request(self, req, ctx: RequestContext) -> None:
+    def apply_request(self, req: CoreRequest, ctx: RequestContext) -> None:
         view = ctx.request
         # Headers were changed in place (HeaderList wraps req.headers); a Host
         # header set by a plugin becomes the upstream Host.
@@ -145,6 +145,7 @@ class PluginRunner:
         if ctx.upstream_target is not None:
             scheme, host, port, verify = ctx.upstream_target
             tls = self.tls_context(verify) if scheme == "https" else None
+            assert self.gateway is not None  # set as soon as the gateway exists
             req.pool = self.gateway.pool_for(host, port, tls, host if tls else None,
                                              ("plugin", verify))
         if view.body_replaced:
@@ -166,7 +167,7 @@ class PluginRunner:
             self._tls[verify] = ctx
         return ctx
 
-    def context(self, client, req, rt) -> RequestContext:
+    def context(self, client: CoreClient, req: CoreRequest, rt) -> RequestContext:
         view = RequestView(
             req.method.decode("latin-1"),
             req.url.decode("latin-1"),
@@ -195,7 +196,7 @@ class PluginRunner:
 
     # -- answers --------------------------------------------------------------
 
-    def respond_exit(self, client, req, ctx: RequestContext) -> None:
+    def respond_exit(self, client: CoreClient, req: CoreRequest, ctx: RequestContext) -> None:
         """A plugin's own answer (ctx.exit)."""
         headers: list[bytes] = []
         for name, value in (ctx.exit_headers or {}).items():
@@ -205,13 +206,13 @@ class PluginRunner:
             headers.append(str(value).encode("latin-1"))
         self.answer(client, req, ctx.exit_status, headers, ctx.exit_body or b"", "exit", False)
 
-    def respond_error(self, client, req, status: int, body: bytes, close: bool) -> None:
+    def respond_error(self, client: CoreClient, req: CoreRequest, status: int, body: bytes, close: bool) -> None:
         """An error the gateway answers itself (no route target, upstream
         failure)."""
         headers = [b"Content-Type", b"application/json; charset=utf-8"]
         self.answer(client, req, status, headers, body, "gateway", close)
 
-    def answer(self, client, req, status: int, headers: list, body: bytes, source: str,
+    def answer(self, client: CoreClient, req: CoreRequest, status: int, headers: list, body: bytes, source: str,
                close: bool) -> None:
         """An answer made in the gateway, passed through the route's response
         filters like one from the upstream."""
@@ -223,7 +224,7 @@ class PluginRunner:
 
     # -- response phases ------------------------------------------------------
 
-    def header_filter(self, req, status: int, headers: list, source: str = "service") -> int:
+    def header_filter(self, req: CoreRequest, status: int, headers: list, source: str = "service") -> int:
         ctx: RequestContext = req.ctx
         ctx.upstream_status = status if source == "service" else None
         if ctx.decided_headers:
@@ -238,7 +239,7 @@ class PluginRunner:
                 self.failed(plugin, "header_filter")
         return ctx.response.status
 
-    def body_filter(self, req, chunk: bytes, eof: bool) -> bytes:
+    def body_filter(self, req: CoreRequest, chunk: bytes, eof: bool) -> bytes:
         ctx: RequestContext = req.ctx
         for plugin in _chain(req).body_filter:
             try:
@@ -249,14 +250,14 @@ class PluginRunner:
             ctx.response.size += len(chunk)
         return chunk
 
-    def body_abort(self, req) -> bytes:
+    def body_abort(self, req: CoreRequest) -> bytes:
         """The upstream broke off the body: the filters' last word."""
         ctx: RequestContext = req.ctx
         if ctx.response is not None:
             ctx.response.aborted = True
         return self.body_filter(req, b"", True)
 
-    def log(self, req) -> None:
+    def log(self, req: CoreRequest) -> None:
         ctx: RequestContext = req.ctx
         if ctx is None:
             return
@@ -292,7 +293,7 @@ class PluginRunner:
         log.exception("plugin %s failed in %s", plugin.name, phase)
 
 
-def _chain(req) -> PluginChain:
+def _chain(req: CoreRequest) -> PluginChain:
     chain = req.ctx.chain
     return chain if chain is not None else req.rt.plugins
 

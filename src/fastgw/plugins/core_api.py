@@ -1,0 +1,119 @@
+"""The calls between the compiled core and the Python side, written down once.
+
+The core (``fastgw._core.protocol``, compiled, without stubs of its own)
+calls a ``PluginRunner`` through ``RunnerAPI``; the runner calls back into the
+core's client connection (``CoreClient``) and gateway (``CoreGateway``); the
+worker drives the gateway through ``WorkerGateway``. The compiled classes
+satisfy these structurally: ``tests/plugins/test_core_api.py`` checks every
+name against them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import ssl
+
+    from fastgw.plugins.fast import Handover
+
+
+class CoreRequest(Protocol):
+    """The core's ``Request`` as the runner reads and changes it (its public
+    fields; the runner keeps its context in ``ctx``)."""
+
+    method: bytes
+    url: bytes
+    host: bytes | None
+    host_override: bytes | None
+    headers: list[bytes]
+    request_id: bytes
+    upstream_url: bytes
+    http_minor: int
+    chunked: bool
+    complete: bool
+    content_length: int
+    body_pending: list[bytes]
+    body_pending_bytes: int
+    body_waiter: Any
+    header_bytes: int
+    body_received: int
+    t_start: float
+    t_upstream_sent: float
+    t_first_byte: float
+    attempts: int
+    status: int
+    bytes_out: int
+    rt: Any
+    pool: Any
+    ctx: Any
+    filters: int
+    consumer_key: object
+    extra_head: bytes | None
+
+
+class CoreClient(Protocol):
+    """What the runner calls on the core's client connection."""
+
+    @property
+    def peer_address(self) -> str: ...
+    @property
+    def scheme_name(self) -> str: ...
+    @property
+    def local_port_number(self) -> int: ...
+
+    def resume(self, req: CoreRequest) -> None:
+        """Carry on with a request after an asynchronous access phase."""
+
+    def send_continue(self, req: CoreRequest) -> None:
+        """Answer ``Expect: 100-continue`` now (a plugin wants the body)."""
+
+    def respond_exit(self, req: CoreRequest, status: int, headers: list[bytes], body: bytes,
+                     close: bool = False) -> None:
+        """Answer with a response the gateway made; the core frames it."""
+
+
+class CoreGateway(Protocol):
+    """What the runner asks of the worker's gateway."""
+
+    def pool_for(self, host: str, port: int, ssl: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None, tls_key: object = None) -> Any:
+        """The keep-alive pool of a target (a plugin chose another upstream)."""
+
+
+class WorkerGateway(CoreGateway, Protocol):
+    """What the worker drives on its gateway."""
+
+    plugin_runner: Any
+    metrics_cells: dict
+    metrics_export: dict
+    upstreams: dict
+
+    def stats(self) -> dict[str, Any]: ...
+    def connection_states(self) -> dict[str, int]: ...
+    def protocol_factory(self, scheme: str = "http") -> Any: ...
+    def start_sweeper(self, interval: float = 0.1) -> None: ...
+    def stop_sweeper(self) -> None: ...
+    async def drain(self, timeout: float) -> None: ...
+
+
+class RunnerAPI(Protocol):
+    """What the core calls on the plugin runner, on the slow path only."""
+
+    def access(self, client: CoreClient, req: CoreRequest, handover: Handover | None = None) -> bool:
+        """The access phase; True: the core proceeds with the request now."""
+
+    def header_filter(self, req: CoreRequest, status: int, headers: list[bytes],
+                      source: str = "service") -> int:
+        """Response plugins may change the status and the headers in place."""
+
+    def body_filter(self, req: CoreRequest, chunk: bytes, eof: bool) -> bytes: ...
+
+    def body_abort(self, req: CoreRequest) -> bytes:
+        """The upstream broke the body off: the filters' last word."""
+
+    def respond_error(self, client: CoreClient, req: CoreRequest, status: int, body: bytes,
+                      close: bool) -> None:
+        """A gateway error on a route with response plugins."""
+
+    def log(self, req: CoreRequest) -> None: ...
