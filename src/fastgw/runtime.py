@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from fastgw._core.protocol import Gateway, Limits, RouteRuntime
 from fastgw._core.router import Router
+from fastgw.config.entities import health_checks
 from fastgw.config.model import Config, GatewaySettings, Service
 from fastgw.plugins.chain import ChainBuilder
 from fastgw.plugins.fast import fast_chain
@@ -62,7 +63,7 @@ def service_target(gw: Gateway, config: Config, service: Service):
         if ctx is None:
             ctx = _TLS_CONTEXTS[key] = upstream_tls_context(service)
     if upstream is not None:
-        return None, gw.upstream_runtime(upstream, ctx, key)
+        return None, gw.upstream_runtime(upstream, health_checks(upstream.healthchecks), ctx, key)
     server_hostname = service.host if ctx is not None else None
     return gw.pool_for(service.host, service.port, ctx, server_hostname, key), None
 
@@ -139,7 +140,8 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
     for upstream in config.upstreams:
         # Upstreams no route uses yet still get a runtime (health, admin API).
         if not any(u.spec is upstream for u in used_upstreams):
-            used_upstreams.append(gw.upstream_runtime(upstream))
+            used_upstreams.append(gw.upstream_runtime(upstream,
+                                                      health_checks(upstream.healthchecks)))
     gw.forget_upstreams(used_upstreams)
 
 

@@ -418,3 +418,16 @@ def test_every_entity_field_has_a_one_line_description():
 
 def test_plugin_config_is_a_dynamic_field():
     assert isinstance(entities.PLUGIN.fields["config"], Dynamic)
+
+
+def test_health_checks_are_parsed_once_with_the_schemas_defaults():
+    from fastgw.config.entities import health_checks
+
+    checks = health_checks({"passive": {"unhealthy": {"tcp_failures": 2}}})
+    # Kong's defaults, from the schema (the core and the checker both read these).
+    assert checks.passive_unhealthy.http_statuses == {429, 500, 503}
+    assert checks.active_unhealthy.http_statuses == {429, 404, 500, 501, 502, 503, 504, 505}
+    assert checks.active_healthy.http_statuses == {200, 302}
+    assert (checks.type, checks.timeout, checks.concurrency, checks.http_path) == ("http", 1.0, 10, "/")
+    assert checks.passive_on and not checks.active_on
+    assert not health_checks(None).passive_on

@@ -300,6 +300,7 @@ def test_a_round_that_raises_does_not_end_the_timer(caplog):
 
 def test_the_checker_drives_the_compiled_runtime_and_its_balancer():
     from fastgw._core.protocol import UpstreamPool, UpstreamRuntime
+    from fastgw.config.entities import health_checks
 
     async def scenario():
         target = ProbeTarget(200)
@@ -307,7 +308,8 @@ def test_the_checker_drives_the_compiled_runtime_and_its_balancer():
             spec = upstream_spec([{"target": f"127.0.0.1:{port}"} for port in target.ports],
                                  active({"interval": 1, "successes": 1},
                                         {"interval": 1, "http_failures": 1}))
-            runtime = UpstreamRuntime(spec, [UpstreamPool(t.host, t.port) for t in spec.targets])
+            runtime = UpstreamRuntime(spec, [UpstreamPool(t.host, t.port) for t in spec.targets],
+                                      health_checks(spec.healthchecks))
             checker = ActiveChecker(runtime)
             target.status = 500
             await checker.check(HEALTHY)

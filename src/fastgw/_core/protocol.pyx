@@ -333,7 +333,9 @@ cdef class UpstreamRuntime:
     """An upstream entity at request time. Kept across config versions while
     its definition is unchanged, so balancer and health state survive reloads."""
 
-    def __init__(self, spec, list pools, on_change=None):
+    def __init__(self, spec, list pools, checks, on_change=None):
+        # ``checks``: the upstream's health checks as the config layer parsed
+        # them (config.model.HealthChecks); the core reads, never parses.
         self.name = spec.name
         self.spec = spec
         self.targets = tuple(spec.targets)
@@ -359,29 +361,22 @@ cdef class UpstreamRuntime:
                                                  spec.hash_fallback_query_arg)
         self.health = ["HEALTHY"] * len(self.targets)
         self.counters = [[0, 0, 0, 0] for _ in self.targets]
-        checks = spec.healthchecks or {}
-        active = checks.get("active") or {}
-        passive = checks.get("passive") or {}
-        p_ok = passive.get("healthy") or {}
-        p_bad = passive.get("unhealthy") or {}
-        self.ok_threshold = p_ok.get("successes", 0) or 0
-        self.http_fail_threshold = p_bad.get("http_failures", 0) or 0
-        self.tcp_fail_threshold = p_bad.get("tcp_failures", 0) or 0
-        self.timeout_threshold = p_bad.get("timeouts", 0) or 0
-        self.passive_on = bool(self.http_fail_threshold or self.tcp_fail_threshold
-                               or self.timeout_threshold or self.ok_threshold)
+        p_ok = checks.passive_healthy
+        p_bad = checks.passive_unhealthy
+        self.ok_threshold = p_ok.successes
+        self.http_fail_threshold = p_bad.http_failures
+        self.tcp_fail_threshold = p_bad.tcp_failures
+        self.timeout_threshold = p_bad.timeouts
+        self.passive_on = checks.passive_on
         kinds = bytearray(600)
-        for code in p_ok.get("http_statuses") or ():
+        for code in p_ok.http_statuses:
             if 0 <= code < 600:
                 kinds[code] = 1
-        for code in p_bad.get("http_statuses") or ():
+        for code in p_bad.http_statuses:
             if 0 <= code < 600:
                 kinds[code] = 2
         self.status_kind = bytes(kinds)
-        a_ok = active.get("healthy") or {}
-        a_bad = active.get("unhealthy") or {}
-        self.healthchecks_on = self.passive_on or bool(a_ok.get("interval") or
-                                                       a_bad.get("interval"))
+        self.healthchecks_on = self.passive_on or checks.active_on
 
     @staticmethod
     def _key_name(int kind, header, cookie, query_arg):
@@ -693,16 +688,17 @@ cdef class Gateway:
             self.pools[key] = pool
         return pool
 
-    def upstream_runtime(self, spec, ssl=None, tls_key=None):
+    def upstream_runtime(self, spec, checks, ssl=None, tls_key=None):
         """The runtime of an upstream entity, reused while its definition
-        (and the TLS settings of the services using it) is unchanged."""
+        (and the TLS settings of the services using it) is unchanged.
+        ``checks`` are its parsed health checks (config.model.HealthChecks)."""
         key = (spec.name, tls_key)
         current = self.upstreams.get(key)
         if current is not None and current.spec == spec:
             return current
         pools = [self.pool_for(t.host, t.port, ssl, t.host if ssl is not None else None, tls_key)
                  for t in spec.targets]
-        runtime = UpstreamRuntime(spec, pools)
+        runtime = UpstreamRuntime(spec, pools, checks)
         self.upstreams[key] = runtime
         return runtime
 

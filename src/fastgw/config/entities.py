@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -37,7 +37,7 @@ from fastgw.config.checks import (
     check_route_host,
     check_target,
 )
-from fastgw.config.model import GatewaySettings
+from fastgw.config.model import GatewaySettings, HealthChecks, HealthThresholds
 from fastgw.config.schema import (
     INVALID,
     Array,
@@ -419,6 +419,40 @@ TARGET = Record(
 )
 
 
+def _thresholds(side: Mapping[str, Any]) -> HealthThresholds:
+    return HealthThresholds(
+        interval=float(side.get("interval") or 0),
+        successes=int(side.get("successes") or 0),
+        http_failures=int(side.get("http_failures") or 0),
+        tcp_failures=int(side.get("tcp_failures") or 0),
+        timeouts=int(side.get("timeouts") or 0),
+        http_statuses=frozenset(side.get("http_statuses") or ()),
+    )
+
+
+def health_checks(healthchecks: Mapping[str, Any] | None) -> HealthChecks:
+    """An upstream's ``healthchecks`` (Kong's shape, whole or partial) parsed
+    with the schema's own defaults: the one place they are read."""
+    ctx = Validation({})
+    filled = HEALTHCHECKS.validate(dict(healthchecks or {}), None, ctx)
+    if ctx.errors:
+        raise ValueError("; ".join(ctx.messages()))
+    active, passive = filled["active"], filled["passive"]
+    return HealthChecks(
+        type=active["type"],
+        timeout=float(active["timeout"]),
+        concurrency=active["concurrency"],
+        http_path=active["http_path"],
+        https_sni=active["https_sni"],
+        https_verify_certificate=active["https_verify_certificate"],
+        headers=tuple((name, tuple(values)) for name, values in (active["headers"] or {}).items()),
+        active_healthy=_thresholds(active["healthy"]),
+        active_unhealthy=_thresholds(active["unhealthy"]),
+        passive_healthy=_thresholds(passive["healthy"]),
+        passive_unhealthy=_thresholds(passive["unhealthy"]),
+    )
+
+
 def _healthchecks() -> Record:
     """Kong's ``healthchecks`` record, with Kong's defaults."""
     active_healthy = Record(
@@ -513,6 +547,9 @@ def _healthchecks() -> Record:
     )
 
 
+HEALTHCHECKS = _healthchecks()
+
+
 # Which field names the key for each hash_on / hash_fallback value.
 _HASH_KEY_FIELDS = {
     "hash_on": {
@@ -588,7 +625,7 @@ UPSTREAM = Record(
         "slots": Integer(
             between=(10, 2**16), default=10000, description="Slots on the consistent-hash ring."
         ),
-        "healthchecks": _healthchecks(),
+        "healthchecks": HEALTHCHECKS,
         "tags": _tags(),
         "targets": Array(TARGET, default=(), description="The backends balanced over."),
     },

@@ -96,6 +96,46 @@ class Upstream:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    """One side (healthy or unhealthy) of active or passive checks."""
+
+    interval: float
+    successes: int
+    http_failures: int
+    tcp_failures: int
+    timeouts: int
+    http_statuses: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChecks:
+    """An upstream's ``healthchecks`` parsed once, with the schema's defaults
+    (``config.entities.health_checks``): what the core's passive breaker and
+    the active checker both read."""
+
+    type: str
+    timeout: float
+    concurrency: int
+    http_path: str
+    https_sni: str | None
+    https_verify_certificate: bool
+    headers: tuple[tuple[str, tuple[str, ...]], ...]
+    active_healthy: HealthThresholds
+    active_unhealthy: HealthThresholds
+    passive_healthy: HealthThresholds
+    passive_unhealthy: HealthThresholds
+
+    @property
+    def active_on(self) -> bool:
+        return self.active_healthy.interval > 0 or self.active_unhealthy.interval > 0
+
+    @property
+    def passive_on(self) -> bool:
+        return bool(self.passive_healthy.successes or self.passive_unhealthy.http_failures
+                    or self.passive_unhealthy.tcp_failures or self.passive_unhealthy.timeouts)
+
+
+@dataclass(frozen=True, slots=True)
 class Consumer:
     username: str | None
     custom_id: str | None = None

@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fastgw.config.entities import health_checks
+
 log = logging.getLogger("fastgw.upstreams")
 
 HEALTHY = "HEALTHY"
@@ -84,32 +86,27 @@ class ActiveSettings:
 
     @classmethod
     def from_healthchecks(cls, healthchecks: Mapping[str, Any]) -> ActiveSettings:
-        active = healthchecks.get("active") or {}
-        healthy = active.get("healthy") or {}
-        unhealthy = active.get("unhealthy") or {}
-        header_lines = b"".join(
-            f"{name}: {value}\r\n".encode("latin-1")
-            for name, values in (active.get("headers") or {}).items()
-            for value in values
-        )
+        """The active side of Kong's ``healthchecks``, as the config layer
+        parses it (``health_checks``: the schema's defaults, one place)."""
+        checks = health_checks(healthchecks)
+        healthy, unhealthy = checks.active_healthy, checks.active_unhealthy
         return cls(
-            type=active.get("type", "http"),
-            timeout=float(active.get("timeout", 1)),
-            concurrency=int(active.get("concurrency", 10)),
-            http_path=active.get("http_path", "/"),
-            headers=header_lines,
-            https_sni=active.get("https_sni"),
-            verify_certificate=bool(active.get("https_verify_certificate", True)),
-            healthy_interval=float(healthy.get("interval", 0)),
-            unhealthy_interval=float(unhealthy.get("interval", 0)),
-            healthy_statuses=frozenset(healthy.get("http_statuses", (200, 302))),
-            unhealthy_statuses=frozenset(
-                unhealthy.get("http_statuses", (429, 404, 500, 501, 502, 503, 504, 505))
-            ),
-            successes=int(healthy.get("successes", 0)),
-            http_failures=int(unhealthy.get("http_failures", 0)),
-            tcp_failures=int(unhealthy.get("tcp_failures", 0)),
-            timeouts=int(unhealthy.get("timeouts", 0)),
+            type=checks.type,
+            timeout=checks.timeout,
+            concurrency=checks.concurrency,
+            http_path=checks.http_path,
+            headers=b"".join(f"{name}: {value}\r\n".encode("latin-1")
+                             for name, values in checks.headers for value in values),
+            https_sni=checks.https_sni,
+            verify_certificate=checks.https_verify_certificate,
+            healthy_interval=healthy.interval,
+            unhealthy_interval=unhealthy.interval,
+            healthy_statuses=healthy.http_statuses,
+            unhealthy_statuses=unhealthy.http_statuses,
+            successes=healthy.successes,
+            http_failures=unhealthy.http_failures,
+            tcp_failures=unhealthy.tcp_failures,
+            timeouts=unhealthy.timeouts,
         )
 
     @property
