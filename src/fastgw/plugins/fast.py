@@ -23,41 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastgw.plugins.context import consumer_label
+# The per-request objects are compiled (the core calls them for every request).
+from fastgw._core.decisions import FastChain, FastRequest, Handover
 
 if TYPE_CHECKING:
-    from fastgw.config.model import Consumer
     from fastgw.plugins.chain import PluginChain
 
-
-class FastRequest:
-    """What a fast decision sees: the request head as the core parsed it
-    (``headers`` is the core's own [name, value, ...] list: changes reach the
-    upstream), and what the decisions before it established."""
-
-    __slots__ = ("method", "host", "url", "headers", "peer_ip", "request_id", "consumer",
-                 "credential", "credential_identifier", "lines", "credential_headers")
-
-    def __init__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
-                 peer_ip: bytes, request_id: bytes) -> None:
-        self.method = method
-        self.host = host
-        self.url = url
-        self.headers = headers
-        self.peer_ip = peer_ip
-        self.request_id = request_id
-        self.consumer: Consumer | None = None
-        self.credential: dict | None = None
-        self.credential_identifier: str | None = None
-        self.lines = b""  # response header lines ("Name: value\r\n" ...)
-        # As RequestContext.note_credentials, for the runner after a hand-over.
-        self.credential_headers: frozenset[bytes] = frozenset()
-
-    def authenticate(self, consumer: Consumer, credential: dict | None,
-                     credential_identifier: str | None) -> None:
-        self.consumer = consumer
-        self.credential = credential
-        self.credential_identifier = credential_identifier
+__all__ = ["FastChain", "FastDecision", "FastRequest", "Handover", "fast_chain"]
 
 
 Decide = Callable[[FastRequest], Any]
@@ -76,63 +48,6 @@ class FastDecision:
         self.decide = decide
         self.covers_response = covers_response
         self.drop_response_headers = drop_response_headers
-
-
-class Handover:
-    """The runner takes the request from the plugin at ``index`` of the
-    chain's access phase, with what the decisions before it established."""
-
-    __slots__ = ("index", "request")
-
-    def __init__(self, index: int, request: FastRequest) -> None:
-        self.index = index
-        self.request = request
-
-
-class FastChain:
-    """A route's fast decisions, called by the core as
-    ``chain(method, host, url, headers, peer_ip, request_id)``. It answers
-    None (the runner does everything), a FastAnswer, a Handover, or
-    ``(header lines, consumer label)`` when the request is wholly decided."""
-
-    __slots__ = ("steps", "resume_at", "drop_response_headers")
-
-    def __init__(self, steps: list[Decide], resume_at: int | None,
-                 drop_response_headers: frozenset[bytes] | None) -> None:
-        self.steps = tuple(steps)
-        # Where the runner takes over once every decision passed; None: nowhere.
-        self.resume_at = resume_at
-        self.drop_response_headers = drop_response_headers
-
-    def __call__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
-                 peer_ip: bytes, request_id: bytes) -> Any:
-        request = FastRequest(method, host, url, headers, peer_ip, request_id)
-        index = 0
-        for decide in self.steps:
-            out = decide(request)
-            if out is not True:
-                if out is None:
-                    return None if index == 0 else Handover(index, request)
-                if request.lines:
-                    self.add_lines(out, request.lines)
-                return out
-            index += 1
-        if self.resume_at is not None:
-            return Handover(self.resume_at, request)
-        consumer = request.consumer
-        return (request.lines or None, None if consumer is None else consumer_label(consumer))
-
-    def add_lines(self, answer: Any, lines: bytes) -> None:
-        """The earlier decisions' header lines on an answer, replacing what
-        it carries under the same names (as their header filters do with a
-        plugin's exit on the runner path, a stored cache entry's among them)."""
-        drop = self.drop_response_headers
-        if drop:
-            headers = answer.headers
-            headers[:] = [part for i in range(0, len(headers), 2)
-                          if headers[i].lower() not in drop
-                          for part in (headers[i], headers[i + 1])]
-        answer.extra_head = lines
 
 
 def fast_chain(chain: PluginChain, route: Any, service: Any) -> FastChain | None:

@@ -1,0 +1,39 @@
+"""Type stubs for fastgw._core.decisions (compiled from decisions.py with decisions.pxd)."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+class FastRequest:
+    method: bytes
+    host: bytes | None
+    url: bytes
+    headers: list[bytes]
+    peer_ip: bytes
+    request_id: bytes
+    consumer: Any
+    credential: dict | None
+    credential_identifier: str | None
+    lines: bytes
+    credential_headers: frozenset[bytes]
+    def __init__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
+                 peer_ip: bytes, request_id: bytes) -> None: ...
+    def authenticate(self, consumer: Any, credential: dict | None,
+                     credential_identifier: str | None) -> None: ...
+
+class Handover:
+    index: int
+    request: FastRequest
+    def __init__(self, index: int, request: FastRequest) -> None: ...
+
+class FastChain:
+    @property
+    def steps(self) -> tuple[Callable[[FastRequest], Any], ...]: ...
+    @property
+    def resume_at(self) -> int | None: ...
+    @property
+    def drop_response_headers(self) -> frozenset[bytes] | None: ...
+    def __init__(self, steps: Iterable[Callable[[FastRequest], Any]], resume_at: int | None,
+                 drop_response_headers: frozenset[bytes] | None) -> None: ...
+    def __call__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
+                 peer_ip: bytes, request_id: bytes) -> Any: ...
+    def add_lines(self, answer: Any, lines: bytes) -> None: ...
