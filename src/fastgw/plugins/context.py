@@ -119,13 +119,13 @@ class HeaderList:
 # Headers the gateway sets after authentication; a client cannot send its own.
 _IDENTITY_HEADERS = ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
                      "X-Credential-Identifier", "X-Anonymous-Consumer")
-_IDENTITY_KEYS = frozenset(name.lower().encode() for name in _IDENTITY_HEADERS)
+IDENTITY_KEYS = frozenset(name.lower().encode() for name in _IDENTITY_HEADERS)
 
 
 def set_identity_headers(headers: HeaderList, consumer: Consumer | None,
                          credential_identifier: str | None, anonymous: bool) -> None:
     """Kong's identity headers for the upstream, replacing any the client sent."""
-    headers.remove_all(_IDENTITY_KEYS)
+    headers.remove_all(IDENTITY_KEYS)
     # PERF: constant names go in as bytes, without HeaderList.add's checks.
     items = headers.items
     if consumer is not None:

@@ -20,7 +20,12 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 
 from fastgw.config.model import Consumer
-from fastgw.plugins.context import HeaderList, RequestContext, set_identity_headers
+from fastgw.plugins.context import (
+    IDENTITY_KEYS,
+    HeaderList,
+    RequestContext,
+    set_identity_headers,
+)
 from fastgw.plugins.credentials import CredentialPlugin, challenge
 from fastgw.plugins.fast import FastDecision, FastRequest
 from fastgw.plugins.state import ConfigState
@@ -209,10 +214,16 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
     in_query = plugin.in_query
     credential_headers = plugin.credential_headers
 
+    def note_sources(request: FastRequest) -> None:
+        if request.credential_headers:
+            request.credential_headers = request.credential_headers | credential_headers
+        else:
+            request.credential_headers = credential_headers
+
     def decide(request: FastRequest) -> bool | None:
         if request.method == b"OPTIONS":
             return None
-        request.credential_headers = request.credential_headers | credential_headers
+        note_sources(request)
         headers = request.headers
         key = None
         for header_name in names:
@@ -231,8 +242,50 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
         request.authenticate(consumer, credential, identifier)
         return True
 
-    # key-auth has no phase but access: a decided request needs nothing more.
-    return FastDecision(decide, covers_response=True)
+    if len(names) != 1:
+        # key-auth has no phase but access: a decided request needs nothing more.
+        return FastDecision(decide, covers_response=True)
+
+    # PERF: the usual config, one key name: one pass over the headers finds the
+    # key and any identity header the client sent (to be replaced), and the
+    # identity headers of each credential are encoded once.
+    only_name = names[0]
+    identity_items: dict[str, list[bytes]] = {}
+
+    def decide_one_name(request: FastRequest) -> bool | None:
+        if request.method == b"OPTIONS":
+            return None
+        note_sources(request)
+        headers = request.headers
+        raw_key = None
+        spoofed = False
+        for i in range(0, len(headers), 2):
+            name = headers[i].lower()
+            if name == only_name:
+                if raw_key is not None:
+                    return None  # repeated: the plugin answers it
+                raw_key = headers[i + 1]
+            elif name in IDENTITY_KEYS:
+                spoofed = True
+        if not raw_key:
+            return None
+        key = raw_key.decode("latin-1")
+        found = credentials.get(key)
+        if found is None:
+            return None
+        consumer, credential, identifier = found
+        items = identity_items.get(key)
+        if items is None:
+            scratch = HeaderList([])
+            set_identity_headers(scratch, consumer, identifier, False)
+            items = identity_items[key] = scratch.items
+        if spoofed:
+            HeaderList(headers).remove_all(IDENTITY_KEYS)
+        headers += items
+        request.authenticate(consumer, credential, identifier)
+        return True
+
+    return FastDecision(decide_one_name, covers_response=True)
 
 
 def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:
