@@ -22,12 +22,12 @@ from collections.abc import Awaitable
 
 import uvloop
 
+from fastgw._core.protocol import Gateway
 from fastgw.config.checks import listen_address
 from fastgw.config.loader import ConfigError, parse_config, with_overrides
 from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
 from fastgw.plugins import loaded_handlers
-from fastgw.plugins.core_api import WorkerGateway
 from fastgw.runtime import apply_config_off_loop, new_gateway
 from fastgw.upstreams import UpstreamSupervisor
 
@@ -127,8 +127,8 @@ class Worker:
         self.listen = listen
         self.control = control
         self.loop = asyncio.get_running_loop()
-        # The compiled Gateway, set by start(); typed by what the worker calls.
-        self.gateway: WorkerGateway | None = None
+        # The compiled Gateway (typed by _core/protocol.pyi), set by start().
+        self.gateway: Gateway | None = None
         self.servers: list = []
         self.config: Config | None = None
         # Health checks and DNS, once started.
@@ -248,6 +248,7 @@ class Worker:
                 config = await self.loop.run_in_executor(None, config_of, msg)
             except ConfigError as exc:
                 return {"ok": False, "errors": exc.errors}
+            assert self.gateway is not None  # swaps arrive once start() made it
             await apply_config_off_loop(self.gateway, config, self.loop)
             previous_config = [self.config]
             self.config = config

@@ -2,8 +2,8 @@
 
 The core (``fastgw._core.protocol``, compiled, without stubs of its own)
 calls a ``PluginRunner`` through ``RunnerAPI``; the runner calls back into the
-core's client connection (``CoreClient``) and gateway (``CoreGateway``); the
-worker drives the gateway through ``WorkerGateway``. The compiled classes
+core's client connection (``CoreClient``) and gateway (``CoreGateway``).
+(``_core/protocol.pyi`` types the rest of the compiled module.) The compiled classes
 satisfy these structurally: ``tests/plugins/test_core_api.py`` checks every
 name against them.
 """
@@ -79,22 +79,6 @@ class CoreGateway(Protocol):
     def pool_for(self, host: str, port: int, ssl: ssl.SSLContext | None = None,
                  server_hostname: str | None = None, tls_key: object = None) -> Any:
         """The keep-alive pool of a target (a plugin chose another upstream)."""
-
-
-class WorkerGateway(CoreGateway, Protocol):
-    """What the worker drives on its gateway."""
-
-    plugin_runner: Any
-    metrics_cells: dict
-    metrics_export: dict
-    upstreams: dict
-
-    def stats(self) -> dict[str, Any]: ...
-    def connection_states(self) -> dict[str, int]: ...
-    def protocol_factory(self, scheme: str = "http") -> Any: ...
-    def start_sweeper(self, interval: float = 0.1) -> None: ...
-    def stop_sweeper(self) -> None: ...
-    async def drain(self, timeout: float) -> None: ...
 
 
 class RunnerAPI(Protocol):

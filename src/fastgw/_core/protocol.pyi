@@ -1,0 +1,186 @@
+"""Type stubs for fastgw._core.protocol: what Python code may use of the
+compiled proxy (the cdef fields and methods are in protocol.pxd). The calls
+between the core and the plugin runner are in fastgw.plugins.core_api."""
+
+import asyncio
+import ssl as _ssl
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastgw._core.metrics import MetricsCell
+
+MSG_NO_ROUTE: bytes
+MSG_BAD_REQUEST: bytes
+MSG_TIMEOUT: bytes
+MSG_TOO_LARGE: bytes
+MSG_HEADERS_TOO_LARGE: bytes
+MSG_EXPECTATION: bytes
+MSG_BAD_UPSTREAM: bytes
+MSG_NO_PEER: bytes
+MSG_UPSTREAM_TIMEOUT: bytes
+MSG_UNEXPECTED: bytes
+MSG_UNAVAILABLE: bytes
+MSG_OVERLOADED: bytes
+MSG_HTTPS_REQUIRED: bytes
+MSG_NOT_ALLOWED: bytes
+
+# Which response phases a request's plugins have (Request.filters).
+FILTER_HEADER: int
+FILTER_BODY: int
+FILTER_LOG: int
+
+def resident_bytes() -> int:
+    """This process's resident set size."""
+
+def monotonic_ms() -> float:
+    """The clock the core uses for deadlines, in milliseconds."""
+
+def header_kind(name: bytes) -> int: ...
+def content_length_of(value: bytes) -> int: ...
+
+class UpstreamRuntime:
+    name: str
+    spec: Any
+    targets: tuple[Any, ...]
+    pools: list[UpstreamPool]
+    healthchecks_on: bool
+    on_change: Callable[[str, int, str], object] | None
+    def __init__(self, spec: Any, pools: list[UpstreamPool], checks: Any,
+                 on_change: Callable[[str, int, str], object] | None = None) -> None: ...
+    def set_target_health(self, index: int, healthy: bool, reason: str = "",
+                          dns: bool = False) -> None: ...
+    def target_health(self) -> list[dict[str, Any]]: ...
+    def set_on_change(self, callback: Callable[[str, int, str], object] | None) -> None: ...
+    def pick_for_test(self, key: bytes | None = None) -> int: ...
+
+class Limits:
+    max_header_bytes: int
+    max_body_bytes: int
+    client_header_timeout_ms: float
+    client_body_timeout_ms: float
+    keepalive_timeout_ms: float
+    max_connections: int
+    upstream_pool_size: int
+    upstream_keepalive_timeout_ms: float
+    max_memory_bytes: int
+    def __init__(self, max_header_bytes: int = ..., max_body_bytes: int = ...,
+                 client_header_timeout: float = ..., keepalive_timeout: float = ...,
+                 client_body_timeout: float = ..., max_connections: int = ...,
+                 upstream_pool_size: int = ..., upstream_keepalive_timeout: float = ...,
+                 max_memory_mb: int = ...) -> None: ...
+
+class FastAnswer:
+    """A fast decision's answer, framed by the core like a plugin's exit."""
+
+    status: int
+    headers: list[bytes]
+    body: bytes
+    extra_head: bytes | None
+    def __init__(self, status: int, headers: list[bytes], body: bytes = b"") -> None: ...
+
+class RouteRuntime:
+    route: Any
+    service: Any
+    route_name: bytes
+    service_name: bytes
+    preserve_host: bool
+    upstream_host_header: bytes
+    pool: UpstreamPool | None
+    upstream: UpstreamRuntime | None
+    retries: int
+    connect_timeout_ms: float
+    write_timeout_ms: float
+    read_timeout_ms: float
+    plugins: Any
+    fast_access: Callable[..., Any] | None
+    drop_response_headers: frozenset[bytes] | None
+    metrics: MetricsCell | None
+    https_only: bool
+    https_redirect_status: int
+    def __init__(self, route: Any, service: Any, pool: UpstreamPool | None,
+                 plugins: Any = None, metrics: MetricsCell | None = None,
+                 upstream: UpstreamRuntime | None = None) -> None: ...
+    def set_fast_access(self, callback: Callable[..., Any],
+                        drop_response_headers: Iterable[bytes] | None = None) -> None: ...
+
+class UpstreamPool:
+    host: str
+    port: int
+    ssl: _ssl.SSLContext | None
+    server_hostname: str | None
+    max_idle: int
+    def __init__(self, host: str, port: int, ssl: _ssl.SSLContext | None = None,
+                 server_hostname: str | None = None, max_idle: int = 512) -> None: ...
+    async def connect(self, loop: asyncio.AbstractEventLoop, timeout_ms: float) -> Any: ...
+    def close_idle(self, older_than_ms: float = -1) -> None: ...
+
+class Request:
+    """A request in the core; its public fields are the runner's (see
+    fastgw.plugins.core_api.CoreRequest)."""
+
+    method: bytes
+    url: bytes
+    host: bytes | None
+    headers: list[bytes]
+    request_id: bytes
+    status: int
+    ctx: Any
+
+class Gateway:
+    loop: asyncio.AbstractEventLoop
+    router: Any
+    match_header_names: frozenset[bytes] | None
+    limits: Limits
+    pools: dict[Any, UpstreamPool]
+    clients: set[Any]
+    busy_upstreams: set[Any]
+    via: bytes
+    requests_total: int
+    responses_local: int
+    connect_failures: int
+    draining: bool
+    shedding: bool
+    plugin_runner: Any
+    unmatched_metrics: MetricsCell | None
+    metrics_cells: dict[tuple[str, str], MetricsCell]
+    upstreams: dict[Any, UpstreamRuntime]
+    metrics_export: dict[str, bool]
+    def __init__(self, loop: asyncio.AbstractEventLoop, router: Any, limits: Limits,
+                 plugin_runner: Any = None) -> None: ...
+    def set_router(self, router: Any) -> None: ...
+    def pool_for(self, host: str, port: int, ssl: _ssl.SSLContext | None = None,
+                 server_hostname: str | None = None, tls_key: object = None) -> UpstreamPool: ...
+    def upstream_runtime(self, spec: Any, checks: Any, ssl: _ssl.SSLContext | None = None,
+                         tls_key: object = None) -> UpstreamRuntime: ...
+    def forget_upstreams(self, keep: Iterable[UpstreamRuntime]) -> None: ...
+    def metrics_cell(self, service: str, route: str) -> MetricsCell: ...
+    def connection_states(self) -> dict[str, int]: ...
+    def set_limits(self, limits: Limits) -> None: ...
+    def protocol_factory(self, scheme: str = "http") -> Callable[[], ClientConnection]: ...
+    @property
+    def connections(self) -> int: ...
+    def start_sweeper(self, interval: float = 0.1) -> None: ...
+    def check_memory(self) -> None: ...
+    def stop_sweeper(self) -> None: ...
+    async def drain(self, timeout: float) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+
+class ClientConnection(asyncio.Protocol):
+    """One downstream connection (what the runner calls on it: core_api.CoreClient)."""
+
+    def __init__(self, gw: Gateway, scheme: bytes) -> None: ...
+    @property
+    def gateway(self) -> Gateway: ...
+    @property
+    def peer_address(self) -> str: ...
+    @property
+    def scheme_name(self) -> str: ...
+    @property
+    def local_port_number(self) -> int: ...
+    def resume(self, req: Request) -> None: ...
+    def send_continue(self, req: Request) -> None: ...
+    def respond_exit(self, req: Request, status: int, headers: list[bytes], body: bytes,
+                     close: bool = False) -> None: ...
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, pool: UpstreamPool) -> None: ...
