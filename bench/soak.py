@@ -118,9 +118,9 @@ def _fds(pid: int) -> int:
 def _workers(pid: int) -> list[int]:
     """The supervisor's worker processes (not its other children, such as
     multiprocessing's resource tracker)."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return sorted(int(p) for p in out.split()
-                  if b"fastgw.worker" in Path(f"/proc/{p}/cmdline").read_bytes())
+    from fastgw.testing import children_of
+
+    return children_of(pid, b"fastgw.worker")
 
 
 def config(ports: list[int], generation: int) -> dict:

@@ -6,12 +6,17 @@ no file descriptors left."""
 import os
 import resource
 import socket
-import subprocess
 import time
 
 import orjson
 
-from fastgw.testing import GatewayProcess, UpstreamServer, parse_responses, service_doc
+from fastgw.testing import (
+    GatewayProcess,
+    UpstreamServer,
+    children_of,
+    parse_responses,
+    service_doc,
+)
 
 GET = b"GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"
 
@@ -28,8 +33,7 @@ def one_answer(sock: socket.socket) -> bytes:
 
 
 def worker_pid(gw) -> int:
-    out = subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True)
-    return int(out.stdout.split()[0])
+    return children_of(gw.proc.pid, b"fastgw.worker")[0]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -375,3 +375,25 @@ def parse_responses(raw: bytes, methods: list[str] | None = None) -> list[tuple[
             pos = len(raw)
         out.append((status, headers, body))
     return out
+
+
+def children_of(pid: int, name: bytes = b"") -> list[int]:
+    """The processes whose parent is ``pid`` (and whose command line holds
+    ``name``), from /proc: no procps needed."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) != pid:
+                continue
+            if name:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if name not in f.read():
+                        continue
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        found.append(int(entry))
+    return sorted(found)
