@@ -19,7 +19,13 @@ import time
 
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, parse_responses, raw_exchange
+from fastgw.testing import (
+    GatewayProcess,
+    UpstreamServer,
+    parse_responses,
+    raw_exchange,
+    read_until_closed,
+)
 
 SMUGGLED_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nX-Smuggled: yes\r\n\r\nsmuggled!"
 
@@ -285,12 +291,7 @@ def test_bytes_after_an_upgrade_request_wait_for_the_answer(rig):
         time.sleep(0.05)
         s.sendall(SMUGGLE)
         s.settimeout(3)
-        raw = b""
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            raw += data
+        raw = read_until_closed(s)
     assert [a[0] for a in parse_responses(raw)] == [200]
     assert arrivals(up, before) == ["GET /public/b"]
     assert_no_private(up)
@@ -324,12 +325,7 @@ def test_requests_before_a_malformed_one_are_answered_in_order(rig, bad, split):
             time.sleep(0.05)
             s.sendall(tail)
         s.settimeout(5)
-        raw = b""
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            raw += data
+        raw = read_until_closed(s)
     answers = parse_responses(raw)
     assert [a[0] for a in answers] == [200] * 49 + [400], raw[-300:]
     assert [a[2] for a in answers[:49]] == [f"GET /public/n{i} ".encode() for i in range(49)]

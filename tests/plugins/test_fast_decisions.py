@@ -8,7 +8,13 @@ import socket
 
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, parse_responses, service_doc
+from fastgw.testing import (
+    GatewayProcess,
+    UpstreamServer,
+    parse_responses,
+    read_until_closed,
+    service_doc,
+)
 
 ROUTES = [
     {"name": "limited", "paths": ["/limited"],
@@ -77,9 +83,7 @@ def run_steps(gw) -> list[bytes]:
     for step in STEPS:
         with socket.create_connection(("127.0.0.1", gw.port), 5) as s:
             s.sendall(b"".join(step) + request("GET", "/end", "Connection: close\r\n"))
-            raw = b""
-            while chunk := s.recv(65536):
-                raw += chunk
+            raw = read_until_closed(s)
         methods = [r.split(b" ", 1)[0].decode() for r in step] + ["GET"]
         answers = parse_responses(raw, methods)
         assert len(answers) == len(step) + 1 and answers[-1][0] == 404, raw
