@@ -12,7 +12,8 @@ import fastgw.plugins  # noqa: E402,F401
 
 # The modules that make up the hot path; each must be a compiled extension
 # for the gateway to run at speed.
-CORE_MODULES = ("buffer", "protocol", "router", "metrics", "balancer", "ratelimit", "cachekey",
+CORE_MODULES = ("wire", "buffer", "upstream_runtime", "upstream_connection", "gateway",
+                "client_connection", "router", "metrics", "balancer", "ratelimit", "cachekey",
                 "decisions")
 
 

@@ -10,7 +10,7 @@ import ssl
 import time
 from collections.abc import Iterator
 
-from fastgw._core.protocol import Gateway, Limits, RouteRuntime
+from fastgw._core.gateway import Gateway, Limits, RouteRuntime
 from fastgw._core.router import Router
 from fastgw.config.entities import health_checks
 from fastgw.config.model import Config, GatewaySettings, Service

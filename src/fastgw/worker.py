@@ -22,7 +22,7 @@ from collections.abc import Awaitable
 
 import uvloop
 
-from fastgw._core.protocol import Gateway
+from fastgw._core.gateway import Gateway
 from fastgw.config.checks import listen_address
 from fastgw.config.loader import ConfigError, parse_config, with_overrides
 from fastgw.config.model import Config
@@ -127,7 +127,7 @@ class Worker:
         self.listen = listen
         self.control = control
         self.loop = asyncio.get_running_loop()
-        # The compiled Gateway (typed by _core/protocol.pyi), set by start().
+        # The compiled Gateway (typed by _core/gateway.pyi), set by start().
         self.gateway: Gateway | None = None
         self.servers: list = []
         self.config: Config | None = None

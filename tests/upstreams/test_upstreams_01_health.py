@@ -299,7 +299,8 @@ def test_a_round_that_raises_does_not_end_the_timer(caplog):
 
 
 def test_the_checker_drives_the_compiled_runtime_and_its_balancer():
-    from fastgw._core.protocol import UpstreamPool, UpstreamRuntime
+    from fastgw._core.upstream_connection import UpstreamPool
+    from fastgw._core.upstream_runtime import UpstreamRuntime
     from fastgw.config.entities import health_checks
 
     async def scenario():

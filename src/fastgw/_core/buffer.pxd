@@ -11,6 +11,7 @@ cdef class WriteBuffer:
     cdef int add(self, bytes piece) except -1
     cdef int add_raw(self, const char* piece, Py_ssize_t size) except -1
     cdef int add_header(self, bytes name, bytes value) except -1
+    cdef int add_headers(self, list headers) except -1
     cdef int add_int(self, long long value) except -1
     cdef int add_hex(self, unsigned long long value) except -1
     cdef int add_chunk(self, bytes piece) except -1

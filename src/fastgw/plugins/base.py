@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from fastgw.plugins.fast import FastDecision
     from fastgw.plugins.state import ConfigState
 
-PHASES = ("access", "header_filter", "body_filter", "log")
-
-
 class Plugin:
     name: ClassVar[str] = ""
     PRIORITY: ClassVar[int] = 0

@@ -38,7 +38,7 @@ class PluginChain:
 
     def __init__(self, plugins: list[Plugin], route: Route, service: Service | None,
                  native: dict[str, Plugin]):
-        from fastgw._core.protocol import FILTER_BODY, FILTER_HEADER, FILTER_LOG
+        from fastgw._core.gateway import RequestFilter
 
         plugins = sorted(plugins, key=lambda p: -p.PRIORITY)
         self.plugins = tuple(plugins)
@@ -53,10 +53,10 @@ class PluginChain:
         self.by_consumer: dict[str | None, PluginChain] | None = None
         # Body and log plugins read the response's status and headers, which
         # the header phase records (ctx.response), so they switch it on too.
-        self.filters = ((FILTER_HEADER if self.header_filter or self.body_filter or self.log
-                         else 0)
-                        | (FILTER_BODY if self.body_filter else 0)
-                        | (FILTER_LOG if self.log else 0))
+        self.filters = int((RequestFilter.FILTER_HEADER
+                            if self.header_filter or self.body_filter or self.log else 0)
+                           | (RequestFilter.FILTER_BODY if self.body_filter else 0)
+                           | (RequestFilter.FILTER_LOG if self.log else 0))
 
     def for_consumer(self, consumer_id: str | None) -> PluginChain:
         if consumer_id is None or self.by_consumer is None:

@@ -216,7 +216,7 @@ class RequestContext:
 
     __slots__ = ("request", "response", "route", "service", "consumer", "credential",
                  "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
-                 "exit_body", "exit_headers", "latencies", "upstream_status", "_plugin_state",
+                 "exit_body", "exit_headers", "latencies", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
                  "credential_fields")
@@ -238,7 +238,6 @@ class RequestContext:
         self.exit_body: bytes | None = None
         self.exit_headers: dict[str, str] | None = None
         self.latencies = {"request": 0, "proxy": 0, "kong": 0}
-        self.upstream_status: int | None = None
         self._plugin_state: dict[int, Any] | None = None
         self._body_reader: Callable[[], Awaitable[bytes]] | None = None
         self.ai: dict[str, Any] | None = None

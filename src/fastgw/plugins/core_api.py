@@ -1,10 +1,10 @@
 """The calls between the compiled core and the Python side, written down once.
 
-The core (``fastgw._core.protocol``, compiled, without stubs of its own)
-calls a ``PluginRunner`` through ``RunnerAPI``; the runner calls back into the
-core's client connection (``CoreClient``) and gateway (``CoreGateway``).
-(``_core/protocol.pyi`` types the rest of the compiled module.) The compiled classes
-satisfy these structurally: ``tests/plugins/test_core_api.py`` checks every
+The compiled core (``fastgw._core.client_connection`` and ``gateway``) calls a
+``PluginRunner`` through ``RunnerAPI``; the runner calls back into the core's
+client connection (``CoreClient``) and gateway (``CoreGateway``). Each core
+module's ``.pyi`` stub types the rest. The compiled classes satisfy these
+structurally: ``tests/plugins/test_core_api.py`` checks every
 name against them.
 """
 

@@ -8,7 +8,7 @@ request's head, plus what earlier decisions found) and answers
 * ``True``: decided; this plugin has nothing left to do for the request (it
   may have added response header lines to ``request.lines``, or set the
   consumer, as key-auth does);
-* a ``FastAnswer`` (from ``fastgw._core.protocol``): answer now; the core
+* a ``FastAnswer`` (from ``fastgw._core.gateway``): answer now; the core
   frames it as it frames a plugin's exit on the runner path;
 * ``None``: this request needs the plugin's full access phase, with a context.
 

@@ -226,7 +226,6 @@ class PluginRunner:
 
     def header_filter(self, req: CoreRequest, status: int, headers: list, source: str = "service") -> int:
         ctx: RequestContext = req.ctx
-        ctx.upstream_status = status if source == "service" else None
         if ctx.decided_headers:
             # The decided plugins come first in priority: so do their headers.
             headers += ctx.decided_headers
@@ -264,7 +263,7 @@ class PluginRunner:
         t_start = req.t_start
         sent = req.t_upstream_sent
         first = req.t_first_byte
-        from fastgw._core.protocol import monotonic_ms
+        from fastgw._core.wire import monotonic_ms
 
         now = monotonic_ms()
         ctx.latencies = {

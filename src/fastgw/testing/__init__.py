@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import orjson
 import yaml
@@ -323,12 +323,6 @@ def many_routes_doc(upstream_port: int, routes: int, tag: str) -> dict:
     return {"_format_version": "3.0",
             "services": [{"name": "s", "url": f"http://127.0.0.1:{upstream_port}",
                           "routes": entries}]}
-
-
-@contextlib.contextmanager
-def running_gateway(doc: dict, workers: int = 1, env: dict | None = None) -> Iterator[GatewayProcess]:
-    with GatewayProcess(doc, workers=workers, env=env) as gw:
-        yield gw
 
 
 def parse_responses(raw: bytes, methods: list[str] | None = None) -> list[tuple[int, dict, bytes]]:

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Hashable
 from typing import Any
 
 from fastgw._core.cachekey import cache_key, vary_names
-from fastgw._core.protocol import FastAnswer
+from fastgw._core.gateway import FastAnswer
 from fastgw.plugins.base import FRAMING_HEADERS, Plugin
 from fastgw.plugins.context import HeaderList, RequestContext, ResponseView
 from fastgw.plugins.fast import FastDecision, FastRequest

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from fastgw._core.protocol import FastAnswer
+from fastgw._core.gateway import FastAnswer
 from fastgw._core.ratelimit import PERIOD_NAMES
 from fastgw.plugins.base import JSON_CONTENT_TYPE, Plugin
 from fastgw.plugins.context import RequestContext

@@ -1,57 +1,24 @@
-"""Type stubs for fastgw._core.protocol: what Python code may use of the
-compiled proxy (the cdef fields and methods are in protocol.pxd). The calls
-between the core and the plugin runner are in fastgw.plugins.core_api."""
+"""Type stubs for fastgw._core.gateway: per-worker state at request time
+(cdef fields and methods in gateway.pxd). The calls between the core and the
+plugin runner are in fastgw.plugins.core_api."""
 
 import asyncio
+import enum
 import ssl as _ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fastgw._core.client_connection import ClientConnection
 from fastgw._core.metrics import MetricsCell
+from fastgw._core.upstream_connection import UpstreamPool
+from fastgw._core.upstream_runtime import UpstreamRuntime
 
-MSG_NO_ROUTE: bytes
-MSG_BAD_REQUEST: bytes
-MSG_TIMEOUT: bytes
-MSG_TOO_LARGE: bytes
-MSG_HEADERS_TOO_LARGE: bytes
-MSG_EXPECTATION: bytes
-MSG_BAD_UPSTREAM: bytes
-MSG_NO_PEER: bytes
-MSG_UPSTREAM_TIMEOUT: bytes
-MSG_UNEXPECTED: bytes
-MSG_UNAVAILABLE: bytes
-MSG_OVERLOADED: bytes
-MSG_HTTPS_REQUIRED: bytes
-MSG_NOT_ALLOWED: bytes
+class RequestFilter(enum.IntEnum):
+    """Which response phases a request's plugins have (Request.filters)."""
 
-# Which response phases a request's plugins have (Request.filters).
-FILTER_HEADER: int
-FILTER_BODY: int
-FILTER_LOG: int
-
-def resident_bytes() -> int:
-    """This process's resident set size."""
-
-def monotonic_ms() -> float:
-    """The clock the core uses for deadlines, in milliseconds."""
-
-def header_kind(name: bytes) -> int: ...
-def content_length_of(value: bytes) -> int: ...
-
-class UpstreamRuntime:
-    name: str
-    spec: Any
-    targets: tuple[Any, ...]
-    pools: list[UpstreamPool]
-    healthchecks_on: bool
-    on_change: Callable[[str, int, str], object] | None
-    def __init__(self, spec: Any, pools: list[UpstreamPool], checks: Any,
-                 on_change: Callable[[str, int, str], object] | None = None) -> None: ...
-    def set_target_health(self, index: int, healthy: bool, reason: str = "",
-                          dns: bool = False) -> None: ...
-    def target_health(self) -> list[dict[str, Any]]: ...
-    def set_on_change(self, callback: Callable[[str, int, str], object] | None) -> None: ...
-    def pick_for_test(self, key: bytes | None = None) -> int: ...
+    FILTER_HEADER = 1
+    FILTER_BODY = 2
+    FILTER_LOG = 4
 
 class Limits:
     max_header_bytes: int
@@ -81,8 +48,6 @@ class FastAnswer:
 class RouteRuntime:
     route: Any
     service: Any
-    route_name: bytes
-    service_name: bytes
     preserve_host: bool
     upstream_host_header: bytes
     pool: UpstreamPool | None
@@ -102,17 +67,6 @@ class RouteRuntime:
                  upstream: UpstreamRuntime | None = None) -> None: ...
     def set_fast_access(self, callback: Callable[..., Any],
                         drop_response_headers: Iterable[bytes] | None = None) -> None: ...
-
-class UpstreamPool:
-    host: str
-    port: int
-    ssl: _ssl.SSLContext | None
-    server_hostname: str | None
-    max_idle: int
-    def __init__(self, host: str, port: int, ssl: _ssl.SSLContext | None = None,
-                 server_hostname: str | None = None, max_idle: int = 512) -> None: ...
-    async def connect(self, loop: asyncio.AbstractEventLoop, timeout_ms: float) -> Any: ...
-    def close_idle(self, older_than_ms: float = -1) -> None: ...
 
 class Request:
     """A request in the core; its public fields are the runner's (see
@@ -164,14 +118,3 @@ class Gateway:
     def stop_sweeper(self) -> None: ...
     async def drain(self, timeout: float) -> None: ...
     def stats(self) -> dict[str, Any]: ...
-
-class ClientConnection(asyncio.Protocol):
-    """One downstream connection. What the plugin runner calls on it is written
-    down once, as fastgw.plugins.core_api.CoreClient."""
-
-    def __init__(self, gw: Gateway, scheme: bytes) -> None: ...
-    @property
-    def gateway(self) -> Gateway: ...
-
-class UpstreamConnection(asyncio.Protocol):
-    def __init__(self, pool: UpstreamPool) -> None: ...

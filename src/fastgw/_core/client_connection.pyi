@@ -1,0 +1,14 @@
+"""Type stubs for fastgw._core.client_connection: the client side of the
+proxy. What the plugin runner calls on it is fastgw.plugins.core_api.CoreClient."""
+
+import asyncio
+
+from fastgw._core.gateway import Gateway
+
+class ClientConnection(asyncio.Protocol):
+    """One downstream connection. What the plugin runner calls on it is written
+    down once, as fastgw.plugins.core_api.CoreClient."""
+
+    def __init__(self, gw: Gateway, scheme: bytes) -> None: ...
+    @property
+    def gateway(self) -> Gateway: ...
