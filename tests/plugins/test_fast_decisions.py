@@ -30,6 +30,10 @@ ROUTES = [
         {"name": "key-auth"}, {"name": "prometheus"},
         {"name": "rate-limiting", "config": {"minute": 2, "policy": "local",
                                              "limit_by": "consumer"}}]},
+    {"name": "by-credential", "paths": ["/by-credential"], "plugins": [
+        {"name": "key-auth"},
+        {"name": "rate-limiting", "config": {"minute": 2, "policy": "local",
+                                             "limit_by": "credential"}}]},
     # A cache hit after two decisions: their header lines go on the hit.
     {"name": "combo-cached", "paths": ["/combo-cached"], "plugins": [
         {"name": "key-auth"}, {"name": "rate-limiting", "config": {"minute": 9, "policy": "local"}},
@@ -65,6 +69,9 @@ STEPS = [
     [request("GET", "/combo")],                            # no key: 401 from the runner
     [request("HEAD", "/combo", "apikey: ann-key\r\n"),
      request("GET", "/combo", "apikey: ann-key\r\n")],   # the consumer's limit is 2
+    [request("GET", "/by-credential", "apikey: ann-key\r\n"),
+     request("HEAD", "/by-credential", "apikey: ann-key\r\n"),
+     request("GET", "/by-credential", "apikey: ann-key\r\n")],  # the credential's limit is 2
     [request("GET", "/combo-cached", "apikey: ann-key\r\n")],
     [request("GET", "/combo-cached", "apikey: ann-key\r\n"),
      request("HEAD", "/combo-cached", "apikey: ann-key\r\n")],
@@ -122,6 +129,7 @@ def test_a_head_refusal_has_no_body_and_every_answer_has_a_request_id(both_paths
 def test_the_benchmark_combination_is_decided_wholly_in_the_core():
     import asyncio
 
+    from fastgw._core.decisions import HeaderKeyDecision, WindowQuota
     from fastgw.config.loader import parse_config
     from fastgw.plugins.fast import FastChain
     from fastgw.runtime import new_gateway
@@ -139,6 +147,10 @@ def test_the_benchmark_combination_is_decided_wholly_in_the_core():
 
     combo = fast(b"/combo")
     assert isinstance(combo, FastChain) and len(combo.steps) == 2 and combo.resume_at is None
+    # The usual key-auth and rate-limiting configs are decided by compiled code.
+    assert isinstance(combo.steps[0], HeaderKeyDecision)
+    assert isinstance(combo.steps[1], WindowQuota)
+    assert not isinstance(fast(b"/quiet").steps[0], WindowQuota)  # hidden headers: Python
     # request-transformer has no decision: the runner takes over at it.
     assert fast(b"/handover").resume_at == 2
     headers = [b"apikey", b"ann-key"]
@@ -146,3 +158,38 @@ def test_the_benchmark_combination_is_decided_wholly_in_the_core():
     assert type(decided) is tuple and decided[1] == "ann"
     assert b"X-Consumer-Username" in headers  # key-auth's identity headers, for the upstream
     assert b"RateLimit-Remaining: 1" in decided[0]
+    # A client's own identity header is replaced, not forwarded beside the gateway's.
+    spoofed = [b"X-Consumer-Username", b"mallory", b"apikey", b"ann-key"]
+    assert type(combo(b"GET", b"h", b"/combo", spoofed, b"127.0.0.2", b"id")) is tuple
+    values = [spoofed[i + 1] for i in range(0, len(spoofed), 2)
+              if spoofed[i].lower() == b"x-consumer-username"]
+    assert values == [b"ann"]
+    # A repeated or unknown key is left to key-auth's access phase.
+    keyed = fast(b"/keyed")
+    assert keyed(b"GET", b"h", b"/keyed", [b"apikey", b"ann-key", b"ApiKey", b"x"],
+                 b"127.0.0.1", b"id") is None
+    assert keyed(b"GET", b"h", b"/keyed", [b"apikey", b"nobody"], b"127.0.0.1", b"id") is None
+
+
+def test_a_counter_store_error_in_the_compiled_quota_goes_to_the_plugins_decision():
+    from fastgw._core.decisions import FastRequest, WindowQuota
+    from fastgw._core.ratelimit import CounterStore, FixedWindow
+
+    class BrokenStore(CounterStore):
+        def incr(self, key, window_start, window_end, amount=1):
+            raise OSError("store down")
+
+    class Plugin:
+        clock = staticmethod(lambda: 1000.0)
+
+    seen = []
+
+    def fallback(request):
+        seen.append(request.peer_ip)
+        return "the plugin's answer"
+
+    quota = WindowQuota(FixedWindow(BrokenStore(), "minute"), 5, b"k:", WindowQuota.BY_IP,
+                        b"L: 5\r\nR: ", b"5", lambda *a: 30, Plugin(), fallback)
+    request = FastRequest(b"GET", b"h", b"/", [], b"10.0.0.1", b"id")
+    assert quota(request) == "the plugin's answer" and seen == [b"10.0.0.1"]
+    assert request.lines == b""

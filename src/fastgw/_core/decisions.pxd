@@ -3,6 +3,8 @@
 
 cimport cython
 
+from fastgw._core.ratelimit cimport FixedWindow
+
 
 @cython.final
 cdef class FastRequest:
@@ -30,3 +32,30 @@ cdef class FastChain:
     cdef readonly tuple steps
     cdef readonly object resume_at
     cdef readonly object drop_response_headers
+
+
+@cython.final
+cdef class WindowQuota:
+    cdef readonly FixedWindow window
+    cdef readonly double limit
+    cdef readonly bytes node_key
+    cdef readonly int by
+    cdef readonly bytes head
+    cdef readonly bytes limit_value
+    cdef readonly object reset_after
+    cdef readonly object plugin
+    cdef readonly object fallback
+    cdef long long reset_second
+    cdef long long reset
+
+
+@cython.final
+cdef class HeaderKeyDecision:
+    cdef readonly bytes header_name
+    cdef readonly dict credentials
+    cdef readonly frozenset credential_headers
+    cdef readonly frozenset identity_names
+    cdef readonly frozenset identity_lengths
+    cdef readonly object identity_items
+    cdef readonly object remove_identity
+    cdef readonly dict known

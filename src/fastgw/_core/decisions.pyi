@@ -37,3 +37,19 @@ class FastChain:
     def __call__(self, method: bytes, host: bytes | None, url: bytes, headers: list[bytes],
                  peer_ip: bytes, request_id: bytes) -> Any: ...
     def add_lines(self, answer: Any, lines: bytes) -> None: ...
+
+class WindowQuota:
+    BY_IP: int
+    BY_CONSUMER: int
+    BY_CREDENTIAL: int
+    def __init__(self, window: Any, limit: float, node_key: bytes, by: int, head: bytes,
+                 limit_value: bytes, reset_after: Callable[[int, float, bytes, Any], int],
+                 plugin: Any, fallback: Callable[[FastRequest], Any]) -> None: ...
+    def __call__(self, request: FastRequest) -> Any: ...
+
+class HeaderKeyDecision:
+    def __init__(self, header_name: bytes, credentials: dict[str, tuple[Any, Any, Any]],
+                 credential_headers: frozenset[bytes], identity_names: frozenset[bytes],
+                 identity_items: Callable[[Any, Any], list[bytes]],
+                 remove_identity: Callable[[list[bytes]], None]) -> None: ...
+    def __call__(self, request: FastRequest) -> bool | None: ...

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode
 
 import orjson
 
+from fastgw._core.decisions import HeaderKeyDecision
 from fastgw.config.model import Consumer
 from fastgw.plugins.context import (
     IDENTITY_KEYS,
@@ -246,46 +247,18 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
         # key-auth has no phase but access: a decided request needs nothing more.
         return FastDecision(decide, covers_response=True)
 
-    # PERF: the usual config, one key name: one pass over the headers finds the
-    # key and any identity header the client sent (to be replaced), and the
-    # identity headers of each credential are encoded once.
-    only_name = names[0]
-    identity_items: dict[str, list[bytes]] = {}
+    # PERF: the usual config, one key name, decided in compiled code.
+    def identity_items(consumer: Consumer, identifier: str | None) -> list[bytes]:
+        scratch = HeaderList([])
+        set_identity_headers(scratch, consumer, identifier, False)
+        return scratch.items
 
-    def decide_one_name(request: FastRequest) -> bool | None:
-        if request.method == b"OPTIONS":
-            return None
-        note_sources(request)
-        headers = request.headers
-        raw_key = None
-        spoofed = False
-        for i in range(0, len(headers), 2):
-            name = headers[i].lower()
-            if name == only_name:
-                if raw_key is not None:
-                    return None  # repeated: the plugin answers it
-                raw_key = headers[i + 1]
-            elif name in IDENTITY_KEYS:
-                spoofed = True
-        if not raw_key:
-            return None
-        key = raw_key.decode("latin-1")
-        found = credentials.get(key)
-        if found is None:
-            return None
-        consumer, credential, identifier = found
-        items = identity_items.get(key)
-        if items is None:
-            scratch = HeaderList([])
-            set_identity_headers(scratch, consumer, identifier, False)
-            items = identity_items[key] = scratch.items
-        if spoofed:
-            HeaderList(headers).remove_all(IDENTITY_KEYS)
-        headers += items
-        request.authenticate(consumer, credential, identifier)
-        return True
+    def remove_identity(headers: list[bytes]) -> None:
+        HeaderList(headers).remove_all(IDENTITY_KEYS)
 
-    return FastDecision(decide_one_name, covers_response=True)
+    return FastDecision(HeaderKeyDecision(names[0], credentials, credential_headers,
+                                          IDENTITY_KEYS, identity_items, remove_identity),
+                        covers_response=True)
 
 
 def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:

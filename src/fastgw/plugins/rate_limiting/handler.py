@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from fastgw._core.decisions import WindowQuota
 from fastgw._core.gateway import FastAnswer
 from fastgw._core.ratelimit import PERIOD_NAMES
 from fastgw.plugins.base import JSON_CONTENT_TYPE, Plugin
@@ -341,6 +342,17 @@ class RateLimitingHandler(Plugin):
             request.lines += self._header_lines(outcome, now, key)[0]
             return True
 
+        if single is not None and not self.hide_headers and fixed is None and header is None \
+                and path is None:
+            # PERF: the usual config, decided in compiled code; refusals and
+            # store errors still go through ``decide``.
+            by = WindowQuota.BY_CONSUMER if by_consumer else \
+                WindowQuota.BY_CREDENTIAL if by_credential else WindowQuota.BY_IP
+            quota = WindowQuota(single, single_limit, node_key, by,
+                                self.limit_lines + remaining_name + b": ", limit_value,
+                                self.limits.reset_after, self, decide)
+            return FastDecision(quota, covers_response=True,
+                                drop_response_headers=self.header_keys)
         # Its header phase only adds the lines a decision puts in request.lines.
         return FastDecision(decide, covers_response=True,
                             drop_response_headers=self.header_keys)
