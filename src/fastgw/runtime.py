@@ -31,6 +31,7 @@ def limits_from(settings: GatewaySettings) -> Limits:
         upstream_pool_size=settings.upstream_keepalive_pool_size,
         upstream_keepalive_timeout=settings.upstream_keepalive_timeout,
         max_memory_mb=settings.max_memory_mb or 0,
+        max_response_buffer_bytes=settings.max_response_buffer_bytes,
     )
 
 

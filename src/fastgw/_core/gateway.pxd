@@ -26,6 +26,7 @@ cdef class Limits:
     cdef readonly Py_ssize_t upstream_pool_size
     cdef readonly double upstream_keepalive_timeout_ms
     cdef readonly long long max_memory_bytes     # 0: no watermark
+    cdef readonly Py_ssize_t max_response_buffer_bytes   # a buffered answer's bound
 
 
 cdef class FastAnswer:
@@ -99,6 +100,7 @@ cdef class Request:
     cdef public object consumer_key       # consumer label for metrics, or None
     cdef public object body_waiter        # future completed when the body is whole
     cdef public bytes extra_head          # header lines added to the response head
+    cdef public bint buffer_response      # hold the answer whole before its head goes out
 
     cdef void settle(self, int outcome, int status, double latency_ms)
 

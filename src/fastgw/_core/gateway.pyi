@@ -30,11 +30,12 @@ class Limits:
     upstream_pool_size: int
     upstream_keepalive_timeout_ms: float
     max_memory_bytes: int
+    max_response_buffer_bytes: int
     def __init__(self, max_header_bytes: int = ..., max_body_bytes: int = ...,
                  client_header_timeout: float = ..., keepalive_timeout: float = ...,
                  client_body_timeout: float = ..., max_connections: int = ...,
                  upstream_pool_size: int = ..., upstream_keepalive_timeout: float = ...,
-                 max_memory_mb: int = ...) -> None: ...
+                 max_memory_mb: int = ..., max_response_buffer_bytes: int = ...) -> None: ...
 
 class FastAnswer:
     """A fast decision's answer, framed by the core like a plugin's exit."""

@@ -31,7 +31,8 @@ cdef class Limits:
                  client_header_timeout=60.0, keepalive_timeout=75.0,
                  client_body_timeout=60.0,
                  max_connections=10000, upstream_pool_size=512,
-                 upstream_keepalive_timeout=60.0, max_memory_mb=0):
+                 upstream_keepalive_timeout=60.0, max_memory_mb=0,
+                 max_response_buffer_bytes=67108864):
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.client_header_timeout_ms = client_header_timeout * 1000.0
@@ -41,6 +42,7 @@ cdef class Limits:
         self.upstream_pool_size = upstream_pool_size
         self.upstream_keepalive_timeout_ms = upstream_keepalive_timeout * 1000.0
         self.max_memory_bytes = <long long>max_memory_mb * 1048576
+        self.max_response_buffer_bytes = max_response_buffer_bytes
 
 
 @cython.final

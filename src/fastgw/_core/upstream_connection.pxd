@@ -38,6 +38,9 @@ cdef class UpstreamConnection:
     cdef bint rechunk
     cdef bint until_close
     cdef bint head_sent                 # response head given to the client
+    cdef bint buffering                 # the answer is held whole (Request.buffer_response)
+    cdef list held_body
+    cdef Py_ssize_t held_bytes
     cdef bint body_allowed
     cdef bint interim
     cdef bint keep_alive
@@ -55,6 +58,8 @@ cdef class UpstreamConnection:
     cdef void write_body(self, bytes chunk, bint chunked)
     cdef void write_body_end(self, bint chunked)
     cdef void end_body(self)
+    cdef void write_head(self, int status, bytes reason, list headers, bint length_known)
+    cdef void release_buffered(self)
     cdef void finish_answer(self)
     cdef void flush(self)
     cdef void close(self)

@@ -151,9 +151,12 @@ cdef class UpstreamConnection:
         if self.tunnel:
             client.abort()
             return
-        if self.head_sent and self.until_close:
+        if self.until_close and (self.head_sent or self.buffering):
             # A body delimited by the end of the connection is complete now.
-            self.end_body()
+            if self.buffering:
+                self.release_buffered()
+            else:
+                self.end_body()
             self.keep_alive = False
             self.exchange_done()
             client.flush()
@@ -226,12 +229,10 @@ cdef class UpstreamConnection:
     def on_headers_complete(self):
         cdef ClientConnection client = self.client
         cdef Request req = self.req
-        cdef WriteBuffer b
         cdef list headers = self.resp_headers
-        cdef Py_ssize_t start
-        cdef double t, upstream_ms, proxy_ms
+        cdef double t
         cdef int status = self.parser.get_status_code()
-        cdef bint close, length_known
+        cdef bint length_known
         cdef bytes reason = self.reason
         self.status = status
         if 100 <= status < 200 and status != 101:
@@ -249,6 +250,17 @@ cdef class UpstreamConnection:
         req.settle(OUTCOME_RESPONSE, status, t - req.t_upstream_sent)
         self.body_allowed = not (req.method == b"HEAD" or status == 204 or status == 304
                                  or status == 101)
+        if self.body_allowed and not self.resp_chunked and self.resp_content_length < 0:
+            # The body runs to the end of the upstream connection.
+            self.until_close = True
+            self.keep_alive = False
+        if req.buffer_response and self.body_allowed:
+            # A plugin reads the whole answer before any of it goes out
+            # (Kong's buffered proxying): the head waits for the body.
+            self.buffering = True
+            self.held_body = []
+            self.held_bytes = 0
+            return
         length_known = self.resp_content_length >= 0
         if req.ctx is not None and (req.filters & FILTER_HEADER):
             # Slow path: plugins may change the status and the headers.
@@ -258,11 +270,21 @@ cdef class UpstreamConnection:
                 reason = reason_phrase(status)
             if length_known:
                 length_known = has_header(headers, b"content-length")
-        if self.body_allowed and not self.resp_chunked and self.resp_content_length < 0:
-            # The body runs to the end of the upstream connection.
-            self.until_close = True
-            self.keep_alive = False
-        close = not req.keep_alive or client.gw.draining or client.closing
+        self.write_head(status, reason, headers, length_known)
+        if not self.body_allowed and status != 101:
+            # No body follows (HEAD, 204, 304): the answer ends here, whatever
+            # the upstream sends next.
+            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+            self.answer_done = True
+
+    cdef void write_head(self, int status, bytes reason, list headers, bint length_known):
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        cdef WriteBuffer b = client.wbuf
+        cdef Py_ssize_t start = b.length
+        cdef double upstream_ms = req.t_first_byte - req.t_upstream_sent
+        cdef double proxy_ms = req.t_upstream_sent - req.t_start
+        cdef bint close = not req.keep_alive or client.gw.draining or client.closing
         if self.body_allowed and not length_known:
             # Re-frame as chunked for HTTP/1.1 clients so their connection can
             # stay open; HTTP/1.0 clients read to the close.
@@ -270,8 +292,6 @@ cdef class UpstreamConnection:
                 self.rechunk = True
             else:
                 close = True
-        b = client.wbuf
-        start = b.length
         b.add(b"HTTP/1.1 ")
         b.add_int(status)
         b.add(b" ")
@@ -283,8 +303,6 @@ cdef class UpstreamConnection:
             b.add(b"Transfer-Encoding: chunked\r\n")
         if req.extra_head is not None:
             b.add(req.extra_head)
-        upstream_ms = t - req.t_upstream_sent
-        proxy_ms = req.t_upstream_sent - req.t_start
         b.add(b"Via: ")
         b.add(client.gw.via)
         b.add(b"\r\nX-Fastgw-Upstream-Latency: ")
@@ -305,11 +323,27 @@ cdef class UpstreamConnection:
         req.bytes_out += b.length - start
         client.response_started = True
         self.head_sent = True
-        if not self.body_allowed and status != 101:
-            # No body follows (HEAD, 204, 304): the answer ends here, whatever
-            # the upstream sends next.
-            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
-            self.answer_done = True
+
+    cdef void release_buffered(self):
+        # The whole answer is in: the plugins see it at once (they may change
+        # its status, headers and body), then it goes out with its length.
+        cdef ClientConnection client = self.client
+        cdef Request req = self.req
+        cdef list headers = self.resp_headers
+        cdef bytes body = b"".join(self.held_body)
+        cdef int status = self.status
+        cdef bytes reason = self.reason
+        self.buffering = False
+        self.held_body = None
+        if req.ctx is not None:
+            status, body = client.gw.plugin_runner.buffered_answer(req, status, headers, body)
+            if status != self.status:
+                reason = reason_phrase(status)
+        headers.append(b"Content-Length")
+        headers.append(str(PyBytes_GET_SIZE(body)).encode())
+        self.write_head(status, reason, headers, True)
+        req.bytes_out += PyBytes_GET_SIZE(body)
+        client.wbuf.add(body)
 
     def on_body(self, bytes chunk):
         cdef ClientConnection client = self.client
@@ -320,6 +354,14 @@ cdef class UpstreamConnection:
             self.trailing = True
             raise ValueError("body on an answer that has none")
         if client is None or self.interim:
+            return
+        if self.buffering:
+            self.held_body.append(chunk)
+            self.held_bytes += PyBytes_GET_SIZE(chunk)
+            if self.held_bytes > client.gw.limits.max_response_buffer_bytes:
+                self.buffering = False
+                self.held_body = None
+                raise ValueError("buffered answer past max_response_buffer_size")
             return
         if req.ctx is not None and (req.filters & FILTER_BODY):
             chunk = client.gw.plugin_runner.body_filter(req, chunk, False)
@@ -351,6 +393,11 @@ cdef class UpstreamConnection:
     def on_message_complete(self):
         if self.interim:
             self.interim = False
+            return
+        if self.buffering and self.client is not None:
+            self.release_buffered()
+            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+            self.answer_done = True
             return
         if self.client is None or not self.head_sent or self.answer_done:
             return
@@ -386,6 +433,8 @@ cdef class UpstreamConnection:
         self.drop_names = req.rt.drop_response_headers if req.rt is not None else None
         self.got_bytes = False
         self.head_sent = False
+        self.buffering = False
+        self.held_body = None
         self.keep_alive = True
         self.until_close = False
         self.rechunk = False

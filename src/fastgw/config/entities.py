@@ -800,6 +800,13 @@ GATEWAY = Record(
         "max_body_bytes": _gateway_setting(
             Integer, "max_body_bytes", (1, 2**40), "Request body size limit (413 beyond)."
         ),
+        "max_response_buffer_bytes": _gateway_setting(
+            Integer,
+            "max_response_buffer_bytes",
+            (1, 2**40),
+            "Largest upstream answer held whole before any of it goes out (ai-proxy's "
+            "non-streamed answers); a larger one is a 502.",
+        ),
         "client_header_timeout": _gateway_setting(
             Number,
             "client_header_timeout",

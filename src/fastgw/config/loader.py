@@ -28,6 +28,7 @@ FASTGW_TLS_CERT                        tls.cert
 FASTGW_TLS_KEY                         tls.key
 FASTGW_MAX_HEADER_BYTES                max_header_bytes
 FASTGW_MAX_BODY_BYTES                  max_body_bytes
+FASTGW_MAX_RESPONSE_BUFFER_BYTES       max_response_buffer_bytes
 FASTGW_CLIENT_HEADER_TIMEOUT           client_header_timeout (seconds)
 FASTGW_CLIENT_BODY_TIMEOUT             client_body_timeout (seconds)
 FASTGW_KEEPALIVE_TIMEOUT               keepalive_timeout (seconds)

@@ -168,6 +168,7 @@ class GatewaySettings:
     redis_url: str | None = None
     max_header_bytes: int = 32768
     max_body_bytes: int = 8 * 1024 * 1024
+    max_response_buffer_bytes: int = 64 * 1024 * 1024  # an answer a plugin holds whole
     client_header_timeout: float = 60.0
     client_body_timeout: float = 60.0
     keepalive_timeout: float = 75.0

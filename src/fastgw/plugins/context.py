@@ -198,7 +198,7 @@ class RequestView:
 
 
 class ResponseView:
-    __slots__ = ("status", "headers", "source", "size", "aborted")
+    __slots__ = ("status", "headers", "source", "size", "aborted", "buffered")
 
     def __init__(self, status: int, headers: list[bytes], source: str) -> None:
         self.status = status
@@ -209,6 +209,9 @@ class ResponseView:
         # body: what the filter returns is the last thing the client gets
         # before the connection closes.
         self.aborted = False
+        # The whole body comes in one body_filter call, before the head goes
+        # out: a filter may still change ``status`` there.
+        self.buffered = False
 
 
 class RequestContext:
@@ -219,7 +222,7 @@ class RequestContext:
                  "exit_body", "exit_headers", "latencies", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
-                 "credential_fields")
+                 "credential_fields", "buffered")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -249,6 +252,7 @@ class RequestContext:
         # (scheme, host, port, tls_verify) when a plugin sends the request to
         # another target than the service's (see set_upstream).
         self.upstream_target: tuple[str, str, int, bool] | None = None
+        self.buffered = False  # enable_buffering(): the answer is held whole
         # Response headers of the fast decisions taken before the runner got
         # the request ([name, value, ...] bytes), added as their plugins'
         # header filters would have (see PluginRunner.header_filter).
@@ -297,6 +301,13 @@ class RequestContext:
                                                                 and port == 80)
         self.request.headers.set(
             "Host", host_header or (parts.hostname if default else f"{parts.hostname}:{port}"))
+
+    def enable_buffering(self) -> None:
+        """Hold the upstream's answer whole before any of it goes out (Kong's
+        ``kong.service.request.enable_buffering``): the response filters then
+        see the whole body at once, with ``response.buffered`` set, and may
+        still change its status."""
+        self.buffered = True
 
     # -- answering ----------------------------------------------------------
 

@@ -48,6 +48,7 @@ class CoreRequest(Protocol):
     pool: Any
     ctx: Any
     filters: int
+    buffer_response: bool
     consumer_key: object
     extra_head: bytes | None
 
@@ -92,6 +93,11 @@ class RunnerAPI(Protocol):
         """Response plugins may change the status and the headers in place."""
 
     def body_filter(self, req: CoreRequest, chunk: bytes, eof: bool) -> bytes: ...
+
+    def buffered_answer(self, req: CoreRequest, status: int, headers: list[bytes],
+                        body: bytes) -> tuple[int, bytes]:
+        """A whole answer held before its head (``buffer_response``): the
+        response filters' status and body; headers change in place."""
 
     def body_abort(self, req: CoreRequest) -> bytes:
         """The upstream broke the body off: the filters' last word."""

@@ -17,7 +17,7 @@ import ssl
 
 from fastgw.plugins.base import FRAMING_HEADERS
 from fastgw.plugins.chain import PluginChain
-from fastgw.plugins.context import RequestContext, RequestView, ResponseView
+from fastgw.plugins.context import HeaderList, RequestContext, RequestView, ResponseView
 from fastgw.plugins.core_api import CoreClient, CoreGateway, CoreRequest
 from fastgw.plugins.fast import Handover
 
@@ -142,6 +142,8 @@ class PluginRunner:
         url = view.upstream_url.encode("latin-1")
         if url != req.upstream_url:
             req.upstream_url = url
+        if ctx.buffered:
+            req.buffer_response = True
         if ctx.upstream_target is not None:
             scheme, host, port, verify = ctx.upstream_target
             tls = self.tls_context(verify) if scheme == "https" else None
@@ -248,6 +250,26 @@ class PluginRunner:
         if ctx.response is not None:
             ctx.response.size += len(chunk)
         return chunk
+
+    def buffered_answer(self, req: CoreRequest, status: int, headers: list,
+                        body: bytes) -> tuple[int, bytes]:
+        """A whole upstream answer held before its head went out (a plugin
+        asked for buffering): header filters, then the body filters with all
+        of it at once. Their status stands, set in either phase; the core adds
+        the new body's Content-Length."""
+        ctx: RequestContext = req.ctx
+        if req.filters & 1:
+            status = self.header_filter(req, status, headers)
+            assert ctx.response is not None  # the header phase made it
+            ctx.response.buffered = True
+        if req.filters & 2:
+            body = self.body_filter(req, body, True)
+        if ctx.response is not None:
+            status = ctx.response.status
+            ctx.response.headers.remove("content-length")
+        else:
+            HeaderList(headers).remove("content-length")
+        return status, body
 
     def body_abort(self, req: CoreRequest) -> bytes:
         """The upstream broke off the body: the filters' last word."""

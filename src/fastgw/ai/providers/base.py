@@ -227,6 +227,12 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     answer = load_json(body)
     if not isinstance(answer, dict):
         raise UpstreamFormatError("upstream answer is not a JSON object")
+    if answer.get("error") or answer.get("type") == "error":
+        # An error body on a success status breaks the API's promise.
+        error = answer.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        raise UpstreamFormatError(f"upstream answered a success status with an error body: "
+                                  f"{message if isinstance(message, str) else 'no message'}")
     return answer
 
 

@@ -40,7 +40,7 @@ class LLMExchange:
         "front", "translator", "route_type", "request", "model_name", "provider", "stream",
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
-        "client_body", "payloads", "response_payload",
+        "client_body", "payloads", "response_payload", "answer_status", "content_type",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
@@ -69,6 +69,10 @@ class LLMExchange:
         self.ended = False
         self.usage: Usage | None = None
         self.response_model: str | None = None
+        # The status the client gets for a whole answer: the provider's, or
+        # 502 when its body breaks the API (seen only when buffered).
+        self.answer_status = 0
+        self.content_type = ""
 
     # -- response ------------------------------------------------------------
 
@@ -76,6 +80,8 @@ class LLMExchange:
         """The provider's status and headers are in: choose how to translate the body."""
         self.first_byte_at = time.perf_counter()
         self.status = status
+        self.answer_status = status
+        self.content_type = (headers.get("content-type") or "").lower()
         encoding = (headers.get("content-encoding") or "").strip().lower()
         if encoding in ("gzip", "deflate"):
             # Asked for identity; a provider that compresses anyway is still read.
@@ -156,11 +162,16 @@ class LLMExchange:
         if not 200 <= status < 300:
             return orjson.dumps(front.error(self.translator.parse_error(status, raw), status))
         try:
+            if self.content_type and "json" not in self.content_type:
+                raise UpstreamFormatError(
+                    f"upstream answered with Content-Type {self.content_type}, not JSON")
             answer, usage = self.translator.parse_response(
                 self.route_type, status, raw, self.request, model_name=self.model_name
             )
         except UpstreamFormatError as failure:
-            # The status line is already out; the body still says what went wrong.
+            # 502 when the head is still held (buffered); else the status
+            # line is out already and the body says what went wrong.
+            self.answer_status = failure.status
             return orjson.dumps(front.error(failure.error, failure.status))
         self.usage = usage
         model = answer.get("model")

@@ -143,6 +143,10 @@ class AIProxy(Plugin):
         view.method = upstream.method
         self._set_headers(view.headers.items, upstream.headers, ctx.credential_headers)
         view.set_body(upstream.body)
+        if not upstream.stream:
+            # A whole answer is read before its head goes out, so one that
+            # breaks the provider's API is a 502 and a stall is a 504.
+            ctx.enable_buffering()
         # The provider is not the service, but a service that turns TLS
         # verification off (a private endpoint) says so for its provider too.
         service = ctx.service
@@ -233,15 +237,41 @@ class AIProxy(Plugin):
         exchange = self._exchange(ctx)
         response = ctx.response
         assert response is not None  # header_filter runs once the response exists
+        if response.source == "gateway":
+            # The gateway's own error (no upstream answer, a timeout): said
+            # again in the client's API by body_filter.
+            ctx.plugin_state(self)["gateway_error"] = []
+            return
         if exchange is None or response.source != "service":
-            return  # an answer given in the gateway (ours is in the client's API already)
+            return  # a plugin's exit (ours is in the client's API already)
         exchange.start_response(response.status, response.headers, self.model_header)
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
+        gateway_error = ctx.plugin_state(self).get("gateway_error")
+        if gateway_error is not None:
+            gateway_error.append(chunk)
+            if not eof:
+                return b""
+            assert ctx.response is not None  # set by the header phase
+            return self._front_error(b"".join(gateway_error), ctx.response.status)
         exchange = self._exchange(ctx)
         if exchange is None or not exchange.status:
             return chunk
-        return exchange.feed(chunk, eof, eof and getattr(ctx.response, "aborted", False))
+        response = ctx.response
+        out = exchange.feed(chunk, eof, eof and getattr(response, "aborted", False))
+        if response is not None and response.buffered:
+            response.status = exchange.answer_status
+        return out
+
+    def _front_error(self, kong_body: bytes, status: int) -> bytes:
+        """Kong's ``{"message": ...}`` error in the front door's error shape."""
+        try:
+            message = orjson.loads(kong_body).get("message")
+        except (orjson.JSONDecodeError, AttributeError):
+            message = None
+        if not isinstance(message, str):
+            message = kong_body.decode("utf-8", "replace") or f"gateway error {status}"
+        return orjson.dumps(self.front.message_error(message, status))
 
     # -- log --------------------------------------------------------------------------
 
