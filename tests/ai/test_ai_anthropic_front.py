@@ -74,12 +74,15 @@ def test_answer_translation_matches_the_sdk_message_type():
     assert message["stop_reason"] == "tool_use"
     assert [block["type"] for block in message["content"]] == ["thinking", "text", "tool_use"]
     assert message["content"][1:] == upstream["content"][1:]
-    # Cache writes have no OpenAI field: they come back counted as input.
-    assert message["usage"] == {
-        "input_tokens": 492,
+    # Cache reads and writes come back apart from input, as the provider said.
+    assert message["usage"] == upstream["usage"] == {
+        "input_tokens": 472,
         "output_tokens": 89,
+        "cache_creation_input_tokens": 20,
         "cache_read_input_tokens": 100,
     }
+    assert usage.prompt_tokens == 592 and usage.cached_tokens == 100
+    assert usage.cache_write_tokens == 20
 
 
 def test_answer_from_another_provider_gets_an_anthropic_id_and_stop_reason():

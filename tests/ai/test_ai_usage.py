@@ -91,3 +91,26 @@ def test_cost_is_per_million_tokens():
     assert cost(usage, 3.0, 15.0) == pytest.approx(0.0105)
     assert cost(usage, None, 15.0) == pytest.approx(0.0075)
     assert cost(usage, None, None) == 0.0
+
+
+def test_prompt_cache_reads_and_writes_are_priced_apart_when_costs_are_given():
+    # 1,000 prompt tokens: 600 read from the cache, 300 written to it, 100 plain.
+    usage = Usage.of(1000, 500, cached=600, cache_write=300)
+    plain = 100 * 3.0 + 600 * 0.3 + 300 * 3.75 + 500 * 15.0
+    assert cost(usage, 3.0, 15.0, 0.3, 3.75) == pytest.approx(plain / 1_000_000)
+    # Unset cache costs: every prompt token at input_cost, as before.
+    assert cost(usage, 3.0, 15.0) == pytest.approx((1000 * 3.0 + 500 * 15.0) / 1_000_000)
+    # A free cache read is free, not input_cost.
+    assert cost(usage, 3.0, 15.0, 0.0, None) == pytest.approx(
+        (400 * 3.0 + 500 * 15.0) / 1_000_000)
+
+
+def test_anthropic_usage_round_trips_cache_reads_and_writes():
+    from fastgw.ai.anthropic_format import anthropic_usage_of
+    from fastgw.ai.providers.anthropic import anthropic_usage
+
+    said = {"input_tokens": 333, "output_tokens": 12, "cache_creation_input_tokens": 6,
+            "cache_read_input_tokens": 2000}
+    usage = anthropic_usage(said)
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens) == (2339, 2000, 6)
+    assert anthropic_usage_of(usage) == said

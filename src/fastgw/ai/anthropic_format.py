@@ -211,12 +211,16 @@ def stop_reason(finish_reason: str | None) -> str:
 
 
 def anthropic_usage_of(usage: Usage) -> dict[str, Any]:
-    """Anthropic's ``input_tokens`` excludes cache reads, which OpenAI's prompt_tokens includes."""
+    """Anthropic's ``input_tokens`` excludes cache reads and writes, which
+    OpenAI's prompt_tokens includes."""
     cached = usage.cached_tokens or 0
+    written = usage.cache_write_tokens or 0
     result: dict[str, Any] = {
-        "input_tokens": max(usage.prompt_tokens - cached, 0),
+        "input_tokens": max(usage.prompt_tokens - cached - written, 0),
         "output_tokens": usage.completion_tokens,
     }
+    if usage.cache_write_tokens is not None:
+        result["cache_creation_input_tokens"] = usage.cache_write_tokens
     if usage.cached_tokens is not None:
         result["cache_read_input_tokens"] = usage.cached_tokens
     return result

@@ -47,6 +47,8 @@ class ModelOptions:
     max_tokens: int | None = None  # default for requests that set none
     input_cost: float | None = None  # per 1M prompt tokens
     output_cost: float | None = None  # per 1M completion tokens
+    cache_read_cost: float | None = None  # per 1M prompt tokens read from the prompt cache
+    cache_write_cost: float | None = None  # per 1M prompt tokens written to it
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None

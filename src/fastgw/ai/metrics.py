@@ -7,7 +7,8 @@ totals since the worker started), and on scrape ``families(snapshots)`` sums
 them into prometheus-client metric families:
 
 * ``fastgw_ai_llm_requests_total``
-* ``fastgw_ai_llm_tokens_total{token_type}`` (prompt_tokens, completion_tokens, total_tokens)
+* ``fastgw_ai_llm_tokens_total{token_type}`` (prompt_tokens, completion_tokens, total_tokens,
+  and the parts cached_tokens, cache_write_tokens, reasoning_tokens)
 * ``fastgw_ai_llm_cost_total``
 * ``fastgw_ai_llm_provider_latency_ms`` (histogram)
 * ``fastgw_ai_llm_time_to_first_token_ms`` (histogram)
@@ -28,7 +29,10 @@ from fastgw.ai.usage import Usage
 # LLM calls take from milliseconds (a cache hit, a first token) to minutes (a
 # long reasoning answer); the bounds are inclusive upper limits.
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
-TOKEN_TYPES = ("prompt_tokens", "completion_tokens", "total_tokens")
+# The last three are parts of the first two, kept apart (prompt cache reads
+# and writes are priced apart; reasoning is part of the completion).
+TOKEN_TYPES = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+               "cache_write_tokens", "reasoning_tokens")
 LABELS = ("provider", "model", "cache_status")
 # (snapshot key, family name, help text)
 HISTOGRAMS = (
@@ -135,6 +139,9 @@ class AIMetrics:
             tokens["prompt_tokens"] += usage.prompt_tokens
             tokens["completion_tokens"] += usage.completion_tokens
             tokens["total_tokens"] += usage.total_tokens
+            tokens["cached_tokens"] += usage.cached_tokens or 0
+            tokens["cache_write_tokens"] += usage.cache_write_tokens or 0
+            tokens["reasoning_tokens"] += usage.reasoning_tokens or 0
         if cost:
             series.cost += cost
         if latency_ms is not None:

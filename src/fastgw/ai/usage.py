@@ -31,8 +31,11 @@ class Usage:
     completion_tokens: int = 0
     total_tokens: int = 0
     reasoning_tokens: int | None = None  # part of completion_tokens
-    cached_tokens: int | None = None  # part of prompt_tokens
+    cached_tokens: int | None = None  # part of prompt_tokens: read from the prompt cache
     estimated: bool = False  # True when counted here rather than reported upstream
+    # Part of prompt_tokens: written to the prompt cache (Anthropic's
+    # cache_creation_input_tokens), priced apart.
+    cache_write_tokens: int | None = None
 
     @classmethod
     def of(
@@ -43,12 +46,13 @@ class Usage:
         *,
         reasoning: int | None = None,
         cached: int | None = None,
+        cache_write: int | None = None,
         estimated: bool = False,
     ) -> Usage:
         """Build from a provider's counts; ``total`` is summed only when the provider gave none."""
         if total is None:
             total = prompt + completion
-        return cls(prompt, completion, total, reasoning, cached, estimated)
+        return cls(prompt, completion, total, reasoning, cached, estimated, cache_write)
 
     @classmethod
     def from_openai(cls, usage: dict[str, Any] | None) -> Usage | None:
@@ -152,8 +156,19 @@ def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
     return counter.tokens + extra_tokens
 
 
-def cost(usage: Usage, input_cost: float | None, output_cost: float | None) -> float:
-    """Price of ``usage`` with costs given per 1M tokens, as in Kong's model options."""
+def cost(usage: Usage, input_cost: float | None, output_cost: float | None,
+         cache_read_cost: float | None = None, cache_write_cost: float | None = None) -> float:
+    """Price of ``usage`` with costs given per 1M tokens, as in Kong's model
+    options. Prompt tokens read from or written to the provider's prompt cache
+    are priced at ``cache_read_cost`` and ``cache_write_cost`` when given, else
+    as any prompt token."""
+    plain = input_cost or 0.0
+    cached = usage.cached_tokens or 0
+    written = usage.cache_write_tokens or 0
+    uncached = max(usage.prompt_tokens - cached - written, 0)
     return (
-        usage.prompt_tokens * (input_cost or 0.0) + usage.completion_tokens * (output_cost or 0.0)
+        uncached * plain
+        + cached * (plain if cache_read_cost is None else cache_read_cost)
+        + written * (plain if cache_write_cost is None else cache_write_cost)
+        + usage.completion_tokens * (output_cost or 0.0)
     ) / 1_000_000

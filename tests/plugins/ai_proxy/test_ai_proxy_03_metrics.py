@@ -41,14 +41,20 @@ def worker(*calls) -> dict:
 def test_a_snapshot_holds_cumulative_totals_per_series():
     snap = worker(
         ("openai", "gpt-4o", "", Usage.of(10, 5), 0.002, 120.0, 30.0),
-        ("openai", "gpt-4o", "", Usage.of(20, 7, 30), 0.004, 4000.0, None),
+        ("openai", "gpt-4o", "", Usage.of(20, 7, 30, reasoning=4, cached=8), 0.004, 4000.0,
+         None),
         ("anthropic", "claude", "hit", None, None, None, None),
+        ("anthropic", "claude-cached", "", Usage.of(50, 5, cached=30, cache_write=15), None,
+         None, None),
     )
 
     by_model = {series["model"]: series for series in snap["series"]}
     gpt = by_model["gpt-4o"]
     assert gpt["requests"] == 2
-    assert gpt["tokens"] == {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 45}
+    assert gpt["tokens"] == {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 45,
+                             "cached_tokens": 8, "cache_write_tokens": 0, "reasoning_tokens": 4}
+    assert by_model["claude-cached"]["tokens"]["cache_write_tokens"] == 15
+    assert by_model["claude-cached"]["tokens"]["cached_tokens"] == 30
     assert gpt["cost"] == pytest.approx(0.006)
     assert gpt["latency_ms"]["count"] == 2 and gpt["latency_ms"]["sum"] == 4120.0
     assert gpt["ttft_ms"]["count"] == 1  # a call without a first token is not observed

@@ -17,7 +17,9 @@ GOOD = orjson.dumps({
     "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-test",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                  "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
+              "prompt_tokens_details": {"cached_tokens": 2},
+              "completion_tokens_details": {"reasoning_tokens": 1}},
 })
 # What each path of the chaos upstream answers: (content type, body).
 ANSWERS = {
@@ -56,7 +58,9 @@ def ai_route(name: str, upstream: str, **extra) -> dict:
     config = {
         "route_type": "llm/v1/chat",
         "model": {"provider": "openai", "name": "gpt-test",
-                  "options": {"upstream_url": upstream + "/v1/chat/completions"}},
+                  "options": {"upstream_url": upstream + "/v1/chat/completions",
+                              "input_cost": 10.0, "output_cost": 20.0,
+                              "cache_read_cost": 1.0}},
         "auth": {"header_name": "Authorization", "header_value": f"Bearer {PROVIDER_KEY}"},
         "logging": {"log_statistics": True},
         **extra,
@@ -153,3 +157,14 @@ def test_an_answer_past_max_response_buffer_bytes_is_a_502_not_a_cut_body():
             status, _, body = post(gw, "/ok", CHAT)
     assert status == 502
     assert orjson.loads(body)["error"]["message"]
+
+
+def test_the_log_prices_cached_prompt_tokens_apart_and_keeps_them_apart(gateway):
+    gw, log_path = gateway
+    assert post(gw, "/ok", CHAT)[0] == 200
+    lines = wait_for_log_lines(log_path, 1)
+    ok = [line for line in lines if line["request"]["uri"] == "/ok"]
+    usage = ok[-1]["ai"]["proxy"]["usage"]
+    assert (usage["prompt_tokens"], usage["cached_tokens"], usage["reasoning_tokens"]) == (3, 2, 1)
+    # 1 plain prompt token at 10, 2 cached at 1, 1 completion token at 20, per 1M.
+    assert usage["cost"] == pytest.approx(32 / 1_000_000)

@@ -63,9 +63,10 @@ def anthropic_usage(usage: dict[str, Any] | None) -> Usage | None:
     if not usage:
         return None
     cache_read = usage.get("cache_read_input_tokens")
-    prompt = (usage.get("input_tokens") or 0) + (cache_read or 0)
-    prompt += usage.get("cache_creation_input_tokens") or 0
-    return Usage.of(prompt, usage.get("output_tokens") or 0, cached=cache_read)
+    cache_write = usage.get("cache_creation_input_tokens")
+    prompt = (usage.get("input_tokens") or 0) + (cache_read or 0) + (cache_write or 0)
+    return Usage.of(prompt, usage.get("output_tokens") or 0, cached=cache_read,
+                    cache_write=cache_write)
 
 
 def openai_tool_call(tool_use: dict[str, Any]) -> dict[str, Any]:

@@ -223,6 +223,10 @@ class LLMExchange:
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": completion,
                 "total_tokens": usage.total_tokens if usage else 0,
+                # Parts of the counts above, priced or bounded apart.
+                "cached_tokens": (usage.cached_tokens or 0) if usage else 0,
+                "cache_write_tokens": (usage.cache_write_tokens or 0) if usage else 0,
+                "reasoning_tokens": (usage.reasoning_tokens or 0) if usage else 0,
                 "cost": cost or 0.0,
                 "time_to_first_token": self.ttft_ms,
                 "time_per_token": (round(latency / completion, 3)

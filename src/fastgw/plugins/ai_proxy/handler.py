@@ -61,7 +61,7 @@ class AIProxy(Plugin):
 
     __slots__ = ("model", "translator", "front", "route_type", "streaming", "max_body",
                  "dropped_headers", "model_header", "statistics",
-                 "payloads", "plugin_id", "input_cost", "output_cost",
+                 "payloads", "plugin_id", "input_cost", "output_cost", "cache_costs",
                  "override_auth", "override_model")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
@@ -77,6 +77,8 @@ class AIProxy(Plugin):
         self.payloads = config["logging"]["log_payloads"]
         self.input_cost = self.model.options.input_cost
         self.output_cost = self.model.options.output_cost
+        self.cache_costs = (self.model.options.cache_read_cost,
+                            self.model.options.cache_write_cost)
         self.override_model = config["model"]["allow_override"]
         auth = self.model.auth
         self.override_auth = auth.allow_override
@@ -282,7 +284,8 @@ class AIProxy(Plugin):
         self._hide_provider_credential(ctx)
         exchange.settle()
         usage = exchange.usage
-        price = cost(usage, self.input_cost, self.output_cost) if usage else None
+        price = cost(usage, self.input_cost, self.output_cost, *self.cache_costs) \
+            if usage else None
         cache_status = ctx.shared.get("ai.cache_status", "")
         record(exchange.provider, exchange.model_name, cache_status, usage, price,
                exchange.latency_ms, exchange.ttft_ms)

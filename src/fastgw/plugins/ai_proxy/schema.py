@@ -59,6 +59,10 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "value must be greater than 0"
 
 
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "value must be 0 or more"
+
+
 def _unsupported_flag(description: str) -> Boolean:
     return Boolean(
         default=False,
@@ -155,6 +159,16 @@ MODEL_OPTIONS = Record(
         ),
         "input_cost": Number(check=_positive, description="Cost per 1M prompt tokens."),
         "output_cost": Number(check=_positive, description="Cost per 1M completion tokens."),
+        "cache_read_cost": Number(
+            check=_not_negative,
+            description="Cost per 1M prompt tokens read from the provider's prompt cache "
+            "(input_cost when unset).",
+        ),
+        "cache_write_cost": Number(
+            check=_not_negative,
+            description="Cost per 1M prompt tokens written to the provider's prompt cache "
+            "(input_cost when unset).",
+        ),
         "temperature": Number(
             between=(0.0, 5.0), description="temperature for requests that set none."
         ),
