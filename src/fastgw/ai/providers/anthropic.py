@@ -276,6 +276,7 @@ class AnthropicTranslator(ProviderTranslator):
     name = "anthropic"
     default_base_url = "https://api.anthropic.com"
     stream_translator_class = AnthropicStreamTranslator
+    native_format = "anthropic"
 
     def endpoint_path(
         self, route_type: str, model: ModelConfig, model_name: str, stream: bool
@@ -284,6 +285,15 @@ class AnthropicTranslator(ProviderTranslator):
 
     def extra_headers(self, model: ModelConfig) -> list[tuple[str, str]]:
         return [("anthropic-version", model.options.anthropic_version or DEFAULT_ANTHROPIC_VERSION)]
+
+    def native_defaults(self, model: ModelConfig) -> dict[str, Any]:
+        # max_tokens is required by the Messages API.
+        options = model.options
+        defaults = {"max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS}
+        for key in ("temperature", "top_p", "top_k"):
+            if getattr(options, key) is not None:
+                defaults[key] = getattr(options, key)
+        return defaults
 
     def request_payload(
         self,

@@ -294,6 +294,9 @@ class ProviderTranslator:
     stream_content_type: ClassVar[str] = "text/event-stream"
     # What ``stream_translator`` makes: the state of one streamed answer.
     stream_translator_class: ClassVar[type[StreamTranslator]]
+    # The front door whose API this provider speaks natively (None: none):
+    # its clients' requests and answers pass through (build_native_request).
+    native_format: ClassVar[str | None] = None
 
     def build_request(
         self, route_type: str, body: dict[str, Any], model: ModelConfig
@@ -311,6 +314,24 @@ class ProviderTranslator:
         if route_type != ROUTE_EMBEDDINGS:
             body = with_option_defaults(body, model.options)
         payload = self.request_payload(route_type, body, model, model_name, stream)
+        return self.upstream_request(route_type, payload, model, model_name, stream)
+
+    def build_native_request(self, route_type: str, body: dict[str, Any], model: ModelConfig,
+                             stream: bool) -> UpstreamRequest:
+        """The provider request for a client that speaks the provider's own API
+        (``native_format``): the body goes as it came, but for the model, the
+        configured defaults of fields it leaves unset, and the credential."""
+        with json_shape("the request body", TranslationError):
+            self.check_route_type(route_type)
+            model_name = resolve_model_name(body, model)
+            payload = {**self.native_defaults(model), **body, "model": model_name}
+            if stream:
+                payload["stream"] = True
+            return self.upstream_request(route_type, payload, model, model_name, stream)
+
+    def upstream_request(self, route_type: str, payload: dict[str, Any], model: ModelConfig,
+                         model_name: str, stream: bool) -> UpstreamRequest:
+        """``payload`` sent to the provider's URL with its headers and the credential."""
         url_base, path = self.target(route_type, model, model_name, stream)
         headers = [
             ("content-type", "application/json"),
@@ -319,6 +340,12 @@ class ProviderTranslator:
         headers.extend(self.extra_headers(model))
         path = apply_auth(model.auth, headers, path, payload)
         return UpstreamRequest("POST", url_base, path, headers, orjson.dumps(payload), stream)
+
+    def native_defaults(self, model: ModelConfig) -> dict[str, Any]:
+        """Fields a native request gets from the model options when it has none."""
+        options = model.options
+        return {key: getattr(options, key) for key in ("max_tokens", "temperature", "top_p")
+                if getattr(options, key) is not None}
 
     def check_route_type(self, route_type: str) -> None:
         if route_type not in self.route_types:
@@ -445,6 +472,7 @@ class StreamTranslator:
         self.first_token_seen = False
         self.done = False  # the provider's end marker was seen
         self.error: dict[str, Any] | None = None
+        self.unreadable = False  # the error is the gateway's: an event it could not read
         self._chat = route_type == ROUTE_CHAT
         self._id = new_id("chatcmpl-" if self._chat else "cmpl-")
         self._created = now()
@@ -464,6 +492,7 @@ class StreamTranslator:
         except UpstreamFormatError as failure:
             # The stream ends here with a 502 error event, as for an upstream error.
             self.error = failure.error
+            self.unreadable = True
             return []
 
     def finish(self) -> list[dict[str, Any]]:
@@ -579,6 +608,7 @@ class SSEStreamTranslator(StreamTranslator):
             value = None
         if isinstance(value, dict):
             return value
+        self.unreadable = True
         self._fail(
             openai_error("upstream sent an unreadable stream event", "api_error", status=502)
         )

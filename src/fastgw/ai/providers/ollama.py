@@ -181,6 +181,7 @@ class OllamaStreamTranslator(StreamTranslator):
             answer = None
         if not isinstance(answer, dict):
             if not at_eof:  # a broken last line is a cut, which finish() reports as one
+                self.unreadable = True
                 self._fail(openai_error("unreadable stream line", "api_error", status=502))
             return
         if answer.get("error"):

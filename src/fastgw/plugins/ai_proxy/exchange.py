@@ -31,6 +31,13 @@ MODEL_HEADER = "X-Fastgw-LLM-Model"
 _BODY_HEADERS = ("Content-Length", "Content-Encoding", "Content-Type")
 
 
+def _json_object(raw: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(raw), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def _milliseconds(start: float, end: float | None) -> float | None:
     return None if end is None else round((end - start) * 1000.0, 3)
 
@@ -41,12 +48,16 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
+        "native",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
                  request: dict[str, Any], model_name: str, provider: str, stream: bool,
-                 client_body: bytes, payloads: bool) -> None:
+                 client_body: bytes, payloads: bool, native: bool = False) -> None:
         self.front = front
+        # The client speaks the provider's API: the answer passes through as
+        # the provider wrote it, read only for usage, timings and its shape.
+        self.native = native
         self.translator = translator
         self.route_type = route_type
         self.request = request  # canonical (OpenAI-format) request, as sent
@@ -120,12 +131,16 @@ class LLMExchange:
         out = b""
         if chunk:
             chunks = stream.feed(chunk)
-            if chunks:
-                if self.first_token_at is None and stream.first_token_seen:
-                    self.first_token_at = time.perf_counter()
-                out = writer.chunks(chunks)
+            if self.first_token_at is None and stream.first_token_seen:
+                self.first_token_at = time.perf_counter()
+            # Native: the provider's own events go as they came; the
+            # translation only counts.
+            out = chunk if self.native else writer.chunks(chunks) if chunks else b""
             if stream.error is not None:
-                # The provider reported an error mid-answer: end here, whatever follows.
+                # The provider reported an error mid-answer (natively, its own
+                # event already went out) or sent one we cannot read: end here.
+                if self.native and not stream.unreadable:
+                    return out + self._end_stream(b"")
                 return out + self._end_stream(writer.error(stream.error, 502))
         if not eof:
             return out
@@ -137,6 +152,8 @@ class LLMExchange:
             tail = stream.finish()
         except StreamError as failure:
             return out + self._end_stream(writer.error(failure.error, 502))
+        if self.native:
+            return out + self._end_stream(b"")  # its end marker went out with the events
         return out + self._end_stream(writer.finish(tail, stream.usage))
 
     def _end_stream(self, last: bytes) -> bytes:
@@ -160,6 +177,8 @@ class LLMExchange:
         status = self.status
         front = self.front
         if not 200 <= status < 300:
+            if self.native and _json_object(raw):
+                return raw  # the provider's own error, in the client's own API
             return orjson.dumps(front.error(self.translator.parse_error(status, raw), status))
         try:
             if self.content_type and "json" not in self.content_type:
@@ -176,6 +195,8 @@ class LLMExchange:
         self.usage = usage
         model = answer.get("model")
         self.response_model = model if isinstance(model, str) else None
+        if self.native:
+            return raw  # read for its usage and shape; sent as the provider wrote it
         return orjson.dumps(front.answer(answer, usage))
 
     # -- accounting ------------------------------------------------------------

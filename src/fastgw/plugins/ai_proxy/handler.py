@@ -53,6 +53,8 @@ CLIENT_API_HEADERS = (
     "content-length", "content-type", "accept", "accept-encoding", "host",
     "anthropic-version", "anthropic-beta",
 )  # fmt: skip
+# Of those, the ones a client of the provider's own API sends on (its betas).
+NATIVE_API_HEADERS = frozenset(("anthropic-beta",))
 
 
 class AIProxy(Plugin):
@@ -61,7 +63,7 @@ class AIProxy(Plugin):
 
     __slots__ = ("model", "translator", "front", "route_type", "streaming", "max_body",
                  "dropped_headers", "model_header", "statistics",
-                 "payloads", "plugin_id", "input_cost", "output_cost", "cache_costs",
+                 "payloads", "plugin_id", "input_cost", "output_cost", "cache_costs", "native",
                  "override_auth", "override_model")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
@@ -82,7 +84,13 @@ class AIProxy(Plugin):
         self.override_model = config["model"]["allow_override"]
         auth = self.model.auth
         self.override_auth = auth.allow_override
+        # The client speaks the provider's own API: its body and the answer
+        # pass through, as do the API's own headers (anthropic-beta).
+        self.native = self.translator.native_format == self.front.name and \
+            self.route_type == ROUTE_CHAT
         dropped = {*GATEWAY_CREDENTIAL_HEADERS, *CLIENT_API_HEADERS}
+        if self.native:
+            dropped -= NATIVE_API_HEADERS
         if auth.header_name:
             dropped.add(auth.header_name.lower())
         # Plus, per request, where the route's auth plugins read credentials
@@ -131,7 +139,12 @@ class AIProxy(Plugin):
                 request = {**request, "stream": True}
             for field in ctx.credential_fields:
                 request.pop(field, None)
-            upstream = self.translator.build_request(self.route_type, request, model)
+                body.pop(field, None)
+            if self.native:
+                upstream = self.translator.build_native_request(self.route_type, body, model,
+                                                                stream)
+            else:
+                upstream = self.translator.build_request(self.route_type, request, model)
         except TranslationError as refusal:
             ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status))
             return None
@@ -139,7 +152,8 @@ class AIProxy(Plugin):
         # _model_for has settled the model's name, or refused the request.
         assert isinstance(model_name, str)
         exchange = LLMExchange(self.front, self.translator, self.route_type, request,
-                               model_name, model.provider, upstream.stream, raw, self.payloads)
+                               model_name, model.provider, upstream.stream, raw, self.payloads,
+                               native=self.native)
         ctx.plugin_state(self)["exchange"] = exchange
         view = ctx.request
         view.method = upstream.method
