@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import inspect
+import itertools
 import logging
 import os
 import signal
 import socket
 import ssl
 import sys
+import tracemalloc
 from collections.abc import Awaitable
 
 import uvloop
@@ -121,6 +124,31 @@ def config_of(message: dict) -> Config:
     return with_overrides(parse_config(message["doc"]), message.get("overrides") or {})
 
 
+_snapshots = itertools.count(1)
+
+
+def dump_memory_snapshot() -> None:
+    """Write this worker's tracemalloc snapshot to
+    ``$TMPDIR/fastgw-worker-<pid>-<n>.tracemalloc`` (load it with
+    ``tracemalloc.Snapshot.load`` and compare two with ``compare_to``)."""
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(),
+                        f"fastgw-worker-{os.getpid()}-{next(_snapshots)}.tracemalloc")
+    # Beside it, the objects the collector tracks by type (compiled classes
+    # show up there where tracemalloc can only name the event loop), frozen
+    # ones included and uncollected: what a freeze keeps shows up.
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    gc.freeze()
+    counts["(frozen before this dump)"] = frozen
+    tracemalloc.take_snapshot().dump(path)
+    with open(path + ".types", "w") as out:
+        out.writelines(f"{count} {name}\n" for name, count in counts.most_common(200))
+    log.warning("tracemalloc snapshot written to %s", path)
+
+
 class Worker:
     def __init__(self, worker_id: int, listen: str, control: socket.socket):
         self.worker_id = worker_id
@@ -150,6 +178,10 @@ class Worker:
         self.loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         # The supervisor owns SIGHUP; a worker ignores it.
         self.loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        if tracemalloc.is_tracing():
+            # A memory diagnosis (PYTHONTRACEMALLOC=N in the environment):
+            # SIGUSR2 writes a snapshot to compare with a later one.
+            self.loop.add_signal_handler(signal.SIGUSR2, dump_memory_snapshot)
         serve_control = asyncio.ensure_future(self.serve_control(reader, writer))
         await self.stopping.wait()
         await self.drain()

@@ -144,6 +144,11 @@ cdef class ClientConnection:
     def connection_lost(self, exc):
         cdef Request req = self.active
         self.closing = True
+        # The parser calls back into this connection: a cycle, which the
+        # collector may never see once a config swap froze it (gc.freeze).
+        # Broken here, the connection goes by reference counting.
+        self.parser = None
+        self.feed = None
         if req is not None:
             req.settle(OUTCOME_RELEASE, 0, 0)
             if req.ctx is not None and (req.filters & FILTER_LOG) and not self.response_done:

@@ -144,6 +144,11 @@ cdef class UpstreamConnection:
         cdef ClientConnection client = self.client
         cdef Request req = self.req
         self.closed = True
+        # The parser calls back into this connection: a cycle, which the
+        # collector may never see once a config swap froze it (gc.freeze).
+        # Broken here, the connection goes by reference counting.
+        self.parser = None
+        self.feed = None
         self.pool.forget(self)
         if client is None:
             return
