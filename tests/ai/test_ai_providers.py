@@ -286,3 +286,55 @@ def test_gemini_thought_signatures_survive_the_round_trip_through_tool_call_ids(
         "thoughtSignature": signature,
     }
     assert parts[1] == {"functionCall": {"name": "g", "args": {}}}
+
+
+def anthropic_payload(**fields) -> dict:
+    return build("anthropic", {**CHAT, **fields})[1]
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"n": 2}, "n:"),
+    ({"logprobs": True}, "logprobs:"),
+    ({"seed": 7}, "seed:"),
+    ({"frequency_penalty": 0.5}, "frequency_penalty:"),
+    ({"response_format": {"type": "json_object"}}, "response_format.type:"),
+    ({"reasoning_effort": "high", "max_completion_tokens": 1500}, "reasoning_effort:"),
+])
+def test_what_anthropic_cannot_do_is_refused_naming_the_field(fields, named):
+    with pytest.raises(TranslationError) as refusal:
+        build("anthropic", {**CHAT, **fields})
+    assert refusal.value.status == 400
+    assert refusal.value.error["error"]["message"].startswith(named)
+
+
+def test_structured_outputs_and_reasoning_effort_are_translated_for_anthropic():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"], "additionalProperties": False}
+    payload = anthropic_payload(
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        reasoning_effort="high", max_completion_tokens=32000, n=1, logprobs=False)
+    assert payload["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert payload["thinking"] == {"type": "enabled", "budget_tokens": 16000}
+    assert "response_format" not in payload and "n" not in payload
+    assert "output_config" not in anthropic_payload(response_format={"type": "text"})
+
+
+def test_an_anthropic_client_is_translated_or_refused_for_other_providers():
+    from fastgw.ai.front_doors import FRONT_DOORS
+
+    front = FRONT_DOORS["anthropic"]
+    schema = {"type": "object", "properties": {}}
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}],
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+            "thinking": {"type": "enabled", "budget_tokens": 6000}}
+    front.refuse_untranslated(body, "openai")
+    request = front.canonical_request(body, ROUTE_CHAT)
+    assert request["response_format"]["json_schema"]["schema"] == schema
+    assert request["reasoning_effort"] == "medium"
+    sent = build("openai", request)[1]
+    assert sent["response_format"]["type"] == "json_schema"
+    for extra, named in (({"container": "c-1"}, "container:"),
+                         ({"output_config": {"effort": "high"}}, "output_config.effort:")):
+        with pytest.raises(TranslationError) as refusal:
+            front.refuse_untranslated({**body, **extra}, "openai")
+        assert refusal.value.error["error"]["message"].startswith(named)

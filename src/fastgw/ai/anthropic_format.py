@@ -3,9 +3,13 @@
 Clients that speak Anthropic Messages get translated into the canonical
 OpenAI format on the way in (``anthropic_to_openai_request``), and the
 canonical answer, stream or error back into Anthropic's shapes on the way out,
-whatever provider served it. What has no equivalent in OpenAI's format is
-dropped: thinking blocks in history, ``is_error`` on tool results, cache
-control marks, and which stop sequence matched (a stop reports ``end_turn``).
+whatever provider served it (an Anthropic provider gets the request as it came:
+see ``ProviderTranslator.build_native_request``). Structured outputs
+(``output_config.format``) and thinking budgets are translated; any other
+top-level field is refused by the front door (``untranslated_fields``). Hints
+with no equivalent are dropped: thinking blocks in history, ``is_error`` on
+tool results, cache control marks, and which stop sequence matched (a stop
+reports ``end_turn``).
 """
 
 from __future__ import annotations
@@ -200,7 +204,44 @@ def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
     user_id = (body.get("metadata") or {}).get("user_id")
     if user_id:
         request["user"] = user_id
+    output_format = (body.get("output_config") or {}).get("format")
+    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+        request["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "output", "schema": output_format.get("schema"), "strict": True}}
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        request["reasoning_effort"] = _effort_for(thinking.get("budget_tokens"))
     return request
+
+
+def _effort_for(budget: Any) -> str:
+    """A thinking budget as OpenAI's reasoning_effort (the inverse of the
+    Anthropic translator's THINKING_BUDGETS)."""
+    if not isinstance(budget, int) or budget <= 2048:
+        return "low"
+    return "medium" if budget <= 8192 else "high"
+
+
+# Top-level Messages API fields the translation to another provider carries
+# (cache_control marks inside them are hints, dropped on the way).
+_TRANSLATED_FIELDS = frozenset((
+    "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stream",
+    "stop_sequences", "tools", "tool_choice", "metadata", "thinking", "output_config",
+))  # fmt: skip
+
+
+def untranslated_fields(body: dict[str, Any]) -> list[str]:
+    """What an Anthropic request asks for that no other provider is told:
+    refused by the front door rather than dropped."""
+    missing = sorted(key for key in body if key not in _TRANSLATED_FIELDS
+                     and body[key] is not None)
+    output_config = body.get("output_config")
+    if isinstance(output_config, dict):
+        missing += [f"output_config.{key}" for key in sorted(output_config) if key != "format"]
+        output_format = output_config.get("format")
+        if isinstance(output_format, dict) and output_format.get("type") != "json_schema":
+            missing.append("output_config.format.type")
+    return missing
 
 
 # --- answers: OpenAI -> Anthropic ---------------------------------------------------

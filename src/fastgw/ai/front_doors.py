@@ -20,6 +20,7 @@ from fastgw.ai.anthropic_format import (
     anthropic_to_openai_request,
     openai_error_to_anthropic,
     openai_to_anthropic_response,
+    untranslated_fields,
 )
 from fastgw.ai.errors import TranslationError, json_shape
 from fastgw.ai.openai_format import (
@@ -154,6 +155,10 @@ class FrontDoor:
         """An error body in the client's API from a bare message."""
         return self.error(openai_error(message, status=status), status)
 
+    def refuse_untranslated(self, body: dict[str, Any], provider: str) -> None:
+        """Refuse (400 naming it) a field of the client's request that the
+        translation to ``provider``'s API would drop."""
+
     def stream_writer(self, model_name: str, request: dict[str, Any]) -> StreamWriter:
         """``request`` is the canonical request the stream answers."""
         raise NotImplementedError
@@ -209,6 +214,12 @@ class AnthropicFrontDoor(FrontDoor):
 
     def message_error(self, message: str, status: int) -> dict[str, Any]:
         return anthropic_error(message, status=status)
+
+    def refuse_untranslated(self, body: dict[str, Any], provider: str) -> None:
+        missing = untranslated_fields(body)
+        if missing:
+            raise TranslationError(f"{missing[0]}: cannot be translated for provider "
+                                   f"'{provider}'", code="unsupported_parameter")
 
     def stream_writer(self, model_name: str, request: dict[str, Any]) -> StreamWriter:
         # message_start goes out before the provider has counted the prompt.

@@ -317,3 +317,14 @@ def test_usage_and_cost_are_in_the_log_line_and_the_key_is_not(gateway, log_path
     assert meta["llm_latency"] > 0
     assert entry["response"]["status"] == 200
     assert PROVIDER_KEY.encode() not in log_path.read_bytes()
+
+
+def test_a_field_the_provider_cannot_honour_is_a_400_naming_it_in_each_sdk(gateway, mock_llm):
+    before = len(mock_llm.requests())
+    with pytest.raises(openai.BadRequestError, match="n: provider 'anthropic'"):
+        openai_client(gateway, "oa-anthropic").chat.completions.create(
+            model="claude-test", messages=QUESTION, n=2)
+    with pytest.raises(anthropic.BadRequestError, match="container: cannot be translated"):
+        anthropic_client(gateway, "an-openai").messages.create(
+            model="gpt-test", max_tokens=50, messages=QUESTION, extra_body={"container": "c-1"})
+    assert len(mock_llm.requests()) == before  # refused before any provider call

@@ -32,6 +32,7 @@ from fastgw.ai.providers.base import (
     load_json,
     normalize_error,
     parse_data_url,
+    refuse_untranslatable,
     requested_max_tokens,
     stop_sequences,
     tool_arguments,
@@ -55,6 +56,46 @@ FINISH_REASON_BY_STOP_REASON = {
 
 def finish_reason(stop_reason: str | None) -> str:
     return FINISH_REASON_BY_STOP_REASON.get(stop_reason or "", "stop")
+
+
+# OpenAI request fields with no equivalent in the Messages API: a request that
+# sets one is refused (400 naming it) rather than answered as if it had not.
+UNTRANSLATABLE = ("logprobs", "top_logprobs", "logit_bias", "presence_penalty",
+                  "frequency_penalty", "seed", "modalities", "audio", "prediction")
+# reasoning_effort as a thinking budget (the API's least is 1,024 tokens).
+THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+
+
+def _output_format(response_format: Any) -> dict[str, Any] | None:
+    """OpenAI's response_format as the Messages API's output_config.format."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise TranslationError("response_format.json_schema.schema: expected an object")
+        return {"type": "json_schema", "schema": schema}
+    raise TranslationError(
+        f"response_format.type: '{kind}' has no equivalent for provider 'anthropic' "
+        "(json_schema has: give the schema)", code="unsupported_parameter")
+
+
+def _thinking_for(effort: Any, max_tokens: int) -> dict[str, Any]:
+    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget is None:
+        raise TranslationError(f"reasoning_effort: unknown value {effort!r}")
+    # The budget is part of max_tokens, as reasoning tokens are part of
+    # OpenAI's max_completion_tokens; it must leave room for the answer.
+    budget = min(budget, max_tokens // 2)
+    if budget < 1024:
+        raise TranslationError(
+            "reasoning_effort: provider 'anthropic' needs max_completion_tokens of 2048 or "
+            "more to think (a thinking budget of at least 1024 tokens)",
+            code="unsupported_parameter")
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def anthropic_usage(usage: dict[str, Any] | None) -> Usage | None:
@@ -303,12 +344,22 @@ class AnthropicTranslator(ProviderTranslator):
         model_name: str,
         stream: bool,
     ) -> dict[str, Any]:
+        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
+        if (body.get("n") or 1) != 1:
+            raise TranslationError(f"n: provider '{self.name}' answers one choice per request; "
+                                   "send n requests instead", code="unsupported_parameter")
         system, turns = _system_and_turns(body.get("messages") or [])
         payload: dict[str, Any] = {
             "model": model_name,
             "max_tokens": requested_max_tokens(body) or DEFAULT_MAX_TOKENS,
             "messages": turns,
         }
+        output_format = _output_format(body.get("response_format"))
+        if output_format is not None:
+            payload["output_config"] = {"format": output_format}
+        effort = body.get("reasoning_effort")
+        if effort is not None:
+            payload["thinking"] = _thinking_for(effort, payload["max_tokens"])
         if system:
             payload["system"] = system
         for key in ("temperature", "top_p", "top_k"):

@@ -215,6 +215,16 @@ def new_tool_call_id() -> str:
     return new_id("call_")
 
 
+def refuse_untranslatable(body: dict[str, Any], fields: tuple[str, ...], provider: str) -> None:
+    """A request that sets one of ``fields`` (to anything but null or false)
+    asks for what ``provider`` cannot do: refused with a 400 naming the field."""
+    for name in fields:
+        value = body.get(name)
+        if value is not None and value is not False:
+            raise TranslationError(f"{name}: provider '{provider}' has no equivalent",
+                                   code="unsupported_parameter")
+
+
 def load_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)

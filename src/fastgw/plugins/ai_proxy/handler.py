@@ -144,6 +144,7 @@ class AIProxy(Plugin):
                 upstream = self.translator.build_native_request(self.route_type, body, model,
                                                                 stream)
             else:
+                self.front.refuse_untranslated(body, model.provider)
                 upstream = self.translator.build_request(self.route_type, request, model)
         except TranslationError as refusal:
             ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status))
