@@ -168,3 +168,11 @@ def test_the_log_prices_cached_prompt_tokens_apart_and_keeps_them_apart(gateway)
     assert (usage["prompt_tokens"], usage["cached_tokens"], usage["reasoning_tokens"]) == (3, 2, 1)
     # 1 plain prompt token at 10, 2 cached at 1, 1 completion token at 20, per 1M.
     assert usage["cost"] == pytest.approx(32 / 1_000_000)
+
+
+def test_a_whole_json_answer_to_a_streamed_request_is_a_502_not_an_empty_stream(gateway):
+    gw, _ = gateway
+    status, headers, body = post(gw, "/ok", {**CHAT, "stream": True})
+    assert status == 502, body
+    assert headers["content-type"].startswith("application/json")
+    assert "not text/event-stream" in orjson.loads(body)["error"]["message"]

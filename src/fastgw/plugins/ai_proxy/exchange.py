@@ -98,6 +98,13 @@ class LLMExchange:
             # Asked for identity; a provider that compresses anyway is still read.
             self.decoder = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
         self.streaming = self.stream and 200 <= status < 300
+        if self.streaming and self.content_type and \
+                not self.content_type.startswith(self.translator.stream_content_type):
+            # A whole answer (or anything else) to a streamed request: the
+            # head has not gone out yet, so the client gets a 502, not a
+            # stream that ends in nothing.
+            self.streaming = False
+            self.answer_status = 502
         if self.streaming:
             self.stream_state = self.translator.stream_translator(
                 self.route_type, self.model_name, self.request
@@ -176,6 +183,11 @@ class LLMExchange:
         self.parts = []
         status = self.status
         front = self.front
+        if self.answer_status == 502 and 200 <= status < 300:
+            failure = UpstreamFormatError(
+                f"upstream answered a streamed request with Content-Type "
+                f"{self.content_type}, not {self.translator.stream_content_type}")
+            return orjson.dumps(front.error(failure.error, failure.status))
         if not 200 <= status < 300:
             if self.native and _json_object(raw):
                 return raw  # the provider's own error, in the client's own API

@@ -262,6 +262,7 @@ class AIProxy(Plugin):
         if exchange is None or response.source != "service":
             return  # a plugin's exit (ours is in the client's API already)
         exchange.start_response(response.status, response.headers, self.model_header)
+        response.status = exchange.answer_status
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         gateway_error = ctx.plugin_state(self).get("gateway_error")
