@@ -338,3 +338,20 @@ def test_an_anthropic_client_is_translated_or_refused_for_other_providers():
         with pytest.raises(TranslationError) as refusal:
             front.refuse_untranslated({**body, **extra}, "openai")
         assert refusal.value.error["error"]["message"].startswith(named)
+
+
+@pytest.mark.parametrize(("provider", "fields", "named"), [
+    ("gemini", {"logprobs": True}, "logprobs:"),
+    ("gemini", {"reasoning_effort": "low"}, "reasoning_effort:"),
+    ("ollama", {"n": 3}, "n:"),
+    ("ollama", {"logit_bias": {"50256": -100}}, "logit_bias:"),
+])
+def test_other_providers_refuse_what_they_have_no_place_for(provider, fields, named):
+    with pytest.raises(TranslationError) as refusal:
+        build(provider, {**CHAT, **fields})
+    assert refusal.value.error["error"]["message"].startswith(named)
+
+
+def test_defaults_that_ask_for_nothing_are_not_refused():
+    for provider in ("anthropic", "gemini", "ollama"):
+        build(provider, {**CHAT, "n": 1, "logprobs": False, "seed": None})

@@ -60,7 +60,7 @@ def finish_reason(stop_reason: str | None) -> str:
 
 # OpenAI request fields with no equivalent in the Messages API: a request that
 # sets one is refused (400 naming it) rather than answered as if it had not.
-UNTRANSLATABLE = ("logprobs", "top_logprobs", "logit_bias", "presence_penalty",
+UNTRANSLATABLE = ("n", "logprobs", "top_logprobs", "logit_bias", "presence_penalty",
                   "frequency_penalty", "seed", "modalities", "audio", "prediction")
 # reasoning_effort as a thinking budget (the API's least is 1,024 tokens).
 THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
@@ -345,9 +345,6 @@ class AnthropicTranslator(ProviderTranslator):
         stream: bool,
     ) -> dict[str, Any]:
         refuse_untranslatable(body, UNTRANSLATABLE, self.name)
-        if (body.get("n") or 1) != 1:
-            raise TranslationError(f"n: provider '{self.name}' answers one choice per request; "
-                                   "send n requests instead", code="unsupported_parameter")
         system, turns = _system_and_turns(body.get("messages") or [])
         payload: dict[str, Any] = {
             "model": model_name,

@@ -216,9 +216,15 @@ def new_tool_call_id() -> str:
 
 
 def refuse_untranslatable(body: dict[str, Any], fields: tuple[str, ...], provider: str) -> None:
-    """A request that sets one of ``fields`` (to anything but null or false)
-    asks for what ``provider`` cannot do: refused with a 400 naming the field."""
+    """A request that sets one of ``fields`` (to anything but null or false),
+    or ``n`` other than 1 when ``n`` is among them, asks for what ``provider``
+    cannot do: refused with a 400 naming the field."""
+    if "n" in fields and (body.get("n") or 1) != 1:
+        raise TranslationError(f"n: provider '{provider}' answers one choice per request; "
+                               "send n requests instead", code="unsupported_parameter")
     for name in fields:
+        if name == "n":
+            continue
         value = body.get(name)
         if value is not None and value is not False:
             raise TranslationError(f"{name}: provider '{provider}' has no equivalent",

@@ -39,6 +39,7 @@ from fastgw.ai.providers.base import (
     new_tool_call_id,
     normalize_error,
     parse_data_url,
+    refuse_untranslatable,
     requested_max_tokens,
     stop_sequences,
     tool_arguments,
@@ -65,6 +66,9 @@ FINISH_REASONS = {
 _UNSUPPORTED_SCHEMA_KEYS = frozenset(("$schema", "$id", "additionalProperties", "strict"))
 _SCHEMA_MAPS = frozenset(("properties", "$defs", "definitions"))
 _TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+# OpenAI chat fields this translation has no place for: refused when set.
+UNTRANSLATABLE = ("logprobs", "top_logprobs", "logit_bias", "modalities", "audio",
+                  "prediction", "reasoning_effort")
 _GENERATION_FIELDS = (
     ("temperature", "temperature"),
     ("top_p", "topP"),
@@ -389,6 +393,7 @@ class GeminiTranslator(ProviderTranslator):
     ) -> dict[str, Any]:
         if route_type == ROUTE_EMBEDDINGS:
             return self._embeddings_payload(body, model_name)
+        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
         system_parts, contents = _contents(body.get("messages") or [])
         payload: dict[str, Any] = {"contents": contents}
         if system_parts:

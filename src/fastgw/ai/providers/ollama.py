@@ -41,6 +41,7 @@ from fastgw.ai.providers.base import (
     new_tool_call_id,
     normalize_error,
     parse_data_url,
+    refuse_untranslatable,
     requested_max_tokens,
     stop_sequences,
     tool_arguments,
@@ -49,6 +50,9 @@ from fastgw.ai.providers.base import (
 from fastgw.ai.sse import NDJSONSplitter
 from fastgw.ai.usage import Usage
 
+# OpenAI fields Ollama's API has no place for: refused when set.
+UNTRANSLATABLE = ("n", "logprobs", "top_logprobs", "logit_bias", "modalities", "audio",
+                  "prediction", "reasoning_effort")
 _OPTION_FIELDS = ("temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty")
 
 
@@ -243,6 +247,7 @@ class OllamaTranslator(ProviderTranslator):
             if body.get("dimensions"):
                 payload["dimensions"] = body["dimensions"]
             return payload
+        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
         payload = {"model": model_name, "stream": stream}
         if route_type == ROUTE_CHAT:
             messages = body.get("messages") or []
