@@ -345,6 +345,8 @@ def test_an_anthropic_client_is_translated_or_refused_for_other_providers():
     ("gemini", {"reasoning_effort": "low"}, "reasoning_effort:"),
     ("ollama", {"n": 3}, "n:"),
     ("ollama", {"logit_bias": {"50256": -100}}, "logit_bias:"),
+    ("mistral", {"top_logprobs": 3, "logprobs": True}, "logprobs:"),
+    ("mistral", {"top_k": 40}, "top_k:"),
 ])
 def test_other_providers_refuse_what_they_have_no_place_for(provider, fields, named):
     with pytest.raises(TranslationError) as refusal:
@@ -353,5 +355,7 @@ def test_other_providers_refuse_what_they_have_no_place_for(provider, fields, na
 
 
 def test_defaults_that_ask_for_nothing_are_not_refused():
-    for provider in ("anthropic", "gemini", "ollama"):
+    for provider in ("anthropic", "gemini", "ollama", "mistral"):
         build(provider, {**CHAT, "n": 1, "logprobs": False, "seed": None})
+    # Mistral still drops the hints it has no field for.
+    assert "user" not in build("mistral", {**CHAT, "user": "u-1"})[1]

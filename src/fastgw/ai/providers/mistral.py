@@ -1,6 +1,8 @@
 """Mistral's La Plateforme: OpenAI's chat and embeddings formats, with a few differences.
 
-Mistral rejects fields it does not know (422), so OpenAI-only fields are
+Mistral rejects fields it does not know (422): OpenAI-only fields that ask
+for something (log probabilities, biases, top_k, audio) are refused with a 400
+naming them, the hints among them (user, metadata, store, service tier) are
 dropped, ``seed`` is spelled ``random_seed``, and embeddings are always asked
 as floats and base64-encoded here when the client wants that (the openai SDK
 asks for base64 by default). Usage arrives in the last stream chunk unasked.
@@ -24,21 +26,10 @@ class MistralTranslator(OpenAITranslator):
         ROUTE_EMBEDDINGS: "/v1/embeddings",
     }
     dropped_fields: ClassVar[frozenset[str]] = frozenset(
-        (
-            "top_k",
-            "stream_options",
-            "user",
-            "logprobs",
-            "top_logprobs",
-            "logit_bias",
-            "service_tier",
-            "store",
-            "metadata",
-            "modalities",
-            "audio",
-            "encoding_format",
-        )
+        ("stream_options", "user", "service_tier", "store", "metadata", "encoding_format")
     )
+    untranslatable_fields = ("top_k", "logprobs", "top_logprobs", "logit_bias", "modalities",
+                             "audio")
     renamed_fields: ClassVar[dict[str, str]] = {
         "seed": "random_seed",
         "max_completion_tokens": "max_tokens",

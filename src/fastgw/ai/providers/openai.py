@@ -20,6 +20,7 @@ from fastgw.ai.providers.base import (
     estimated_usage,
     load_json_object,
     normalize_error,
+    refuse_untranslatable,
 )
 from fastgw.ai.sse import SSEEvent
 from fastgw.ai.usage import Usage
@@ -101,6 +102,8 @@ class OpenAITranslator(ProviderTranslator):
     dropped_fields: ClassVar[frozenset[str]] = frozenset(("top_k",))
     # Request fields renamed for this provider's API.
     renamed_fields: ClassVar[dict[str, str]] = {}
+    # Request fields asking for what this provider cannot do: refused when set.
+    untranslatable_fields: ClassVar[tuple[str, ...]] = ()
     # Embeddings come back as floats and are base64-encoded here when asked.
     encodes_embeddings: ClassVar[bool] = False
     stream_translator_class = OpenAIStreamTranslator
@@ -113,6 +116,7 @@ class OpenAITranslator(ProviderTranslator):
         model_name: str,
         stream: bool,
     ) -> dict[str, Any]:
+        refuse_untranslatable(body, self.untranslatable_fields, self.name)
         renamed = self.renamed_fields
         payload = {
             renamed.get(key, key): value
