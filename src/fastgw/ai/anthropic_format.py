@@ -20,7 +20,7 @@ import orjson
 
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.openai_format import new_id
-from fastgw.ai.providers.anthropic import openai_tool_call
+from fastgw.ai.providers.anthropic import THINKING_BUDGETS, openai_tool_call
 from fastgw.ai.providers.base import content_text, tool_arguments
 from fastgw.ai.sse import encode_sse
 from fastgw.ai.usage import Usage
@@ -217,9 +217,9 @@ def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
 def _effort_for(budget: Any) -> str:
     """A thinking budget as OpenAI's reasoning_effort (the inverse of the
     Anthropic translator's THINKING_BUDGETS)."""
-    if not isinstance(budget, int) or budget <= 2048:
+    if not isinstance(budget, int) or budget <= THINKING_BUDGETS["low"]:
         return "low"
-    return "medium" if budget <= 8192 else "high"
+    return "medium" if budget <= THINKING_BUDGETS["medium"] else "high"
 
 
 # Top-level Messages API fields the translation to another provider carries

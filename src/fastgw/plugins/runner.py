@@ -266,9 +266,7 @@ class PluginRunner:
             body = self.body_filter(req, body, True)
         if ctx.response is not None:
             status = ctx.response.status
-            ctx.response.headers.remove("content-length")
-        else:
-            HeaderList(headers).remove("content-length")
+        HeaderList(headers).remove("content-length")  # the core sets the new body's
         return status, body
 
     def body_abort(self, req: CoreRequest) -> bytes:

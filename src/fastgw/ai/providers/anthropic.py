@@ -9,7 +9,7 @@ the config sets one. Answers and stream events come back as OpenAI's shapes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fastgw.ai.config import DEFAULT_ANTHROPIC_VERSION, ModelConfig
 from fastgw.ai.errors import TranslationError, UpstreamFormatError
@@ -318,6 +318,7 @@ class AnthropicTranslator(ProviderTranslator):
     default_base_url = "https://api.anthropic.com"
     stream_translator_class = AnthropicStreamTranslator
     native_format = "anthropic"
+    native_fallbacks: ClassVar[dict[str, Any]] = {"max_tokens": DEFAULT_MAX_TOKENS}
 
     def endpoint_path(
         self, route_type: str, model: ModelConfig, model_name: str, stream: bool
@@ -326,15 +327,6 @@ class AnthropicTranslator(ProviderTranslator):
 
     def extra_headers(self, model: ModelConfig) -> list[tuple[str, str]]:
         return [("anthropic-version", model.options.anthropic_version or DEFAULT_ANTHROPIC_VERSION)]
-
-    def native_defaults(self, model: ModelConfig) -> dict[str, Any]:
-        # max_tokens is required by the Messages API.
-        options = model.options
-        defaults = {"max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS}
-        for key in ("temperature", "top_p", "top_k"):
-            if getattr(options, key) is not None:
-                defaults[key] = getattr(options, key)
-        return defaults
 
     def request_payload(
         self,

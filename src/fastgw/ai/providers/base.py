@@ -313,6 +313,9 @@ class ProviderTranslator:
     # The front door whose API this provider speaks natively (None: none):
     # its clients' requests and answers pass through (build_native_request).
     native_format: ClassVar[str | None] = None
+    # Fields a native request must carry, used when neither it nor the
+    # model options give one.
+    native_fallbacks: ClassVar[dict[str, Any]] = {}
 
     def build_request(
         self, route_type: str, body: dict[str, Any], model: ModelConfig
@@ -340,7 +343,8 @@ class ProviderTranslator:
         with json_shape("the request body", TranslationError):
             self.check_route_type(route_type)
             model_name = resolve_model_name(body, model)
-            payload = {**self.native_defaults(model), **body, "model": model_name}
+            payload = {**self.native_fallbacks, **with_option_defaults(body, model.options),
+                       "model": model_name}
             if stream:
                 payload["stream"] = True
             return self.upstream_request(route_type, payload, model, model_name, stream)
@@ -356,12 +360,6 @@ class ProviderTranslator:
         headers.extend(self.extra_headers(model))
         path = apply_auth(model.auth, headers, path, payload)
         return UpstreamRequest("POST", url_base, path, headers, orjson.dumps(payload), stream)
-
-    def native_defaults(self, model: ModelConfig) -> dict[str, Any]:
-        """Fields a native request gets from the model options when it has none."""
-        options = model.options
-        return {key: getattr(options, key) for key in ("max_tokens", "temperature", "top_p")
-                if getattr(options, key) is not None}
 
     def check_route_type(self, route_type: str) -> None:
         if route_type not in self.route_types:

@@ -48,7 +48,7 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
-        "native",
+        "native", "wrong_type",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
@@ -84,6 +84,9 @@ class LLMExchange:
         # 502 when its body breaks the API (seen only when buffered).
         self.answer_status = 0
         self.content_type = ""
+        # A 2xx whose Content-Type is not what was asked for (JSON, or the
+        # provider's stream type): known from the head, answered as a 502.
+        self.wrong_type: UpstreamFormatError | None = None
 
     # -- response ------------------------------------------------------------
 
@@ -97,14 +100,13 @@ class LLMExchange:
         if encoding in ("gzip", "deflate"):
             # Asked for identity; a provider that compresses anyway is still read.
             self.decoder = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
-        self.streaming = self.stream and 200 <= status < 300
-        if self.streaming and self.content_type and \
-                not self.content_type.startswith(self.translator.stream_content_type):
-            # A whole answer (or anything else) to a streamed request: the
-            # head has not gone out yet, so the client gets a 502, not a
-            # stream that ends in nothing.
-            self.streaming = False
-            self.answer_status = 502
+        self.wrong_type = self._wrong_content_type(status)
+        if self.wrong_type is not None:
+            # The head has not gone out yet (a whole answer is held; a stream's
+            # head waits for this phase): the client gets a 502, not a stream
+            # that ends in nothing or a body it cannot read.
+            self.answer_status = self.wrong_type.status
+        self.streaming = self.stream and 200 <= status < 300 and self.wrong_type is None
         if self.streaming:
             self.stream_state = self.translator.stream_translator(
                 self.route_type, self.model_name, self.request
@@ -117,6 +119,20 @@ class LLMExchange:
             headers.set("Cache-Control", "no-cache")
         if model_header:
             headers.set(MODEL_HEADER, f"{self.provider}/{self.model_name}")
+
+    def _wrong_content_type(self, status: int) -> UpstreamFormatError | None:
+        if not 200 <= status < 300 or not self.content_type:
+            return None
+        if self.stream:
+            expected = self.translator.stream_content_type
+            if self.content_type.startswith(expected):
+                return None
+            return UpstreamFormatError(f"upstream answered a streamed request with Content-Type "
+                                       f"{self.content_type}, not {expected}")
+        if "json" in self.content_type:
+            return None
+        return UpstreamFormatError(
+            f"upstream answered with Content-Type {self.content_type}, not JSON")
 
     def feed(self, chunk: bytes, eof: bool, aborted: bool = False) -> bytes:
         """What the client gets for this piece of the provider's body."""
@@ -183,19 +199,13 @@ class LLMExchange:
         self.parts = []
         status = self.status
         front = self.front
-        if self.answer_status == 502 and 200 <= status < 300:
-            failure = UpstreamFormatError(
-                f"upstream answered a streamed request with Content-Type "
-                f"{self.content_type}, not {self.translator.stream_content_type}")
-            return orjson.dumps(front.error(failure.error, failure.status))
+        if self.wrong_type is not None:
+            return orjson.dumps(front.error(self.wrong_type.error, self.wrong_type.status))
         if not 200 <= status < 300:
             if self.native and _json_object(raw):
                 return raw  # the provider's own error, in the client's own API
             return orjson.dumps(front.error(self.translator.parse_error(status, raw), status))
         try:
-            if self.content_type and "json" not in self.content_type:
-                raise UpstreamFormatError(
-                    f"upstream answered with Content-Type {self.content_type}, not JSON")
             answer, usage = self.translator.parse_response(
                 self.route_type, status, raw, self.request, model_name=self.model_name
             )
