@@ -34,6 +34,15 @@ class FastRequest:
         # As RequestContext.note_credentials, for the runner after a hand-over.
         self.credential_headers = frozenset()
 
+    def note_credentials(self, headers):
+        """As RequestContext.note_credentials: where an auth plugin reads
+        credentials meant for the gateway (headers only: decisions never read
+        a body)."""
+        if self.credential_headers:
+            self.credential_headers = self.credential_headers | headers
+        else:
+            self.credential_headers = headers
+
     def authenticate(self, consumer, credential, credential_identifier):
         self.consumer = consumer
         self.credential = credential
@@ -177,10 +186,7 @@ class HeaderKeyDecision:
     def __call__(self, request):
         if request.method == b"OPTIONS":
             return None
-        if request.credential_headers:
-            request.credential_headers = request.credential_headers | self.credential_headers
-        else:
-            request.credential_headers = self.credential_headers
+        request.note_credentials(self.credential_headers)
         headers = request.headers
         wanted = self.header_name
         wanted_length = len(wanted)

@@ -215,16 +215,10 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
     in_query = plugin.in_query
     credential_headers = plugin.credential_headers
 
-    def note_sources(request: FastRequest) -> None:
-        if request.credential_headers:
-            request.credential_headers = request.credential_headers | credential_headers
-        else:
-            request.credential_headers = credential_headers
-
     def decide(request: FastRequest) -> bool | None:
         if request.method == b"OPTIONS":
             return None
-        note_sources(request)
+        request.note_credentials(credential_headers)
         headers = request.headers
         key = None
         for header_name in names:
