@@ -226,6 +226,21 @@ def ai_proxy_config(targets: Targets) -> dict:
     return gateway_config(targets.upstream_url, (ai_proxy_plugin(targets.upstream_url),))
 
 
+def ai_proxy_advanced_plugin(upstream_url: str, count: int = 3) -> dict:
+    """ai-proxy-advanced over ``count`` targets (the same mock: the cost is the balancing)."""
+    target = ai_proxy_plugin(upstream_url)["config"]
+    return {
+        "name": "ai-proxy-advanced",
+        "config": {"targets": [target] * count, "balancer": {"algorithm": "round-robin"}},
+    }
+
+
+def ai_gateway_advanced_config(targets: Targets) -> dict:
+    """ai_gateway_config with ai-proxy-advanced over three targets instead of ai-proxy."""
+    plugins = (KEY_AUTH_PLUGIN, ai_proxy_advanced_plugin(targets.upstream_url))
+    return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
+
+
 def ai_gateway_config(targets: Targets) -> dict:
     """ai-proxy behind key-auth, with prometheus: what an AI gateway deployment runs."""
     plugins = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url))
@@ -353,6 +368,15 @@ SCENARIOS: list[Scenario] = [
         suite="ai",
     ),
     Scenario(
+        "fastgw-ai-proxy-advanced",
+        "fastgw",
+        "fastgw with ai-proxy-advanced over 3 targets (round-robin), key-auth and prometheus",
+        ai_gateway_advanced_config,
+        headers=API_KEY_HEADERS,
+        baseline="fastgw-ai-proxy",
+        suite="ai",
+    ),
+    Scenario(
         "litellm",
         "litellm",
         f"LiteLLM proxy 1 worker, openai/{CHAT_MODEL} at the mock",
@@ -400,6 +424,7 @@ COMPARISONS: list[Comparison] = [
     Comparison("fastgw-ai-proxy", "mock-direct", "p50_ms", added=True, latency_run=True,
                bar=1.0, bar_test="<", issue=6),
     Comparison("fastgw-ai-proxy", "mock-direct", "p99_ms", added=True, latency_run=True),
+    *throughput_bars("fastgw-ai-proxy-advanced", "fastgw-ai-proxy", 0.9, issue=11),
 ]
 
 

@@ -45,6 +45,15 @@ cdef class RoundRobin(Balancer):
     cpdef Py_ssize_t pick(self, bytes hash_key=*) except? -1
 
 
+cdef class Priority(RoundRobin):
+    cdef long long[::1] _ranks
+
+    @cython.locals(best_rank=cython.longlong, found=cython.bint, eligible_count=Py_ssize_t,
+                   i=Py_ssize_t)
+    cdef _collect_eligible(self)
+    cpdef long long rank(self, Py_ssize_t index) except? -1
+
+
 cdef class LeastConnections(Balancer):
     cdef long long[::1] _in_flight
     cdef Py_ssize_t _start

@@ -1,4 +1,5 @@
-"""Load balancers over an upstream's targets (Kong's four algorithms).
+"""Load balancers over an upstream's targets (Kong's four algorithms), and
+priority groups for ai-proxy-advanced.
 
 One pure-Python source, compiled by Cython with the types in ``balancer.pxd``
 (aiohttp's pattern); it also runs uncompiled. Every balancer takes a list of
@@ -182,6 +183,41 @@ class RoundRobin(Balancer):
         # Restart the sequence so a returning target does not burst.
         for i in range(self.count):
             self._current[i] = 0
+
+
+class Priority(RoundRobin):
+    """Weighted round-robin within the best group that has a target to give.
+
+    ``ranks[i]`` is target i's group; the lowest rank is tried first. A group
+    gets traffic only when every target of each better group is down (or has
+    weight 0), and takes it back as soon as one of them is up again.
+    """
+
+    def __init__(self, targets, ranks):
+        if len(ranks) != len(targets):
+            raise ValueError("one rank per target")
+        self._ranks = array("q", list(ranks) or [0])
+        RoundRobin.__init__(self, targets)
+
+    def _collect_eligible(self):
+        best_rank = 0
+        found = False
+        for i in range(self.count):
+            if self._healthy[i] and self._weights[i] > 0 and \
+                    (not found or self._ranks[i] < best_rank):
+                best_rank = self._ranks[i]
+                found = True
+        eligible_count = 0
+        for i in range(self.count):
+            if found and self._healthy[i] and self._weights[i] > 0 and \
+                    self._ranks[i] == best_rank:
+                self._eligible[eligible_count] = i
+                eligible_count += 1
+        self.eligible_count = eligible_count
+        self._on_eligible_changed()
+
+    def rank(self, index):
+        return self._ranks[index]
 
 
 class LeastConnections(Balancer):

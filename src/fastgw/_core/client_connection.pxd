@@ -35,6 +35,8 @@ cdef class ClientConnection:
 
     cdef bint pick_target(self, Request req)
     cdef void retry(self, Request req)
+    cdef void rewind_body(self, Request req)
+    cdef void send_again(self, Request req)
     cdef void start_request(self, Request req)
     cdef void route_request(self, Request req)
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn)
@@ -46,7 +48,11 @@ cdef class ClientConnection:
     cdef void finish_exchange(self)
     cdef void flush(self)
     cdef void abort(self)
-    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message)
+    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message,
+                              int failure)
+    cdef bint can_fail_over(self, Request req)
+    cdef bint try_failover(self, Request req, UpstreamConnection conn, int failure, int status,
+                           list headers)
     cdef void abort_with_filters(self, Request req, UpstreamConnection conn)
     cdef void check_timeouts(self, double now)
     cdef void hold(self, bytes data)

@@ -19,7 +19,8 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 
 from fastgw._core.buffer cimport WriteBuffer
 from fastgw._core.gateway cimport (
-    FILTER_BODY, FILTER_HEADER, FILTER_LOG, FastAnswer, Gateway, Request, RouteRuntime,
+    FAILURE_ERROR, FAILURE_TIMEOUT, FILTER_BODY, FILTER_HEADER, FILTER_LOG, FastAnswer,
+    Gateway, Request, RouteRuntime, connect_timeout, read_timeout,
 )
 from fastgw._core.metrics cimport MetricsCell
 from fastgw._core.router cimport RouteMatch
@@ -545,7 +546,7 @@ cdef class ClientConnection:
             timed_out = False
             conn = None
             try:
-                conn = await req.pool.connect(self.gw.loop, rt.connect_timeout_ms)
+                conn = await req.pool.connect(self.gw.loop, connect_timeout(req))
             except TimeoutError_:
                 timed_out = True
             except OSError:
@@ -560,17 +561,18 @@ cdef class ClientConnection:
             self.gw.connect_failures += 1
             req.settle(OUTCOME_TIMEOUT if timed_out else OUTCOME_TCP_FAILURE, 0, 0)
             req.retries_used += 1
-            if req.retries_used > rt.retries:
+            if req.retries_used > rt.retries or req.failover_statuses is not None:
+                # A plugin that fails over chooses the next target itself.
                 if timed_out:
-                    self.upstream_failed(None, 504, MSG_UPSTREAM_TIMEOUT)
+                    self.upstream_failed(None, 504, MSG_UPSTREAM_TIMEOUT, FAILURE_TIMEOUT)
                 else:
-                    self.upstream_failed(None, 502, MSG_BAD_UPSTREAM)
+                    self.upstream_failed(None, 502, MSG_BAD_UPSTREAM, FAILURE_ERROR)
                 self.flush()
                 return
             if req.balanced:
                 # Nothing was sent: any method may move to the next target.
                 if not self.pick_target(req):
-                    self.upstream_failed(None, 503, MSG_NO_PEER)
+                    self.upstream_failed(None, 503, MSG_NO_PEER, 0)
                     self.flush()
                     return
                 conn = req.pool.acquire()
@@ -583,19 +585,52 @@ cdef class ClientConnection:
     cdef void retry(self, Request req):
         # Send the request again, on another target when balanced. The body
         # was kept (replayable) for this.
-        cdef UpstreamConnection conn
         req.retries_used += 1
+        self.rewind_body(req)
+        if req.balanced and not self.pick_target(req):
+            self.upstream_failed(None, 503, MSG_NO_PEER, 0)
+            return
+        self.send_again(req)
+
+    cdef void rewind_body(self, Request req):
+        # The body kept for a retry (replayable) is what goes out again.
         req.body_pending = list(req.body_sent) if req.body_sent is not None else []
         req.body_pending_bytes = 0
-        if req.balanced and not self.pick_target(req):
-            self.upstream_failed(None, 503, MSG_NO_PEER)
-            return
-        conn = req.pool.acquire()
+
+    cdef void send_again(self, Request req):
+        # Another attempt, on req.pool: a kept-alive connection, or a new one.
+        cdef UpstreamConnection conn = req.pool.acquire()
         if conn is not None:
             self.send_to_upstream(req, conn)
             conn.flush()
         else:
             self.gw.loop.create_task(self.connect_upstream(req))
+
+    cdef bint try_failover(self, Request req, UpstreamConnection conn, int failure, int status,
+                           list headers):
+        # A plugin fails this request over to a target of its choosing
+        # (ai-proxy-advanced): nothing of the answer has reached the client,
+        # so the plugin may rebuild the request for another provider. The
+        # caller has checked can_fail_over. Declined, nothing changes (the
+        # caller answers); else ``conn``, the failed attempt's, is closed.
+        self.rewind_body(req)
+        if not self.gw.plugin_runner.failover(req, failure, status, headers):
+            # Declined once, for good: the failure goes to the client.
+            req.failover_statuses = None
+            return False
+        if conn is not None:
+            conn.client = None
+            conn.close()
+            self.gw.busy_upstreams.discard(conn)
+        self.upstream = None
+        req.retries_used += 1
+        req.t_upstream_sent = 0  # the next attempt's request has not gone out
+        self.send_again(req)
+        return True
+
+    cdef bint can_fail_over(self, Request req):
+        return req is not None and req.failover_statuses is not None and req is self.active \
+            and not self.closing and not self.response_started and req.ctx is not None
 
     cdef void send_to_upstream(self, Request req, UpstreamConnection conn):
         cdef RouteRuntime rt = req.rt
@@ -652,7 +687,7 @@ cdef class ClientConnection:
             conn.write_body_end(req.chunked)
         t = now_ms()
         req.t_upstream_sent = t
-        conn.read_deadline = t + rt.read_timeout_ms if rt.read_timeout_ms > 0 else 0
+        conn.read_deadline = t + read_timeout(req) if read_timeout(req) > 0 else 0
         self.gw.busy_upstreams.add(conn)
 
     def wait_for_upgrade(self, bytes rest):
@@ -881,7 +916,14 @@ cdef class ClientConnection:
         if self.transport is not None:
             self.transport.close()
 
-    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message):
+    cdef void upstream_failed(self, UpstreamConnection conn, int status, bytes message,
+                              int failure):
+        # ``failure``: what went wrong, as a plugin failing over is told (0: not
+        # the target's doing).
+        if failure and self.can_fail_over(self.active):
+            if self.try_failover(self.active, conn, failure, 0, None):
+                self.flush()
+                return
         if self.active is not None:
             self.active.settle(OUTCOME_TIMEOUT if status == 504 else OUTCOME_TCP_FAILURE, 0, 0)
         if conn is not None:

@@ -16,6 +16,15 @@ cpdef enum RequestFilter:
     FILTER_LOG = 4
 
 
+# Why an attempt failed before any of its answer reached the client, as a
+# plugin's failover handler is told (see Request.failover_statuses).
+cpdef enum UpstreamFailure:
+    FAILURE_ERROR = 1           # refused, reset or closed before the answer was read
+    FAILURE_TIMEOUT = 2         # connect, write or read timeout
+    FAILURE_INVALID_HEADER = 3  # the answer's head is not HTTP
+    FAILURE_HTTP = 4            # a status the plugin fails over on
+
+
 cdef class Limits:
     cdef readonly Py_ssize_t max_header_bytes
     cdef readonly long long max_body_bytes
@@ -101,8 +110,28 @@ cdef class Request:
     cdef public object body_waiter        # future completed when the body is whole
     cdef public bytes extra_head          # header lines added to the response head
     cdef public bint buffer_response      # hold the answer whole before its head goes out
+    # A plugin that fails over to another target itself (ai-proxy-advanced):
+    # 600 bytes, non-zero at the statuses it fails over on; None: no plugin
+    # failover. Failures before the client's head went out are handed to it.
+    cdef public bytes failover_statuses
+    # A plugin's timeouts for this request (ms), instead of the route's when > 0.
+    cdef public double connect_timeout_ms
+    cdef public double read_timeout_ms
+    cdef public double write_timeout_ms
 
     cdef void settle(self, int outcome, int status, double latency_ms)
+
+
+cdef inline double connect_timeout(Request req):
+    return req.connect_timeout_ms if req.connect_timeout_ms > 0 else req.rt.connect_timeout_ms
+
+
+cdef inline double read_timeout(Request req):
+    return req.read_timeout_ms if req.read_timeout_ms > 0 else req.rt.read_timeout_ms
+
+
+cdef inline double write_timeout(Request req):
+    return req.write_timeout_ms if req.write_timeout_ms > 0 else req.rt.write_timeout_ms
 
 
 cdef class Gateway:

@@ -20,6 +20,14 @@ class RequestFilter(enum.IntEnum):
     FILTER_BODY = 2
     FILTER_LOG = 4
 
+class UpstreamFailure(enum.IntEnum):
+    """Why an attempt failed, as a plugin's failover handler is told."""
+
+    FAILURE_ERROR = 1
+    FAILURE_TIMEOUT = 2
+    FAILURE_INVALID_HEADER = 3
+    FAILURE_HTTP = 4
+
 class Limits:
     max_header_bytes: int
     max_body_bytes: int
@@ -80,6 +88,10 @@ class Request:
     request_id: bytes
     status: int
     ctx: Any
+    failover_statuses: bytes | None
+    connect_timeout_ms: float
+    read_timeout_ms: float
+    write_timeout_ms: float
 
 class Gateway:
     loop: asyncio.AbstractEventLoop

@@ -260,7 +260,7 @@ cdef class Gateway:
                 continue
             if (u.read_deadline > 0 and now > u.read_deadline) or \
                     (u.write_deadline > 0 and now > u.write_deadline):
-                u.client.upstream_failed(u, 504, MSG_UPSTREAM_TIMEOUT)
+                u.client.upstream_failed(u, 504, MSG_UPSTREAM_TIMEOUT, FAILURE_TIMEOUT)
         if self.limits.upstream_keepalive_timeout_ms > 0:
             for pool in self.pools.values():
                 pool.close_idle(self.limits.upstream_keepalive_timeout_ms)

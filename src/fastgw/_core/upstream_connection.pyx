@@ -11,7 +11,10 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 
 from fastgw._core.buffer cimport WriteBuffer
 from fastgw._core.client_connection cimport ClientConnection
-from fastgw._core.gateway cimport FILTER_BODY, FILTER_HEADER, Request
+from fastgw._core.gateway cimport (
+    FAILURE_ERROR, FAILURE_HTTP, FAILURE_INVALID_HEADER, FAILURE_TIMEOUT, FILTER_BODY,
+    FILTER_HEADER, Request, read_timeout, write_timeout,
+)
 from fastgw._core.upstream_runtime cimport OUTCOME_RESPONSE, OUTCOME_TCP_FAILURE
 from fastgw._core.wire cimport (
     H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_HOP, H_UPGRADE, now_ms,
@@ -117,7 +120,7 @@ cdef class UpstreamConnection:
             client.flush()
             return
         if self.req is not None and self.req.rt is not None:
-            self.read_deadline = now_ms() + self.req.rt.read_timeout_ms
+            self.read_deadline = now_ms() + read_timeout(self.req)
         try:
             self.feed(data)
         except HttpParserUpgrade as exc:
@@ -129,7 +132,8 @@ cdef class UpstreamConnection:
                 # cannot be trusted any more (they never reach a client).
                 self.trailing = True
             else:
-                client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+                client.upstream_failed(self, 502, MSG_BAD_UPSTREAM,
+                                       FAILURE_ERROR if self.status else FAILURE_INVALID_HEADER)
         if self.answer_done:
             self.finish_answer()
         client.flush()
@@ -172,7 +176,8 @@ cdef class UpstreamConnection:
             client.abort_with_filters(req, self)
             return
         if req is not None and req.replayable and req.method in IDEMPOTENT \
-                and req.retries_used < req.rt.retries and not client.closing:
+                and req.retries_used < req.rt.retries and not client.closing \
+                and req.failover_statuses is None:
             # The request may have reached the application, so only an
             # idempotent one goes again (on the next target when balanced).
             self.client = None
@@ -181,13 +186,13 @@ cdef class UpstreamConnection:
             client.retry(req)
             client.flush()
             return
-        client.upstream_failed(self, 502, MSG_BAD_UPSTREAM)
+        client.upstream_failed(self, 502, MSG_BAD_UPSTREAM, FAILURE_ERROR)
 
     def pause_writing(self):
         if self.client is not None and self.client.transport is not None:
             self.client.transport.pause_reading()
         if self.req is not None and self.req.rt is not None:
-            self.write_deadline = now_ms() + self.req.rt.write_timeout_ms
+            self.write_deadline = now_ms() + write_timeout(self.req)
 
     def resume_writing(self):
         self.write_deadline = 0
@@ -253,6 +258,10 @@ cdef class UpstreamConnection:
         t = now_ms()
         req.t_first_byte = t
         req.settle(OUTCOME_RESPONSE, status, t - req.t_upstream_sent)
+        if req.failover_statuses is not None and status < 600 and req.failover_statuses[status] \
+                and client.can_fail_over(req) \
+                and client.try_failover(req, self, FAILURE_HTTP, status, headers):
+            return  # this answer is dropped with its connection; the next target's follows
         self.body_allowed = not (req.method == b"HEAD" or status == 204 or status == 304
                                  or status == 101)
         if self.body_allowed and not self.resp_chunked and self.resp_content_length < 0:
@@ -436,6 +445,7 @@ cdef class UpstreamConnection:
         self.client = client
         self.req = req
         self.drop_names = req.rt.drop_response_headers if req.rt is not None else None
+        self.status = 0
         self.got_bytes = False
         self.head_sent = False
         self.buffering = False

@@ -14,7 +14,13 @@ them into prometheus-client metric families:
 * ``fastgw_ai_llm_time_to_first_token_ms`` (histogram)
 
 all labelled by ``provider``, ``model`` and ``cache_status`` (Kong's
-ai_llm_* families, with fastgw's names).
+ai_llm_* families, with fastgw's names); and for ai-proxy-advanced, per
+balancer (``plugin``) and ``target``:
+
+* ``fastgw_ai_target_attempts_total{outcome}`` (``ok``, ``error``, ``timeout``,
+  ``invalid_header``, ``invalid_answer``, ``refused``, ``http_<status>``)
+* ``fastgw_ai_target_failovers_total`` (requests moved away from the target)
+* ``fastgw_ai_target_circuit_open`` (workers where its circuit is open)
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from fastgw.ai.usage import Usage
 
@@ -110,13 +116,43 @@ class Series:
         self.ttft_ms.add_json(data["ttft_ms"])
 
 
+TargetKey = tuple[str, str]  # (balancer, target)
+
+
 class AIMetrics:
     """One process's registry."""
 
-    __slots__ = ("series",)
+    __slots__ = ("series", "attempts", "failovers", "balancers")
 
     def __init__(self) -> None:
         self.series: dict[SeriesKey, Series] = {}
+        self.attempts: dict[tuple[str, str, str], int] = {}  # (balancer, target, outcome)
+        self.failovers: dict[TargetKey, int] = {}
+        # balancer name -> (target labels, an object with state(index): 1 when open)
+        self.balancers: dict[str, tuple[tuple[str, ...], Any]] = {}
+
+    def attempt(self, balancer: str, target: str, outcome: str) -> None:
+        key = (balancer, target, outcome)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+
+    def failover(self, balancer: str, target: str) -> None:
+        key = (balancer, target)
+        self.failovers[key] = self.failovers.get(key, 0) + 1
+
+    def watch_balancer(self, balancer: str, labels: tuple[str, ...], states: Any) -> None:
+        """Show the circuits of ``states`` (the newest config's) under ``balancer``."""
+        self.balancers[balancer] = (labels, states)
+
+    def _targets_json(self) -> dict[str, Any]:
+        circuits = []
+        for name, (labels, states) in self.balancers.items():
+            for index, label in enumerate(labels):
+                circuits.append([name, label, 1 if states.state(index) == 1 else 0])
+        return {
+            "attempts": [[*key, count] for key, count in self.attempts.items()],
+            "failovers": [[*key, count] for key, count in self.failovers.items()],
+            "circuits": circuits,
+        }
 
     def record(
         self,
@@ -153,15 +189,22 @@ class AIMetrics:
         return {
             "buckets_ms": list(BUCKETS_MS),
             "series": [series.to_json(key) for key, series in self.series.items()],
+            "targets": self._targets_json(),
         }
 
     def clear(self) -> None:
         self.series.clear()
+        self.attempts.clear()
+        self.failovers.clear()
+        self.balancers.clear()
 
 
 REGISTRY = AIMetrics()
 record = REGISTRY.record
 snapshot = REGISTRY.snapshot
+record_attempt = REGISTRY.attempt
+record_failover = REGISTRY.failover
+watch_balancer = REGISTRY.watch_balancer
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[SeriesKey, Series]:
@@ -203,4 +246,33 @@ def families(snapshots: list[dict[str, Any]]) -> list[Any]:
         for attribute, family in histograms:
             histogram: Histogram = getattr(series, attribute)
             family.add_metric(values, histogram.cumulative(), histogram.total)
-    return [requests, tokens, cost, *(family for _, family in histograms)]
+    return [requests, tokens, cost, *(family for _, family in histograms),
+            *_target_families(snapshots)]
+
+
+def _summed(snapshots: list[dict[str, Any]], kind: str) -> list[tuple[list[str], int]]:
+    totals: dict[tuple[str, ...], int] = {}
+    for snap in snapshots:
+        for *labels, count in snap.get("targets", {}).get(kind, ()):
+            key = tuple(labels)
+            totals[key] = totals.get(key, 0) + count
+    return [(list(key), count) for key, count in sorted(totals.items())]
+
+
+def _target_families(snapshots: list[dict[str, Any]]) -> list[Any]:
+    attempts = CounterMetricFamily(
+        "fastgw_ai_target_attempts_total", "Attempts on each ai-proxy-advanced target, by outcome",
+        labels=["plugin", "target", "outcome"])
+    failovers = CounterMetricFamily(
+        "fastgw_ai_target_failovers_total",
+        "Requests moved from an ai-proxy-advanced target to another", labels=["plugin", "target"])
+    circuits = GaugeMetricFamily(
+        "fastgw_ai_target_circuit_open",
+        "Workers where the ai-proxy-advanced target's circuit is open", labels=["plugin", "target"])
+    for labels, count in _summed(snapshots, "attempts"):
+        attempts.add_metric(labels, count)
+    for labels, count in _summed(snapshots, "failovers"):
+        failovers.add_metric(labels, count)
+    for labels, count in _summed(snapshots, "circuits"):
+        circuits.add_metric(labels, count)
+    return [attempts, failovers, circuits]

@@ -36,7 +36,7 @@ KNOWN_PLUGINS = (
     "ip-restriction", "cors", "request-size-limiting", "request-transformer",
     "response-transformer", "correlation-id",
     "prometheus", "file-log", "http-log",
-    "rate-limiting", "proxy-cache", "ai-proxy",
+    "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.

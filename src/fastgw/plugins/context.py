@@ -19,6 +19,10 @@ from fastgw.config.model import Consumer, Route, Service
 if TYPE_CHECKING:  # chain.py imports this module
     from fastgw.plugins.chain import PluginChain
 
+# handler(ctx, failure, status, headers, sent) -> True when the request was
+# pointed at another target (see RequestContext.enable_failover).
+FailoverHandler = Callable[["RequestContext", int, int, "HeaderList | None", bool], bool]
+
 
 def _key(name: str | bytes) -> bytes:
     return (name.encode("latin-1") if isinstance(name, str) else name).lower()
@@ -222,7 +226,8 @@ class RequestContext:
                  "exit_body", "exit_headers", "latencies", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
-                 "credential_fields", "buffered")
+                 "credential_fields", "buffered", "failover_handler", "failover_statuses",
+                 "timeouts")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -253,6 +258,11 @@ class RequestContext:
         # another target than the service's (see set_upstream).
         self.upstream_target: tuple[str, str, int, bool] | None = None
         self.buffered = False  # enable_buffering(): the answer is held whole
+        # enable_failover(): who picks the next target when an attempt fails.
+        self.failover_handler: FailoverHandler | None = None
+        self.failover_statuses: bytes | None = None
+        # set_timeouts(): (connect, write, read) in ms for this request.
+        self.timeouts: tuple[float, float, float] | None = None
         # Response headers of the fast decisions taken before the runner got
         # the request ([name, value, ...] bytes), added as their plugins'
         # header filters would have (see PluginRunner.header_filter).
@@ -308,6 +318,24 @@ class RequestContext:
         see the whole body at once, with ``response.buffered`` set, and may
         still change its status."""
         self.buffered = True
+
+    def enable_failover(self, handler: FailoverHandler, statuses: bytes) -> None:
+        """Until the answer's head goes out, a failed attempt (refused, reset,
+        timed out, not HTTP, or answered with a status whose byte in the
+        600-byte ``statuses`` is non-zero) is handed to ``handler(ctx,
+        failure, status, headers, sent)``: a ``fastgw._core.gateway.UpstreamFailure``,
+        the answer's status and headers (0 and None when there is no answer),
+        and whether the request went out (not after a connect failure). The handler returns True once it has pointed the request at
+        another target (``set_upstream`` and the rest, as in access); False
+        lets the failure reach the client."""
+        if len(statuses) != 600:
+            raise ValueError("statuses must be 600 bytes, one per status code")
+        self.failover_handler = handler
+        self.failover_statuses = statuses
+
+    def set_timeouts(self, connect_ms: float, write_ms: float, read_ms: float) -> None:
+        """This request's upstream timeouts, instead of the service's."""
+        self.timeouts = (connect_ms, write_ms, read_ms)
 
     # -- answering ----------------------------------------------------------
 

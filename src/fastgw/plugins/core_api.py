@@ -49,6 +49,10 @@ class CoreRequest(Protocol):
     ctx: Any
     filters: int
     buffer_response: bool
+    failover_statuses: bytes | None
+    connect_timeout_ms: float
+    read_timeout_ms: float
+    write_timeout_ms: float
     consumer_key: object
     extra_head: bytes | None
 
@@ -101,6 +105,11 @@ class RunnerAPI(Protocol):
 
     def body_abort(self, req: CoreRequest) -> bytes:
         """The upstream broke the body off: the filters' last word."""
+
+    def failover(self, req: CoreRequest, failure: int, status: int,
+                 headers: list[bytes] | None) -> bool:
+        """An attempt failed before the answer's head went out: True once a
+        plugin has pointed the request at another target."""
 
     def respond_error(self, client: CoreClient, req: CoreRequest, status: int, body: bytes,
                       close: bool) -> None:

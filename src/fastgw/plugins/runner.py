@@ -144,6 +144,10 @@ class PluginRunner:
             req.upstream_url = url
         if ctx.buffered:
             req.buffer_response = True
+        if ctx.failover_statuses is not None:
+            req.failover_statuses = ctx.failover_statuses
+        if ctx.timeouts is not None:
+            req.connect_timeout_ms, req.write_timeout_ms, req.read_timeout_ms = ctx.timeouts
         if ctx.upstream_target is not None:
             scheme, host, port, verify = ctx.upstream_target
             tls = self.tls_context(verify) if scheme == "https" else None
@@ -158,6 +162,29 @@ class PluginRunner:
             req.body_pending_bytes = len(body)
             req.content_length = len(body)
             req.chunked = False
+
+    def failover(self, req: CoreRequest, failure: int, status: int,
+                 headers: list[bytes] | None) -> bool:
+        """An attempt failed before the answer's head went out and a plugin
+        fails over (ctx.enable_failover): True once it has pointed the request
+        at another target, which the core then sends it to."""
+        ctx: RequestContext = req.ctx
+        handler = ctx.failover_handler
+        if handler is None:
+            return False
+        # Whether this attempt's request went out (a connect failure: no).
+        sent = req.t_upstream_sent > 0
+        try:
+            moved = handler(ctx, failure, status,
+                            HeaderList(headers) if headers is not None else None, sent)
+        except Exception:
+            log.exception("failover handler failed")
+            self.errors += 1
+            return False
+        if not moved:
+            return False
+        self.apply_request(req, ctx)
+        return True
 
     def tls_context(self, verify: bool) -> ssl.SSLContext:
         ctx = self._tls.get(verify)

@@ -16,87 +16,53 @@ Errors answer in the client's API with Kong's statuses and messages.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 
-from fastgw.ai.config import ModelConfig
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import FRONT_DOORS
 from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
-from fastgw.ai.providers import get_translator
-from fastgw.ai.usage import cost, estimate_prompt_tokens
+from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
-from fastgw.plugins.ai_proxy.schema import model_config
+from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.state import ConfigState
 
 BAD_BODY = "content-type header does not match request body, or bad JSON formatting"
-NO_MODEL = "model parameter not found in request, nor in gateway configuration"
 STREAM_DENIED = "response streaming is not enabled for this LLM"
-OWN_MODEL = "cannot use own model - must be: {}"
 TOO_LARGE = "request body is larger than max_request_body_size ({} bytes)"
 COUNT_TOKENS_PATH = "/messages/count_tokens"
-
-# Headers clients authenticate to the gateway with (and cookies, which may
-# carry a session or a JWT): none of them is meant for the provider.
-GATEWAY_CREDENTIAL_HEADERS = (
-    "authorization", "proxy-authorization", "apikey", "x-api-key", "api-key",
-    "x-goog-api-key", "cookie",
-)  # fmt: skip
-# Headers about the client's body and API, replaced by the provider request's.
-CLIENT_API_HEADERS = (
-    "content-length", "content-type", "accept", "accept-encoding", "host",
-    "anthropic-version", "anthropic-beta",
-)  # fmt: skip
-# Of those, the ones a client of the provider's own API sends on (its betas).
-NATIVE_API_HEADERS = frozenset(("anthropic-beta",))
 
 
 class AIProxy(Plugin):
     name = "ai-proxy"
     PRIORITY = 770
 
-    __slots__ = ("model", "translator", "front", "route_type", "streaming", "max_body",
-                 "dropped_headers", "model_header", "statistics",
-                 "payloads", "plugin_id", "input_cost", "output_cost", "cache_costs", "native",
-                 "override_auth", "override_model")
+    __slots__ = ("front", "route_type", "streaming", "max_body", "model_header", "plugin_id",
+                 "targets", "target")
+
+    # The request's model against the target's configured one: refused when
+    # they differ (Kong's ai-proxy), or replaced (a balancer over models).
+    OWN_MODEL_WINS = False
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
-        self.model = model_config(config)
-        self.translator = get_translator(self.model)
+        # Front door settings: the same in ai-proxy-advanced.
         self.front = FRONT_DOORS[config["llm_format"]]
-        self.route_type = config["route_type"]
         self.streaming = config["response_streaming"]
         self.max_body = config["max_request_body_size"]
         self.model_header = config["model_name_header"]
-        self.statistics = config["logging"]["log_statistics"]
-        self.payloads = config["logging"]["log_payloads"]
-        self.input_cost = self.model.options.input_cost
-        self.output_cost = self.model.options.output_cost
-        self.cache_costs = (self.model.options.cache_read_cost,
-                            self.model.options.cache_write_cost)
-        self.override_model = config["model"]["allow_override"]
-        auth = self.model.auth
-        self.override_auth = auth.allow_override
-        # The client speaks the provider's own API: its body and the answer
-        # pass through, as do the API's own headers (anthropic-beta).
-        self.native = self.translator.native_format == self.front.name and \
-            self.route_type == ROUTE_CHAT
-        dropped = {*GATEWAY_CREDENTIAL_HEADERS, *CLIENT_API_HEADERS}
-        if self.native:
-            dropped -= NATIVE_API_HEADERS
-        if auth.header_name:
-            dropped.add(auth.header_name.lower())
-        # Plus, per request, where the route's auth plugins read credentials
-        # (ctx.credential_headers and credential_fields).
-        self.dropped_headers = frozenset(name.encode("latin-1") for name in dropped)
         self.plugin_id = getattr(scope, "id", None)
+        self.targets = self._targets(config)
+        self.target = self.targets[0]
+        self.route_type = self.target.route_type
+
+    def _targets(self, config: dict[str, Any]) -> list[LLMTarget]:
+        return [LLMTarget(config, self.front)]
 
     @classmethod
     def worker_stats(cls, metrics: bool) -> dict[str, Any]:
@@ -133,32 +99,44 @@ class AIProxy(Plugin):
                 # provider call (no provider offers it in another API).
                 ctx.exit(200, {"input_tokens": estimate_prompt_tokens(ROUTE_CHAT, request)})
                 return None
-            model = self._model_for(ctx, request)
             stream = self._stream_rule(request)
             if stream and not request.get("stream"):
                 request = {**request, "stream": True}
             for field in ctx.credential_fields:
                 request.pop(field, None)
                 body.pop(field, None)
-            if self.native:
-                upstream = self.translator.build_native_request(self.route_type, body, model,
-                                                                stream)
-            else:
-                self.front.refuse_untranslated(body, model.provider)
-                upstream = self.translator.build_request(self.route_type, request, model)
+            self._dispatch(ctx, request, body, raw, stream)
         except TranslationError as refusal:
             ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status))
-            return None
+        return None
+
+    def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
+                  raw: bytes, stream: bool) -> None:
+        """Send the request to its target (ai-proxy has one)."""
+        self._send(ctx, self.target, request, body, raw, stream)
+
+    def _send(self, ctx: RequestContext, target: LLMTarget, request: dict[str, Any],
+              body: dict[str, Any], raw: bytes, stream: bool,
+              client_headers: list[bytes] | None = None) -> None:
+        """Point the request at ``target``: translated body, headers and URL.
+        ``client_headers``: the client's headers as they came, when an earlier
+        target's have to be undone (a failover)."""
+        model = target.model_for(ctx, request, own_model_wins=self.OWN_MODEL_WINS)
+        upstream = target.build(self.front, body, request, model, stream)
         model_name = model.name or request.get("model")
-        # _model_for has settled the model's name, or refused the request.
+        # model_for has settled the model's name, or refused the request.
         assert isinstance(model_name, str)
-        exchange = LLMExchange(self.front, self.translator, self.route_type, request,
-                               model_name, model.provider, upstream.stream, raw, self.payloads,
-                               native=self.native)
-        ctx.plugin_state(self)["exchange"] = exchange
+        exchange = LLMExchange(self.front, target.translator, target.route_type, request,
+                               model_name, model.provider, upstream.stream, raw,
+                               target.payloads, native=target.native)
+        state = ctx.plugin_state(self)
+        state["exchange"] = exchange
+        state["target"] = target
         view = ctx.request
         view.method = upstream.method
-        self._set_headers(view.headers.items, upstream.headers, ctx.credential_headers)
+        if client_headers is not None:
+            view.headers.items[:] = client_headers
+        self._set_headers(target, view.headers.items, upstream.headers, ctx.credential_headers)
         view.set_body(upstream.body)
         if not upstream.stream:
             # A whole answer is read before its head goes out, so one that
@@ -169,48 +147,9 @@ class AIProxy(Plugin):
         service = ctx.service
         ctx.set_upstream(upstream.url,
                          tls_verify=service is None or service.tls_verify is not False)
-        return None
 
     def _refuse(self, ctx: RequestContext, status: int, message: str) -> None:
         ctx.exit(status, self.front.message_error(message, status))
-
-    def _model_for(self, ctx: RequestContext, request: dict[str, Any]) -> ModelConfig:
-        """The model config this request goes out with (Kong's model rules)."""
-        model = self.model
-        asked = request.get("model")
-        if not isinstance(asked, str) or not asked:
-            asked = None
-        if model.name is None or self.override_model:
-            if asked is None and model.name is None:
-                raise TranslationError(NO_MODEL)
-            if asked is not None and asked != model.name:
-                model = dataclasses.replace(model, name=asked)
-        elif asked is not None and asked != model.name:
-            raise TranslationError(OWN_MODEL.format(model.name))
-        if self.override_auth:
-            model = self._client_credential(ctx, request, model)
-        return model
-
-    def _client_credential(self, ctx: RequestContext, request: dict[str, Any],
-                           model: ModelConfig) -> ModelConfig:
-        """auth.allow_override: the client's own provider credential, when it sent one."""
-        auth = model.auth
-        value = None
-        if auth.header_name:
-            value = ctx.request.headers.get(auth.header_name)
-            if value is not None:
-                return dataclasses.replace(
-                    model, auth=dataclasses.replace(auth, header_value=value))
-        if auth.param_name:
-            if auth.param_location == "body":
-                value = request.get(auth.param_name)
-            else:
-                values = ctx.request.query().get(auth.param_name)
-                value = values[0] if values else None
-            if isinstance(value, str) and value:
-                return dataclasses.replace(
-                    model, auth=dataclasses.replace(auth, param_value=value))
-        return model
 
     def _stream_rule(self, request: dict[str, Any]) -> bool:
         """Whether the answer is streamed, after response_streaming."""
@@ -223,15 +162,17 @@ class AIProxy(Plugin):
             raise TranslationError(STREAM_DENIED)
         return asked
 
-    def _set_headers(self, items: list[bytes], provider_headers: list[tuple[str, str]],
+    @staticmethod
+    def _set_headers(target: LLMTarget, items: list[bytes],
+                     provider_headers: list[tuple[str, str]],
                      credential_headers: frozenset[bytes]) -> None:
         """Keep the client's headers but those for the gateway, its own API or
         that the provider request sets; add the provider request's.
         PERF: one pass over the raw list."""
         provider = [(name.encode("latin-1"), value.encode("latin-1"))
                     for name, value in provider_headers]
-        dropped = self.dropped_headers.union(credential_headers,
-                                             (name.lower() for name, _ in provider))
+        dropped = target.dropped_headers.union(credential_headers,
+                                               (name.lower() for name, _ in provider))
         kept: list[bytes] = []
         for i in range(0, len(items), 2):
             if items[i].lower() not in dropped:
@@ -294,34 +235,29 @@ class AIProxy(Plugin):
     # -- log --------------------------------------------------------------------------
 
     def log(self, ctx: RequestContext) -> None:
-        exchange = self._exchange(ctx)
+        state = ctx.plugin_state(self)
+        exchange: LLMExchange | None = state.get("exchange")
         if exchange is None:
             return
-        self._hide_provider_credential(ctx)
+        target: LLMTarget = state["target"]
+        target.hide_credential(ctx)
         exchange.settle()
         usage = exchange.usage
-        price = cost(usage, self.input_cost, self.output_cost, *self.cache_costs) \
-            if usage else None
+        price = target.price(usage)
         cache_status = ctx.shared.get("ai.cache_status", "")
         record(exchange.provider, exchange.model_name, cache_status, usage, price,
                exchange.latency_ms, exchange.ttft_ms)
-        section = exchange.log_section(self.plugin_id, price, self.statistics, self.payloads)
+        section = exchange.log_section(self.plugin_id, price, target.statistics,
+                                       target.payloads)
+        self._log_more(ctx, state, exchange, section)
         if section:
             if ctx.ai is None:
                 ctx.ai = {}
             ctx.ai["proxy"] = section
 
-    def _hide_provider_credential(self, ctx: RequestContext) -> None:
-        """The log entry shows the request as sent upstream: take the provider's
-        credential out of it before any log plugin serialises it."""
-        auth = self.model.auth
-        view = ctx.request
-        if auth.header_name:
-            view.headers.remove(auth.header_name)
-        if auth.param_name and auth.param_location != "body" and view.query_string:
-            params = view.query()
-            if params.pop(auth.param_name, None) is not None:
-                view.set_query(params)
+    def _log_more(self, ctx: RequestContext, state: dict[str, Any], exchange: LLMExchange,
+                  section: dict[str, Any]) -> None:
+        """What a subclass adds to the log section (ai-proxy-advanced: its attempts)."""
 
 
 HANDLER = AIProxy

@@ -254,7 +254,9 @@ _REQUIRED_OPTIONS = {
 }
 
 
-def _check(config: dict, path: Path, ctx: Validation) -> None:
+def check_target(config: dict, path: Path, ctx: Validation) -> bool:
+    """The checks of one target (``route_type``, ``model`` and ``auth``);
+    False when it has errors."""
     errors_before = len(ctx.errors)
     model = config["model"]
     provider = model["provider"]
@@ -267,47 +269,62 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
         ctx.error(((path, "auth"), "allow_override"),
                   "gemini only supports auth.allow_override = false")
     if len(ctx.errors) > errors_before:
-        return  # the checks below need a complete model
+        return False  # the checks below need a complete model
     route_type = config["route_type"]
     translator = get_translator(model_config(config))
     if route_type not in translator.route_types:
         ctx.error((path, "route_type"),
                   f"provider '{provider}' does not support route type '{route_type}'")
-    if config["llm_format"] == "anthropic" and route_type != ROUTE_CHAT:
+    return len(ctx.errors) == errors_before
+
+
+def check_front_door(llm_format: str, route_type: str, path: Path, ctx: Validation) -> None:
+    if llm_format == "anthropic" and route_type != ROUTE_CHAT:
         ctx.error((path, "llm_format"),
                   f"llm_format 'anthropic' can only be used with the '{ROUTE_CHAT}' route_type")
 
 
+def _check(config: dict, path: Path, ctx: Validation) -> None:
+    if check_target(config, path, ctx):
+        check_front_door(config["llm_format"], config["route_type"], path, ctx)
+
+
+ROUTE_TYPE = String(required=True, one_of=ROUTE_TYPES, description="The operation clients call.")
+
+# The settings of the front door clients call (ai-proxy-advanced has them too).
+FRONT_DOOR_FIELDS = {
+    "llm_format": String(
+        default="openai",
+        one_of=LLM_FORMATS,
+        description="The API clients speak: openai, or anthropic (Messages API).",
+    ),
+    "response_streaming": String(
+        default="allow",
+        one_of=("allow", "deny", "always"),
+        description="Let clients ask for streamed answers, refuse them, or always stream.",
+    ),
+    "max_request_body_size": Integer(
+        default=DEFAULT_MAX_REQUEST_BODY_SIZE,
+        between=(1, 2**31 - 1),
+        description="Largest request body, in bytes, ai-proxy reads (larger: 413).",
+    ),
+    "model_name_header": Boolean(
+        default=True,
+        description="Name the provider/model in the X-Fastgw-LLM-Model response header.",
+    ),
+}
+
 SCHEMA = Record(
     {
-        "route_type": String(
-            required=True, one_of=ROUTE_TYPES, description="The operation clients call."
-        ),
-        "llm_format": String(
-            default="openai",
-            one_of=LLM_FORMATS,
-            description="The API clients speak: openai, or anthropic (Messages API).",
-        ),
+        "route_type": ROUTE_TYPE,
         "auth": AUTH,
         "model": MODEL,
         "logging": LOGGING,
-        "response_streaming": String(
-            default="allow",
-            one_of=("allow", "deny", "always"),
-            description="Let clients ask for streamed answers, refuse them, or always stream.",
-        ),
-        "max_request_body_size": Integer(
-            default=DEFAULT_MAX_REQUEST_BODY_SIZE,
-            between=(1, 2**31 - 1),
-            description="Largest request body, in bytes, ai-proxy reads (larger: 413).",
-        ),
-        "model_name_header": Boolean(
-            default=True,
-            description="Name the provider/model in the X-Fastgw-LLM-Model response header.",
-        ),
+        **FRONT_DOOR_FIELDS,
     },
     validator=_check,
     description="Proxy to an LLM provider, translating between APIs.",
 )
 
-__all__ = ["SCHEMA", "model_config"]
+__all__ = ["AUTH", "FRONT_DOOR_FIELDS", "LOGGING", "MODEL", "ROUTE_TYPE", "SCHEMA",
+           "check_front_door", "check_target", "model_config"]

@@ -1,0 +1,301 @@
+"""ai-proxy-advanced: ai-proxy over several targets (models, maybe of
+different providers), balanced, with failover and a circuit breaker each.
+
+The access phase is ai-proxy's, but the target comes from the balancer
+(``fastgw._core.model_balancer`` over the algorithm's ``fastgw._core.balancer``).
+The plugin then asks the core to hand failed attempts back to it
+(``ctx.enable_failover``): until the answer's head reaches the client, a
+failure that ``failover_criteria`` names moves the request to the next target,
+translated again for that target's provider (openai to anthropic works). A
+streamed answer's head goes out when its status arrives, so a stream that
+breaks after that ends with an error event instead, as in ai-proxy.
+
+Each attempt is settled once in the balancer: a success feeds the algorithm
+(latency or usage), a failure counts towards the target's circuit (nginx's
+rules: error, timeout and invalid_header always count, statuses only when
+listed); a 429 with Retry-After takes the target out for that long. The
+attempts go to the log entry (``ai.proxy.tries``) and to the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+
+from fastgw._core import balancer as balancers
+from fastgw._core.gateway import UpstreamFailure
+from fastgw._core.model_balancer import ModelBalancer
+from fastgw.ai.errors import TranslationError
+from fastgw.ai.metrics import record_attempt, record_failover, watch_balancer
+from fastgw.plugins.ai_proxy.exchange import LLMExchange
+from fastgw.plugins.ai_proxy.handler import AIProxy
+from fastgw.plugins.ai_proxy.target import LLMTarget
+from fastgw.plugins.context import HeaderList, RequestContext
+from fastgw.plugins.state import ConfigState
+
+NO_TARGET = "failure to get a peer from the ring-balancer"
+# A provider's Retry-After is believed up to this long (seconds).
+MAX_RETRY_AFTER_S = 3600.0
+# The outcomes nginx counts against a target whatever proxy_next_upstream says.
+# An answer that breaks the provider's API (invalid_answer) counts as invalid_header.
+ALWAYS_FAILURES = frozenset(("error", "timeout", "invalid_header", "invalid_answer"))
+IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
+FAILURE_NAMES = {
+    UpstreamFailure.FAILURE_ERROR: "error",
+    UpstreamFailure.FAILURE_TIMEOUT: "timeout",
+    UpstreamFailure.FAILURE_INVALID_HEADER: "invalid_header",
+}
+
+# Balancers by plugin, kept across config versions while their settings and
+# targets are unchanged (like upstreams), so circuits and latencies survive
+# a reload.
+_BALANCERS: dict[Any, tuple[bytes, ModelBalancer]] = {}
+
+
+def retry_after_ms(value: str | None) -> float:
+    """Retry-After (seconds or an HTTP date) in ms; 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return 0.0
+    return max(0.0, min(seconds, MAX_RETRY_AFTER_S)) * 1000.0
+
+
+def _algorithm_balancer(config: dict[str, Any]) -> balancers.Balancer:
+    balancer = config["balancer"]
+    # Stable keys: consistent hashing seeds its ring with them.
+    targets = [balancers.Target(f"{i}-{t['model']['provider']}-{t['model']['name'] or ''}", 1,
+                                t["weight"]) for i, t in enumerate(config["targets"])]
+    algorithm = balancer["algorithm"]
+    if algorithm == "consistent-hashing":
+        return balancers.HashRing(targets, balancer["slots"])
+    if algorithm in ("lowest-latency", "lowest-usage"):
+        return balancers.PeakEwma(targets)
+    if algorithm == "priority":
+        return balancers.Priority(targets, [t["priority"] for t in config["targets"]])
+    return balancers.RoundRobin(targets)
+
+
+def _balancer_key(scope: Any) -> Any:
+    if scope is None:
+        return None
+    return scope.id or scope.instance_name or (scope.route, scope.service, scope.consumer)
+
+
+class AIProxyAdvanced(AIProxy):
+    name = "ai-proxy-advanced"
+    PRIORITY = 770
+    OWN_MODEL_WINS = True
+
+    __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
+                 "criteria", "counted_statuses", "failover_statuses", "timeouts",
+                 "value_of", "labels")
+
+    def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
+        super().__init__(config, state, scope)
+        balancer = config["balancer"]
+        self.algorithm = balancer["algorithm"]
+        self.hash_header = balancer["hash_on_header"] \
+            if self.algorithm == "consistent-hashing" else None
+        self.retries = balancer["retries"]
+        self.criteria = frozenset(balancer["failover_criteria"])
+        statuses = bytearray(600)
+        for criterion in self.criteria:
+            if criterion.startswith("http_"):
+                statuses[int(criterion[5:])] = 1
+        self.counted_statuses = bytes(statuses)
+        # Statuses handed back by the core for a failover (none without retries).
+        self.failover_statuses = self.counted_statuses if self.retries else None
+        self.timeouts = (float(balancer["connect_timeout"]), float(balancer["write_timeout"]),
+                         float(balancer["read_timeout"]))
+        self.value_of = self._value_reader(balancer)
+        self.labels = self._labels(self.targets)
+        key = _balancer_key(scope)
+        self.balancer_name = str(getattr(scope, "instance_name", None) or
+                                 getattr(scope, "id", None) or
+                                 getattr(scope, "route", None) or "ai-proxy-advanced")
+        signature = orjson.dumps([balancer, config["targets"]], option=orjson.OPT_SORT_KEYS)
+        kept = _BALANCERS.get(key)
+        if kept is not None and kept[0] == signature:
+            self.balancer = kept[1]
+        else:
+            self.balancer = ModelBalancer(_algorithm_balancer(config), balancer["max_fails"],
+                                          float(balancer["fail_timeout"]))
+            _BALANCERS[key] = (signature, self.balancer)
+        watch_balancer(self.balancer_name, self.labels, self.balancer)
+
+    def _targets(self, config: dict[str, Any]) -> list[LLMTarget]:
+        return [LLMTarget(target, self.front) for target in config["targets"]]
+
+    @staticmethod
+    def _labels(targets: list[LLMTarget]) -> tuple[str, ...]:
+        # provider/model, numbered when two targets share one.
+        seen: dict[str, int] = {}
+        labels = []
+        for target in targets:
+            count = seen.get(target.label, 0) + 1
+            seen[target.label] = count
+            labels.append(target.label if count == 1 else f"{target.label}#{count}")
+        return tuple(labels)
+
+    @staticmethod
+    def _value_reader(balancer: dict[str, Any]) -> Any:
+        """What an answered attempt feeds the algorithm: a latency (ms) for
+        lowest-latency, a usage for lowest-usage, nothing for the others."""
+        algorithm = balancer["algorithm"]
+        if algorithm == "lowest-latency":
+            strategy = balancer["latency_strategy"]
+            if strategy == "ttft":
+                return lambda exchange, target: exchange.ttft_ms or exchange.latency_ms or 0.0
+            if strategy == "e2e":
+                return lambda exchange, target: exchange.latency_ms or 0.0
+
+            def per_output_token(exchange: LLMExchange, target: LLMTarget) -> float:
+                latency = exchange.latency_ms or 0.0
+                usage = exchange.usage
+                tokens = usage.completion_tokens if usage else 0
+                return latency / tokens if tokens else latency
+            return per_output_token
+        if algorithm == "lowest-usage":
+            strategy = balancer["tokens_count_strategy"]
+            if strategy == "cost":
+                return lambda exchange, target: target.price(exchange.usage) or 0.0
+            return lambda exchange, target: float(
+                getattr(exchange.usage, strategy, 0) if exchange.usage else 0)
+        return lambda exchange, target: 0.0
+
+    # -- access -----------------------------------------------------------------
+
+    def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
+                  raw: bytes, stream: bool) -> None:
+        key = None
+        if self.hash_header is not None:
+            value = ctx.request.headers.get(self.hash_header)
+            key = value.encode("latin-1") if value else None
+        state = ctx.plugin_state(self)
+        state["pending"] = (request, body, raw, stream, key)
+        state["client_headers"] = list(ctx.request.headers.items)
+        state["tries"] = []
+        state["tried"] = 0
+        state["retries"] = 0
+        if not self._send_to_next(ctx, state):
+            self._refuse(ctx, 503, NO_TARGET)
+            return
+        ctx.set_timeouts(*self.timeouts)
+        if self.failover_statuses is not None:
+            ctx.enable_failover(self._failover, self.failover_statuses)
+
+    def _send_to_next(self, ctx: RequestContext, state: dict[str, Any]) -> bool:
+        """Point the request at the next target not tried yet; False when none
+        is left. A target that cannot take the request (a field its provider
+        has no place for) is passed over; if none can, the refusal stands."""
+        request, body, raw, stream, key = state["pending"]
+        refusal: TranslationError | None = None
+        while True:
+            index = self.balancer.pick(key, state["tried"])
+            if index < 0:
+                if refusal is not None:
+                    raise refusal
+                return False
+            state["tried"] |= 1 << index
+            try:
+                self._send(ctx, self.targets[index], request, body, raw, stream,
+                           client_headers=list(state["client_headers"]))
+            except TranslationError as failure:
+                self.balancer.release(index)
+                self._note_try(state, index, "refused", 0)
+                refusal = refusal or failure
+                continue
+            state["index"] = index
+            state["settled"] = False
+            return True
+
+    def _note_try(self, state: dict[str, Any], index: int, outcome: str, status: int) -> None:
+        label = self.labels[index]
+        record_attempt(self.balancer_name, label, outcome)
+        state["tries"].append({"target": label, "outcome": outcome, "status": status or None})
+
+    # -- failover ---------------------------------------------------------------
+
+    def _failover(self, ctx: RequestContext, failure: int, status: int,
+                  headers: HeaderList | None, sent: bool) -> bool:
+        state = ctx.plugin_state(self)
+        index = state["index"]
+        outcome = f"http_{status}" if failure == UpstreamFailure.FAILURE_HTTP else \
+            FAILURE_NAMES[UpstreamFailure(failure)]
+        self._settle_failure(state, index, outcome, status,
+                             headers.get("retry-after") if headers is not None else None)
+        if outcome not in self.criteria:
+            return False
+        if sent and ctx.request.method not in IDEMPOTENT and "non_idempotent" not in self.criteria:
+            # nginx's rule: a request that may have reached the model is not
+            # sent again unless the config says it may be.
+            return False
+        if state["retries"] >= self.retries:
+            return False
+        if not self._send_to_next(ctx, state):
+            return False
+        state["retries"] += 1
+        record_failover(self.balancer_name, self.labels[index])
+        return True
+
+    def _settle_failure(self, state: dict[str, Any], index: int, outcome: str, status: int,
+                        retry_after: str | None) -> None:
+        state["settled"] = True
+        self._note_try(state, index, outcome, status)
+        if outcome in ALWAYS_FAILURES or (0 < status < 600 and self.counted_statuses[status]):
+            self.balancer.failure(index)
+        else:
+            self.balancer.release(index)
+        if status == 429:
+            self.balancer.open_for(index, retry_after_ms(retry_after))
+
+    # -- log --------------------------------------------------------------------------
+
+    def _log_more(self, ctx: RequestContext, state: dict[str, Any], exchange: LLMExchange,
+                  section: dict[str, Any]) -> None:
+        if not state.get("settled", True):
+            self._settle_last(ctx, state, exchange)
+        if section.get("meta") is not None:
+            section["meta"]["balancer"] = self.balancer_name
+        section["tries"] = state["tries"]
+
+    def _settle_last(self, ctx: RequestContext, state: dict[str, Any],
+                     exchange: LLMExchange) -> None:
+        """The attempt whose answer (or failure) the client got."""
+        index = state["index"]
+        response = ctx.response
+        if response is None or response.status == 499:
+            self.balancer.release(index)  # the client went away: nobody's fault
+            state["settled"] = True
+            self._note_try(state, index, "client_closed", 0)
+            return
+        if not exchange.status:
+            # No answer (the core's own error after the last failover).
+            outcome = "timeout" if response.status == 504 else "error"
+            self._settle_failure(state, index, outcome, 0, None)
+            return
+        status = exchange.status
+        if 200 <= status < 300 and exchange.answer_status >= 500:
+            # Answered, but not as the provider's API promises (a 502).
+            self._settle_failure(state, index, "invalid_answer", 0, None)
+            return
+        if not 200 <= status < 300:
+            self._settle_failure(state, index, f"http_{status}", status,
+                                 response.headers.get("retry-after"))
+            return
+        state["settled"] = True
+        self._note_try(state, index, "ok", status)
+        self.balancer.success(index, self.value_of(exchange, self.targets[index]))
+
+
+HANDLER = AIProxyAdvanced

@@ -1,0 +1,184 @@
+"""Config of ai-proxy-advanced, with Kong's field names and defaults
+(``kong/plugins/ai-proxy-advanced/schema.lua``): ``targets``, each an
+ai-proxy model with a ``weight`` and a ``description``, and the ``balancer``.
+
+fastgw differs from Kong where ``docs/kong-compatibility.md`` says: targets
+may mix providers (a request that fails over is translated again for the
+next one), ``priority`` groups come from ``targets[].priority`` (lower first),
+``latency_strategy`` also has ``ttft``, and the ``semantic`` algorithm with
+its ``embeddings`` and ``vectordb`` is not built yet (refused, never ignored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastgw._core.balancer import DEFAULT_SLOTS, DEFAULT_WEIGHT, MAX_SLOTS, MAX_WEIGHT, MIN_SLOTS
+from fastgw.config.schema import (
+    INVALID,
+    Array,
+    Field,
+    Integer,
+    Path,
+    Record,
+    Set,
+    String,
+    Validation,
+)
+from fastgw.plugins.ai_proxy.schema import (
+    AUTH,
+    FRONT_DOOR_FIELDS,
+    LOGGING,
+    MODEL,
+    ROUTE_TYPE,
+    check_front_door,
+    check_target,
+)
+
+ALGORITHMS = ("round-robin", "lowest-latency", "lowest-usage", "consistent-hashing", "priority",
+              "semantic")
+# What a failed attempt can be, as nginx's proxy_next_upstream names it.
+FAILOVER_CRITERIA = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
+                     "http_504", "http_403", "http_404", "http_429", "non_idempotent")
+MAX_TIMEOUT = 2**31 - 2
+
+
+def _check_target(target: dict, path: Path, ctx: Validation) -> None:
+    check_target(target, path, ctx)
+
+
+TARGET = Record(
+    {
+        "route_type": ROUTE_TYPE,
+        "auth": AUTH,
+        "model": MODEL,
+        "logging": LOGGING,
+        "weight": Integer(
+            default=DEFAULT_WEIGHT,
+            between=(1, MAX_WEIGHT),
+            description="The target's share of traffic (round-robin, consistent-hashing, "
+            "priority within a group; lowest-* divide their cost by it).",
+        ),
+        "description": String(
+            description="What the model is for (Kong's semantic balancer reads it)."
+        ),
+        "priority": Integer(
+            default=1,
+            between=(1, 1000),
+            description="The target's group for the priority algorithm: group 1 takes all "
+            "traffic while any of its targets is up, then group 2, and so on (fastgw addition).",
+        ),
+    },
+    validator=_check_target,
+    description="One model requests may go to.",
+)
+
+
+def _timeout(description: str) -> Integer:
+    return Integer(default=60000, between=(1, MAX_TIMEOUT), description=description)
+
+
+class _Unsupported(Field):
+    """Kong's semantic balancer settings: accepted only when absent (or null)."""
+
+    type_name = "record"
+    __slots__ = ()
+
+    def _coerce(self, value: Any, path: Path, ctx: Validation) -> Any:
+        ctx.error(path, "not supported by fastgw (the semantic balancer)")
+        return INVALID
+
+
+def _unsupported_record(description: str) -> _Unsupported:
+    return _Unsupported(description=description + " (not supported by fastgw; leave unset).")
+
+
+BALANCER = Record(
+    {
+        "algorithm": String(
+            default="round-robin",
+            one_of=ALGORITHMS,
+            description="How a target is chosen: weighted round-robin, lowest-latency, "
+            "lowest-usage, consistent-hashing on a header, or priority groups.",
+        ),
+        "tokens_count_strategy": String(
+            default="total_tokens",
+            one_of=("total_tokens", "prompt_tokens", "completion_tokens", "cost"),
+            description="What lowest-usage counts per answer: tokens of a kind, or its cost.",
+        ),
+        "latency_strategy": String(
+            default="tpot",
+            one_of=("tpot", "e2e", "ttft"),
+            description="What lowest-latency measures: time per output token, the whole "
+            "answer, or the time to the first token (fastgw addition).",
+        ),
+        "hash_on_header": String(
+            default="X-Kong-LLM-Request-ID",
+            description="The request header consistent-hashing hashes (none sent: round-robin).",
+        ),
+        "slots": Integer(
+            default=DEFAULT_SLOTS,
+            between=(MIN_SLOTS, MAX_SLOTS),
+            description="Buckets of the consistent-hashing ring.",
+        ),
+        "retries": Integer(
+            default=5,
+            between=(0, 32767),
+            description="How many more targets one request may try after the first fails.",
+        ),
+        "connect_timeout": _timeout("Milliseconds to connect to a target."),
+        "write_timeout": _timeout("Milliseconds between two writes of the request."),
+        "read_timeout": _timeout("Milliseconds between two reads of the answer."),
+        "failover_criteria": Set(
+            String(one_of=FAILOVER_CRITERIA),
+            default=("error", "timeout"),
+            description="Which failures move a request to the next target (nginx's "
+            "proxy_next_upstream): error, timeout, invalid_header, http_<status>; a request "
+            "that went out is retried only with non_idempotent (LLM calls are POSTs).",
+        ),
+        "max_fails": Integer(
+            default=0,
+            between=(0, 32767),
+            description="Failures within fail_timeout that open a target's circuit for "
+            "fail_timeout (0: never).",
+        ),
+        "fail_timeout": Integer(
+            default=10000,
+            between=(1, MAX_TIMEOUT),
+            description="Milliseconds that failures are counted over, and that an open "
+            "circuit stays open.",
+        ),
+    },
+    default={},
+    description="How targets are chosen, retried and taken out.",
+)
+
+
+def _check(config: dict, path: Path, ctx: Validation) -> None:
+    targets = config["targets"] or []
+    route_types = {target["route_type"] for target in targets if target}
+    if len(route_types) > 1:
+        ctx.error((path, "targets"), "mixing different route types are not supported")
+    elif route_types:
+        check_front_door(config["llm_format"], route_types.pop(), path, ctx)
+    if config["balancer"]["algorithm"] == "semantic":
+        ctx.error(((path, "balancer"), "algorithm"),
+                  "the 'semantic' algorithm is not supported by fastgw")
+
+
+SCHEMA = Record(
+    {
+        "balancer": BALANCER,
+        "targets": Array(TARGET, required=True, len_min=1, len_max=64,
+                         description="The models requests are balanced over."),
+        "embeddings": _unsupported_record("Embeddings model of the semantic balancer"),
+        "vectordb": _unsupported_record("Vector database of the semantic balancer"),
+        **FRONT_DOOR_FIELDS,
+    },
+    validator=_check,
+    description="Balance LLM requests over several models and providers, failing over "
+    "before the answer starts.",
+)
+
+
+__all__ = ["SCHEMA"]

@@ -1,0 +1,75 @@
+"""ai-proxy-advanced's config schema through the real loader: Kong's
+defaults, and an error naming the path for every bad config."""
+
+import pytest
+
+from fastgw.config.loader import ConfigError, parse_config
+
+PREFIX = "routes[0].plugins[0].config"
+
+
+def target(provider: str = "openai", **extra) -> dict:
+    options = {"upstream_url": "http://127.0.0.1:9"}
+    if provider == "anthropic":
+        options["anthropic_version"] = "2023-06-01"
+    return {"route_type": "llm/v1/chat",
+            "model": {"provider": provider, "name": "m", "options": options},
+            "auth": {"header_name": "Authorization", "header_value": "Bearer k"}, **extra}
+
+
+def doc(config: dict) -> dict:
+    return {"_format_version": "3.0", "routes": [
+        {"name": "r", "paths": ["/r"],
+         "plugins": [{"name": "ai-proxy-advanced", "config": config}]}]}
+
+
+def errors_of(config: dict) -> str:
+    with pytest.raises(ConfigError) as failure:
+        parse_config(doc(config))
+    return str(failure.value)
+
+
+def test_defaults_are_kongs():
+    config = parse_config(doc({"targets": [target()]})).plugins[0].config
+    assert config["balancer"] == {
+        "algorithm": "round-robin", "tokens_count_strategy": "total_tokens",
+        "latency_strategy": "tpot", "hash_on_header": "X-Kong-LLM-Request-ID",
+        "slots": 10000, "retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
+        "read_timeout": 60000, "failover_criteria": ["error", "timeout"], "max_fails": 0,
+        "fail_timeout": 10000}
+    [only] = config["targets"]
+    assert only["weight"] == 100 and only["priority"] == 1 and only["description"] is None
+    assert config["llm_format"] == "openai" and config["max_request_body_size"] == 8192
+
+
+def test_targets_may_mix_providers():
+    config = parse_config(doc({"targets": [target(), target("anthropic")]})).plugins[0].config
+    assert [t["model"]["provider"] for t in config["targets"]] == ["openai", "anthropic"]
+
+
+@pytest.mark.parametrize(("config", "path", "message"), [
+    ({"targets": []}, "targets", "at least 1"),
+    ({}, "targets", "required"),
+    ({"targets": [target(), {**target(), "route_type": "llm/v1/embeddings"}]}, "targets",
+     "mixing different route types are not supported"),
+    ({"targets": [target()], "balancer": {"algorithm": "semantic"}}, "balancer.algorithm",
+     "'semantic' algorithm is not supported by fastgw"),
+    ({"targets": [target()], "balancer": {"algorithm": "fastest"}}, "balancer.algorithm",
+     "expected one of"),
+    ({"targets": [target()], "embeddings": {"model": {"name": "e"}}}, "embeddings",
+     "not supported by fastgw"),
+    ({"targets": [target()], "balancer": {"failover_criteria": ["http_418"]}},
+     "balancer.failover_criteria", "expected one of"),
+    ({"targets": [target()], "balancer": {"retries": -1}}, "balancer.retries", "between"),
+    ({"targets": [target()], "balancer": {"read_timeout": 0}}, "balancer.read_timeout",
+     "between"),
+    ({"targets": [target(weight=0)]}, "targets[0].weight", "between"),
+    ({"targets": [target(), {**target("anthropic"), "model": {
+        "provider": "anthropic", "name": "m", "options": {}}}]},
+     "targets[1].model.options.anthropic_version", "must set"),
+    ({"targets": [{**target(), "route_type": "llm/v1/embeddings"}],
+      "llm_format": "anthropic"}, "llm_format", "can only be used"),
+])
+def test_bad_configs_name_the_path(config, path, message):
+    errors = errors_of(config)
+    assert f"{PREFIX}.{path}" in errors and message in errors, errors
