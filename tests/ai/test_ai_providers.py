@@ -347,6 +347,7 @@ def test_an_anthropic_client_is_translated_or_refused_for_other_providers():
     ("ollama", {"logit_bias": {"50256": -100}}, "logit_bias:"),
     ("mistral", {"top_logprobs": 3, "logprobs": True}, "logprobs:"),
     ("mistral", {"top_k": 40}, "top_k:"),
+    ("azure", {"top_k": 40}, "top_k:"),
 ])
 def test_other_providers_refuse_what_they_have_no_place_for(provider, fields, named):
     with pytest.raises(TranslationError) as refusal:
@@ -359,3 +360,9 @@ def test_defaults_that_ask_for_nothing_are_not_refused():
         build(provider, {**CHAT, "n": 1, "logprobs": False, "seed": None})
     # Mistral still drops the hints it has no field for.
     assert "user" not in build("mistral", {**CHAT, "user": "u-1"})[1]
+
+
+def test_openai_format_servers_get_every_field_as_it_came():
+    # vLLM honours top_k; OpenAI itself answers an unknown field with its own 400.
+    sent = build("openai", {**CHAT, "top_k": 40, "min_p": 0.1, "repetition_penalty": 1.1})[1]
+    assert (sent["top_k"], sent["min_p"], sent["repetition_penalty"]) == (40, 0.1, 1.1)

@@ -16,6 +16,9 @@ DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 # the newest GA api-version with both.
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_GEMINI_API_VERSION = "v1beta"
+# Model options that fill the request fields of the same name a request
+# leaves unset (Kong's rule).
+SAMPLING_OPTIONS = ("temperature", "top_p", "top_k")
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,3 +179,16 @@ def test_a_kong_dump_with_its_off_switches_loads():
     parsed = parse_config(plugin_doc(config)).plugins[0].config
 
     assert parsed["auth"]["azure_use_managed_identity"] is False
+
+
+@pytest.mark.parametrize("provider", ["mistral", "azure"])
+def test_a_model_option_the_provider_would_refuse_every_time_is_a_config_error(provider):
+    config = chat_config(provider)
+    config["model"]["options"]["top_k"] = 40
+    if provider == "mistral":
+        config["model"]["options"]["mistral_format"] = "openai"
+    else:
+        config["model"]["options"].update(azure_instance="i", azure_deployment_id="d")
+    errors = errors_of(config)
+    assert f"{PREFIX}.model.options.top_k" in errors
+    assert f"provider '{provider}' does not support top_k" in errors

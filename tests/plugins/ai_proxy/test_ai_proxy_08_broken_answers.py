@@ -15,12 +15,13 @@ ANTHROPIC_CHAT = {"model": "gpt-test", "max_tokens": 16,
                   "messages": [{"role": "user", "content": "hi"}]}
 GOOD = orjson.dumps({
     "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-test",
+    "system_fingerprint": "fp_1", "service_tier": "default",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                  "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
               "prompt_tokens_details": {"cached_tokens": 2},
               "completion_tokens_details": {"reasoning_tokens": 1}},
-})
+}, option=orjson.OPT_INDENT_2)  # as written: re-encoding would change it
 # What each path of the chaos upstream answers: (content type, body).
 ANSWERS = {
     "ok": ("application/json", GOOD),
@@ -101,6 +102,8 @@ def test_a_good_answer_still_arrives_whole(gateway, path):
     answer = orjson.loads(body)
     assert answer["choices"][0]["message"]["content"] == "hello"
     assert int(headers["content-length"]) == len(body)
+    # OpenAI client, OpenAI-format provider: the answer as the provider wrote it.
+    assert body == GOOD
 
 
 @pytest.mark.parametrize("kind", ["empty", "malformed", "error-body", "html", "not-object"])

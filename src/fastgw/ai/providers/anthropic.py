@@ -315,6 +315,7 @@ class AnthropicStreamTranslator(SSEStreamTranslator):
 
 class AnthropicTranslator(ProviderTranslator):
     name = "anthropic"
+    untranslatable_fields = UNTRANSLATABLE
     default_base_url = "https://api.anthropic.com"
     stream_translator_class = AnthropicStreamTranslator
     native_format = "anthropic"
@@ -336,7 +337,7 @@ class AnthropicTranslator(ProviderTranslator):
         model_name: str,
         stream: bool,
     ) -> dict[str, Any]:
-        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
+        refuse_untranslatable(body, self.untranslatable_fields, self.name)
         system, turns = _system_and_turns(body.get("messages") or [])
         payload: dict[str, Any] = {
             "model": model_name,

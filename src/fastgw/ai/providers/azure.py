@@ -28,6 +28,8 @@ def _api_version(model: ModelConfig) -> str:
 
 class AzureTranslator(OpenAITranslator):
     name = "azure"
+    # Azure OpenAI refuses it (OpenAI has none); said before the call.
+    untranslatable_fields = ("top_k",)
 
     def base_url(self, model: ModelConfig) -> str:
         instance = model.options.azure_instance

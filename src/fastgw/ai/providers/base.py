@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from fastgw.ai.config import AuthConfig, ModelConfig, ModelOptions
+from fastgw.ai.config import SAMPLING_OPTIONS, AuthConfig, ModelConfig, ModelOptions
 from fastgw.ai.errors import (
     StreamCut,
     StreamError,
@@ -108,7 +108,7 @@ def with_option_defaults(body: dict[str, Any], options: ModelOptions) -> dict[st
         and "max_completion_tokens" not in body
     ):
         defaults["max_tokens"] = options.max_tokens
-    for key in ("temperature", "top_p", "top_k"):
+    for key in SAMPLING_OPTIONS:
         value = getattr(options, key)
         if value is not None and key not in body:
             defaults[key] = value
@@ -316,6 +316,15 @@ class ProviderTranslator:
     # Fields a native request must carry, used when neither it nor the
     # model options give one.
     native_fallbacks: ClassVar[dict[str, Any]] = {}
+    # Canonical request fields asking for what this provider cannot do:
+    # refused (400 naming the field) when set, and refused at config time as
+    # model options.
+    untranslatable_fields: ClassVar[tuple[str, ...]] = ()
+
+    def answers_in_openai_format(self, route_type: str, request: dict[str, Any]) -> bool:
+        """Whether a whole answer comes back as the canonical (OpenAI) answer
+        parse_response makes of it, so an OpenAI client can have it as written."""
+        return False
 
     def build_request(
         self, route_type: str, body: dict[str, Any], model: ModelConfig

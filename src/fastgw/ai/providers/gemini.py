@@ -349,6 +349,7 @@ class GeminiStreamTranslator(SSEStreamTranslator):
 
 class GeminiTranslator(ProviderTranslator):
     name = "gemini"
+    untranslatable_fields = UNTRANSLATABLE
     default_base_url = "https://generativelanguage.googleapis.com"
     route_types = frozenset((ROUTE_CHAT, ROUTE_EMBEDDINGS))
     stream_translator_class = GeminiStreamTranslator
@@ -393,7 +394,7 @@ class GeminiTranslator(ProviderTranslator):
     ) -> dict[str, Any]:
         if route_type == ROUTE_EMBEDDINGS:
             return self._embeddings_payload(body, model_name)
-        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
+        refuse_untranslatable(body, self.untranslatable_fields, self.name)
         system_parts, contents = _contents(body.get("messages") or [])
         payload: dict[str, Any] = {"contents": contents}
         if system_parts:

@@ -219,6 +219,7 @@ class OllamaStreamTranslator(StreamTranslator):
 
 class OllamaTranslator(ProviderTranslator):
     name = "ollama"
+    untranslatable_fields = UNTRANSLATABLE
     default_base_url = "http://localhost:11434"
     route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
     stream_content_type = "application/x-ndjson"
@@ -247,7 +248,7 @@ class OllamaTranslator(ProviderTranslator):
             if body.get("dimensions"):
                 payload["dimensions"] = body["dimensions"]
             return payload
-        refuse_untranslatable(body, UNTRANSLATABLE, self.name)
+        refuse_untranslatable(body, self.untranslatable_fields, self.name)
         payload = {"model": model_name, "stream": stream}
         if route_type == ROUTE_CHAT:
             messages = body.get("messages") or []

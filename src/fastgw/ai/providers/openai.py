@@ -1,8 +1,7 @@
 """OpenAI, and any OpenAI-compatible server (vLLM, llama.cpp, LM Studio) via upstream_url.
 
 The canonical format is OpenAI's own, so requests and answers pass through
-almost untouched: the configured model replaces the client's, fields only
-other providers know are dropped, and streams ask for the final usage chunk
+almost untouched: the configured model replaces the client's, and streams ask for the final usage chunk
 so the gateway can count tokens even when the client did not ask for it.
 """
 
@@ -98,12 +97,12 @@ class OpenAITranslator(ProviderTranslator):
         ROUTE_COMPLETIONS: "/v1/completions",
         ROUTE_EMBEDDINGS: "/v1/embeddings",
     }
-    # Canonical-format extensions that OpenAI rejects as unknown parameters.
-    dropped_fields: ClassVar[frozenset[str]] = frozenset(("top_k",))
+    # Hints a stricter server refuses, dropped. None here: every field goes as
+    # it came, since OpenAI-compatible servers take more than OpenAI (vLLM's
+    # top_k) and OpenAI answers a field it does not know with its own 400.
+    dropped_fields: ClassVar[frozenset[str]] = frozenset()
     # Request fields renamed for this provider's API.
     renamed_fields: ClassVar[dict[str, str]] = {}
-    # Request fields asking for what this provider cannot do: refused when set.
-    untranslatable_fields: ClassVar[tuple[str, ...]] = ()
     # Embeddings come back as floats and are base64-encoded here when asked.
     encodes_embeddings: ClassVar[bool] = False
     stream_translator_class = OpenAIStreamTranslator
@@ -118,11 +117,9 @@ class OpenAITranslator(ProviderTranslator):
     ) -> dict[str, Any]:
         refuse_untranslatable(body, self.untranslatable_fields, self.name)
         renamed = self.renamed_fields
-        payload = {
-            renamed.get(key, key): value
-            for key, value in body.items()
-            if key not in self.dropped_fields
-        }
+        dropped = self.dropped_fields
+        payload = {renamed.get(key, key): value for key, value in body.items()
+                   if key not in dropped}
         payload["model"] = model_name
         if stream and self.requests_stream_usage(model):
             payload["stream_options"] = {
@@ -133,6 +130,11 @@ class OpenAITranslator(ProviderTranslator):
 
     def requests_stream_usage(self, model: ModelConfig) -> bool:
         return True
+
+    def answers_in_openai_format(self, route_type: str, request: dict[str, Any]) -> bool:
+        # All but the embeddings that _parse_response encodes in base64 itself.
+        return not (self.encodes_embeddings and route_type == ROUTE_EMBEDDINGS
+                    and request.get("encoding_format") == "base64")
 
     def endpoint_path(
         self, route_type: str, model: ModelConfig, model_name: str, stream: bool

@@ -48,7 +48,7 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
-        "native", "wrong_type",
+        "native", "wrong_type", "as_written",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
@@ -58,6 +58,10 @@ class LLMExchange:
         # The client speaks the provider's API: the answer passes through as
         # the provider wrote it, read only for usage, timings and its shape.
         self.native = native
+        # A whole answer the client gets as the provider wrote it (natively,
+        # or an OpenAI client of an OpenAI-format provider).
+        self.as_written = native or (front.name == "openai" and
+                                     translator.answers_in_openai_format(route_type, request))
         self.translator = translator
         self.route_type = route_type
         self.request = request  # canonical (OpenAI-format) request, as sent
@@ -217,7 +221,7 @@ class LLMExchange:
         self.usage = usage
         model = answer.get("model")
         self.response_model = model if isinstance(model, str) else None
-        if self.native:
+        if self.as_written:
             return raw  # read for its usage and shape; sent as the provider wrote it
         return orjson.dumps(front.answer(answer, usage))
 

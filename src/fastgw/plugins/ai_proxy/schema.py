@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fastgw.ai.config import (
     DEFAULT_AZURE_API_VERSION,
     DEFAULT_GEMINI_API_VERSION,
+    SAMPLING_OPTIONS,
     ModelConfig,
 )
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_TYPES
@@ -275,6 +276,11 @@ def check_target(config: dict, path: Path, ctx: Validation) -> bool:
     if route_type not in translator.route_types:
         ctx.error((path, "route_type"),
                   f"provider '{provider}' does not support route type '{route_type}'")
+    for name in SAMPLING_OPTIONS:
+        # A default the provider would refuse on every request: said now.
+        if model["options"][name] is not None and name in translator.untranslatable_fields:
+            ctx.error((((path, "model"), "options"), name),
+                      f"provider '{provider}' does not support {name}")
     return len(ctx.errors) == errors_before
 
 
