@@ -23,6 +23,7 @@ from fastgw.ai.openai_format import new_id
 from fastgw.ai.providers.anthropic import THINKING_BUDGETS, openai_tool_call
 from fastgw.ai.providers.base import content_text, tool_arguments
 from fastgw.ai.sse import encode_sse
+from fastgw.ai.stream_encoding import FirstChoiceEncoder
 from fastgw.ai.usage import Usage
 
 STOP_REASON_BY_FINISH_REASON = {
@@ -310,7 +311,7 @@ def openai_to_anthropic_response(
     }
 
 
-class AnthropicStreamEncoder:
+class AnthropicStreamEncoder(FirstChoiceEncoder):
     """Canonical OpenAI chunks -> Anthropic's stream events, as SSE bytes.
 
     Anthropic frames an answer in content blocks (text, thinking, tool_use),
@@ -332,24 +333,14 @@ class AnthropicStreamEncoder:
         self._stop_reason: str | None = None
         self._usage: Usage | None = None
 
-    def encode(self, chunk: dict[str, Any]) -> bytes:
-        events: list[bytes] = []
-        self._start(events)
-        if chunk.get("usage"):
-            self._usage = Usage.from_openai(chunk["usage"])
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue  # Anthropic answers with one message; extra choices have no place
-            delta = choice.get("delta") or {}
-            if delta.get("reasoning_content"):
-                self._text_delta("thinking", delta["reasoning_content"], events)
-            if delta.get("content"):
-                self._text_delta("text", delta["content"], events)
-            for call in delta.get("tool_calls") or ():
-                self._tool_delta(call, events)
-            if choice.get("finish_reason"):
-                self._stop_reason = stop_reason(choice["finish_reason"])
-        return b"".join(events)
+    def _reasoning_delta(self, text: str, events: list[bytes]) -> None:
+        self._text_delta("thinking", text, events)
+
+    def _content_delta(self, text: str, events: list[bytes]) -> None:
+        self._text_delta("text", text, events)
+
+    def _finish(self, finish_reason: str) -> None:
+        self._stop_reason = stop_reason(finish_reason)
 
     def finish(self, usage: Usage | None = None) -> bytes:
         """The closing events; ``usage`` is the stream translator's (reported or estimated)."""

@@ -1,4 +1,5 @@
-"""The APIs clients speak to the gateway: OpenAI's, and Anthropic's Messages API.
+"""The APIs clients speak to the gateway: OpenAI's (Chat Completions and the
+others, or the Responses API), and Anthropic's Messages API.
 
 A front door checks a client's request and turns it into the canonical
 OpenAI-format request the provider translators start from; on the way back
@@ -28,9 +29,15 @@ from fastgw.ai.openai_format import (
     ROUTE_CHAT,
     ROUTE_COMPLETIONS,
     ROUTE_EMBEDDINGS,
+    ROUTE_RESPONSES,
     encode_openai_chunk,
     encode_openai_stream_error,
     openai_error,
+)
+from fastgw.ai.responses_format import (
+    ResponsesStreamEncoder,
+    chat_to_response,
+    responses_to_chat_request,
 )
 from fastgw.ai.usage import Usage, estimate_prompt_tokens
 
@@ -111,10 +118,12 @@ class OpenAIStreamWriter(StreamWriter):
         return encode_openai_stream_error(error)
 
 
-class AnthropicStreamWriter(StreamWriter):
+class EncoderStreamWriter(StreamWriter):
+    """A writer over an encoder of canonical chunks (Anthropic's, the Responses API's)."""
+
     __slots__ = ("encoder",)
 
-    def __init__(self, encoder: AnthropicStreamEncoder) -> None:
+    def __init__(self, encoder: AnthropicStreamEncoder | ResponsesStreamEncoder) -> None:
         self.encoder = encoder
 
     def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
@@ -144,8 +153,10 @@ class FrontDoor:
     def _canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def answer(self, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
-        """A canonical (OpenAI-format) answer in the client's API."""
+    def answer(self, answer: dict[str, Any], usage: Usage, request: dict[str, Any],
+               body: dict[str, Any] | None) -> dict[str, Any]:
+        """A canonical (OpenAI-format) answer in the client's API; ``request``
+        is the canonical request, ``body`` the client's own."""
         raise NotImplementedError
 
     def error(self, error: dict[str, Any], status: int) -> dict[str, Any]:
@@ -159,8 +170,9 @@ class FrontDoor:
         """Refuse (400 naming it) a field of the client's request that the
         translation to ``provider``'s API would drop."""
 
-    def stream_writer(self, model_name: str, request: dict[str, Any]) -> StreamWriter:
-        """``request`` is the canonical request the stream answers."""
+    def stream_writer(self, model_name: str, request: dict[str, Any],
+                      body: dict[str, Any] | None) -> StreamWriter:
+        """``request`` is the canonical request the stream answers, ``body`` the client's."""
         raise NotImplementedError
 
 
@@ -178,13 +190,15 @@ class OpenAIFrontDoor(FrontDoor):
             _check_messages(body)
         return body
 
-    def answer(self, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
+    def answer(self, answer: dict[str, Any], usage: Usage, request: dict[str, Any],
+               body: dict[str, Any] | None) -> dict[str, Any]:
         return answer
 
     def error(self, error: dict[str, Any], status: int) -> dict[str, Any]:
         return error
 
-    def stream_writer(self, model_name: str, request: dict[str, Any]) -> StreamWriter:
+    def stream_writer(self, model_name: str, request: dict[str, Any],
+                      body: dict[str, Any] | None) -> StreamWriter:
         return OpenAIStreamWriter()
 
 
@@ -206,7 +220,8 @@ class AnthropicFrontDoor(FrontDoor):
             raise TranslationError("stop_sequences: expected a list")
         return anthropic_to_openai_request(body)
 
-    def answer(self, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
+    def answer(self, answer: dict[str, Any], usage: Usage, request: dict[str, Any],
+               body: dict[str, Any] | None) -> dict[str, Any]:
         return openai_to_anthropic_response(answer, usage)
 
     def error(self, error: dict[str, Any], status: int) -> dict[str, Any]:
@@ -221,12 +236,40 @@ class AnthropicFrontDoor(FrontDoor):
             raise TranslationError(f"{missing[0]}: cannot be translated for provider "
                                    f"'{provider}'", code="unsupported_parameter")
 
-    def stream_writer(self, model_name: str, request: dict[str, Any]) -> StreamWriter:
+    def stream_writer(self, model_name: str, request: dict[str, Any],
+                      body: dict[str, Any] | None) -> StreamWriter:
         # message_start goes out before the provider has counted the prompt.
         input_tokens = estimate_prompt_tokens(ROUTE_CHAT, request)
-        return AnthropicStreamWriter(AnthropicStreamEncoder(model_name, input_tokens=input_tokens))
+        return EncoderStreamWriter(AnthropicStreamEncoder(model_name, input_tokens=input_tokens))
+
+
+class ResponsesFrontDoor(OpenAIFrontDoor):
+    """OpenAI's Responses API (``route_type: llm/v1/responses``), over Chat
+    Completions: OpenAI's error shape, its own answers and stream events."""
+
+    name = "responses"
+    route_types = frozenset((ROUTE_RESPONSES,))
+
+    def _canonical_request(self, body: dict[str, Any], route_type: str) -> dict[str, Any]:
+        request = responses_to_chat_request(body)
+        _check_messages(request)
+        return request
+
+    def answer(self, answer: dict[str, Any], usage: Usage, request: dict[str, Any],
+               body: dict[str, Any] | None) -> dict[str, Any]:
+        return chat_to_response(answer, usage, request, body)
+
+    def stream_writer(self, model_name: str, request: dict[str, Any],
+                      body: dict[str, Any] | None) -> StreamWriter:
+        return EncoderStreamWriter(ResponsesStreamEncoder(model_name, request, body))
 
 
 FRONT_DOORS: dict[str, FrontDoor] = {
     door.name: door for door in (OpenAIFrontDoor(), AnthropicFrontDoor())
 }
+RESPONSES_FRONT_DOOR = ResponsesFrontDoor()
+
+
+def front_door(llm_format: str, route_type: str) -> FrontDoor:
+    """The API a route's clients speak: its llm_format's, or the Responses API."""
+    return RESPONSES_FRONT_DOOR if route_type == ROUTE_RESPONSES else FRONT_DOORS[llm_format]

@@ -19,7 +19,14 @@ import orjson
 ROUTE_CHAT = "llm/v1/chat"
 ROUTE_COMPLETIONS = "llm/v1/completions"
 ROUTE_EMBEDDINGS = "llm/v1/embeddings"
-ROUTE_TYPES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS)
+# OpenAI's Responses API: translated to and from Chat Completions (responses_format).
+ROUTE_RESPONSES = "llm/v1/responses"
+ROUTE_TYPES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, ROUTE_RESPONSES)
+
+
+def translation_route(route_type: str) -> str:
+    """The operation provider translators speak for a route type."""
+    return ROUTE_CHAT if route_type == ROUTE_RESPONSES else route_type
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 

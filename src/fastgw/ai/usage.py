@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS
+from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS, translation_route
 
 # Bytes per token for ASCII text, the usual rule of thumb for BPE tokenizers on
 # English and code. A non-ASCII character is counted as a whole token: right for
@@ -66,6 +66,21 @@ class Usage:
             usage.get("total_tokens"),
             reasoning=completion_details.get("reasoning_tokens"),
             cached=prompt_details.get("cached_tokens"),
+        )
+
+    @classmethod
+    def from_responses(cls, usage: dict[str, Any] | None) -> Usage | None:
+        """The Responses API's usage (input_tokens, output_tokens and their details)."""
+        if not usage:
+            return None
+        input_details = usage.get("input_tokens_details") or {}
+        output_details = usage.get("output_tokens_details") or {}
+        return cls.of(
+            usage.get("input_tokens") or 0,
+            usage.get("output_tokens") or 0,
+            usage.get("total_tokens"),
+            reasoning=output_details.get("reasoning_tokens"),
+            cached=input_details.get("cached_tokens"),
         )
 
     def to_openai(self) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
     """Estimate the prompt of an OpenAI-format request, before any provider has counted it."""
     counter = TokenCounter()
     extra_tokens = 0
-    if route_type == ROUTE_CHAT:
+    if translation_route(route_type) == ROUTE_CHAT:
         for message in body.get("messages") or ():
             extra_tokens += _TOKENS_PER_MESSAGE
             counter.add(_content_text(message.get("content")))

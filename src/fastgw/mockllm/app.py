@@ -140,6 +140,7 @@ class MockApp:
         self._exact_routes: dict[str, tuple[Provider, dict[bytes, Handler]]] = {
             "/v1/chat/completions": (self.openai, {b"POST": self.openai.chat}),
             "/v1/completions": (self.openai, {b"POST": self.openai.completions}),
+            "/v1/responses": (self.openai, {b"POST": self.openai.responses}),
             "/v1/embeddings": (self.openai, {b"POST": self.openai.embeddings}),
             "/v1/models": (self.openai, {b"GET": self.openai.models}),
             "/v1/messages": (self.anthropic, {b"POST": self.anthropic.messages}),

@@ -192,3 +192,10 @@ def test_a_model_option_the_provider_would_refuse_every_time_is_a_config_error(p
     errors = errors_of(config)
     assert f"{PREFIX}.model.options.top_k" in errors
     assert f"provider '{provider}' does not support top_k" in errors
+
+
+def test_the_responses_route_type_is_for_openai_clients():
+    config = chat_config("anthropic", route_type="llm/v1/responses")
+    parse_config(plugin_doc(config))  # any provider: translated through Chat Completions
+    errors = errors_of({**config, "llm_format": "anthropic"})
+    assert f"{PREFIX}.llm_format" in errors and "can only be used" in errors

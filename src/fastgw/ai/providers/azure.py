@@ -28,6 +28,7 @@ def _api_version(model: ModelConfig) -> str:
 
 class AzureTranslator(OpenAITranslator):
     name = "azure"
+    route_types = frozenset(_OPERATIONS)
     # Azure OpenAI refuses it (OpenAI has none); said before the call.
     untranslatable_fields = ("top_k",)
 

@@ -99,15 +99,19 @@ def resolve_model_name(body: dict[str, Any], model: ModelConfig) -> str:
     return name
 
 
-def with_option_defaults(body: dict[str, Any], options: ModelOptions) -> dict[str, Any]:
-    """Fill sampling fields the request left unset from the model options (Kong's rule)."""
+def with_option_defaults(body: dict[str, Any], options: ModelOptions,
+                         max_tokens_field: str = "max_tokens") -> dict[str, Any]:
+    """Fill sampling fields the request left unset from the model options
+    (Kong's rule); ``max_tokens_field``: what the API calls the output bound
+    (the Responses API's ``max_output_tokens``)."""
     defaults = {}
     if (
         options.max_tokens is not None
+        and max_tokens_field not in body
         and "max_tokens" not in body
         and "max_completion_tokens" not in body
     ):
-        defaults["max_tokens"] = options.max_tokens
+        defaults[max_tokens_field] = options.max_tokens
     for key in SAMPLING_OPTIONS:
         value = getattr(options, key)
         if value is not None and key not in body:
@@ -321,6 +325,10 @@ class ProviderTranslator:
     # model options.
     untranslatable_fields: ClassVar[tuple[str, ...]] = ()
 
+    def max_tokens_field(self, route_type: str) -> str:
+        """What a native request of ``route_type`` calls its output bound."""
+        return "max_tokens"
+
     def answers_in_openai_format(self, route_type: str, request: dict[str, Any]) -> bool:
         """Whether a whole answer comes back as the canonical (OpenAI) answer
         parse_response makes of it, so an OpenAI client can have it as written."""
@@ -352,8 +360,8 @@ class ProviderTranslator:
         with json_shape("the request body", TranslationError):
             self.check_route_type(route_type)
             model_name = resolve_model_name(body, model)
-            payload = {**self.native_fallbacks, **with_option_defaults(body, model.options),
-                       "model": model_name}
+            defaults = with_option_defaults(body, model.options, self.max_tokens_field(route_type))
+            payload = {**self.native_fallbacks, **defaults, "model": model_name}
             if stream:
                 payload["stream"] = True
             return self.upstream_request(route_type, payload, model, model_name, stream)

@@ -10,10 +10,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fastgw.ai.config import ModelConfig
-from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, embeddings_list
+from fastgw.ai.errors import UpstreamFormatError
+from fastgw.ai.openai_format import (
+    ROUTE_CHAT,
+    ROUTE_COMPLETIONS,
+    ROUTE_EMBEDDINGS,
+    ROUTE_RESPONSES,
+    embeddings_list,
+    openai_error,
+)
 from fastgw.ai.providers.base import (
     ProviderTranslator,
     SSEStreamTranslator,
+    StreamTranslator,
     answer_model,
     content_text,
     estimated_usage,
@@ -88,14 +97,50 @@ class OpenAIStreamTranslator(SSEStreamTranslator):
         return self._upstream_usage_chunk or super()._usage_chunk()
 
 
+class ResponsesStreamTranslator(SSEStreamTranslator):
+    """Reads OpenAI's own Responses stream, which the client gets as it is:
+    tokens for the timings and estimates, the usage of ``response.completed``,
+    and the failures (``error``, ``response.failed``)."""
+
+    DELTAS = frozenset(("response.output_text.delta", "response.refusal.delta",
+                        "response.function_call_arguments.delta",
+                        "response.reasoning_summary_text.delta",
+                        "response.reasoning_text.delta"))
+    ENDS = frozenset(("response.completed", "response.incomplete"))
+
+    def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
+        data = self._load(event.data)
+        if data is None:
+            return
+        kind = data.get("type") or event.event
+        if kind in self.DELTAS:
+            delta = data.get("delta")
+            if isinstance(delta, str) and delta:
+                self._output.add(delta)
+                self.first_token_seen = True
+        elif kind in self.ENDS:
+            response = data.get("response") or {}
+            self.usage = Usage.from_responses(response.get("usage"))
+            self.done = True
+        elif kind == "response.failed":
+            error = (data.get("response") or {}).get("error") or {}
+            self._fail(openai_error(error.get("message") or "the response failed", "api_error",
+                                    status=502, code=error.get("code")))
+        elif kind == "error":
+            self._fail(openai_error(data.get("message") or "the provider reported an error",
+                                    "api_error", status=502, code=data.get("code")))
+
+
 class OpenAITranslator(ProviderTranslator):
     name = "openai"
     default_base_url = "https://api.openai.com"
-    route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS))
+    # llm/v1/responses: OpenAI's own Responses API, for its clients as they are.
+    route_types = frozenset((ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, ROUTE_RESPONSES))
     paths: ClassVar[dict[str, str]] = {
         ROUTE_CHAT: "/v1/chat/completions",
         ROUTE_COMPLETIONS: "/v1/completions",
         ROUTE_EMBEDDINGS: "/v1/embeddings",
+        ROUTE_RESPONSES: "/v1/responses",
     }
     # Hints a stricter server refuses, dropped. None here: every field goes as
     # it came, since OpenAI-compatible servers take more than OpenAI (vLLM's
@@ -131,6 +176,18 @@ class OpenAITranslator(ProviderTranslator):
     def requests_stream_usage(self, model: ModelConfig) -> bool:
         return True
 
+    def max_tokens_field(self, route_type: str) -> str:
+        return "max_output_tokens" if route_type == ROUTE_RESPONSES else "max_tokens"
+
+    def stream_translator(
+        self, route_type: str, model_name: str, request: dict[str, Any] | None = None
+    ) -> StreamTranslator:
+        if route_type != ROUTE_RESPONSES:
+            return super().stream_translator(route_type, model_name, request)
+        stream = ResponsesStreamTranslator(route_type, model_name, request)
+        stream.provider_name = self.name
+        return stream
+
     def answers_in_openai_format(self, route_type: str, request: dict[str, Any]) -> bool:
         # All but the embeddings that _parse_response encodes in base64 itself.
         return not (self.encodes_embeddings and route_type == ROUTE_EMBEDDINGS
@@ -151,6 +208,12 @@ class OpenAITranslator(ProviderTranslator):
         model_name: str | None = None,
     ) -> tuple[dict[str, Any], Usage]:
         answer = load_json_object(body)
+        if route_type == ROUTE_RESPONSES:
+            if not isinstance(answer.get("output"), list):
+                raise UpstreamFormatError("upstream answered without a Response's output")
+            reported = Usage.from_responses(answer.get("usage"))
+            return answer, reported or estimated_usage(route_type, request,
+                                                       _response_text(answer))
         usage = Usage.from_openai(answer.get("usage"))
         if route_type == ROUTE_EMBEDDINGS:
             if usage is None:
@@ -175,4 +238,13 @@ def _answer_text(answer: dict[str, Any]) -> str:
         texts.append(choice.get("text") or content_text(message.get("content")))
         for call in message.get("tool_calls") or ():
             texts.append((call.get("function") or {}).get("arguments") or "")
+    return "".join(texts)
+
+
+def _response_text(answer: dict[str, Any]) -> str:
+    texts = []
+    for item in answer.get("output") or ():
+        for part in item.get("content") or ():
+            texts.append(part.get("text") or part.get("refusal") or "")
+        texts.append(item.get("arguments") or "")
     return "".join(texts)

@@ -6,9 +6,17 @@ the same shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
+from fastgw.ai.errors import TranslationError
+from fastgw.ai.responses_format import (
+    ResponsesStreamEncoder,
+    chat_to_response,
+    responses_to_chat_request,
+)
+from fastgw.ai.usage import Usage
 from fastgw.mockllm import embeddings
 from fastgw.mockllm.providers._common import (
     MODEL_IDS,
@@ -99,6 +107,31 @@ class OpenAIProvider(Provider):
                 "system_fingerprint": _SYSTEM_FINGERPRINT,
             },
         )
+
+    # --- responses ----------------------------------------------------------------------------
+
+    def responses(self, call: Call) -> JsonReply | StreamReply:
+        """The Responses API, stateless: the same generation as a chat, as a
+        Response object or its typed events (rendered by fastgw.ai's encoder)."""
+        body = call.body
+        try:
+            request = responses_to_chat_request(body)
+        except TranslationError as refusal:
+            raise ApiError(400, str(refusal)) from None
+        chat_call = dataclasses.replace(call, body=request)
+        model = _model(chat_call)
+        generation = generate(_chat_request(chat_call, model))
+        usage = Usage.of(generation.prompt_tokens, generation.completion_tokens)
+        if body.get("stream") is True:
+            return StreamReply(CONTENT_SSE, _response_events(generation, model, request, body,
+                                                             usage))
+        message: dict = {"role": "assistant", "content": generation.text}
+        if generation.tool_call is not None:
+            message = {"role": "assistant", "content": None,
+                       "tool_calls": [_tool_call_json(generation)]}
+        answer = {"model": model, "created": int(time.time()), "choices": [
+            {"index": 0, "message": message, "finish_reason": _finish_reason(generation)}]}
+        return json_reply(200, chat_to_response(answer, usage, request, body))
 
     # --- legacy completions ----------------------------------------------------------------
 
@@ -313,6 +346,27 @@ def _chat_events(
         usage = usage_json(generation.prompt_tokens, generation.completion_tokens)
         yield sse_data({**base, "choices": [], "usage": usage}), False
     yield _DONE, False
+
+
+def _response_events(generation: Generation, model: str, request: dict, body: dict,
+                     usage: Usage) -> Iterator[StreamEvent]:
+    encoder = ResponsesStreamEncoder(model, request, body)
+
+    def delta(fields: dict, finish_reason: str | None = None) -> bytes:
+        return encoder.encode({"choices": [{"index": 0, "delta": fields,
+                                            "finish_reason": finish_reason}]})
+
+    tool_call = generation.tool_call
+    if tool_call is not None:
+        yield delta({"tool_calls": [{"index": 0, "id": tool_call.id, "type": "function",
+                                     "function": {"name": tool_call.name,
+                                                  "arguments": ""}}]}), False
+    for piece in generation.pieces:
+        if tool_call is None:
+            yield delta({"content": piece}), True
+        else:
+            yield delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), True
+    yield delta({}, _finish_reason(generation)) + encoder.finish(usage), False
 
 
 def _legacy_prompts(prompt: object) -> list[str]:

@@ -48,12 +48,13 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
-        "native", "wrong_type", "as_written",
+        "native", "wrong_type", "as_written", "client_request",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
                  request: dict[str, Any], model_name: str, provider: str, stream: bool,
-                 client_body: bytes, payloads: bool, native: bool = False) -> None:
+                 client_body: bytes, payloads: bool, native: bool = False,
+                 client_request: dict[str, Any] | None = None) -> None:
         self.front = front
         # The client speaks the provider's API: the answer passes through as
         # the provider wrote it, read only for usage, timings and its shape.
@@ -69,6 +70,7 @@ class LLMExchange:
         self.provider = provider
         self.stream = stream  # the client asked for a streamed answer
         self.client_body = client_body
+        self.client_request = client_request  # the client's body, parsed
         self.payloads = payloads  # keep the client-facing answer for the log
         self.response_payload: list[bytes] = []
         self.sent_at = time.perf_counter()
@@ -115,7 +117,8 @@ class LLMExchange:
             self.stream_state = self.translator.stream_translator(
                 self.route_type, self.model_name, self.request
             )
-            self.writer = self.front.stream_writer(self.model_name, self.request)
+            self.writer = self.front.stream_writer(self.model_name, self.request,
+                                                   self.client_request)
         for name in _BODY_HEADERS:
             headers.remove(name)
         headers.add("Content-Type", SSE_CONTENT_TYPE if self.streaming else JSON_CONTENT_TYPE)
@@ -223,7 +226,7 @@ class LLMExchange:
         self.response_model = model if isinstance(model, str) else None
         if self.as_written:
             return raw  # read for its usage and shape; sent as the provider wrote it
-        return orjson.dumps(front.answer(answer, usage))
+        return orjson.dumps(front.answer(answer, usage, self.request, self.client_request))
 
     # -- accounting ------------------------------------------------------------
 

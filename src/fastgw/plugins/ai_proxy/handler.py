@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from fastgw.ai.errors import TranslationError
-from fastgw.ai.front_doors import FRONT_DOORS
+from fastgw.ai.front_doors import front_door
 from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
@@ -52,17 +52,21 @@ class AIProxy(Plugin):
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
         # Front door settings: the same in ai-proxy-advanced.
-        self.front = FRONT_DOORS[config["llm_format"]]
+        self.route_type = self._route_type(config)
+        self.front = front_door(config["llm_format"], self.route_type)
         self.streaming = config["response_streaming"]
         self.max_body = config["max_request_body_size"]
         self.model_header = config["model_name_header"]
         self.plugin_id = getattr(scope, "id", None)
         self.targets = self._targets(config)
         self.target = self.targets[0]
-        self.route_type = self.target.route_type
 
     def _targets(self, config: dict[str, Any]) -> list[LLMTarget]:
         return [LLMTarget(config, self.front)]
+
+    @staticmethod
+    def _route_type(config: dict[str, Any]) -> str:
+        return config["route_type"]
 
     @classmethod
     def worker_stats(cls, metrics: bool) -> dict[str, Any]:
@@ -126,9 +130,9 @@ class AIProxy(Plugin):
         model_name = model.name or request.get("model")
         # model_for has settled the model's name, or refused the request.
         assert isinstance(model_name, str)
-        exchange = LLMExchange(self.front, target.translator, target.route_type, request,
+        exchange = LLMExchange(self.front, target.translator, target.provider_route, request,
                                model_name, model.provider, upstream.stream, raw,
-                               target.payloads, native=target.native)
+                               target.payloads, native=target.native, client_request=body)
         state = ctx.plugin_state(self)
         state["exchange"] = exchange
         state["target"] = target

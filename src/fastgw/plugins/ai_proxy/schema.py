@@ -20,7 +20,7 @@ from fastgw.ai.config import (
     SAMPLING_OPTIONS,
     ModelConfig,
 )
-from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_TYPES
+from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_TYPES, translation_route
 from fastgw.ai.providers import TRANSLATORS, get_translator
 from fastgw.config.schema import (
     Boolean,
@@ -273,7 +273,7 @@ def check_target(config: dict, path: Path, ctx: Validation) -> bool:
         return False  # the checks below need a complete model
     route_type = config["route_type"]
     translator = get_translator(model_config(config))
-    if route_type not in translator.route_types:
+    if translation_route(route_type) not in translator.route_types:
         ctx.error((path, "route_type"),
                   f"provider '{provider}' does not support route type '{route_type}'")
     for name in SAMPLING_OPTIONS:

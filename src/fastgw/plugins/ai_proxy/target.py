@@ -12,8 +12,9 @@ from typing import Any
 from fastgw.ai.config import ModelConfig
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import FrontDoor
-from fastgw.ai.openai_format import ROUTE_CHAT
+from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_RESPONSES, translation_route
 from fastgw.ai.providers import UpstreamRequest, get_translator
+from fastgw.ai.providers.openai import OpenAITranslator
 from fastgw.ai.usage import Usage, cost
 from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.context import RequestContext
@@ -37,7 +38,8 @@ NATIVE_API_HEADERS = frozenset(("anthropic-beta",))
 
 
 class LLMTarget:
-    __slots__ = ("model", "translator", "route_type", "native", "dropped_headers",
+    __slots__ = ("model", "translator", "route_type", "provider_route", "native",
+                 "dropped_headers",
                  "statistics", "payloads", "input_cost", "output_cost", "cache_costs",
                  "override_auth", "override_model", "label")
 
@@ -45,6 +47,10 @@ class LLMTarget:
         self.model = model_config(config)
         self.translator = get_translator(self.model)
         self.route_type = config["route_type"]
+        # The operation the translator speaks (Chat Completions for the Responses API).
+        self.provider_route = translation_route(self.route_type)
+        if self.route_type == ROUTE_RESPONSES:
+            self._responses_upstream()
         self.statistics = config["logging"]["log_statistics"]
         self.payloads = config["logging"]["log_payloads"]
         options = self.model.options
@@ -56,8 +62,8 @@ class LLMTarget:
         self.override_auth = auth.allow_override
         # The client speaks the provider's own API: its body and the answer
         # pass through, as do the API's own headers (anthropic-beta).
-        self.native = self.translator.native_format == front.name and \
-            self.route_type == ROUTE_CHAT
+        self.native = (self.translator.native_format == front.name and
+                       self.route_type == ROUTE_CHAT) or self.provider_route == ROUTE_RESPONSES
         dropped = {*GATEWAY_CREDENTIAL_HEADERS, *CLIENT_API_HEADERS}
         if self.native:
             dropped -= NATIVE_API_HEADERS
@@ -68,6 +74,19 @@ class LLMTarget:
         self.dropped_headers = frozenset(name.encode("latin-1") for name in dropped)
         # How metrics and logs name it.
         self.label = f"{self.model.provider}/{self.model.name or '*'}"
+
+    def _responses_upstream(self) -> None:
+        """Who serves a Responses API route: a Chat Completions server (its URL
+        ends in /chat/completions, whatever the provider is called) gets the
+        request translated; OpenAI itself gets it as it is; other providers get
+        it translated for their own API."""
+        url = (self.model.options.upstream_url or "").split("?", 1)[0].rstrip("/")
+        if url.endswith("/chat/completions"):
+            if not isinstance(self.translator, OpenAITranslator):
+                self.translator = get_translator(dataclasses.replace(self.model,
+                                                                     provider="openai"))
+        elif type(self.translator) is OpenAITranslator:
+            self.provider_route = ROUTE_RESPONSES
 
     def model_for(self, ctx: RequestContext, request: dict[str, Any],
                   own_model_wins: bool = False) -> ModelConfig:
@@ -115,9 +134,10 @@ class LLMTarget:
         """The provider request: the client's body as it is (native), or the
         canonical request translated (refusing what cannot be)."""
         if self.native:
-            return self.translator.build_native_request(self.route_type, body, model, stream)
+            return self.translator.build_native_request(self.provider_route, body, model,
+                                                        stream)
         front.refuse_untranslated(body, model.provider)
-        return self.translator.build_request(self.route_type, request, model)
+        return self.translator.build_request(self.provider_route, request, model)
 
     def price(self, usage: Usage | None) -> float | None:
         if not usage:

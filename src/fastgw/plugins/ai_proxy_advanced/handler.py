@@ -137,6 +137,10 @@ class AIProxyAdvanced(AIProxy):
         return [LLMTarget(target, self.front) for target in config["targets"]]
 
     @staticmethod
+    def _route_type(config: dict[str, Any]) -> str:
+        return config["targets"][0]["route_type"]  # the same for all (the schema says so)
+
+    @staticmethod
     def _labels(targets: list[LLMTarget]) -> tuple[str, ...]:
         # provider/model, numbered when two targets share one.
         seen: dict[str, int] = {}
