@@ -165,6 +165,13 @@ def gateway(tmp_path_factory):
             route("no-retries", [openai_target(base, "500", "z1"),
                                  openai_target(base, "ok", "z2", priority=2)],
                   algorithm="priority", failover_criteria=EVERYTHING, retries=0),
+            route("next-refuses", [
+                openai_target(base, "500", "f1"),
+                {"route_type": "llm/v1/chat", "priority": 2,
+                 "model": {"provider": "gemini", "name": "gemini-x",
+                           "options": {"upstream_url": f"{base}/ok/f2"}},
+                 "auth": {"param_name": "key", "param_value": "k", "param_location": "query"}}],
+                  algorithm="priority", failover_criteria=EVERYTHING),
             route("weighted", [openai_target(base, "ok", "w1", weight=300),
                                openai_target(base, "ok", "w2", weight=100)]),
             route("hashing", [openai_target(base, "ok", f"k{i}") for i in range(3)],
@@ -380,3 +387,12 @@ def test_lowest_usage_prefers_the_target_that_used_fewer_tokens(gateway):
         assert post(gw, "/usage")[0] == 200
     counts = received(up, "u1", "u2")
     assert counts["u1"] <= 2 and counts["u2"] >= 10, counts
+
+
+def test_a_next_target_that_cannot_take_the_request_leaves_the_failure_standing(gateway):
+    # Gemini has no logprobs: the request is never sent there, and the first
+    # target's 500 is the answer.
+    gw, up, _ = gateway
+    status, _, body = post(gw, "/next-refuses", {**CHAT, "logprobs": True})
+    assert status == 500, body
+    assert received(up, "f1", "f2") == {"f1": 1, "f2": 0}

@@ -246,8 +246,11 @@ class AIProxyAdvanced(AIProxy):
             return False
         if state["retries"] >= self.retries:
             return False
-        if not self._send_to_next(ctx, state):
-            return False
+        try:
+            if not self._send_to_next(ctx, state):
+                return False
+        except TranslationError:
+            return False  # no target left can take the request: the failure stands
         state["retries"] += 1
         record_failover(self.balancer_name, self.labels[index])
         return True
