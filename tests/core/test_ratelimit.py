@@ -211,6 +211,37 @@ class TestSharedCounterTable:
         # or early, but none is lost in the move.
         assert table.sliding(b"rotating", *next_minute, 0, 1.0) == 8 * ROTATION_HITS
 
+    def test_forked_workers_never_reserve_past_the_limit(self, core_module):
+        table = core_module.SharedCounterTable(64)
+        minute = (MINUTE_START, MINUTE_START + 60.0)
+        barrier = FORK.Barrier(4)
+        admitted = FORK.Array("q", 4)
+
+        def reserve(worker):
+            barrier.wait()
+            for _ in range(500):
+                ok, _used = table.reserve(b"budget", *minute, 7, 1000.0, 0.0)
+                admitted[worker] += ok
+                if ok and worker % 2:
+                    table.incr(b"budget", *minute, -2)  # settled for less than reserved
+
+        run_workers(4, reserve)
+        total = table.incr(b"budget", *minute, 0)
+        assert total <= 1000
+        # Nothing lost: full but for less than a reservation (and the odd
+        # workers' last settlements, made after the others stopped trying).
+        assert total > 1000 - 7 - 2 * 2
+        assert sum(admitted) * 7 - 2 * sum(admitted[w] for w in (1, 3)) == total
+
+    @pytest.mark.parametrize("kind", ["local", "shared"])
+    def test_reserve_counts_the_previous_window_by_its_weight(self, core_module, kind):
+        store = make_store(core_module, kind)
+        assert store.reserve(b"k", 0.0, 60.0, 6, 10.0, 0.0) == (True, 0.0)
+        assert store.reserve(b"k", 0.0, 60.0, 5, 10.0, 0.0) == (False, 6.0)
+        # Next window, half of the previous one still inside: 3 used.
+        assert store.reserve(b"k", 60.0, 120.0, 7, 10.0, 0.5) == (True, 3.0)
+        assert store.reserve(b"k", 60.0, 120.0, 1, 10.0, 0.5) == (False, 10.0)
+
     def test_shared_memory_buffer_is_initialised_and_checked(self, core_module):
         shm = shared_memory.SharedMemory(
             create=True, size=core_module.SharedCounterTable.nbytes(64)

@@ -114,6 +114,8 @@ cdef class CounterStore:
                          long long amount=*) except? -1
     cpdef double sliding(self, bytes key, double window_start, double window_end,
                          long long amount, double previous_weight) except? -1.0
+    cpdef tuple reserve(self, bytes key, double window_start, double window_end,
+                        long long amount, double limit, double previous_weight)
 
 
 @cython.final
@@ -135,6 +137,9 @@ cdef class LocalCounters(CounterStore):
     @cython.locals(window=_Window)
     cpdef double sliding(self, bytes key, double window_start, double window_end,
                          long long amount, double previous_weight) except? -1.0
+    @cython.locals(window=_Window, used=double)
+    cpdef tuple reserve(self, bytes key, double window_start, double window_end,
+                        long long amount, double limit, double previous_weight)
     @cython.locals(window=_Window, stale=list)
     cpdef Py_ssize_t sweep(self, double now) except -1
     @cython.locals(window=_Window)
@@ -155,6 +160,9 @@ cdef class SharedCounterTable(CounterStore):
     @cython.locals(slot=Py_ssize_t, current=cython.longlong)
     cpdef double sliding(self, bytes key, double window_start, double window_end,
                          long long amount, double previous_weight) except? -1.0
+    @cython.locals(slot=Py_ssize_t, current=cython.longlong, used=double)
+    cpdef tuple reserve(self, bytes key, double window_start, double window_end,
+                        long long amount, double limit, double previous_weight)
     @cython.locals(digest=cython.ulonglong, key_hash=cython.longlong, start_ms=cython.longlong,
                    end_ms=cython.longlong, mask=cython.longlong, home=cython.longlong,
                    probe=Py_ssize_t, slot=Py_ssize_t, stored=cython.longlong)

@@ -176,6 +176,12 @@ class CounterStore:
         """Add ``amount``; then previous count * previous_weight + current count."""
         raise NotImplementedError
 
+    def reserve(self, key, window_start, window_end, amount, limit, previous_weight):
+        """Add ``amount`` only if previous count * previous_weight + current
+        count + amount stays within ``limit``, as one step no other process
+        can come between. ``(admitted, usage before)``."""
+        raise NotImplementedError
+
 
 class _Window:
     """One key's counter in ``LocalCounters``."""
@@ -204,6 +210,14 @@ class LocalCounters(CounterStore):
         window = self._window(key, window_start, window_end)
         window.count += amount
         return window.previous * previous_weight + window.count
+
+    def reserve(self, key, window_start, window_end, amount, limit, previous_weight):
+        window = self._window(key, window_start, window_end)
+        used = window.previous * previous_weight + window.count
+        if used + amount > limit:
+            return False, used
+        window.count += amount
+        return True, used
 
     def sweep(self, now):
         """Drop keys whose current and previous windows are both over; how many."""
@@ -317,6 +331,25 @@ class SharedCounterTable(CounterStore):
             slot = self._slot(key, window_start, window_end)
             current = self._add(slot + _S_COUNT, amount)
             return self._load(slot + _S_PREVIOUS) * previous_weight + current
+        finally:
+            self._leave()
+
+    def reserve(self, key, window_start, window_end, amount, limit, previous_weight):
+        self._enter()
+        try:
+            slot = self._slot(key, window_start, window_end)
+            # Under the slot's lock, so two reservations never both take the
+            # last of the quota; plain adds (incr) stay lock-free atomics.
+            self._lock(slot + _S_LOCK)
+            try:
+                current = self._load(slot + _S_COUNT)
+                used = self._load(slot + _S_PREVIOUS) * previous_weight + current
+                if used + amount > limit:
+                    return False, used
+                self._add(slot + _S_COUNT, amount)
+                return True, used
+            finally:
+                self._unlock(slot + _S_LOCK)
         finally:
             self._leave()
 

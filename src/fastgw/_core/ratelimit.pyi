@@ -32,6 +32,15 @@ class CounterStore:
         amount: int,
         previous_weight: float,
     ) -> float: ...
+    def reserve(
+        self,
+        key: bytes,
+        window_start: float,
+        window_end: float,
+        amount: int,
+        limit: float,
+        previous_weight: float,
+    ) -> tuple[bool, float]: ...
 
 class LocalCounters(CounterStore):
     sweep_interval_s: float

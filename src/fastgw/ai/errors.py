@@ -20,8 +20,11 @@ class TranslationError(ValueError):
 
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message)
+        if status is not None:
+            self.status = status
         self.error: dict[str, Any] = openai_error(message, status=self.status, code=code)
 
 

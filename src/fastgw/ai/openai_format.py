@@ -28,6 +28,7 @@ def translation_route(route_type: str) -> str:
     """The operation provider translators speak for a route type."""
     return ROUTE_CHAT if route_type == ROUTE_RESPONSES else route_type
 
+
 OPENAI_DONE = b"data: [DONE]\n\n"
 
 # OpenAI's own error types, chosen by HTTP status when the upstream gives none.

@@ -171,6 +171,56 @@ def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
     return counter.tokens + extra_tokens
 
 
+# A prompt's ceiling: what chat templates add per message, and per image (the
+# most a provider bills for one: Anthropic's ~1600 for a full-size image).
+_BOUND_PER_MESSAGE = 8
+_BOUND_PER_IMAGE = 1600
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8")) if not text.isascii() else len(text)
+
+
+def prompt_token_bound(body: dict[str, Any]) -> int:
+    """At most how many tokens a canonical chat request's prompt is, without a
+    tokenizer: no tokenizer makes more tokens of a text than it has UTF-8
+    bytes, so its bytes, plus template tokens per message, the tool schemas'
+    bytes and a ceiling per image. A limit that reserves this before a call
+    is never overrun by the call's real prompt."""
+    total = _BOUND_PER_MESSAGE
+    for message in body.get("messages") or ():
+        total += _BOUND_PER_MESSAGE
+        content = message.get("content")
+        if isinstance(content, str):
+            total += _bytes(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") == "text":
+                    total += _bytes(part.get("text") or "")
+                elif part.get("type") == "image_url":
+                    total += _BOUND_PER_IMAGE
+                else:
+                    total += len(orjson.dumps(part))
+        for call in message.get("tool_calls") or ():
+            total += len(orjson.dumps(call))
+    if body.get("tools"):
+        total += len(orjson.dumps(body["tools"]))
+    if body.get("response_format"):
+        total += len(orjson.dumps(body["response_format"]))
+    return total
+
+
+def completion_ceiling(body: dict[str, Any], default: int | None) -> int | None:
+    """The most tokens the answer to a canonical request may have."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return default
+
+
 def cost(usage: Usage, input_cost: float | None, output_cost: float | None,
          cache_read_cost: float | None = None, cache_write_cost: float | None = None) -> float:
     """Price of ``usage`` with costs given per 1M tokens, as in Kong's model

@@ -27,6 +27,7 @@ from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
+from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
@@ -110,9 +111,30 @@ class AIProxy(Plugin):
                 request.pop(field, None)
                 body.pop(field, None)
             self._dispatch(ctx, request, body, raw, stream)
+            if not ctx.exit_status:
+                await self._admit(ctx)
         except TranslationError as refusal:
-            ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status))
+            ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status),
+                     getattr(refusal, "headers", None))
         return None
+
+    async def _admit(self, ctx: RequestContext) -> None:
+        """The gates (ai-rate-limiting-advanced) hold what the call may cost,
+        or refuse it (GateRefusal) before anything is sent."""
+        chosen = gates(ctx)
+        if not chosen:
+            return
+        state = ctx.plugin_state(self)
+        call = LLMCall(state["target"], state["exchange"].request)
+        for index, gate in enumerate(chosen):
+            try:
+                pending = gate.reserve(ctx, call)
+                if pending is not None:
+                    await pending
+            except GateRefusal:
+                for admitted in chosen[:index]:
+                    admitted.release(ctx)
+                raise
 
     def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
                   raw: bytes, stream: bool) -> None:
@@ -248,6 +270,8 @@ class AIProxy(Plugin):
         exchange.settle()
         usage = exchange.usage
         price = target.price(usage)
+        for gate in gates(ctx):
+            gate.settle(ctx, usage, price)
         cache_status = ctx.shared.get("ai.cache_status", "")
         record(exchange.provider, exchange.model_name, cache_status, usage, price,
                exchange.latency_ms, exchange.ttft_ms)

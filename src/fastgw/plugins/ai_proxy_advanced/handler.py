@@ -31,6 +31,7 @@ from fastgw._core.model_balancer import ModelBalancer
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.metrics import record_attempt, record_failover, watch_balancer
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
+from fastgw.plugins.ai_proxy.gates import LLMCall, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
 from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.context import HeaderList, RequestContext
@@ -198,10 +199,14 @@ class AIProxyAdvanced(AIProxy):
         if self.failover_statuses is not None:
             ctx.enable_failover(self._failover, self.failover_statuses)
 
-    def _send_to_next(self, ctx: RequestContext, state: dict[str, Any]) -> bool:
+    def _send_to_next(self, ctx: RequestContext, state: dict[str, Any],
+                      moving: bool = False) -> bool:
         """Point the request at the next target not tried yet; False when none
         is left. A target that cannot take the request (a field its provider
-        has no place for) is passed over; if none can, the refusal stands."""
+        has no place for, or a gate's limit for it) is passed over; if none
+        can, the refusal stands. ``moving``: a failover, whose gates move
+        their reservation to the new target (the first one's is made by
+        ``_admit`` once the target is chosen)."""
         request, body, raw, stream, key = state["pending"]
         refusal: TranslationError | None = None
         while True:
@@ -214,6 +219,10 @@ class AIProxyAdvanced(AIProxy):
             try:
                 self._send(ctx, self.targets[index], request, body, raw, stream,
                            client_headers=list(state["client_headers"]))
+                if moving:
+                    call = LLMCall(self.targets[index], request)
+                    for gate in gates(ctx):
+                        gate.move(ctx, call)
             except TranslationError as failure:
                 self.balancer.release(index)
                 self._note_try(state, index, "refused", 0)
@@ -247,7 +256,7 @@ class AIProxyAdvanced(AIProxy):
         if state["retries"] >= self.retries:
             return False
         try:
-            if not self._send_to_next(ctx, state):
+            if not self._send_to_next(ctx, state, moving=True):
                 return False
         except TranslationError:
             return False  # no target left can take the request: the failure stands

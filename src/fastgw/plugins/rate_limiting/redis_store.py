@@ -42,22 +42,45 @@ class RedisCounters:
 
     async def hit(self, limits: Limits, key: str, now: float) -> Outcome:
         """Count one request for ``key`` in one round trip."""
+        keys, args = limits.redis_request(key, now)
+        reply = await self.run(limits.SCRIPT, keys, args)
+        return limits.redis_outcome(reply, now)
+
+    async def run(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script (EVALSHA, loaded again after a Redis restart)."""
         if self.down_since is not None and time.monotonic() < self.retry_at:
             raise RedisUnavailable(f"Redis at {self.where} is down")
-        script = self.scripts.get(limits.SCRIPT)
+        script = self.scripts.get(source)
         if script is None:
-            script = self.scripts[limits.SCRIPT] = self.client.register_script(limits.SCRIPT)
-        keys, args = limits.redis_request(key, now)
+            script = self.scripts[source] = self.client.register_script(source)
         try:
             reply = await script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self._failed(exc)
             raise RedisUnavailable(str(exc)) from exc
+        self._reachable()
+        return reply
+
+    async def add(self, keys: list[str], amount: int) -> bool:
+        """Add ``amount`` to each counter (no check): False when Redis failed."""
+        if self.down_since is not None and time.monotonic() < self.retry_at:
+            return False
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.incrby(key, amount)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return False
+        self._reachable()
+        return True
+
+    def _reachable(self) -> None:
         if self.down_since is not None:
             log.warning("rate-limiting: Redis at %s is reachable again after %.1f s",
                         self.where, time.monotonic() - self.down_since)
             self.down_since = None
-        return limits.redis_outcome(reply, now)
 
     def _failed(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -1,0 +1,71 @@
+"""Gates: plugins that admit an LLM call once its target is known, and are
+told what it cost (ai-rate-limiting-advanced).
+
+A gate's access phase only registers it on the request (``add_gate``): which
+provider and model a call goes to is known once ai-proxy (or
+ai-proxy-advanced's balancer) has chosen the target. ai-proxy then asks each
+gate to ``reserve`` what the call may cost before the request leaves, which
+may refuse it (``GateRefusal``: an answer in the client's API, nothing sent);
+a failover ``move``\\s the reservation to the next target; and once the answer
+is counted, ``settle`` replaces the reservation with the real usage and price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fastgw.ai.errors import TranslationError
+from fastgw.ai.usage import Usage
+from fastgw.plugins.context import RequestContext
+
+if TYPE_CHECKING:
+    from fastgw.plugins.ai_proxy.target import LLMTarget
+
+_GATES = object()  # ctx.shared key: this request's gates, in priority order
+
+
+class LLMCall:
+    """The call a gate decides on: where it goes and what it asks for."""
+
+    __slots__ = ("target", "request")
+
+    def __init__(self, target: LLMTarget, request: dict[str, Any]) -> None:
+        self.target = target
+        self.request = request  # canonical (Chat Completions) request
+
+    @property
+    def provider(self) -> str:
+        return self.target.model.provider
+
+
+class GateRefusal(TranslationError):
+    """A gate refuses the call: ``status`` and ``headers`` for the client."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message, status=status)
+        self.headers = headers
+
+
+class Gate(Protocol):
+    def reserve(self, ctx: RequestContext, call: LLMCall) -> Awaitable[None] | None:
+        """Hold what ``call`` may cost, or raise GateRefusal (directly, or from
+        the awaitable when the decision needs a round trip)."""
+
+    def move(self, ctx: RequestContext, call: LLMCall) -> None:
+        """A failover sends the request to ``call``'s target: hold for it
+        instead (without waiting; may raise GateRefusal)."""
+
+    def release(self, ctx: RequestContext) -> None:
+        """Nothing was sent after all: give the reservation back."""
+
+    def settle(self, ctx: RequestContext, usage: Usage | None, price: float | None) -> None:
+        """The call is over: replace the reservation with what it cost."""
+
+
+def add_gate(ctx: RequestContext, gate: Gate) -> None:
+    ctx.shared.setdefault(_GATES, []).append(gate)
+
+
+def gates(ctx: RequestContext) -> list[Gate]:
+    return ctx.shared.get(_GATES) or []

@@ -1,0 +1,133 @@
+"""Config of ai-rate-limiting-advanced, with Kong's field names and defaults
+(``kong/plugins/ai-rate-limiting-advanced/schema.lua``).
+
+fastgw differs where ``docs/kong-compatibility.md`` says: a provider may have
+several windows (``llm_providers`` entries with the same name and other
+window sizes), ``ollama`` is a provider name, ``fault_tolerant`` is added,
+counts are always synchronous (``sync_rate`` and ``dictionary_name`` are
+accepted and have no effect), a refused request is never counted (Kong's
+``disable_penalty: true``), and the ``cluster`` strategy and
+``request_prompt_count_function`` are refused.
+"""
+
+from __future__ import annotations
+
+from fastgw.config.checks import check_path
+from fastgw.config.schema import (
+    Array,
+    Boolean,
+    Number,
+    Path,
+    Record,
+    String,
+    Validation,
+)
+from fastgw.plugins.rate_limiting.schema import REDIS
+
+PROVIDERS = ("openai", "azure", "anthropic", "cohere", "mistral", "llama2", "bedrock", "gemini",
+             "huggingface", "ollama", "requestPrompt")
+IDENTIFIERS = ("ip", "credential", "consumer", "service", "header", "path", "consumer-group")
+
+
+def _positive(value: float) -> str | None:
+    return "value must be greater than 0" if value <= 0 else None
+
+
+LLM_PROVIDER = Record(
+    {
+        "name": String(required=True, one_of=PROVIDERS,
+                       description="The provider whose calls this limit counts."),
+        "window_size": Number(required=True, check=_positive,
+                              description="The window's length, in seconds."),
+        "limit": Number(required=True, check=_positive,
+                        description="What calls to the provider may use per window: tokens, "
+                        "or money with tokens_count_strategy 'cost'."),
+    },
+    description="One limit of one provider.",
+)
+
+
+def _check(config: dict, path: Path, ctx: Validation) -> None:
+    seen: set[tuple[str, float]] = set()
+    for index, entry in enumerate(config["llm_providers"] or ()):
+        key = (entry["name"], entry["window_size"])
+        if key in seen:
+            ctx.error(((path, "llm_providers"), index),
+                      f"Provider '{entry['name']}' has two limits for window_size "
+                      f"{entry['window_size']:g}")
+        seen.add(key)
+        if entry["name"] == "requestPrompt":
+            ctx.error((((path, "llm_providers"), index), "name"),
+                      "'requestPrompt' needs a Lua count function: not supported by fastgw")
+    if config["request_prompt_count_function"] is not None:
+        ctx.error((path, "request_prompt_count_function"), "not supported by fastgw")
+    if config["strategy"] == "cluster":
+        ctx.error((path, "strategy"), "strategy 'cluster' is not supported by fastgw; use "
+                  "'redis' (shared by every gateway) or 'local' (this node)")
+    for identifier, needed in (("header", "header_name"), ("path", "path")):
+        if config["identifier"] == identifier and config[needed] is None:
+            ctx.error((path, needed), f"required when identifier is '{identifier}'")
+    if config["identifier"] == "consumer-group":
+        ctx.error((path, "identifier"), "consumer groups are not supported by fastgw yet")
+    if config["retry_after_jitter_max"] < 0:
+        ctx.error((path, "retry_after_jitter_max"),
+                  "Non-negative retry_after_jitter_max value is expected")
+
+
+SCHEMA = Record(
+    {
+        "identifier": String(
+            one_of=IDENTIFIERS, default="consumer",
+            description="Whose calls are counted together; when it cannot be told, the "
+            "client IP.",
+        ),
+        "window_type": String(
+            one_of=("fixed", "sliding"), default="sliding",
+            description="'sliding': the last window_size seconds, from the current window "
+            "and the previous one; 'fixed': windows aligned on the clock.",
+        ),
+        "llm_providers": Array(LLM_PROVIDER, required=True, len_min=1,
+                               description="The limits, per provider and window."),
+        "tokens_count_strategy": String(
+            one_of=("total_tokens", "prompt_tokens", "completion_tokens", "cost"),
+            default="total_tokens",
+            description="What a call uses of a limit: tokens of a kind, or its cost (the "
+            "model's input_cost and output_cost per 1M tokens).",
+        ),
+        "strategy": String(
+            one_of=("local", "redis", "cluster"), default="local",
+            description="'local': counters shared by this node's workers; 'redis': shared by "
+            "every gateway using the same Redis.",
+        ),
+        "redis": REDIS,
+        "fault_tolerant": Boolean(
+            default=True,
+            description="fastgw addition. When Redis cannot be reached: true counts on this "
+            "node meanwhile (logged), false refuses at once (500).",
+        ),
+        "header_name": String(description="The header identifying the client (identifier "
+                              "'header')."),
+        "path": String(check=check_path, description="The path counted on its own "
+                       "(identifier 'path')."),
+        "hide_client_headers": Boolean(default=False,
+                                       description="Send no X-AI-RateLimit-* headers."),
+        "retry_after_jitter_max": Number(
+            default=0, description="Up to this many seconds, at random, added to Retry-After."),
+        "error_code": Number(default=429, check=_positive,
+                             description="Status of the answer over a limit."),
+        "error_message": String(default="AI token rate limit exceeded for provider(s): ",
+                                description="Message of the answer over a limit."),
+        "error_hide_providers": Boolean(
+            default=False, description="Leave the providers out of the error message."),
+        "sync_rate": Number(description="Accepted for Kong compatibility: fastgw counts in "
+                            "the call's own round trip."),
+        "dictionary_name": String(default="kong_rate_limiting_counters",
+                                  description="Accepted for Kong compatibility (no effect)."),
+        "disable_penalty": Boolean(default=False, description="Accepted for Kong "
+                                   "compatibility: a refused call is never counted."),
+        "request_prompt_count_function": String(description="Not supported by fastgw."),
+    },
+    validator=_check,
+    description="Limit the tokens or the money a client's LLM calls use per window, reserved "
+    "before each call and settled after it.",
+)

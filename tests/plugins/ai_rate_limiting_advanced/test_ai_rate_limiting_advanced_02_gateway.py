@@ -1,0 +1,154 @@
+"""ai-rate-limiting-advanced through the real gateway (two workers sharing the
+node's counters) in front of fastgw mock-llm: limits reserved before the
+call, so concurrent calls never pass them together, and settled with the
+real usage after it."""
+
+import concurrent.futures
+import time
+
+import orjson
+import pytest
+
+from fastgw.testing import GatewayProcess
+from fastgw.testing.mock_llm import running_mock
+
+KEY = "provider-key"
+# One call's reservation: the prompt's ceiling (8 + 8 per message + its bytes)
+# and its max_tokens.
+PROMPT = "hi there"
+MAX_TOKENS = 16
+RESERVATION = 8 + 8 + len(PROMPT) + MAX_TOKENS  # 40 tokens
+CHAT = {"model": "gpt-x", "max_tokens": MAX_TOKENS,
+        "messages": [{"role": "user", "content": PROMPT}]}
+
+
+def ai_route(name: str, base: str, limits: list[dict], llm_format: str = "openai",
+             **extra) -> dict:
+    proxy = {"route_type": "llm/v1/chat", "llm_format": llm_format,
+             "auth": {"header_name": "Authorization", "header_value": f"Bearer {KEY}"},
+             "model": {"provider": "openai", "name": "gpt-x",
+                       "options": {"upstream_url": base + "/v1/chat/completions",
+                                   "input_cost": 2.0, "output_cost": 10.0}},
+             "logging": {"log_statistics": True}}
+    limiter = {"llm_providers": limits, "identifier": "ip", **extra}
+    return {"name": name, "paths": [f"/{name}"], "plugins": [
+        {"name": "ai-proxy", "config": proxy},
+        {"name": "ai-rate-limiting-advanced", "config": limiter}]}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("ai-rl") / "access.log"
+    with running_mock(latency_ms=300) as mock:
+        base = mock.base_url
+        routes = [
+            ai_route("parallel", base, [{"name": "openai", "window_size": 60,
+                                         "limit": 10 * RESERVATION}]),
+            ai_route("headers", base, [{"name": "openai", "window_size": 60, "limit": 1000},
+                                       {"name": "openai", "window_size": 3600,
+                                        "limit": 100000}]),
+            ai_route("tiny", base, [{"name": "openai", "window_size": 60, "limit": 30}],
+                     window_type="fixed"),
+            ai_route("tiny-anthropic", base, [{"name": "openai", "window_size": 60,
+                                               "limit": 30}], llm_format="anthropic"),
+            ai_route("other-provider", base, [{"name": "anthropic", "window_size": 60,
+                                               "limit": 1}]),
+            ai_route("money", base, [{"name": "openai", "window_size": 60, "limit": 0.002}],
+                     tokens_count_strategy="cost"),
+            ai_route("hidden", base, [{"name": "openai", "window_size": 60, "limit": 30}],
+                     hide_client_headers=True, error_hide_providers=True),
+        ]
+        doc = {"_format_version": "3.0",
+               "services": [{"name": "llm", "url": base, "routes": routes}],
+               "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}]}
+        with GatewayProcess(doc, workers=2) as gw:
+            gw.log_path = log_path
+            yield gw
+
+
+def post(gw, path: str, body: dict = CHAT, headers: dict | None = None):
+    return gw.request("POST", path, orjson.dumps(body),
+                      {"Content-Type": "application/json", **(headers or {})})
+
+
+def log_entries(gw, route: str, count: int, timeout: float = 5.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [orjson.loads(line) for line in gw.log_path.read_bytes().splitlines()] \
+            if gw.log_path.exists() else []
+        found = [e for e in lines if e["route"]["name"] == route]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_fifty_parallel_calls_against_a_limit_worth_ten(gateway):
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: post(gateway, "/parallel"), range(50)))
+    statuses = [status for status, _, _ in answers]
+    assert statuses.count(200) == 10, statuses
+    assert statuses.count(429) == 40
+    entries = [e for e in log_entries(gateway, "parallel", 50) if e["response"]["status"] == 200]
+    used = sum(e["ai"]["proxy"]["usage"]["total_tokens"] for e in entries)
+    assert len(entries) == 10 and used <= 10 * RESERVATION
+    # Settled: the window now holds the real usage only, so more calls fit.
+    assert post(gateway, "/parallel")[0] == 200
+
+
+def test_headers_name_each_window_of_the_provider(gateway):
+    status, headers, _ = post(gateway, "/headers")
+    assert status == 200
+    assert headers["x-ai-ratelimit-limit-minute-openai"] == "1000"
+    assert headers["x-ai-ratelimit-limit-hour-openai"] == "100000"
+    remaining = int(headers["x-ai-ratelimit-remaining-minute-openai"])
+    assert remaining <= 1000 - RESERVATION
+
+
+def test_a_refused_call_is_a_429_in_the_front_doors_shape_and_costs_nothing(gateway):
+    status, headers, body = post(gateway, "/tiny")
+    assert status == 429
+    error = orjson.loads(body)["error"]
+    assert error["message"] == "AI token rate limit exceeded for provider(s): openai"
+    assert error["type"] == "rate_limit_error"
+    assert int(headers["retry-after"]) >= 1
+    assert headers["x-ai-ratelimit-retry-after"] == headers["retry-after"]
+    assert headers["x-ai-ratelimit-remaining-minute-openai"] == "30"
+    status, _, body = post(gateway, "/tiny-anthropic", {**CHAT, "max_tokens": MAX_TOKENS},
+                           {"anthropic-version": "2023-06-01"})
+    assert status == 429
+    answer = orjson.loads(body)
+    assert answer["type"] == "error" and answer["error"]["type"] == "rate_limit_error"
+
+
+def test_limits_of_another_provider_do_not_apply(gateway):
+    assert post(gateway, "/other-provider")[0] == 200
+
+
+def test_a_money_limit_reserves_the_price_and_settles_the_real_one(gateway):
+    # Ceiling: the prompt's 24 at 2/1M plus 16 at 10/1M = 0.000208; 0.002 holds 9.
+    status, headers, _ = post(gateway, "/money")
+    assert status == 200
+    assert headers["x-ai-ratelimit-limit-minute-openai"] == "0.002"
+    [entry] = log_entries(gateway, "money", 1)
+    section = entry["ai"]["rate_limiting"]
+    assert section["reserved"] == pytest.approx(
+        ((RESERVATION - MAX_TOKENS) * 2.0 + MAX_TOKENS * 10.0) / 1e6)
+    assert section["used"] == pytest.approx(entry["ai"]["proxy"]["usage"]["cost"], abs=1e-6)
+    assert section["used"] < section["reserved"]
+
+
+def test_hidden_headers_and_providers(gateway):
+    status, headers, body = post(gateway, "/hidden")
+    assert status == 429
+    assert orjson.loads(body)["error"]["message"] == "AI token rate limit exceeded for provider(s): "
+    assert not [name for name in headers if name.startswith("x-ai-ratelimit")]
+    assert "retry-after" in headers
+
+
+def test_a_stream_is_settled_with_its_final_usage(gateway):
+    status, headers, body = post(gateway, "/headers", {**CHAT, "stream": True})
+    assert status == 200 and b"[DONE]" in body
+    entries = log_entries(gateway, "headers", 2)
+    section = entries[-1]["ai"]["rate_limiting"]
+    assert section["reserved"] == RESERVATION
+    assert section["used"] == entries[-1]["ai"]["proxy"]["usage"]["total_tokens"] > 0
