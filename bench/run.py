@@ -241,6 +241,18 @@ def ai_gateway_advanced_config(targets: Targets) -> dict:
     return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
 
 
+def ai_gateway_limited_config(targets: Targets, strategy: str) -> dict:
+    """ai_gateway_config with ai-rate-limiting-advanced reserving and settling every call
+    (a limit so high it never refuses: the cost measured is the counting)."""
+    settings: dict = {"llm_providers": [{"name": "openai", "window_size": 60, "limit": 1e15}],
+                      "strategy": strategy}
+    if strategy == "redis":
+        settings["redis"] = {"host": "127.0.0.1", "port": targets.redis_port}
+    plugins = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url),
+               {"name": "ai-rate-limiting-advanced", "config": settings})
+    return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
+
+
 def ai_gateway_config(targets: Targets) -> dict:
     """ai-proxy behind key-auth, with prometheus: what an AI gateway deployment runs."""
     plugins = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url))
@@ -377,6 +389,25 @@ SCENARIOS: list[Scenario] = [
         suite="ai",
     ),
     Scenario(
+        "fastgw-ai-rate-limit-local",
+        "fastgw",
+        "fastgw-ai-proxy plus ai-rate-limiting-advanced, strategy local",
+        functools.partial(ai_gateway_limited_config, strategy="local"),
+        headers=API_KEY_HEADERS,
+        baseline="fastgw-ai-proxy",
+        suite="ai",
+    ),
+    Scenario(
+        "fastgw-ai-rate-limit-redis",
+        "fastgw",
+        "fastgw-ai-proxy plus ai-rate-limiting-advanced, strategy redis",
+        functools.partial(ai_gateway_limited_config, strategy="redis"),
+        headers=API_KEY_HEADERS,
+        baseline="fastgw-ai-proxy",
+        suite="ai",
+        needs_redis=True,
+    ),
+    Scenario(
         "litellm",
         "litellm",
         f"LiteLLM proxy 1 worker, openai/{CHAT_MODEL} at the mock",
@@ -425,6 +456,8 @@ COMPARISONS: list[Comparison] = [
                bar=1.0, bar_test="<", issue=6),
     Comparison("fastgw-ai-proxy", "mock-direct", "p99_ms", added=True, latency_run=True),
     *throughput_bars("fastgw-ai-proxy-advanced", "fastgw-ai-proxy", 0.9, issue=11),
+    *throughput_bars("fastgw-ai-rate-limit-local", "fastgw-ai-proxy", 0.85, issue=12),
+    *throughput_bars("fastgw-ai-rate-limit-redis", "fastgw-ai-proxy", 0.6, issue=12),
 ]
 
 

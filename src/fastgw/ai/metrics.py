@@ -21,6 +21,11 @@ balancer (``plugin``) and ``target``:
   ``invalid_header``, ``invalid_answer``, ``refused``, ``http_<status>``)
 * ``fastgw_ai_target_failovers_total`` (requests moved away from the target)
 * ``fastgw_ai_target_circuit_open`` (workers where its circuit is open)
+
+and for ai-rate-limiting-advanced, per ``provider`` and ``unit`` (tokens or
+money): ``fastgw_ai_limit_usage_total{kind}`` (``reserved`` before calls,
+``used`` once they are settled, ``refused``) and
+``fastgw_ai_limit_requests_total{outcome}`` (``admitted``, ``refused``).
 """
 
 from __future__ import annotations
@@ -122,10 +127,12 @@ TargetKey = tuple[str, str]  # (balancer, target)
 class AIMetrics:
     """One process's registry."""
 
-    __slots__ = ("series", "attempts", "failovers", "balancers")
+    __slots__ = ("series", "attempts", "failovers", "balancers", "limits")
 
     def __init__(self) -> None:
         self.series: dict[SeriesKey, Series] = {}
+        # (provider, unit, kind) -> amount; kind "requests:<outcome>" counts calls.
+        self.limits: dict[tuple[str, str, str], float] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}  # (balancer, target, outcome)
         self.failovers: dict[TargetKey, int] = {}
         # balancer name -> (target labels, an object with state(index): 1 when open)
@@ -138,6 +145,16 @@ class AIMetrics:
     def failover(self, balancer: str, target: str) -> None:
         key = (balancer, target)
         self.failovers[key] = self.failovers.get(key, 0) + 1
+
+    def limit(self, provider: str, unit: str, kind: str, amount: float) -> None:
+        """ai-rate-limiting-advanced: ``amount`` reserved, used or refused; a
+        reservation also counts its call as admitted, a refusal as refused."""
+        key = (provider, unit, kind)
+        self.limits[key] = self.limits.get(key, 0.0) + amount
+        if kind in ("reserved", "refused"):
+            outcome = (provider, unit, "requests:" + ("admitted" if kind == "reserved"
+                                                      else "refused"))
+            self.limits[outcome] = self.limits.get(outcome, 0.0) + 1
 
     def watch_balancer(self, balancer: str, labels: tuple[str, ...], states: Any) -> None:
         """Show the circuits of ``states`` (the newest config's) under ``balancer``."""
@@ -190,6 +207,7 @@ class AIMetrics:
             "buckets_ms": list(BUCKETS_MS),
             "series": [series.to_json(key) for key, series in self.series.items()],
             "targets": self._targets_json(),
+            "limits": [[*key, amount] for key, amount in self.limits.items()],
         }
 
     def clear(self) -> None:
@@ -197,6 +215,7 @@ class AIMetrics:
         self.attempts.clear()
         self.failovers.clear()
         self.balancers.clear()
+        self.limits.clear()
 
 
 REGISTRY = AIMetrics()
@@ -205,6 +224,7 @@ snapshot = REGISTRY.snapshot
 record_attempt = REGISTRY.attempt
 record_failover = REGISTRY.failover
 watch_balancer = REGISTRY.watch_balancer
+record_limit = REGISTRY.limit
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[SeriesKey, Series]:
@@ -247,7 +267,28 @@ def families(snapshots: list[dict[str, Any]]) -> list[Any]:
             histogram: Histogram = getattr(series, attribute)
             family.add_metric(values, histogram.cumulative(), histogram.total)
     return [requests, tokens, cost, *(family for _, family in histograms),
-            *_target_families(snapshots)]
+            *_target_families(snapshots), *_limit_families(snapshots)]
+
+
+def _limit_families(snapshots: list[dict[str, Any]]) -> list[Any]:
+    usage = CounterMetricFamily(
+        "fastgw_ai_limit_usage_total",
+        "ai-rate-limiting-advanced: what calls reserved, used once settled, or were refused",
+        labels=["provider", "unit", "kind"])
+    calls = CounterMetricFamily(
+        "fastgw_ai_limit_requests_total", "ai-rate-limiting-advanced: calls admitted or refused",
+        labels=["provider", "unit", "outcome"])
+    totals: dict[tuple[str, str, str], float] = {}
+    for snap in snapshots:
+        for provider, unit, kind, amount in snap.get("limits", ()):
+            key = (provider, unit, kind)
+            totals[key] = totals.get(key, 0.0) + amount
+    for (provider, unit, kind), amount in sorted(totals.items()):
+        if kind.startswith("requests:"):
+            calls.add_metric([provider, unit, kind.removeprefix("requests:")], amount)
+        else:
+            usage.add_metric([provider, unit, kind], amount)
+    return [usage, calls]
 
 
 def _summed(snapshots: list[dict[str, Any]], kind: str) -> list[tuple[list[str], int]]:

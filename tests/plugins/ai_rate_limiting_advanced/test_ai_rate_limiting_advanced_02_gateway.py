@@ -4,6 +4,7 @@ call, so concurrent calls never pass them together, and settled with the
 real usage after it."""
 
 import concurrent.futures
+import re
 import time
 
 import orjson
@@ -60,7 +61,8 @@ def gateway(tmp_path_factory):
         ]
         doc = {"_format_version": "3.0",
                "services": [{"name": "llm", "url": base, "routes": routes}],
-               "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}]}
+               "plugins": [{"name": "file-log", "config": {"path": str(log_path)}},
+                           {"name": "prometheus", "config": {"ai_metrics": True}}]}
         with GatewayProcess(doc, workers=2) as gw:
             gw.log_path = log_path
             yield gw
@@ -152,3 +154,30 @@ def test_a_stream_is_settled_with_its_final_usage(gateway):
     section = entries[-1]["ai"]["rate_limiting"]
     assert section["reserved"] == RESERVATION
     assert section["used"] == entries[-1]["ai"]["proxy"]["usage"]["total_tokens"] > 0
+
+
+def metric(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            if all(got.get(k) == v for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_count_what_was_reserved_used_and_refused(gateway):
+    post(gateway, "/tiny")  # refused
+    assert post(gateway, "/headers")[0] == 200
+    time.sleep(0.3)  # the log phase settles after the answer went out
+    _, _, body = gateway.admin("GET", "/metrics")
+    text = body.decode()
+    family = "fastgw_ai_limit_usage_total"
+    assert metric(text, family, provider="openai", unit="tokens", kind="refused") >= RESERVATION
+    reserved = metric(text, family, provider="openai", unit="tokens", kind="reserved")
+    used = metric(text, family, provider="openai", unit="tokens", kind="used")
+    assert reserved >= RESERVATION and 0 < used <= reserved
+    assert metric(text, family, provider="openai", unit="money", kind="reserved") > 0
+    calls = "fastgw_ai_limit_requests_total"
+    assert metric(text, calls, provider="openai", outcome="refused") >= 1
+    assert metric(text, calls, provider="openai", outcome="admitted") >= 1

@@ -26,6 +26,7 @@ import random
 import time
 from typing import Any
 
+from fastgw.ai.metrics import record_limit, snapshot
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import Usage, completion_ceiling, estimate_prompt_tokens, prompt_token_bound
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, add_gate
@@ -158,6 +159,15 @@ class AIRateLimitingAdvanced(Plugin):
         self.clock = time.time  # tests move it
         self.tasks: set[asyncio.Task] = set()  # Redis settlements in flight
 
+    @property
+    def unit(self) -> str:
+        return "money" if self.scale != 1 else "tokens"
+
+    @classmethod
+    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
+        # The AI counters (the limits' among them), for /metrics only.
+        return {"ai": snapshot()} if metrics else {}
+
     def access(self, ctx: RequestContext) -> None:
         add_gate(ctx, self)
 
@@ -289,11 +299,14 @@ class AIRateLimitingAdvanced(Plugin):
             message += ", ".join(dict.fromkeys(windows[i].provider for i in refused))
         self._record(ctx, {"refused": True, "provider": windows[0].provider,
                            "reserved": self._shown_number(amount)})
+        record_limit(windows[0].provider, self.unit, "refused", self._shown_number(amount))
         raise GateRefusal(self.error_code, message, headers)
 
     def _hold(self, ctx: RequestContext, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
         state["held"] = held
+        record_limit(held.windows[0].provider, self.unit, "reserved",
+                     self._shown_number(held.amount))
         if not self.hide_headers:
             headers = []
             for window, before in zip(held.windows, used, strict=False):
@@ -336,6 +349,7 @@ class AIRateLimitingAdvanced(Plugin):
             return
         used = self._used(usage, price)
         self._adjust(held, used - held.amount)
+        record_limit(held.windows[0].provider, self.unit, "used", self._shown_number(used))
         self._record(ctx, {"provider": held.windows[0].provider,
                            "reserved": self._shown_number(held.amount),
                            "used": self._shown_number(used)})
