@@ -19,7 +19,6 @@ chosen the target, and asks the gates then.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -30,6 +29,7 @@ from fastgw.ai.metrics import record_limit, snapshot
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import Usage, completion_ceiling, estimate_prompt_tokens, prompt_token_bound
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, add_gate
+from fastgw.plugins.ai_rate_limiting_advanced.redis_batch import RedisBatcher
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.rate_limiting.algorithms import STORE_ERRORS, node_counters
@@ -47,33 +47,6 @@ WINDOW_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day", 2592000: 
 MONEY_SCALE = 1_000_000
 # Redis keys outlive their window by this much (clock skew between gateways).
 _EXPIRY_GRACE_MS = 1000
-
-# KEYS[2i-1], KEYS[2i]: window i's current and previous counters. ARGV[1]: the
-# amount; ARGV[3i-1], ARGV[3i], ARGV[3i+1]: window i's limit, the previous
-# window's weight, and when the current counter may go (unix ms). All windows
-# or none: returns {admitted (0/1), used before in each window...}.
-RESERVE_SCRIPT = """
-local amount = tonumber(ARGV[1])
-local windows = #KEYS / 2
-local reply, admitted = {1}, 1
-for i = 1, windows do
-  local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or 0)
-  local previous = tonumber(redis.call('GET', KEYS[2 * i]) or 0)
-  local used = previous * tonumber(ARGV[3 * i]) + current
-  reply[i + 1] = tostring(used)
-  if used + amount > tonumber(ARGV[3 * i - 1]) then
-    admitted = 0
-  end
-end
-reply[1] = admitted
-if admitted == 1 then
-  for i = 1, windows do
-    redis.call('INCRBY', KEYS[2 * i - 1], amount)
-    redis.call('PEXPIREAT', KEYS[2 * i - 1], ARGV[3 * i + 1])
-  end
-end
-return reply
-"""
 
 
 class Window:
@@ -130,8 +103,8 @@ class AIRateLimitingAdvanced(Plugin):
     PRIORITY = 905
 
     __slots__ = ("windows", "identify", "key_prefix", "sliding", "strategy", "scale", "node",
-                 "redis", "fault_tolerant", "hide_headers", "error_code", "error_message",
-                 "hide_providers", "jitter", "clock", "tasks")
+                 "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
+                 "error_message", "hide_providers", "jitter", "clock")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -150,6 +123,7 @@ class AIRateLimitingAdvanced(Plugin):
         self.node = node_counters(state)
         self.redis = redis_counters(state, config["redis"]) \
             if config["strategy"] == "redis" else None
+        self.batcher = RedisBatcher(self.redis) if self.redis is not None else None
         self.fault_tolerant = config["fault_tolerant"]
         self.hide_headers = config["hide_client_headers"]
         self.error_code = int(config["error_code"])
@@ -157,7 +131,6 @@ class AIRateLimitingAdvanced(Plugin):
         self.hide_providers = config["error_hide_providers"]
         self.jitter = float(config["retry_after_jitter_max"])
         self.clock = time.time  # tests move it
-        self.tasks: set[asyncio.Task] = set()  # Redis settlements in flight
 
     @property
     def unit(self) -> str:
@@ -247,11 +220,11 @@ class AIRateLimitingAdvanced(Plugin):
 
     async def _reserve_redis(self, ctx: RequestContext, windows: list[Window], amount: int,
                              identity: str) -> None:
-        redis = self.redis
-        assert redis is not None  # only called with strategy redis
+        batcher = self.batcher
+        assert batcher is not None  # only called with strategy redis
         now = self.clock()
         keys: list[str] = []
-        args: list[Any] = [amount]
+        args: list[Any] = []
         spans = []
         for window in windows:
             start, end, weight = window.span(now, self.sliding)
@@ -261,7 +234,7 @@ class AIRateLimitingAdvanced(Plugin):
             args += (repr(window.limit), repr(weight), start_ms + 2 * size_ms + _EXPIRY_GRACE_MS)
             spans.append((start, end))
         try:
-            reply = await redis.run(RESERVE_SCRIPT, keys, args)
+            reply = await batcher.reserve(keys, args, amount)
         except RedisUnavailable as exc:
             if not self.fault_tolerant:
                 raise GateRefusal(500, UNEXPECTED, {}) from exc
@@ -308,12 +281,13 @@ class AIRateLimitingAdvanced(Plugin):
         record_limit(held.windows[0].provider, self.unit, "reserved",
                      self._shown_number(held.amount))
         if not self.hide_headers:
-            headers = []
+            # Raw [name, value, ...] for the answer's header list.
+            items: list[bytes] = []
             for window, before in zip(held.windows, used, strict=False):
-                headers.append((window.limit_header, self._shown(window.limit)))
-                headers.append((window.remaining_header,
-                                self._shown(max(window.limit - before - held.amount, 0.0))))
-            state["headers"] = headers
+                remaining = self._shown(max(window.limit - before - held.amount, 0.0))
+                items += (window.limit_header.encode(), self._shown(window.limit).encode(),
+                          window.remaining_header.encode(), remaining.encode())
+            state["headers"] = items
 
     def move(self, ctx: RequestContext, call: LLMCall) -> None:
         self.release(ctx)
@@ -364,19 +338,22 @@ class AIRateLimitingAdvanced(Plugin):
             for key, (start, end) in zip(held.keys, held.spans, strict=False):
                 store.incr(key, start, end, delta)
             return
-        redis = self.redis
-        assert redis is not None
-        task = asyncio.get_running_loop().create_task(redis.add(held.keys, delta))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        assert self.batcher is not None  # held in Redis: strategy redis
+        self.batcher.add(held.keys, delta)
 
     # -- answer and log --------------------------------------------------------------
 
     def header_filter(self, ctx: RequestContext) -> None:
-        headers = ctx.plugin_state(self).get("headers")
-        if headers and ctx.response is not None:
-            for name, value in headers:
-                ctx.response.headers.set(name, value)
+        items = ctx.plugin_state(self).get("headers")
+        if not items or ctx.response is None:
+            return
+        answer = ctx.response.headers.items
+        # Ours replace any the upstream sent. PERF: one pass, and only when one is there.
+        if any(name[:15].lower() == b"x-ai-ratelimit-" for name in answer[::2]):
+            answer[:] = [part for i in range(0, len(answer), 2)
+                         if answer[i][:15].lower() != b"x-ai-ratelimit-"
+                         for part in answer[i:i + 2]]
+        answer += items
 
     def _record(self, ctx: RequestContext, section: dict[str, Any]) -> None:
         if ctx.ai is None:

@@ -61,14 +61,15 @@ class RedisCounters:
         self._reachable()
         return reply
 
-    async def add(self, keys: list[str], amount: int) -> bool:
-        """Add ``amount`` to each counter (no check): False when Redis failed."""
+    async def add(self, deltas: dict[str, int]) -> bool:
+        """Add each delta to its counter, in one pipeline (no check): False
+        when Redis failed."""
         if self.down_since is not None and time.monotonic() < self.retry_at:
             return False
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.incrby(key, amount)
+                for key, delta in deltas.items():
+                    pipe.incrby(key, delta)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed(exc)
