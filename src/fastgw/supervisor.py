@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 from fastgw import shm
 from fastgw.config.loader import ConfigError, load_config, parse_config, with_overrides
@@ -65,6 +66,8 @@ class Supervisor:
         self.swap_lock = asyncio.Lock()
         self.admin_server = None
         self.segments: dict = {}
+        # The workers' rate-limit table (a SharedCounterTable), read for the admin API.
+        self.node_counters: Any = None
 
     # -- workers ------------------------------------------------------------
 
@@ -130,6 +133,9 @@ class Supervisor:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if self.node_counters is not None:
+            self.node_counters.close()  # a view of the segment: let go before it goes
+            self.node_counters = None
         shm.release(self.segments)
         self.segments = {}
 
@@ -246,6 +252,18 @@ class Supervisor:
             else:
                 log.error("a worker did not answer the health request: %r", r)
         return answers
+
+    async def ai_budgets(self, consumer: str | None = None) -> list[dict] | None:
+        """Budgets spent per consumer (ai-rate-limiting-advanced), read where
+        the workers count them; None when ``consumer`` names no consumer."""
+        from fastgw._core.ratelimit import SharedCounterTable
+        from fastgw.plugins.ai_rate_limiting_advanced.budgets import budget_report
+
+        segment = self.segments.get("ratelimit")
+        if self.node_counters is None and segment is not None:
+            self.node_counters = SharedCounterTable(capacity=shm.RATELIMIT_SLOTS,
+                                                    buffer=segment.buf)
+        return await budget_report(self.config, self.node_counters, consumer)
 
     async def status(self) -> dict:
         from fastgw import core_status

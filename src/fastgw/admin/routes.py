@@ -14,6 +14,7 @@ from fastgw.config.checks import listen_address
 
 UPSTREAM_HEALTH = re.compile(r"^/upstreams/([^/]+)/health/?$")
 CACHE_ENTRY = re.compile(r"^/proxy-cache/([^/]+)$")
+AI_BUDGETS = re.compile(r"^/ai/budgets(?:/([^/]+))?$")
 
 
 class AdminApp:
@@ -53,6 +54,14 @@ class AdminApp:
             if key is not None and removed == 0:
                 return AdminResponse(404, {"message": "Not found"})
             return AdminResponse(204, b"")
+        m = AI_BUDGETS.match(path)
+        if m:
+            if req.method != "GET":
+                return method_not_allowed()
+            budgets = await self.sup.ai_budgets(m.group(1))
+            if budgets is None:
+                return AdminResponse(404, {"message": "Not found"})
+            return AdminResponse(200, {"data": budgets})
         m = UPSTREAM_HEALTH.match(path)
         if m:
             if req.method != "GET":

@@ -9,28 +9,15 @@ import time
 
 import orjson
 import pytest
+from ai_limits_kit import CHAT, MAX_TOKENS, MONEY_RESERVATION, RESERVATION, proxy_config
 
 from fastgw.testing import GatewayProcess
 from fastgw.testing.mock_llm import running_mock
 
-KEY = "provider-key"
-# One call's reservation: the prompt's ceiling (8 + 8 per message + its bytes)
-# and its max_tokens.
-PROMPT = "hi there"
-MAX_TOKENS = 16
-RESERVATION = 8 + 8 + len(PROMPT) + MAX_TOKENS  # 40 tokens
-CHAT = {"model": "gpt-x", "max_tokens": MAX_TOKENS,
-        "messages": [{"role": "user", "content": PROMPT}]}
-
 
 def ai_route(name: str, base: str, limits: list[dict], llm_format: str = "openai",
              **extra) -> dict:
-    proxy = {"route_type": "llm/v1/chat", "llm_format": llm_format,
-             "auth": {"header_name": "Authorization", "header_value": f"Bearer {KEY}"},
-             "model": {"provider": "openai", "name": "gpt-x",
-                       "options": {"upstream_url": base + "/v1/chat/completions",
-                                   "input_cost": 2.0, "output_cost": 10.0}},
-             "logging": {"log_statistics": True}}
+    proxy = proxy_config(base, llm_format=llm_format)
     limiter = {"llm_providers": limits, "identifier": "ip", **extra}
     return {"name": name, "paths": [f"/{name}"], "plugins": [
         {"name": "ai-proxy", "config": proxy},
@@ -133,8 +120,7 @@ def test_a_money_limit_reserves_the_price_and_settles_the_real_one(gateway):
     assert headers["x-ai-ratelimit-limit-minute-openai"] == "0.002"
     [entry] = log_entries(gateway, "money", 1)
     section = entry["ai"]["rate_limiting"]
-    assert section["reserved"] == pytest.approx(
-        ((RESERVATION - MAX_TOKENS) * 2.0 + MAX_TOKENS * 10.0) / 1e6)
+    assert section["reserved"] == pytest.approx(MONEY_RESERVATION)
     assert section["used"] == pytest.approx(entry["ai"]["proxy"]["usage"]["cost"], abs=1e-6)
     assert section["used"] < section["reserved"]
 

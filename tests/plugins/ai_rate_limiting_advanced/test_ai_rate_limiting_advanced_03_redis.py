@@ -11,27 +11,18 @@ import time
 
 import orjson
 import pytest
+from ai_limits_kit import CHAT, MONEY_RESERVATION, RESERVATION, proxy_config
 
 from fastgw.testing import GatewayProcess
 from fastgw.testing.mock_llm import running_mock
 from fastgw.testing.redis_server import RedisServer
 
-PROMPT = "hi there"
-MAX_TOKENS = 16
-RESERVATION = 8 + 8 + len(PROMPT) + MAX_TOKENS  # tokens held per call before it goes
-CHAT = {"model": "gpt-x", "max_tokens": MAX_TOKENS,
-        "messages": [{"role": "user", "content": PROMPT}]}
 TOKEN_LIMIT = 10 * RESERVATION
 MONEY_LIMIT = 0.002
 
 
 def ai_route(name: str, base: str, redis_port: int, limits: list[dict], **extra) -> dict:
-    proxy = {"route_type": "llm/v1/chat",
-             "auth": {"header_name": "Authorization", "header_value": "Bearer k"},
-             "model": {"provider": "openai", "name": "gpt-x",
-                       "options": {"upstream_url": base + "/v1/chat/completions",
-                                   "input_cost": 2.0, "output_cost": 10.0}},
-             "logging": {"log_statistics": True}}
+    proxy = proxy_config(base)
     limiter = {"llm_providers": limits, "identifier": "service", "strategy": "redis",
                "redis": {"host": "127.0.0.1", "port": redis_port, "timeout": 500}, **extra}
     return {"name": name, "paths": [f"/{name}"], "plugins": [
@@ -85,7 +76,7 @@ def admitted_usage(logs, route: str, key: str, expected: int, timeout: float = 5
 
 @pytest.mark.parametrize(("route", "key", "limit", "reservation"), [
     ("tokens", "total_tokens", TOKEN_LIMIT, RESERVATION),
-    ("money", "cost", MONEY_LIMIT, ((RESERVATION - MAX_TOKENS) * 2.0 + MAX_TOKENS * 10.0) / 1e6),
+    ("money", "cost", MONEY_LIMIT, MONEY_RESERVATION),
 ])
 def test_three_gateways_admit_no_more_than_the_limit_together(cluster, route, key, limit,
                                                              reservation):

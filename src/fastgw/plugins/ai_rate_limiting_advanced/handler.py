@@ -25,6 +25,7 @@ import random
 import time
 from typing import Any
 
+from fastgw._core.ratelimit import DAY, MONTH, PERIOD_NAMES, period_end, period_start
 from fastgw.ai.metrics import record_limit, snapshot
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import Usage, completion_ceiling, estimate_prompt_tokens, prompt_token_bound
@@ -50,75 +51,108 @@ _EXPIRY_GRACE_MS = 1000
 
 
 class Window:
-    """One llm_providers entry: a provider's limit over window_size seconds."""
+    """One limit: an llm_providers entry (a provider's tokens or money over
+    window_size seconds), or a budget (money, over a calendar UTC day or
+    month, whatever the provider)."""
 
-    __slots__ = ("provider", "size", "limit", "label", "suffix", "limit_header",
-                 "remaining_header", "reset_header", "retry_header")
+    __slots__ = ("provider", "size", "limit", "money", "calendar", "label", "suffix",
+                 "limit_header", "remaining_header", "reset_header", "retry_header", "named")
 
-    def __init__(self, entry: dict[str, Any], scale: int) -> None:
-        self.provider = entry["name"]
-        self.size = float(entry["window_size"])
-        self.limit = float(entry["limit"]) * scale
-        size = entry["window_size"]
-        label = WINDOW_NAMES.get(size) if size == int(size) else None
-        self.label = f"{label or f'{size:g}'}-{self.provider}"
-        self.suffix = f"|{self.provider}|{size:g}".encode()
-        self.limit_header = f"X-AI-RateLimit-Limit-{self.label}"
-        self.remaining_header = f"X-AI-RateLimit-Remaining-{self.label}"
-        self.reset_header = f"X-AI-RateLimit-Reset-{self.label}"
-        self.retry_header = f"X-AI-RateLimit-Retry-After-{self.label}"
+    def __init__(self, provider: str, size: float, limit: float, money: bool,
+                 calendar: int | None = None) -> None:
+        self.provider = provider
+        self.size = float(size)
+        self.money = money
+        self.limit = float(limit) * (MONEY_SCALE if money else 1)
+        self.calendar = calendar
+        if calendar is None:
+            label = WINDOW_NAMES.get(int(size)) if size == int(size) else None
+            self.label = f"{label or f'{size:g}'}-{provider}"
+            self.suffix = f"|{provider}|{size:g}".encode()
+            prefix = "X-AI-RateLimit"
+            self.named = provider
+        else:
+            self.label = PERIOD_NAMES[calendar].capitalize()
+            self.suffix = f"|budget|{PERIOD_NAMES[calendar]}".encode()
+            prefix = "X-AI-Budget"
+            self.named = f"{PERIOD_NAMES[calendar]} budget"
+        self.limit_header = f"{prefix}-Limit-{self.label}"
+        self.remaining_header = f"{prefix}-Remaining-{self.label}"
+        self.reset_header = f"{prefix}-Reset-{self.label}"
+        self.retry_header = f"{prefix}-Retry-After-{self.label}"
 
     def span(self, now: float, sliding: bool) -> tuple[float, float, float]:
         """(start, end) of the current window, and the previous one's weight."""
+        if self.calendar is not None:
+            return period_start(now, self.calendar), period_end(now, self.calendar), 0.0
         start = math.floor(now / self.size) * self.size
         weight = 1.0 - (now - start) / self.size if sliding else 0.0
         return start, start + self.size, weight
 
-    def reset_after(self, now: float, start: float, used: float, amount: float,
+    def reset_after(self, now: float, start: float, end: float, used: float, amount: float,
                     sliding: bool) -> int:
         """Seconds until the window has room again (Kong's estimate)."""
-        reset = max(1.0, self.size - (now - start))
-        if sliding:
+        reset = max(1.0, end - now)
+        if sliding and self.calendar is None:
             rate = used + amount
             reset += max(0.0, (rate - self.limit) / (rate + self.limit) * self.size)
         return math.ceil(reset)
 
+    def shown(self, value: float) -> str:
+        """A counter in the window's units, as the headers show it."""
+        if not self.money:
+            return str(int(value))
+        return f"{value / MONEY_SCALE:.6f}".rstrip("0").rstrip(".")
+
+    def number(self, value: float) -> float:
+        return value / MONEY_SCALE if self.money else value
+
+    def redis_key(self, base: str, start: float) -> str:
+        return f"{base}{self.suffix.decode()}:{int(start * 1000)}"
+
 
 class Held:
-    """What one call holds: its amount in each window's counter."""
+    """What one call holds: an amount in each window's counter (the window's
+    units), and for budgets the same in their reserved counters."""
 
-    __slots__ = ("windows", "keys", "spans", "amount", "redis")
+    __slots__ = ("provider", "windows", "keys", "spans", "amounts", "redis")
 
-    def __init__(self, windows: list[Window], keys: list[Any], spans: list[tuple],
-                 amount: int, redis: bool) -> None:
+    def __init__(self, provider: str, windows: list[Window], keys: list[Any],
+                 spans: list[tuple], amounts: list[int], redis: bool) -> None:
+        self.provider = provider
         self.windows = windows
         self.keys = keys  # node counter keys, or the Redis current-window keys
         self.spans = spans
-        self.amount = amount
+        self.amounts = amounts
         self.redis = redis
+
+
+def reserved_key(key: Any) -> Any:
+    """The counter of what is reserved and not yet settled, beside ``key``'s."""
+    return key + (b"|reserved" if isinstance(key, bytes) else "|reserved")
 
 
 class AIRateLimitingAdvanced(Plugin):
     name = "ai-rate-limiting-advanced"
     PRIORITY = 905
 
-    __slots__ = ("windows", "identify", "key_prefix", "sliding", "strategy", "scale", "node",
-                 "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
+    __slots__ = ("windows", "budgets", "identify", "key_prefix", "sliding", "strategy",
+                 "node", "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
                  "error_message", "hide_providers", "jitter", "clock")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
         self.strategy = config["tokens_count_strategy"]
-        self.scale = MONEY_SCALE if self.strategy == "cost" else 1
+        money = self.strategy == "cost"
         self.windows: dict[str, list[Window]] = {}
         for entry in config["llm_providers"]:
-            self.windows.setdefault(entry["name"], []).append(Window(entry, self.scale))
+            self.windows.setdefault(entry["name"], []).append(
+                Window(entry["name"], entry["window_size"], entry["limit"], money))
+        self.budgets = budget_windows(config)
         self.identify = _identifier({"limit_by": config["identifier"],
                                      "header_name": config["header_name"],
                                      "path": config["path"]})
-        route = getattr(scope, "route", None) or "*"
-        service = getattr(scope, "service", None) or "*"
-        self.key_prefix = f"ai-ratelimit:{route}:{service}:"
+        self.key_prefix = key_prefix(scope)
         self.sliding = config["window_type"] == "sliding"
         self.node = node_counters(state)
         self.redis = redis_counters(state, config["redis"]) \
@@ -134,7 +168,7 @@ class AIRateLimitingAdvanced(Plugin):
 
     @property
     def unit(self) -> str:
-        return "money" if self.scale != 1 else "tokens"
+        return "money" if self.strategy == "cost" else "tokens"
 
     @classmethod
     def worker_stats(cls, metrics: bool) -> dict[str, Any]:
@@ -146,8 +180,8 @@ class AIRateLimitingAdvanced(Plugin):
 
     # -- amounts ------------------------------------------------------------------
 
-    def _ceiling(self, call: LLMCall) -> int:
-        """The most ``call`` can use, in the limit's units."""
+    def _ceilings(self, call: LLMCall) -> tuple[int, int]:
+        """The most ``call`` can use: in the strategy's tokens, and in money."""
         request = call.request
         target = call.target
         if target.provider_route == ROUTE_EMBEDDINGS:
@@ -155,37 +189,44 @@ class AIRateLimitingAdvanced(Plugin):
         else:
             prompt = prompt_token_bound(request)
             completion = completion_ceiling(request, target.model.options.max_tokens) or 0
-        if self.strategy == "prompt_tokens":
-            return prompt
-        if self.strategy == "completion_tokens":
-            return completion
-        if self.strategy == "total_tokens":
-            return prompt + completion
         input_cost = max(target.input_cost or 0.0, *(c or 0.0 for c in target.cache_costs))
-        return math.ceil(prompt * input_cost + completion * (target.output_cost or 0.0))
+        money = math.ceil(prompt * input_cost + completion * (target.output_cost or 0.0))
+        if self.strategy == "prompt_tokens":
+            return prompt, money
+        if self.strategy == "completion_tokens":
+            return completion, money
+        return prompt + completion, money
 
-    def _used(self, usage: Usage | None, price: float | None) -> int:
+    def _used(self, usage: Usage | None, price: float | None) -> tuple[int, int]:
         if usage is None:
-            return 0
+            return 0, 0
+        money = round((price or 0.0) * MONEY_SCALE)
         if self.strategy == "cost":
-            return round((price or 0.0) * MONEY_SCALE)
-        return int(getattr(usage, self.strategy))
+            return money, money
+        return int(getattr(usage, self.strategy)), money
+
+    def _plan(self, call: LLMCall) -> tuple[list[Window], list[int]]:
+        """The windows ``call`` counts in, and its amount in each."""
+        windows = self.windows.get(call.provider, []) + self.budgets
+        if not windows:
+            return [], []
+        tokens, money = self._ceilings(call)
+        return windows, [money if w.money else tokens for w in windows]
 
     # -- the gate -------------------------------------------------------------------
 
     def reserve(self, ctx: RequestContext, call: LLMCall) -> Any:
-        windows = self.windows.get(call.provider)
+        windows, amounts = self._plan(call)
         if not windows:
             return None
-        amount = self._ceiling(call)
         identity = self.identify(ctx)
         if self.redis is not None:
-            return self._reserve_redis(ctx, windows, amount, identity)
-        self._reserve_on_node(ctx, windows, amount, identity)
+            return self._reserve_redis(ctx, call, windows, amounts, identity)
+        self._reserve_on_node(ctx, call, windows, amounts, identity)
         return None
 
-    def _reserve_on_node(self, ctx: RequestContext, windows: list[Window], amount: int,
-                         identity: str) -> None:
+    def _reserve_on_node(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+                         amounts: list[int], identity: str) -> None:
         now = self.clock()
         store = self.node.counters
         base = (self.key_prefix + identity).encode()
@@ -195,70 +236,79 @@ class AIRateLimitingAdvanced(Plugin):
             for index, window in enumerate(windows):
                 key = base + window.suffix
                 start, end, weight = window.span(now, self.sliding)
-                admitted, before = store.reserve(key, start, end, amount, window.limit, weight)
+                admitted, before = store.reserve(key, start, end, amounts[index],
+                                                 window.limit, weight)
                 used.append(before)
-                keys.append(key)
                 spans.append((start, end))
                 if not admitted:
                     refused.append(index)
                     break
+                keys.append(key)
         except STORE_ERRORS as exc:
-            self._undo_on_node(keys, spans, amount)
+            self._add_on_node(keys, spans, [-a for a in amounts])
             log.error("ai-rate-limiting-advanced: cannot count on this node: %s", exc)
             if not self.fault_tolerant:
                 raise GateRefusal(500, UNEXPECTED, {}) from exc
             return
         if refused:
-            self._undo_on_node(keys[:-1], spans, amount)
-            self._refuse(ctx, windows, used, refused, amount, now, spans)
-        self._hold(ctx, Held(windows, keys, spans, amount, redis=False), used)
+            self._add_on_node(keys, spans, [-a for a in amounts])
+            self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
+        self._hold(ctx, call, Held(call.provider, windows, keys, spans, amounts, redis=False), used)
 
-    def _undo_on_node(self, keys: list[bytes], spans: list[tuple], amount: int) -> None:
+    def _add_on_node(self, keys: list[bytes], spans: list[tuple], deltas: list[int]) -> None:
         store = self.node.counters
-        for key, (start, end) in zip(keys, spans, strict=False):
-            store.incr(key, start, end, -amount)
+        for key, (start, end), delta in zip(keys, spans, deltas, strict=False):
+            if delta:
+                store.incr(key, start, end, delta)
 
-    async def _reserve_redis(self, ctx: RequestContext, windows: list[Window], amount: int,
-                             identity: str) -> None:
+    async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+                             amounts: list[int], identity: str) -> None:
         batcher = self.batcher
         assert batcher is not None  # only called with strategy redis
         now = self.clock()
+        base = self.key_prefix + identity
         keys: list[str] = []
         args: list[Any] = []
         spans = []
-        for window in windows:
+        for window, amount in zip(windows, amounts, strict=True):
             start, end, weight = window.span(now, self.sliding)
-            start_ms, size_ms = int(start * 1000), int(window.size * 1000)
-            base = f"{self.key_prefix}{identity}|{window.provider}|{window.size:g}"
-            keys += (f"{base}:{start_ms}", f"{base}:{start_ms - size_ms}")
-            args += (repr(window.limit), repr(weight), start_ms + 2 * size_ms + _EXPIRY_GRACE_MS)
+            previous = start - (window.size if window.calendar is None else 1.0)
+            if window.calendar is not None:
+                previous = window.span(previous, False)[0]
+            keys += (window.redis_key(base, start), window.redis_key(base, previous))
+            args += (amount, repr(window.limit), repr(weight),
+                     int(end * 1000) + int((end - start) * 1000) + _EXPIRY_GRACE_MS)
             spans.append((start, end))
         try:
-            reply = await batcher.reserve(keys, args, amount)
+            reply = await batcher.reserve(keys, args)
         except RedisUnavailable as exc:
             if not self.fault_tolerant:
                 raise GateRefusal(500, UNEXPECTED, {}) from exc
             # Redis logged the outage; meanwhile this node counts alone.
-            self._reserve_on_node(ctx, windows, amount, identity)
+            self._reserve_on_node(ctx, call, windows, amounts, identity)
             return
         used = [float(value) for value in reply[1:]]
         if not int(reply[0]):
-            refused = [i for i, window in enumerate(windows) if used[i] + amount > window.limit]
-            self._refuse(ctx, windows, used, refused, amount, now, spans)
-        self._hold(ctx, Held(windows, keys[::2], spans, amount, redis=True), used)
+            refused = [i for i, window in enumerate(windows)
+                       if used[i] + amounts[i] > window.limit]
+            self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
+        self._hold(ctx, call, Held(call.provider, windows, keys[::2], spans, amounts, redis=True), used)
 
-    def _refuse(self, ctx: RequestContext, windows: list[Window], used: list[float],
-                refused: list[int], amount: int, now: float, spans: list[tuple]) -> None:
+    def _refuse(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+                used: list[float], refused: list[int], amounts: list[int], now: float,
+                spans: list[tuple]) -> None:
         headers: dict[str, str] = {}
         longest = 0
         for index in refused:
             window = windows[index]
-            reset = window.reset_after(now, spans[index][0], used[index], amount, self.sliding)
+            start, end = spans[index]
+            reset = window.reset_after(now, start, end, used[index], amounts[index],
+                                       self.sliding)
             longest = max(longest, reset)
             if not self.hide_headers:
-                headers[window.limit_header] = self._shown(window.limit)
-                headers[window.remaining_header] = self._shown(max(window.limit - used[index],
-                                                                   0.0))
+                headers[window.limit_header] = window.shown(window.limit)
+                headers[window.remaining_header] = window.shown(max(window.limit - used[index],
+                                                                    0.0))
                 headers[window.reset_header] = str(reset)
                 headers[window.retry_header] = str(reset)
         retry_after = longest + (random.uniform(0, self.jitter) if self.jitter else 0)
@@ -269,35 +319,53 @@ class AIRateLimitingAdvanced(Plugin):
             headers["X-AI-RateLimit-Retry-After"] = retry
         message = self.error_message
         if not self.hide_providers:
-            message += ", ".join(dict.fromkeys(windows[i].provider for i in refused))
-        self._record(ctx, {"refused": True, "provider": windows[0].provider,
-                           "reserved": self._shown_number(amount)})
-        record_limit(windows[0].provider, self.unit, "refused", self._shown_number(amount))
+            message += ", ".join(dict.fromkeys(windows[i].named for i in refused))
+        amount = self._main_amount(windows, amounts)
+        self._record(ctx, {"refused": True, "provider": call.provider, "reserved": amount})
+        record_limit(call.provider, self.unit, "refused", amount)
         raise GateRefusal(self.error_code, message, headers)
 
-    def _hold(self, ctx: RequestContext, held: Held, used: list[float]) -> None:
+    def _main_amount(self, windows: list[Window], amounts: list[int]) -> float:
+        """The call's amount in the strategy's units (tokens, or money)."""
+        money = self.strategy == "cost"
+        for window, amount in zip(windows, amounts, strict=True):
+            if window.money == money:
+                return window.number(amount)
+        return 0.0
+
+    def _hold(self, ctx: RequestContext, call: LLMCall, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
         state["held"] = held
-        record_limit(held.windows[0].provider, self.unit, "reserved",
-                     self._shown_number(held.amount))
+        self._reserved(held, 1)
+        record_limit(call.provider, self.unit, "reserved",
+                     self._main_amount(held.windows, held.amounts))
         if not self.hide_headers:
             # Raw [name, value, ...] for the answer's header list.
             items: list[bytes] = []
-            for window, before in zip(held.windows, used, strict=False):
-                remaining = self._shown(max(window.limit - before - held.amount, 0.0))
-                items += (window.limit_header.encode(), self._shown(window.limit).encode(),
+            for window, before, amount in zip(held.windows, used, held.amounts, strict=False):
+                remaining = window.shown(max(window.limit - before - amount, 0.0))
+                items += (window.limit_header.encode(), window.shown(window.limit).encode(),
                           window.remaining_header.encode(), remaining.encode())
             state["headers"] = items
 
+    def _reserved(self, held: Held, sign: int) -> None:
+        """Budgets keep what is reserved and not yet settled apart (the admin API shows it)."""
+        if not self.budgets:
+            return
+        deltas = {reserved_key(key): sign * amount
+                  for key, window, amount in zip(held.keys, held.windows, held.amounts,
+                                                 strict=False)
+                  if window.calendar is not None}
+        self._add(held, deltas)
+
     def move(self, ctx: RequestContext, call: LLMCall) -> None:
         self.release(ctx)
-        windows = self.windows.get(call.provider)
+        windows, amounts = self._plan(call)
         if not windows:
             return
-        amount = self._ceiling(call)
         identity = self.identify(ctx)
         if self.redis is None:
-            self._reserve_on_node(ctx, windows, amount, identity)
+            self._reserve_on_node(ctx, call, windows, amounts, identity)
             return
         # A failover cannot wait for Redis: the new provider's windows take
         # the amount without a check (the call was admitted once already).
@@ -305,41 +373,56 @@ class AIRateLimitingAdvanced(Plugin):
         keys, spans = [], []
         for window in windows:
             start, end, _ = window.span(now, self.sliding)
-            base = f"{self.key_prefix}{identity}|{window.provider}|{window.size:g}"
-            keys.append(f"{base}:{int(start * 1000)}")
+            keys.append(window.redis_key(self.key_prefix + identity, start))
             spans.append((start, end))
-        held = Held(windows, keys, spans, amount, redis=True)
-        self._adjust(held, amount)
+        held = Held(call.provider, windows, keys, spans, amounts, redis=True)
+        self._add(held, dict(zip(keys, amounts, strict=True)))
+        self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
 
     def release(self, ctx: RequestContext) -> None:
         held = ctx.plugin_state(self).pop("held", None)
         if held is not None:
-            self._adjust(held, -held.amount)
+            self._add(held, {key: -amount for key, amount in
+                             zip(held.keys, held.amounts, strict=False)})
+            self._reserved(held, -1)
 
     def settle(self, ctx: RequestContext, usage: Usage | None, price: float | None) -> None:
         held: Held | None = ctx.plugin_state(self).pop("held", None)
         if held is None:
             return
-        used = self._used(usage, price)
-        self._adjust(held, used - held.amount)
-        record_limit(held.windows[0].provider, self.unit, "used", self._shown_number(used))
-        self._record(ctx, {"provider": held.windows[0].provider,
-                           "reserved": self._shown_number(held.amount),
-                           "used": self._shown_number(used)})
+        tokens, money = self._used(usage, price)
+        self._add(held, {key: (money if window.money else tokens) - amount
+                         for key, window, amount in zip(held.keys, held.windows, held.amounts,
+                                                        strict=False)})
+        self._reserved(held, -1)
+        used = money / MONEY_SCALE if self.strategy == "cost" else tokens
+        record_limit(held.provider, self.unit, "used", used)
+        self._record(ctx, {"provider": held.provider,
+                           "reserved": self._main_amount(held.windows, held.amounts),
+                           "used": used})
 
-    def _adjust(self, held: Held, delta: int) -> None:
-        """Add ``delta`` to each window the call holds (its reservation's own
-        window, in Redis; on the node, the key's current one)."""
-        if not delta:
+    def _add(self, held: Held, deltas: dict[Any, int]) -> None:
+        """Add each delta to its counter (a reservation's own window, in Redis;
+        on the node, the key's current one)."""
+        deltas = {key: delta for key, delta in deltas.items() if delta}
+        if not deltas:
             return
         if not held.redis:
             store = self.node.counters
-            for key, (start, end) in zip(held.keys, held.spans, strict=False):
+            spans = dict(zip(held.keys, held.spans, strict=False))
+            for key, delta in deltas.items():
+                start, end = spans.get(key.removesuffix(b"|reserved"), held.spans[0])
                 store.incr(key, start, end, delta)
             return
         assert self.batcher is not None  # held in Redis: strategy redis
-        self.batcher.add(held.keys, delta)
+        ends = dict(zip(held.keys, held.spans, strict=False))
+        expires = {}
+        for key in deltas:
+            start, end = ends.get(key.removesuffix("|reserved"), held.spans[0])
+            # A key made here (a moved or reserved counter) goes with its window.
+            expires[key] = int(end * 1000) + int((end - start) * 1000) + _EXPIRY_GRACE_MS
+        self.batcher.add(deltas, expires)
 
     # -- answer and log --------------------------------------------------------------
 
@@ -360,14 +443,18 @@ class AIRateLimitingAdvanced(Plugin):
             ctx.ai = {}
         ctx.ai["rate_limiting"] = {**section, "strategy": self.strategy}
 
-    def _shown(self, value: float) -> str:
-        """A counter in the limit's units, as the headers show it."""
-        if self.scale == 1:
-            return str(int(value))
-        return f"{value / self.scale:.6f}".rstrip("0").rstrip(".")
 
-    def _shown_number(self, value: int) -> float:
-        return value / self.scale if self.scale != 1 else value
+def budget_windows(config: dict[str, Any]) -> list[Window]:
+    budget = config["budget"]
+    return [Window("budget", 0, budget[name], money=True, calendar=code)
+            for name, code in (("day", DAY), ("month", MONTH)) if budget[name] is not None]
+
+
+def key_prefix(scope: Any) -> str:
+    """Counters are the plugin's own: keyed by its route and service, as Kong's."""
+    route = getattr(scope, "route", None) or "*"
+    service = getattr(scope, "service", None) or "*"
+    return f"ai-ratelimit:{route}:{service}:"
 
 
 HANDLER = AIRateLimitingAdvanced

@@ -15,66 +15,70 @@ from typing import Any
 
 from fastgw.plugins.rate_limiting.redis_store import RedisCounters, RedisUnavailable
 
-# ARGV[1]: how many reservations. Then for each: its window count n and
-# amount, and per window its limit, the previous window's weight and when
-# the current counter may go (unix ms); KEYS: per window, the current and
+# ARGV[1]: how many reservations. Then for each: its window count n, and per
+# window the amount, its limit, the previous window's weight and when the
+# current counter may go (unix ms); KEYS: per window, the current and
 # previous counters. Returns per reservation: admitted (0/1), then the usage
 # before it in each window.
 BATCH_RESERVE_SCRIPT = """
 local reply, k, a = {}, 0, 1
 for r = 1, tonumber(ARGV[1]) do
-  local windows, amount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 2
+  local windows = tonumber(ARGV[a + 1])
+  a = a + 1
   local admitted, used = 1, {}
   for i = 1, windows do
     local current = tonumber(redis.call('GET', KEYS[k + 2 * i - 1]) or 0)
     local previous = tonumber(redis.call('GET', KEYS[k + 2 * i]) or 0)
-    used[i] = previous * tonumber(ARGV[a + 3 * i - 1]) + current
-    if used[i] + amount > tonumber(ARGV[a + 3 * i - 2]) then
+    used[i] = previous * tonumber(ARGV[a + 4 * i - 1]) + current
+    if used[i] + tonumber(ARGV[a + 4 * i - 3]) > tonumber(ARGV[a + 4 * i - 2]) then
       admitted = 0
     end
   end
   if admitted == 1 then
     for i = 1, windows do
-      redis.call('INCRBY', KEYS[k + 2 * i - 1], amount)
-      redis.call('PEXPIREAT', KEYS[k + 2 * i - 1], ARGV[a + 3 * i])
+      redis.call('INCRBY', KEYS[k + 2 * i - 1], ARGV[a + 4 * i - 3])
+      redis.call('PEXPIREAT', KEYS[k + 2 * i - 1], ARGV[a + 4 * i])
     end
   end
   reply[#reply + 1] = admitted
   for i = 1, windows do
     reply[#reply + 1] = tostring(used[i])
   end
-  k, a = k + 2 * windows, a + 3 * windows
+  k, a = k + 2 * windows, a + 4 * windows
 end
 return reply
 """
 
-Reservation = tuple[list[str], list[Any], int, "asyncio.Future[list[Any]]"]
+Reservation = tuple[list[str], list[Any], "asyncio.Future[list[Any]]"]
 
 
 class RedisBatcher:
-    __slots__ = ("counters", "pending", "deltas", "flushing", "tasks")
+    __slots__ = ("counters", "pending", "deltas", "expires", "flushing", "tasks")
 
     def __init__(self, counters: RedisCounters) -> None:
         self.counters = counters
         self.pending: list[Reservation] = []
         self.deltas: dict[str, int] = {}
+        self.expires: dict[str, int] = {}
         self.flushing = False
         self.tasks: set[asyncio.Task] = set()
 
-    def reserve(self, keys: list[str], window_args: list[Any], amount: int
-                ) -> asyncio.Future[list[Any]]:
+    def reserve(self, keys: list[str], window_args: list[Any]) -> asyncio.Future[list[Any]]:
         """``keys``: each window's current and previous counters; ``window_args``:
-        each window's limit, weight and expiry. Resolves to [admitted, used...]."""
+        each window's amount, limit, weight and expiry. Resolves to [admitted,
+        used before in each window]."""
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((keys, window_args, amount, future))
+        self.pending.append((keys, window_args, future))
         self._schedule()
         return future
 
-    def add(self, keys: list[str], delta: int) -> None:
-        """Add ``delta`` to each counter, with the turn's other settlements."""
-        for key in keys:
+    def add(self, deltas: dict[str, int], expires: dict[str, int]) -> None:
+        """Add each delta to its counter, with the turn's other settlements;
+        ``expires``: when each counter may go (unix ms)."""
+        for key, delta in deltas.items():
             self.deltas[key] = self.deltas.get(key, 0) + delta
+        for key, at in expires.items():
+            self.expires[key] = max(self.expires.get(key, 0), at)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -86,10 +90,11 @@ class RedisBatcher:
         self.flushing = False
         pending, self.pending = self.pending, []
         deltas, self.deltas = {k: v for k, v in self.deltas.items() if v}, {}
+        expires, self.expires = self.expires, {}
         if pending:
             self._spawn(self._send_reservations(pending))
         if deltas:
-            self._spawn(self._send_deltas(deltas))
+            self._spawn(self.counters.add(deltas, expires))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -99,9 +104,9 @@ class RedisBatcher:
     async def _send_reservations(self, pending: list[Reservation]) -> None:
         keys: list[str] = []
         args: list[Any] = [len(pending)]
-        for window_keys, window_args, amount, _ in pending:
+        for window_keys, window_args, _ in pending:
             keys += window_keys
-            args += (len(window_keys) // 2, amount, *window_args)
+            args += (len(window_keys) // 2, *window_args)
         try:
             reply = await self.counters.run(BATCH_RESERVE_SCRIPT, keys, args)
         except RedisUnavailable as exc:
@@ -110,11 +115,8 @@ class RedisBatcher:
                     future.set_exception(RedisUnavailable(str(exc)))
             return
         position = 0
-        for window_keys, _, _, future in pending:
+        for window_keys, _, future in pending:
             width = 1 + len(window_keys) // 2
             if not future.done():  # its call may have gone meanwhile
                 future.set_result(reply[position:position + width])
             position += width
-
-    async def _send_deltas(self, deltas: dict[str, int]) -> None:
-        await self.counters.add(deltas)

@@ -59,6 +59,8 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
         if entry["name"] == "requestPrompt":
             ctx.error((((path, "llm_providers"), index), "name"),
                       "'requestPrompt' needs a Lua count function: not supported by fastgw")
+    if not config["llm_providers"] and not any(config["budget"].values()):
+        ctx.error((path, "llm_providers"), "at least one limit (or a budget) is needed")
     if config["request_prompt_count_function"] is not None:
         ctx.error((path, "request_prompt_count_function"), "not supported by fastgw")
     if config["strategy"] == "cluster":
@@ -86,7 +88,7 @@ SCHEMA = Record(
             description="'sliding': the last window_size seconds, from the current window "
             "and the previous one; 'fixed': windows aligned on the clock.",
         ),
-        "llm_providers": Array(LLM_PROVIDER, required=True, len_min=1,
+        "llm_providers": Array(LLM_PROVIDER, required=True,
                                description="The limits, per provider and window."),
         "tokens_count_strategy": String(
             one_of=("total_tokens", "prompt_tokens", "completion_tokens", "cost"),
@@ -119,6 +121,17 @@ SCHEMA = Record(
                                 description="Message of the answer over a limit."),
         "error_hide_providers": Boolean(
             default=False, description="Leave the providers out of the error message."),
+        "budget": Record(
+            {
+                "day": Number(check=_positive, description="Money per calendar day (UTC)."),
+                "month": Number(check=_positive,
+                                description="Money per calendar month (UTC)."),
+            },
+            default={},
+            description="fastgw addition: what each client (the identifier) may spend on "
+            "calls to any provider, priced with the models' costs; reserved before each "
+            "call like the limits, and shown by GET /ai/budgets.",
+        ),
         "sync_rate": Number(description="Accepted for Kong compatibility: fastgw counts in "
                             "the call's own round trip."),
         "dictionary_name": String(default="kong_rate_limiting_counters",

@@ -61,15 +61,17 @@ class RedisCounters:
         self._reachable()
         return reply
 
-    async def add(self, deltas: dict[str, int]) -> bool:
-        """Add each delta to its counter, in one pipeline (no check): False
-        when Redis failed."""
+    async def add(self, deltas: dict[str, int], expires: dict[str, int]) -> bool:
+        """Add each delta to its counter, in one pipeline (no check), and set
+        when the counters in ``expires`` may go (unix ms): False when Redis failed."""
         if self.down_since is not None and time.monotonic() < self.retry_at:
             return False
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, delta in deltas.items():
                     pipe.incrby(key, delta)
+                    if key in expires:
+                        pipe.pexpireat(key, expires[key])
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed(exc)
