@@ -250,6 +250,31 @@ def test_a_consumers_own_config_takes_over_after_authentication(gateway, upstrea
         assert upstream.requests[-1].header("x-probe-order") == tag
 
 
+def test_consumer_groups_give_their_members_a_tier_with_kongs_precedence(gateway, upstream):
+    # gold-scoped config for gold's members; a member's own config beats its
+    # group's; a consumer in two groups takes its first; others get the global one.
+    consumers = [
+        {"username": "ann", "keyauth_credentials": [{"key": "ann"}],
+         "groups": [{"name": "gold"}]},
+        {"username": "ben", "keyauth_credentials": [{"key": "ben"}],
+         "groups": [{"name": "gold"}], "plugins": [{"name": "probe",
+                                                     "config": {"tag": "ben-only"}}]},
+        {"username": "cat", "keyauth_credentials": [{"key": "cat"}],
+         "groups": [{"name": "silver"}, {"name": "gold"}]},
+        {"username": "dan", "keyauth_credentials": [{"key": "dan"}]},
+    ]
+    groups = [{"name": "gold", "plugins": [{"name": "probe", "config": {"tag": "gold"}}]},
+              {"name": "silver"}]
+    gw = gateway([{"name": "key-auth", "config": {}},
+                  {"name": "probe", "config": {"tag": "everyone"}},
+                  {"name": "probe", "consumer_group": "silver", "config": {"tag": "silver"}}],
+                 consumers=consumers, consumer_groups=groups)
+    for key, tag in (("ann", "gold"), ("ben", "ben-only"), ("cat", "silver"),
+                     ("dan", "everyone")):
+        assert gw.request("GET", "/x", headers={"apikey": key})[0] == 200
+        assert upstream.requests[-1].header("x-probe-order") == tag, key
+
+
 def test_lifecycle_hooks_reach_the_plugins_a_worker_loaded(upstream, tmp_path):
     # Kong's init_worker once per worker, the admin API's purge, and the
     # shutdown of a draining worker, through the plugin registry.

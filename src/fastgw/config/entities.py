@@ -210,8 +210,10 @@ PLUGIN = Record(
         "service": _reference("service"),
         "route": _reference("route"),
         "consumer": _reference("consumer (name or username)"),
+        "consumer_group": _reference("consumer group"),
     },
-    description="A plugin: global, or scoped to a service, route and/or consumer.",
+    description="A plugin: global, or scoped to a service, route, consumer and/or consumer "
+    "group.",
 )
 
 
@@ -717,10 +719,26 @@ CONSUMER = Record(
         ),
         "jwt_secrets": Array(JWT_SECRET, default=(), description="JWT issuer keys."),
         "acls": Array(ACL_GROUP, default=(), description="ACL groups."),
+        "groups": Array(
+            Record({"id": _id(), "name": String(description="The group's name.")},
+                   description="A consumer group, by name or id."),
+            default=(),
+            description="The consumer groups it belongs to (Kong's consumer_group_consumers).",
+        ),
         "plugins": _plugins(),
     },
     validator=_check_consumer,
     description="A client of the gateway, identified by its credentials.",
+)
+
+CONSUMER_GROUP = Record(
+    {
+        "id": _id(),
+        "name": String(required=True, description="Unique name of the group."),
+        "tags": _tags(),
+        "plugins": _plugins(),
+    },
+    description="Consumers that share plugin configs, as a tier (Kong's consumer group).",
 )
 
 
@@ -884,6 +902,7 @@ DOCUMENT = Record(
         "routes": Array(ROUTE, default=(), description="Routes with a 'service' reference."),
         "upstreams": Array(UPSTREAM, default=(), description="Upstreams."),
         "consumers": Array(CONSUMER, default=(), description="Consumers."),
+        "consumer_groups": Array(CONSUMER_GROUP, default=(), description="Consumer groups."),
         "plugins": Array(PLUGIN, default=(), description="Global or reference-scoped plugins."),
         "_gateway": GATEWAY,
     },

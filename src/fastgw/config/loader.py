@@ -66,6 +66,7 @@ from fastgw.config.entities import (
 from fastgw.config.model import (
     Config,
     Consumer,
+    ConsumerGroup,
     GatewaySettings,
     PluginConfig,
     Route,
@@ -184,6 +185,7 @@ class _DocumentBuilder:
         self.services = _References("service")
         self.routes = _References("route")
         self.consumers = _References("consumer")
+        self.consumer_groups = _References("consumer group")
         # (path, plugin dict, scope set by nesting: {"service": name} ...)
         self.plugin_entries: list[tuple[Path, dict, dict[str, str]]] = []
 
@@ -193,6 +195,8 @@ class _DocumentBuilder:
         services = self._services(_entries(doc["services"], (None, "services")))
         routes = self._routes(services, _entries(doc["routes"], (None, "routes")))
         upstreams = self._upstreams(_entries(doc["upstreams"], (None, "upstreams")))
+        groups = self._consumer_groups(
+            _entries(doc["consumer_groups"], (None, "consumer_groups")))
         consumers = self._consumers(_entries(doc["consumers"], (None, "consumers")))
         self.plugin_entries.extend(
             (path, plugin, {}) for path, plugin in _entries(doc["plugins"], (None, "plugins"))
@@ -205,6 +209,7 @@ class _DocumentBuilder:
             routes=tuple(routes),
             upstreams=tuple(upstreams),
             consumers=tuple(consumers),
+            consumer_groups=tuple(groups),
             plugins=tuple(plugins),
             gateway=_gateway_settings(doc["_gateway"]),
             source=source,
@@ -334,14 +339,35 @@ class _DocumentBuilder:
         _check_unique(self.ctx, names, _named("upstream name"))
         return upstreams
 
+    def _consumer_groups(self, entries: list[tuple[Path, dict]]) -> list[ConsumerGroup]:
+        groups = []
+        for path, entry in entries:
+            group = ConsumerGroup(name=entry["name"], id=entry["id"], tags=_tuple(entry["tags"]))
+            groups.append(group)
+            self.consumer_groups.add((entry["name"], entry["id"]), group)
+            self._collect_plugins(entry, path, {"consumer_group": entry["name"]})
+        _check_unique(self.ctx, (((path, "name"), entry["name"]) for path, entry in entries),
+                      _named("consumer group name"))
+        return groups
+
     def _consumers(self, entries: list[tuple[Path, dict]]) -> list[Consumer]:
         consumers = []
         for path, entry in entries:
+            memberships = []
+            for group_path, group_ref in _entries(entry["groups"], (path, "groups")):
+                reference = group_ref["name"] or group_ref["id"]
+                if reference is None:
+                    self.ctx.error(group_path, "a group needs its 'name' or 'id'")
+                    continue
+                group = self.consumer_groups.resolve(reference, group_path, self.ctx)
+                if group is not None and group.name not in memberships:
+                    memberships.append(group.name)
             consumer = Consumer(
                 username=entry["username"],
                 custom_id=entry["custom_id"],
                 id=entry["id"],
                 tags=_tuple(entry["tags"]),
+                groups=tuple(memberships),
                 **{kind: _tuple(entry[kind]) for kind in _CREDENTIAL_KINDS},
             )
             consumers.append(consumer)
@@ -381,7 +407,8 @@ class _DocumentBuilder:
     def _plugins(self) -> list[PluginConfig]:
         ctx = self.ctx
         references = dict(
-            zip(_SCOPE_KINDS, (self.services, self.routes, self.consumers), strict=True)
+            zip(_SCOPE_KINDS, (self.services, self.routes, self.consumers,
+                               self.consumer_groups), strict=True)
         )
         plugins = []
         scopes = []
@@ -404,9 +431,13 @@ class _DocumentBuilder:
                     scope[kind] = target.username
                 else:
                     scope[kind] = target.name
-            if scope.get("consumer") is not None and entry["name"] in NO_CONSUMER_PLUGINS:
-                where = (path, "consumer") if entry["consumer"] is not None else path
-                ctx.error(where, f"plugin '{entry['name']}' cannot be scoped to a consumer")
+            for kind, what in (("consumer", "a consumer"), ("consumer_group", "a consumer group")):
+                if scope.get(kind) is not None and entry["name"] in NO_CONSUMER_PLUGINS:
+                    where = (path, kind) if entry[kind] is not None else path
+                    ctx.error(where, f"plugin '{entry['name']}' cannot be scoped to {what}")
+            if scope.get("consumer") is not None and scope.get("consumer_group") is not None:
+                ctx.error(path, "a plugin is scoped to a consumer or to a consumer group, "
+                          "not both")
             plugins.append(
                 PluginConfig(
                     name=entry["name"],
@@ -416,6 +447,7 @@ class _DocumentBuilder:
                     service=scope.get("service"),
                     route=scope.get("route"),
                     consumer=scope.get("consumer"),
+                    consumer_group=scope.get("consumer_group"),
                     instance_name=entry["instance_name"],
                     protocols=_tuple(entry["protocols"]),
                     tags=_tuple(entry["tags"]),
@@ -430,7 +462,7 @@ class _DocumentBuilder:
         return plugins
 
 
-_SCOPE_KINDS = ("service", "route", "consumer")
+_SCOPE_KINDS = ("service", "route", "consumer", "consumer_group")
 
 # Plugins that identify the consumer (or act before it is known) make no
 # sense scoped to one; Kong's schemas say `no_consumer` for them.

@@ -21,6 +21,7 @@ class PluginConfig:
     service: str | None = None  # name of the scoping service, or None
     route: str | None = None  # name of the scoping route, or None
     consumer: str | None = None  # username of the scoping consumer, or None
+    consumer_group: str | None = None  # name of the scoping consumer group, or None
     instance_name: str | None = None
     protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")  # request schemes it runs on
     tags: tuple[str, ...] = ()
@@ -146,6 +147,16 @@ class Consumer:
     jwt_secrets: tuple[dict[str, Any], ...] = ()
     acls: tuple[dict[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # names of the consumer groups it belongs to, in order
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroup:
+    """Kong's consumer group: consumers that share plugin configs (a tier)."""
+
+    name: str
+    id: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +197,7 @@ class Config:
     routes: tuple[Route, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     consumers: tuple[Consumer, ...] = ()
+    consumer_groups: tuple[ConsumerGroup, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()  # every plugin, flattened, with its scope set
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     source: dict[str, Any] = field(default_factory=dict)  # the declarative document as loaded

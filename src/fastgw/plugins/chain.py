@@ -3,14 +3,18 @@
 Kong's precedence decides between several configurations of the same plugin
 (most specific first):
 
-1. route + service + consumer   5. consumer
-2. route + consumer             6. route
-3. service + consumer           7. service
-4. route + service              8. global
+1. route + service + consumer         7. route + service
+2. route + service + consumer group   8. consumer
+3. route + consumer                   9. consumer group
+4. service + consumer                10. route
+5. route + consumer group            11. service
+6. service + consumer group          12. global
 
 The consumer is only known once an auth plugin has run, so each route gets
-a chain without consumer-scoped entries, plus (only when the config has
-consumer-scoped plugins) one chain per consumer that has any.
+a chain without consumer- or group-scoped entries, plus (only when the
+config has such plugins) one chain per consumer they change anything for.
+A consumer in several groups takes a group's config in the order its groups
+are listed.
 """
 
 from __future__ import annotations
@@ -68,28 +72,34 @@ class PluginChain:
 
 
 # Kong's precedence by which scopes an entry names: (route, service,
-# consumer) -> rank, lower wins.
+# consumer, consumer group) -> rank, lower wins.
 _PRECEDENCE = {
-    (True, True, True): 1, (True, False, True): 2, (False, True, True): 3,
-    (True, True, False): 4, (False, False, True): 5, (True, False, False): 6,
-    (False, True, False): 7, (False, False, False): 8,
+    (True, True, True, False): 1, (True, True, False, True): 2,
+    (True, False, True, False): 3, (False, True, True, False): 4,
+    (True, False, False, True): 5, (False, True, False, True): 6,
+    (True, True, False, False): 7, (False, False, True, False): 8,
+    (False, False, False, True): 9, (True, False, False, False): 10,
+    (False, True, False, False): 11, (False, False, False, False): 12,
 }
 
 
 def _rank(entry: PluginConfig, route: Route, service: Service | None,
-          consumer: str | None) -> int | None:
+          consumer: str | None, groups: tuple[str, ...]) -> tuple[int, int] | None:
     """Kong's precedence rank of a plugin entry for this combination (lower
-    wins), or None when the entry does not apply."""
+    wins; between groups, the consumer's first), or None when it does not apply."""
     r = entry.route is not None
     s = entry.service is not None
     c = entry.consumer is not None
+    g = entry.consumer_group is not None
     if r and entry.route != route.name:
         return None
     if s and (service is None or entry.service != service.name):
         return None
     if c and entry.consumer != consumer:
         return None
-    return _PRECEDENCE[(r, s, c)]
+    if g and entry.consumer_group not in groups:
+        return None
+    return _PRECEDENCE[(r, s, c, g)], groups.index(entry.consumer_group) if g else 0
 
 
 class ChainBuilder:
@@ -98,7 +108,13 @@ class ChainBuilder:
         self.state = state
         self.instances: dict[int, Plugin] = {}
         self.entries = [p for p in config.plugins if p.enabled]
-        self.consumer_scoped = sorted({p.consumer for p in self.entries if p.consumer})
+        # Consumers whose calls may take another config: those named by an
+        # entry, and the members of groups named by one.
+        grouped = {p.consumer_group for p in self.entries if p.consumer_group}
+        personal: set[str | None] = {p.consumer for p in self.entries if p.consumer}
+        personal.update(consumer.username or consumer.custom_id or consumer.id
+                        for consumer in state.consumers if grouped.intersection(consumer.groups))
+        self.consumer_scoped = sorted(ref for ref in personal if ref)
 
     def instance(self, entry: PluginConfig) -> Plugin:
         key = id(entry)
@@ -109,11 +125,11 @@ class ChainBuilder:
             self.instances[key] = plugin
         return plugin
 
-    def select(self, route: Route, service: Service | None,
-               consumer: str | None) -> dict[str, Plugin]:
-        best: dict[str, tuple[int, PluginConfig]] = {}
+    def select(self, route: Route, service: Service | None, consumer: str | None,
+               groups: tuple[str, ...] = ()) -> dict[str, Plugin]:
+        best: dict[str, tuple[tuple[int, int], PluginConfig]] = {}
         for entry in self.entries:
-            rank = _rank(entry, route, service, consumer)
+            rank = _rank(entry, route, service, consumer, groups)
             if rank is None:
                 continue
             current = best.get(entry.name)
@@ -130,7 +146,7 @@ class ChainBuilder:
                 consumer = self.state.consumer(ref)
                 if consumer is None:
                     continue
-                with_consumer = self.select(route, service, ref)
+                with_consumer = self.select(route, service, consumer.username, consumer.groups)
                 if with_consumer != chosen:
                     personal = self._make(with_consumer, route, service)
                     # It differs from what every caller gets, so it holds plugins.

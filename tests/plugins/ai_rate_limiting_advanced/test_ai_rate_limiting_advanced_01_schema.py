@@ -35,8 +35,6 @@ def test_a_provider_may_have_several_windows():
      "two limits for window_size 60"),
     ({"llm_providers": [OPENAI_MINUTE], "strategy": "cluster"}, "strategy",
      "'cluster' is not supported"),
-    ({"llm_providers": [OPENAI_MINUTE], "identifier": "consumer-group"}, "identifier",
-     "consumer groups are not supported"),
     ({"llm_providers": [{**OPENAI_MINUTE, "name": "requestPrompt"}]}, "llm_providers[0].name",
      "not supported by fastgw"),
     ({"llm_providers": [OPENAI_MINUTE], "request_prompt_count_function": "return 1"},

@@ -32,7 +32,16 @@ def gateway(tmp_path_factory):
                 {"username": "gold", "keyauth_credentials": [{"key": "gold-key"}],
                  "plugins": [{"name": "ai-rate-limiting-advanced", "config": {
                      "llm_providers": [], "budget": {"day": 1.0, "month": 20.0}}}]},
+                {"username": "tina", "keyauth_credentials": [{"key": "tina-key"}],
+                 "groups": [{"name": "team"}]},
+                {"username": "tom", "keyauth_credentials": [{"key": "tom-key"}],
+                 "groups": [{"name": "team"}]},
             ],
+            # One budget the team's members spend together.
+            "consumer_groups": [{"name": "team", "plugins": [
+                {"name": "ai-rate-limiting-advanced", "config": {
+                    "llm_providers": [], "identifier": "consumer-group",
+                    "budget": {"day": 4 * CEILING}}}]}],
             "plugins": [
                 {"name": "ai-rate-limiting-advanced", "config": {
                     "llm_providers": [], "budget": {"day": 3 * CEILING, "month": 5.0}}},
@@ -106,8 +115,20 @@ def test_a_consumers_own_budget_replaces_the_global_one(gateway):
     assert [e["limit"] for e in entries] == [1.0, 20.0]
     assert entries[0]["spent"] > 0
     everyone = budgets(gateway)
-    assert {e["consumer"] for e in everyone} == {"free", "gold"}
-    assert len(everyone) == 4
+    assert {e["consumer"] for e in everyone} == {"free", "gold", None}
+    assert len(everyone) == 5  # free's and gold's day and month, the team's day
+
+
+def test_a_groups_budget_is_spent_by_its_members_together(gateway):
+    statuses = [post(gateway, key)[0] for key in ("tina-key", "tom-key") * 5]
+    admitted = statuses.count(200)
+    assert admitted >= 4 and 429 in statuses
+    time.sleep(0.3)
+    [team] = budgets(gateway, "tom")
+    assert team["consumer_group"] == "team" and team["consumer"] is None
+    spent = spent_in_logs(gateway, "tina", 1) + spent_in_logs(gateway, "tom", 1)
+    assert team["spent"] == pytest.approx(spent, abs=1e-6)
+    assert team["spent"] <= 4 * CEILING
 
 
 def test_an_unknown_consumer_is_a_404(gateway):

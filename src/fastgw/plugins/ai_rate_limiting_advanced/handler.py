@@ -149,9 +149,10 @@ class AIRateLimitingAdvanced(Plugin):
             self.windows.setdefault(entry["name"], []).append(
                 Window(entry["name"], entry["window_size"], entry["limit"], money))
         self.budgets = budget_windows(config)
-        self.identify = _identifier({"limit_by": config["identifier"],
-                                     "header_name": config["header_name"],
-                                     "path": config["path"]})
+        self.identify = _group_identifier(getattr(scope, "consumer_group", None)) \
+            if config["identifier"] == "consumer-group" else \
+            _identifier({"limit_by": config["identifier"], "header_name": config["header_name"],
+                         "path": config["path"]})
         self.key_prefix = key_prefix(scope)
         self.sliding = config["window_type"] == "sliding"
         self.node = node_counters(state)
@@ -442,6 +443,19 @@ class AIRateLimitingAdvanced(Plugin):
         if ctx.ai is None:
             ctx.ai = {}
         ctx.ai["rate_limiting"] = {**section, "strategy": self.strategy}
+
+
+def _group_identifier(scoped: str | None) -> Any:
+    """Calls counted per consumer group: the group this config is scoped to,
+    else the consumer's first group (a consumer in none: its IP)."""
+    def identify(ctx: RequestContext) -> str:
+        if scoped is not None:
+            return "group:" + scoped
+        consumer = ctx.consumer
+        if consumer is not None and consumer.groups:
+            return "group:" + consumer.groups[0]
+        return ctx.request.client_ip
+    return identify
 
 
 def budget_windows(config: dict[str, Any]) -> list[Window]:

@@ -6,8 +6,8 @@ several windows (``llm_providers`` entries with the same name and other
 window sizes), ``ollama`` is a provider name, ``fault_tolerant`` is added,
 counts are always synchronous (``sync_rate`` and ``dictionary_name`` are
 accepted and have no effect), a refused request is never counted (Kong's
-``disable_penalty: true``), and the ``cluster`` strategy and
-``request_prompt_count_function`` are refused.
+``disable_penalty: true``), ``budget`` is added, and the ``cluster`` strategy
+and ``request_prompt_count_function`` are refused.
 """
 
 from __future__ import annotations
@@ -69,8 +69,6 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     for identifier, needed in (("header", "header_name"), ("path", "path")):
         if config["identifier"] == identifier and config[needed] is None:
             ctx.error((path, needed), f"required when identifier is '{identifier}'")
-    if config["identifier"] == "consumer-group":
-        ctx.error((path, "identifier"), "consumer groups are not supported by fastgw yet")
     if config["retry_after_jitter_max"] < 0:
         ctx.error((path, "retry_after_jitter_max"),
                   "Non-negative retry_after_jitter_max value is expected")
@@ -80,8 +78,9 @@ SCHEMA = Record(
     {
         "identifier": String(
             one_of=IDENTIFIERS, default="consumer",
-            description="Whose calls are counted together; when it cannot be told, the "
-            "client IP.",
+            description="Whose calls are counted together ('consumer-group': the group the "
+            "config is scoped to, else the consumer's first group); when it cannot be told, "
+            "the client IP.",
         ),
         "window_type": String(
             one_of=("fixed", "sliding"), default="sliding",
