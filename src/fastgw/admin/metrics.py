@@ -59,8 +59,9 @@ def merge_cells(stats: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 class _Snapshot:
-    def __init__(self, stats: list[dict]):
+    def __init__(self, stats: list[dict], budgets: list[dict] | None = None):
         self.stats = stats
+        self.budgets = budgets or []
 
     def collect(self):
         export: dict[str, bool] = {}
@@ -130,6 +131,7 @@ class _Snapshot:
             from fastgw.ai.metrics import families
 
             yield from families([s["ai"] for s in self.stats if s.get("ai")])
+            yield from _budget_families(self.budgets)
         if export.get("bandwidth_metrics"):
             family = CounterMetricFamily("fastgw_bandwidth_bytes", "Bytes by direction",
                                          labels=["service", "route", "direction"])
@@ -159,7 +161,25 @@ def upstream_health_family(stats: list[dict]) -> GaugeMetricFamily:
     return family
 
 
-def render_metrics(stats: list[dict]) -> bytes:
+def _budget_families(budgets: list[dict]) -> list:
+    """ai-rate-limiting-advanced budgets (GET /ai/budgets), as gauges in money."""
+    if not budgets:
+        return []
+    labels = ["consumer", "consumer_group", "window"]
+    remaining = GaugeMetricFamily("fastgw_ai_budget_remaining",
+                                  "Money left of each budget in its current window",
+                                  labels=labels)
+    spent = GaugeMetricFamily("fastgw_ai_budget_spent",
+                              "Money spent of each budget in its current window (settled calls)",
+                              labels=labels)
+    for entry in budgets:
+        values = [entry["consumer"] or "", entry["consumer_group"] or "", entry["window"]]
+        remaining.add_metric(values, entry["remaining"])
+        spent.add_metric(values, entry["spent"])
+    return [remaining, spent]
+
+
+def render_metrics(stats: list[dict], budgets: list[dict] | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(stats))
+    registry.register(_Snapshot(stats, budgets))
     return generate_latest(registry)

@@ -43,7 +43,8 @@ class AdminApp:
                 return method_not_allowed()
             from fastgw.admin.metrics import render_metrics
 
-            body = render_metrics(await self.sup.worker_stats(metrics=True))
+            body = render_metrics(await self.sup.worker_stats(metrics=True),
+                                  await self.sup.ai_budgets())
             return AdminResponse(200, body, "text/plain; version=0.0.4; charset=utf-8")
         if path == "/proxy-cache" or CACHE_ENTRY.match(path):
             if req.method != "DELETE":

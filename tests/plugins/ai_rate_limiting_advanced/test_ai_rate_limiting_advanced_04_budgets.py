@@ -46,6 +46,7 @@ def gateway(tmp_path_factory):
                 {"name": "ai-rate-limiting-advanced", "config": {
                     "llm_providers": [], "budget": {"day": 3 * CEILING, "month": 5.0}}},
                 {"name": "file-log", "config": {"path": str(log_path)}},
+                {"name": "prometheus", "config": {"ai_metrics": True}},
             ],
         }
         with GatewayProcess(doc, workers=2) as gw:
@@ -134,3 +135,15 @@ def test_a_groups_budget_is_spent_by_its_members_together(gateway):
 def test_an_unknown_consumer_is_a_404(gateway):
     status, _, _ = gateway.admin("GET", "/ai/budgets/nobody")
     assert status == 404
+
+
+def test_metrics_show_each_budgets_remaining_money(gateway):
+    post(gateway, "gold-key")
+    time.sleep(0.3)
+    _, _, body = gateway.admin("GET", "/metrics")
+    text = body.decode()
+    [gold_day] = [e for e in budgets(gateway, "gold") if e["window"] == "day"]
+    line = ('fastgw_ai_budget_remaining{consumer="gold",consumer_group="",window="day"} '
+            + repr(gold_day["remaining"]))
+    assert line in text
+    assert 'fastgw_ai_budget_spent{consumer="",consumer_group="team",window="day"}' in text
