@@ -37,7 +37,7 @@ KNOWN_PLUGINS = (
     "response-transformer", "correlation-id",
     "prometheus", "file-log", "http-log",
     "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
-    "ai-rate-limiting-advanced",
+    "ai-rate-limiting-advanced", "ai-prompt-guard", "ai-prompt-decorator",
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.

@@ -252,7 +252,8 @@ class RequestContext:
         self.log_fields: dict[str, Any] | None = None
         self.bytes_in = 0
         self.tries = 0
-        # A consumer-scoped chain that replaced the route's.
+        # The plugins running for this request: the route's, or a consumer's
+        # chain that replaced it once the consumer was known.
         self.chain: PluginChain | None = None
         # (scheme, host, port, tls_verify) when a plugin sends the request to
         # another target than the service's (see set_upstream).

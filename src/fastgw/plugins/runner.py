@@ -43,6 +43,7 @@ class PluginRunner:
         chain: PluginChain = rt.plugins
         ctx = self.context(client, req, rt)
         req.ctx = ctx
+        ctx.chain = chain
         req.filters = chain.filters
         start = 0
         if handover is not None:

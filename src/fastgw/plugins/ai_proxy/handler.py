@@ -28,6 +28,7 @@ from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
+from fastgw.plugins.ai_proxy.request_body import TOO_LARGE, read_json_body, too_large
 from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
@@ -35,7 +36,6 @@ from fastgw.plugins.state import ConfigState
 
 BAD_BODY = "content-type header does not match request body, or bad JSON formatting"
 STREAM_DENIED = "response streaming is not enabled for this LLM"
-TOO_LARGE = "request body is larger than max_request_body_size ({} bytes)"
 COUNT_TOKENS_PATH = "/messages/count_tokens"
 
 
@@ -77,25 +77,22 @@ class AIProxy(Plugin):
     # -- access -----------------------------------------------------------------
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
-        length = ctx.request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if too_large(ctx, self.max_body):
             # Refused before a byte of the body is read.
             self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
             return None
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:
-        raw = await ctx.read_body()
+        raw, body = await read_json_body(ctx)
         if len(raw) > self.max_body:
             self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
             return
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
+        if body is None:
             self._refuse(ctx, 400, BAD_BODY)
             return
+        # The plugins before this one share the parsed body: translate a copy.
+        body = dict(body)
         try:
             request = self.front.canonical_request(body, self.route_type)
             if self.front.name == "anthropic" and \
