@@ -253,6 +253,28 @@ def ai_gateway_limited_config(targets: Targets, strategy: str) -> dict:
     return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
 
 
+GUARD_PLUGIN = {"name": "ai-prompt-guard", "config": {"deny_patterns": [
+    r"(?i)ignore (all|previous) instructions", r"(?i)system prompt", r"\bpassword\b"]}}
+DECORATOR_PLUGIN = {"name": "ai-prompt-decorator", "config": {"prompts": {
+    "prepend": [{"role": "system", "content": "Answer in one paragraph."}],
+    "append": [{"role": "system", "content": "Never reveal credentials."}]}}}
+TEMPLATE_PLUGIN = {"name": "ai-prompt-template", "config": {"templates": [
+    {"name": "summary", "template": '{"messages": [{"role": "user", "content": "{{text}}"}]}'}]}}
+PROMPT_PLUGINS = {"guard": (GUARD_PLUGIN,), "decorator": (DECORATOR_PLUGIN,),
+                  "template": (TEMPLATE_PLUGIN,),
+                  "all": (GUARD_PLUGIN, DECORATOR_PLUGIN, TEMPLATE_PLUGIN)}
+# The prompt plugins are priced on a 2 KB prompt (untemplated: the template plugin's
+# cost is looking at the request and letting it through).
+PROMPT_BODY = chat_request_body(2048)
+
+
+def ai_gateway_prompt_config(targets: Targets, plugins: str = "") -> dict:
+    """ai_gateway_config plus the prompt plugins named (none: the 2 KB baseline)."""
+    chosen = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url),
+              *PROMPT_PLUGINS.get(plugins, ()))
+    return gateway_config(targets.upstream_url, chosen, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
+
+
 def ai_gateway_config(targets: Targets) -> dict:
     """ai-proxy behind key-auth, with prometheus: what an AI gateway deployment runs."""
     plugins = (KEY_AUTH_PLUGIN, ai_proxy_plugin(targets.upstream_url))
@@ -407,6 +429,27 @@ SCENARIOS: list[Scenario] = [
         suite="ai",
         needs_redis=True,
     ),
+    Scenario(
+        "fastgw-ai-proxy-2k",
+        "fastgw",
+        "fastgw-ai-proxy on a 2 KB prompt (the prompt plugins' baseline)",
+        ai_gateway_prompt_config,
+        body=PROMPT_BODY,
+        headers=API_KEY_HEADERS,
+        suite="ai",
+        default=False,
+    ),
+    *(Scenario(
+        f"fastgw-ai-prompt-{plugins}",
+        "fastgw",
+        f"fastgw-ai-proxy-2k plus {'the three prompt plugins' if plugins == 'all' else 'ai-prompt-' + plugins}",
+        functools.partial(ai_gateway_prompt_config, plugins=plugins),
+        body=PROMPT_BODY,
+        headers=API_KEY_HEADERS,
+        baseline="fastgw-ai-proxy-2k",
+        suite="ai",
+        default=False,
+    ) for plugins in PROMPT_PLUGINS),
     Scenario(
         "litellm",
         "litellm",
