@@ -59,8 +59,9 @@ def cluster(tmp_path_factory):
         yield gateways, logs, redis
 
 
-def post(gw, path: str):
-    return gw.request("POST", path, orjson.dumps(CHAT), {"Content-Type": "application/json"})
+def post(gw, path: str, headers: dict | None = None):
+    return gw.request("POST", path, orjson.dumps(CHAT),
+                      {"Content-Type": "application/json", **(headers or {})})
 
 
 def admitted_usage(logs, route: str, key: str, expected: int, timeout: float = 5.0) -> list:
@@ -82,8 +83,11 @@ def test_three_gateways_admit_no_more_than_the_limit_together(cluster, route, ke
                                                              reservation):
     gateways, logs, _ = cluster
     targets = list(itertools.islice(itertools.cycle(gateways), 45))
+    # The model takes 3 s to answer, so all 45 are in flight together.
+    slow = {"x-mock-latency-ms": "3000"}
     with concurrent.futures.ThreadPoolExecutor(45) as pool:
-        statuses = [s for s, _, _ in pool.map(lambda gw: post(gw, f"/{route}"), targets)]
+        statuses = [s for s, _, _ in pool.map(lambda gw: post(gw, f"/{route}", slow),
+                                              targets)]
     fitting = int(limit // reservation + 1e-9)
     assert statuses.count(200) == fitting, statuses
     assert set(statuses) == {200, 429}

@@ -5,7 +5,8 @@ Reservations made in the same turn go to Redis together, in one script
 call that decides each of them in turn, inside Redis: they stay atomic (no
 other gateway comes between two checks and their increments) and a call
 costs a share of a round trip instead of a whole one. Settlements are summed
-per counter and sent in one pipeline per turn.
+per counter and ride with the next reservations (applied before them), or
+go in one pipeline of their own after a few milliseconds without any.
 """
 
 from __future__ import annotations
@@ -15,14 +16,24 @@ from typing import Any
 
 from fastgw.plugins.rate_limiting.redis_store import RedisCounters, RedisUnavailable
 
-# ARGV[1]: how many reservations. Then for each: its window count n, and per
+# KEYS: first the counters settlements change, then per reservation and
+# window the current and previous counters. ARGV[1]: how many settlements;
+# then for each its delta and when its counter may go (unix ms, 0: leave
+# it). Then how many reservations, and for each its window count n, and per
 # window the amount, its limit, the previous window's weight and when the
-# current counter may go (unix ms); KEYS: per window, the current and
-# previous counters. Returns per reservation: admitted (0/1), then the usage
-# before it in each window.
+# current counter may go. Settlements are applied first; returns per
+# reservation: admitted (0/1), then the usage before it in each window.
 BATCH_RESERVE_SCRIPT = """
-local reply, k, a = {}, 0, 1
-for r = 1, tonumber(ARGV[1]) do
+local settlements = tonumber(ARGV[1])
+for d = 1, settlements do
+  redis.call('INCRBY', KEYS[d], ARGV[2 * d])
+  if ARGV[2 * d + 1] ~= '0' then
+    redis.call('PEXPIREAT', KEYS[d], ARGV[2 * d + 1])
+  end
+end
+local a = 2 * settlements + 2
+local reply, k = {}, settlements
+for r = 1, tonumber(ARGV[a]) do
   local windows = tonumber(ARGV[a + 1])
   a = a + 1
   local admitted, used = 1, {}
@@ -48,12 +59,16 @@ for r = 1, tonumber(ARGV[1]) do
 end
 return reply
 """
+# Settlements wait this long (seconds) for a reservation to ride with
+# before they go to Redis on their own: under load one always comes.
+SETTLE_DELAY_S = 0.005
 
 Reservation = tuple[list[str], list[Any], "asyncio.Future[list[Any]]"]
 
 
 class RedisBatcher:
-    __slots__ = ("counters", "pending", "deltas", "expires", "flushing", "tasks")
+    __slots__ = ("counters", "pending", "deltas", "expires", "flushing", "settle_timer",
+                 "tasks")
 
     def __init__(self, counters: RedisCounters) -> None:
         self.counters = counters
@@ -61,6 +76,7 @@ class RedisBatcher:
         self.deltas: dict[str, int] = {}
         self.expires: dict[str, int] = {}
         self.flushing = False
+        self.settle_timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task] = set()
 
     def reserve(self, keys: list[str], window_args: list[Any]) -> asyncio.Future[list[Any]]:
@@ -79,20 +95,30 @@ class RedisBatcher:
             self.deltas[key] = self.deltas.get(key, 0) + delta
         for key, at in expires.items():
             self.expires[key] = max(self.expires.get(key, 0), at)
-        self._schedule()
+        if self.settle_timer is None:
+            self.settle_timer = asyncio.get_running_loop().call_later(SETTLE_DELAY_S,
+                                                                      self._settle_alone)
 
     def _schedule(self) -> None:
         if not self.flushing:
             self.flushing = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    def _flush(self) -> None:
-        self.flushing = False
-        pending, self.pending = self.pending, []
+    def _take_deltas(self) -> tuple[dict[str, int], dict[str, int]]:
         deltas, self.deltas = {k: v for k, v in self.deltas.items() if v}, {}
         expires, self.expires = self.expires, {}
+        return deltas, expires
+
+    def _flush(self) -> None:
+        # The turn's reservations go in one call, the settlements waiting with them.
+        self.flushing = False
+        pending, self.pending = self.pending, []
         if pending:
-            self._spawn(self._send_reservations(pending))
+            self._spawn(self._send_reservations(pending, *self._take_deltas()))
+
+    def _settle_alone(self) -> None:
+        self.settle_timer = None
+        deltas, expires = self._take_deltas()
         if deltas:
             self._spawn(self.counters.add(deltas, expires))
 
@@ -101,9 +127,13 @@ class RedisBatcher:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _send_reservations(self, pending: list[Reservation]) -> None:
-        keys: list[str] = []
-        args: list[Any] = [len(pending)]
+    async def _send_reservations(self, pending: list[Reservation], deltas: dict[str, int],
+                                 expires: dict[str, int]) -> None:
+        keys: list[str] = list(deltas)
+        args: list[Any] = [len(deltas)]
+        for key, delta in deltas.items():
+            args += (delta, expires.get(key, 0))
+        args.append(len(pending))
         for window_keys, window_args, _ in pending:
             keys += window_keys
             args += (len(window_keys) // 2, *window_args)
