@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -369,6 +370,40 @@ def parse_responses(raw: bytes, methods: list[str] | None = None) -> list[tuple[
             pos = len(raw)
         out.append((status, headers, body))
     return out
+
+
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples in a Prometheus text page whose labels
+    include ``labels`` (0 when there is none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            got = dict(_LABEL.findall(line))
+            if all(got.get(key) == value for key, value in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def log_entries(paths: os.PathLike | str | list, predicate: Callable[[dict], bool],
+                count: int = 1, timeout: float = 5.0) -> list[dict]:
+    """The JSON lines of a log file (or of several) that ``predicate`` accepts,
+    once there are ``count`` of them (the log phase runs after the answer went
+    out), or what there is after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    while True:
+        found = []
+        for path in files:
+            if os.path.exists(path):
+                with open(path, "rb") as log:
+                    found += [entry for entry in map(orjson.loads, log.read().splitlines())
+                              if predicate(entry)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def children_of(pid: int, name: bytes = b"") -> list[int]:

@@ -7,7 +7,7 @@ import pytest
 
 from fastgw.config.loader import ConfigError, parse_config
 from fastgw.plugins.ai_prompt_template.handler import render
-from fastgw.testing import GatewayProcess
+from fastgw.testing import GatewayProcess, log_entries
 from fastgw.testing.mock_llm import running_mock
 
 SUMMARY = ('{"messages": [{"role": "system", "content": "You summarise {{topic}} texts."},'
@@ -95,15 +95,8 @@ def test_untemplated_requests_pass_unless_refused_and_the_original_is_logged(gat
         "this LLM route only supports templated requests"
     body = {"messages": "{template://summary}", "properties": {"topic": "t", "text": "u"}}
     assert post(gateway, "/strict", body)[0] == 200
-    import time
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = [orjson.loads(line) for line in gateway.log_path.read_bytes().splitlines()]
-        logged = [e for e in lines if e["route"]["name"] == "strict"
-                  and e["response"]["status"] == 200]
-        if logged:
-            break
-        time.sleep(0.05)
+    logged = log_entries(gateway.log_path, lambda e: e["route"]["name"] == "strict"
+                         and e["response"]["status"] == 200)
     original = orjson.loads(logged[0]["ai"]["payload"]["original_request"])
     assert original["messages"] == "{template://summary}"
 

@@ -1,23 +1,11 @@
 """The AI metrics counted by ai-proxy reach GET /metrics, summed over the
 workers, when a prometheus plugin asks for ai_metrics."""
 
-import re
 
 import openai
 from ai_proxy_kit import PROVIDER_KEY
 
-from fastgw.testing import GatewayProcess
-
-
-def value(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', line))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+from fastgw.testing import GatewayProcess, metric_sum
 
 
 def test_ai_metrics_are_scraped_after_chats(mock_llm):
@@ -46,12 +34,12 @@ def test_ai_metrics_are_scraped_after_chats(mock_llm):
             client.close()
         _, _, body = gw.admin("GET", "/metrics")
     text = body.decode()
-    assert value(text, "fastgw_ai_llm_requests_total", provider="openai",
+    assert metric_sum(text, "fastgw_ai_llm_requests_total", provider="openai",
                  model="gpt-test") == 6
     prompt = sum(u.prompt_tokens for u in usage)
     completion = sum(u.completion_tokens for u in usage)
-    assert value(text, "fastgw_ai_llm_tokens_total", token_type="prompt_tokens") == prompt
-    assert value(text, "fastgw_ai_llm_tokens_total",
+    assert metric_sum(text, "fastgw_ai_llm_tokens_total", token_type="prompt_tokens") == prompt
+    assert metric_sum(text, "fastgw_ai_llm_tokens_total",
                  token_type="completion_tokens") == completion
     expected_cost = (prompt * 1.0 + completion * 2.0) / 1_000_000
-    assert abs(value(text, "fastgw_ai_llm_cost_total") - expected_cost) < 1e-9
+    assert abs(metric_sum(text, "fastgw_ai_llm_cost_total") - expected_cost) < 1e-9

@@ -4,14 +4,13 @@ over OpenAI's own Responses API (as it is), a Chat Completions server and
 Anthropic's API (translated), all played by fastgw mock-llm."""
 
 import json
-import time
 
 import openai
 import orjson
 import pytest
 from ai_proxy_kit import ANTHROPIC_VERSION, PROVIDER_KEY
 
-from fastgw.testing import GatewayProcess
+from fastgw.testing import GatewayProcess, log_entries
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -176,21 +175,10 @@ def test_openai_usage_is_read_from_its_own_answer(gateway, stream):
         answer = orjson.loads(last[0].split(b"data: ", 1)[1])["response"]
     else:
         answer = orjson.loads(raw)
-    [entry] = wait_for_log_lines(log_path, lambda e: e["request"]["uri"] == "/openai"
-                                 and e["ai"]["proxy"]["meta"]["request_mode"] ==
-                                 ("stream" if stream else "oneshot"))
+    *_, entry = log_entries(log_path, lambda e: e["request"]["uri"] == "/openai"
+                            and e["ai"]["proxy"]["meta"]["request_mode"] ==
+                            ("stream" if stream else "oneshot"))
     usage = entry["ai"]["proxy"]["usage"]
     assert usage["prompt_tokens"] == answer["usage"]["input_tokens"]
     assert usage["completion_tokens"] == answer["usage"]["output_tokens"]
     assert usage["estimated"] is False
-
-
-def wait_for_log_lines(path, predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [orjson.loads(line) for line in path.read_bytes().splitlines()] \
-            if path.exists() else []
-        found = [line for line in lines if predicate(line)]
-        if found or time.monotonic() > deadline:
-            return found[-1:]
-        time.sleep(0.05)

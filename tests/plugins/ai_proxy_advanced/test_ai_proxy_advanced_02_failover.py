@@ -4,14 +4,19 @@ reset before the head, a stall past the read timeout, a stream cut short),
 and every test counts what each target received."""
 
 import asyncio
-import re
 import socket
 from collections import Counter
 
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, raw_exchange
+from fastgw.testing import (
+    GatewayProcess,
+    UpstreamServer,
+    log_entries,
+    metric_sum,
+    raw_exchange,
+)
 
 KEY_A = "provider-key-a"
 KEY_ANTHROPIC = "provider-key-anthropic"
@@ -291,23 +296,10 @@ def test_retries_zero_means_one_attempt(gateway):
     assert received(up, "z1", "z2") == {"z1": 1, "z2": 0}
 
 
-def wait_for_lines(path, predicate, timeout=5.0):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-            found = [line for line in lines if predicate(line)]
-            if found:
-                return found
-        time.sleep(0.05)
-    raise AssertionError("no such log line")
-
-
 def test_the_log_line_names_every_attempt(gateway):
     gw, _, log_path = gateway
     post(gw, "/to-anthropic")
-    [line, *_] = wait_for_lines(log_path, lambda e: e["route"]["name"] == "to-anthropic")
+    [line, *_] = log_entries(log_path, lambda e: e["route"]["name"] == "to-anthropic")
     tries = line["ai"]["proxy"]["tries"]
     assert [t["target"] for t in tries] == ["openai/gpt-x", "anthropic/claude-x"]
     assert [t["outcome"] for t in tries] == ["http_500", "ok"]
@@ -315,30 +307,20 @@ def test_the_log_line_names_every_attempt(gateway):
     assert line["tries"] == 2  # the core's count of attempts agrees
 
 
-def metric(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            got = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            if all(got.get(k) == v for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def test_metrics_count_attempts_failovers_and_open_circuits(gateway):
     gw, _, _ = gateway
     post(gw, "/http500")
     _, _, body = gw.admin("GET", "/metrics")
     text = body.decode()
-    assert metric(text, "fastgw_ai_target_attempts_total", plugin="http500",
+    assert metric_sum(text, "fastgw_ai_target_attempts_total", plugin="http500",
                   target="openai/gpt-x", outcome="http_500") >= 1
-    assert metric(text, "fastgw_ai_target_attempts_total", plugin="http500",
+    assert metric_sum(text, "fastgw_ai_target_attempts_total", plugin="http500",
                   target="openai/gpt-x#2", outcome="ok") >= 1
-    assert metric(text, "fastgw_ai_target_failovers_total", plugin="http500",
+    assert metric_sum(text, "fastgw_ai_target_failovers_total", plugin="http500",
                   target="openai/gpt-x") >= 1
     post(gw, "/retry-after")
     _, _, body = gw.admin("GET", "/metrics")
-    assert metric(body.decode(), "fastgw_ai_target_circuit_open", plugin="retry-after",
+    assert metric_sum(body.decode(), "fastgw_ai_target_circuit_open", plugin="retry-after",
                   target="openai/gpt-x") == 1
 
 

@@ -4,14 +4,13 @@ call, so concurrent calls never pass them together, and settled with the
 real usage after it."""
 
 import concurrent.futures
-import re
 import time
 
 import orjson
 import pytest
 from ai_limits_kit import CHAT, MAX_TOKENS, MONEY_RESERVATION, RESERVATION, proxy_config
 
-from fastgw.testing import GatewayProcess
+from fastgw.testing import GatewayProcess, log_entries, metric_sum
 from fastgw.testing.mock_llm import running_mock
 
 
@@ -55,20 +54,13 @@ def gateway(tmp_path_factory):
             yield gw
 
 
+def route_log(gw, route: str, count: int) -> list[dict]:
+    return log_entries(gw.log_path, lambda e: e["route"]["name"] == route, count)
+
+
 def post(gw, path: str, body: dict = CHAT, headers: dict | None = None):
     return gw.request("POST", path, orjson.dumps(body),
                       {"Content-Type": "application/json", **(headers or {})})
-
-
-def log_entries(gw, route: str, count: int, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [orjson.loads(line) for line in gw.log_path.read_bytes().splitlines()] \
-            if gw.log_path.exists() else []
-        found = [e for e in lines if e["route"]["name"] == route]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def test_fifty_parallel_calls_against_a_limit_worth_ten(gateway):
@@ -80,7 +72,7 @@ def test_fifty_parallel_calls_against_a_limit_worth_ten(gateway):
     statuses = [status for status, _, _ in answers]
     assert statuses.count(200) == 10, statuses
     assert statuses.count(429) == 40
-    entries = [e for e in log_entries(gateway, "parallel", 50) if e["response"]["status"] == 200]
+    entries = [e for e in route_log(gateway, "parallel", 50) if e["response"]["status"] == 200]
     used = sum(e["ai"]["proxy"]["usage"]["total_tokens"] for e in entries)
     assert len(entries) == 10 and used <= 10 * RESERVATION
     # Settled: the window now holds the real usage only, so more calls fit.
@@ -121,7 +113,7 @@ def test_a_money_limit_reserves_the_price_and_settles_the_real_one(gateway):
     status, headers, _ = post(gateway, "/money")
     assert status == 200
     assert headers["x-ai-ratelimit-limit-minute-openai"] == "0.002"
-    [entry] = log_entries(gateway, "money", 1)
+    [entry] = route_log(gateway, "money", 1)
     section = entry["ai"]["rate_limiting"]
     assert section["reserved"] == pytest.approx(MONEY_RESERVATION)
     assert section["used"] == pytest.approx(entry["ai"]["proxy"]["usage"]["cost"], abs=1e-6)
@@ -139,20 +131,10 @@ def test_hidden_headers_and_providers(gateway):
 def test_a_stream_is_settled_with_its_final_usage(gateway):
     status, headers, body = post(gateway, "/headers", {**CHAT, "stream": True})
     assert status == 200 and b"[DONE]" in body
-    entries = log_entries(gateway, "headers", 2)
+    entries = route_log(gateway, "headers", 2)
     section = entries[-1]["ai"]["rate_limiting"]
     assert section["reserved"] == RESERVATION
     assert section["used"] == entries[-1]["ai"]["proxy"]["usage"]["total_tokens"] > 0
-
-
-def metric(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            got = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            if all(got.get(k) == v for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_metrics_count_what_was_reserved_used_and_refused(gateway):
@@ -162,11 +144,11 @@ def test_metrics_count_what_was_reserved_used_and_refused(gateway):
     _, _, body = gateway.admin("GET", "/metrics")
     text = body.decode()
     family = "fastgw_ai_limit_usage_total"
-    assert metric(text, family, provider="openai", unit="tokens", kind="refused") >= RESERVATION
-    reserved = metric(text, family, provider="openai", unit="tokens", kind="reserved")
-    used = metric(text, family, provider="openai", unit="tokens", kind="used")
+    assert metric_sum(text, family, provider="openai", unit="tokens", kind="refused") >= RESERVATION
+    reserved = metric_sum(text, family, provider="openai", unit="tokens", kind="reserved")
+    used = metric_sum(text, family, provider="openai", unit="tokens", kind="used")
     assert reserved >= RESERVATION and 0 < used <= reserved
-    assert metric(text, family, provider="openai", unit="money", kind="reserved") > 0
+    assert metric_sum(text, family, provider="openai", unit="money", kind="reserved") > 0
     calls = "fastgw_ai_limit_requests_total"
-    assert metric(text, calls, provider="openai", outcome="refused") >= 1
-    assert metric(text, calls, provider="openai", outcome="admitted") >= 1
+    assert metric_sum(text, calls, provider="openai", outcome="refused") >= 1
+    assert metric_sum(text, calls, provider="openai", outcome="admitted") >= 1

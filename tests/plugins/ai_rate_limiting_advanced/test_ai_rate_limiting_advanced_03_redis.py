@@ -13,7 +13,7 @@ import orjson
 import pytest
 from ai_limits_kit import CHAT, MONEY_RESERVATION, RESERVATION, proxy_config
 
-from fastgw.testing import GatewayProcess
+from fastgw.testing import GatewayProcess, log_entries
 from fastgw.testing.mock_llm import running_mock
 from fastgw.testing.redis_server import RedisServer
 
@@ -64,17 +64,6 @@ def post(gw, path: str, headers: dict | None = None):
                       {"Content-Type": "application/json", **(headers or {})})
 
 
-def admitted_usage(logs, route: str, key: str, expected: int, timeout: float = 5.0) -> list:
-    deadline = time.monotonic() + timeout
-    while True:
-        entries = [orjson.loads(line) for path in logs if path.exists()
-                   for line in path.read_bytes().splitlines()]
-        found = [e["ai"]["proxy"]["usage"][key] for e in entries
-                 if e["route"]["name"] == route and e["response"]["status"] == 200]
-        if len(found) >= expected or time.monotonic() > deadline:
-            return found
-
-
 @pytest.mark.parametrize(("route", "key", "limit", "reservation"), [
     ("tokens", "total_tokens", TOKEN_LIMIT, RESERVATION),
     ("money", "cost", MONEY_LIMIT, MONEY_RESERVATION),
@@ -103,7 +92,9 @@ def test_three_gateways_admit_no_more_than_the_limit_together(cluster, route, ke
             break
         if status == 429:
             time.sleep(0.3)
-    admitted = sum(admitted_usage(logs, route, key, fitting))
+    answered = log_entries(logs, lambda e: e["route"]["name"] == route
+                           and e["response"]["status"] == 200, fitting)
+    admitted = sum(e["ai"]["proxy"]["usage"][key] for e in answered)
     assert admitted <= limit + 1e-9
     assert limit - admitted < reservation
 

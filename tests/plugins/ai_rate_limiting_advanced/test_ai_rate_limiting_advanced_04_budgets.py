@@ -9,7 +9,7 @@ import orjson
 import pytest
 from ai_limits_kit import CHAT, MONEY_RESERVATION, proxy_config
 
-from fastgw.testing import GatewayProcess
+from fastgw.testing import GatewayProcess, log_entries
 from fastgw.testing.mock_llm import running_mock
 
 CEILING = MONEY_RESERVATION  # what one call holds until it is settled
@@ -60,16 +60,9 @@ def post(gw, key: str):
 
 
 def spent_in_logs(gw, consumer: str, count: int) -> float:
-    deadline = time.monotonic() + 5
-    while True:
-        entries = [orjson.loads(line) for line in gw.log_path.read_bytes().splitlines()] \
-            if gw.log_path.exists() else []
-        costs = [e["ai"]["proxy"]["usage"]["cost"] for e in entries
-                 if (e.get("consumer") or {}).get("username") == consumer
-                 and e["response"]["status"] == 200]
-        if len(costs) >= count or time.monotonic() > deadline:
-            return sum(costs)
-        time.sleep(0.05)
+    answered = log_entries(gw.log_path, lambda e: (e.get("consumer") or {}).get("username")
+                           == consumer and e["response"]["status"] == 200, count)
+    return sum(e["ai"]["proxy"]["usage"]["cost"] for e in answered)
 
 
 def budgets(gw, consumer: str | None = None) -> list[dict]:
