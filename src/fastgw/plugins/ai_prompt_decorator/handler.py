@@ -32,7 +32,7 @@ class AIPromptDecorator(PromptPlugin):
         self.append = [(p["role"], p["content"]) for p in prompts["append"] or ()]
         self.max_body = config["max_request_body_size"]
 
-    def handle(self, ctx: RequestContext, body: dict[str, Any]) -> None:
+    def handle(self, ctx: RequestContext, body: dict[str, Any], raw: bytes) -> None:
         front = front_door_of(ctx).name
         if front == "responses":
             decorated = self._responses(body)

@@ -38,7 +38,7 @@ class AIPromptGuard(PromptPlugin):
         self.all_roles = config["match_all_roles"]
         self.max_body = config["max_request_body_size"]
 
-    def handle(self, ctx: RequestContext, body: dict[str, Any]) -> None:
+    def handle(self, ctx: RequestContext, body: dict[str, Any], raw: bytes) -> None:
         prompt = self._prompt(body)
         if self.deny is not None and self.deny.search(prompt):
             self.refuse(ctx, 400, REFUSED)

@@ -37,7 +37,7 @@ class AIPromptTemplate(PromptPlugin):
         self.log_original = config["log_original_request"]
         self.max_body = config["max_request_body_size"]
 
-    def handle(self, ctx: RequestContext, body: dict[str, Any]) -> None:
+    def handle(self, ctx: RequestContext, body: dict[str, Any], raw: bytes) -> None:
         references = [body[field] for field in REFERENCE_FIELDS if field in body]
         if len(references) > 1:
             self.refuse(ctx, 400, "cannot run 'messages' and 'prompt' templates at the "

@@ -16,7 +16,6 @@ Errors answer in the client's API with Kong's statuses and messages.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -28,23 +27,22 @@ from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
-from fastgw.plugins.ai_proxy.request_body import TOO_LARGE, read_json_body, too_large
+from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
 from fastgw.plugins.ai_proxy.target import LLMTarget
-from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.state import ConfigState
 
-BAD_BODY = "content-type header does not match request body, or bad JSON formatting"
 STREAM_DENIED = "response streaming is not enabled for this LLM"
 COUNT_TOKENS_PATH = "/messages/count_tokens"
 
 
-class AIProxy(Plugin):
+class AIProxy(PromptPlugin):
     name = "ai-proxy"
     PRIORITY = 770
 
-    __slots__ = ("front", "route_type", "streaming", "max_body", "model_header", "plugin_id",
-                 "targets", "target")
+    __slots__ = ("front", "route_type", "streaming", "model_header", "plugin_id", "targets",
+                 "target")
+    NOT_JSON = "content-type header does not match request body, or bad JSON formatting"
 
     # The request's model against the target's configured one: refused when
     # they differ (Kong's ai-proxy), or replaced (a balancer over models).
@@ -76,21 +74,7 @@ class AIProxy(Plugin):
 
     # -- access -----------------------------------------------------------------
 
-    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
-        if too_large(ctx, self.max_body):
-            # Refused before a byte of the body is read.
-            self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
-            return None
-        return self._access(ctx)
-
-    async def _access(self, ctx: RequestContext) -> None:
-        raw, body = await read_json_body(ctx)
-        if len(raw) > self.max_body:
-            self._refuse(ctx, 413, TOO_LARGE.format(self.max_body))
-            return
-        if body is None:
-            self._refuse(ctx, 400, BAD_BODY)
-            return
+    async def handle(self, ctx: RequestContext, body: dict[str, Any], raw: bytes) -> None:
         # The plugins before this one share the parsed body: translate a copy.
         body = dict(body)
         try:
@@ -171,7 +155,7 @@ class AIProxy(Plugin):
         ctx.set_upstream(upstream.url,
                          tls_verify=service is None or service.tls_verify is not False)
 
-    def _refuse(self, ctx: RequestContext, status: int, message: str) -> None:
+    def refuse(self, ctx: RequestContext, status: int, message: str) -> None:
         ctx.exit(status, self.front.message_error(message, status))
 
     def _stream_rule(self, request: dict[str, Any]) -> bool:

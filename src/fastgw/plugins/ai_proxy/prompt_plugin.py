@@ -1,10 +1,11 @@
-"""What the plugins that read or rewrite prompts before ai-proxy share (the
-guard, the decorator): the JSON body bounded by ``max_request_body_size``
-(Kong's 413 beyond it), a 400 when it is not JSON, and refusals in the
-route's own API."""
+"""What the plugins that read the request's prompt share (ai-proxy itself,
+and the template, decorator and guard before it): the JSON body bounded by
+``max_request_body_size`` (Kong's 413 beyond it), a 400 when it is not JSON,
+and refusals in the route's own API."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,14 +18,14 @@ from fastgw.plugins.ai_proxy.request_body import (
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 
-NOT_JSON = "this LLM route only supports application/json requests"
-
 
 class PromptPlugin(Plugin):
     """Subclasses set ``max_body`` and implement ``handle``."""
 
     __slots__ = ("max_body",)
     max_body: int  # bytes of body read at most (max_request_body_size)
+    # The refusal of a body that is not a JSON object (Kong's words, per plugin).
+    NOT_JSON = "this LLM route only supports application/json requests"
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if too_large(ctx, self.max_body):
@@ -38,12 +39,16 @@ class PromptPlugin(Plugin):
         if len(raw) > self.max_body:
             self.refuse(ctx, 413, TOO_LARGE.format(self.max_body))
         elif body is None:
-            self.refuse(ctx, 400, NOT_JSON)
+            self.refuse(ctx, 400, self.NOT_JSON)
         else:
-            self.handle(ctx, body)
+            pending = self.handle(ctx, body, raw)
+            if inspect.isawaitable(pending):
+                await pending
 
-    def handle(self, ctx: RequestContext, body: dict[str, Any]) -> None:
-        """Look at (or rewrite, with replace_json_body) the client's request."""
+    def handle(self, ctx: RequestContext, body: dict[str, Any],
+               raw: bytes) -> Awaitable[None] | None:
+        """Look at (or rewrite, with replace_json_body) the client's request:
+        ``body`` is shared with the other plugins, ``raw`` its bytes."""
         raise NotImplementedError
 
     def refuse(self, ctx: RequestContext, status: int, message: str) -> None:

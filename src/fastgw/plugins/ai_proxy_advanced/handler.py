@@ -193,7 +193,7 @@ class AIProxyAdvanced(AIProxy):
         state["tried"] = 0
         state["retries"] = 0
         if not self._send_to_next(ctx, state):
-            self._refuse(ctx, 503, NO_TARGET)
+            self.refuse(ctx, 503, NO_TARGET)
             return
         ctx.set_timeouts(*self.timeouts)
         if self.failover_statuses is not None:
