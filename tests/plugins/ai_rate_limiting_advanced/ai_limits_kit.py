@@ -1,14 +1,17 @@
 """What the ai-rate-limiting-advanced tests share (imported by its unique name)."""
 
+from fastgw.ai.usage import RESERVATION_MARGIN, estimate_tokens
+
 PROMPT = "hi there"
 MAX_TOKENS = 16
-# One call's reservation in tokens: the prompt's ceiling (8, plus 8 per
-# message, plus its bytes) and its max_tokens.
-RESERVATION = 8 + 8 + len(PROMPT) + MAX_TOKENS
+# One call's reservation in tokens: the prompt's (8, plus 8 per message, plus
+# its estimate with the margin: 2 tokens, 3 reserved) and its max_tokens.
+RESERVATION = 8 + 8 + 3 + MAX_TOKENS
+assert estimate_tokens(PROMPT) == 2 and RESERVATION_MARGIN == 1.25
 CHAT = {"model": "gpt-x", "max_tokens": MAX_TOKENS,
         "messages": [{"role": "user", "content": PROMPT}]}
 INPUT_COST, OUTPUT_COST = 2.0, 10.0
-# The same in money: the prompt's ceiling and max_tokens at the model's costs.
+# The same in money: the prompt's reservation and max_tokens at the model's costs.
 MONEY_RESERVATION = ((RESERVATION - MAX_TOKENS) * INPUT_COST + MAX_TOKENS * OUTPUT_COST) / 1e6
 
 

@@ -109,7 +109,7 @@ def test_limits_of_another_provider_do_not_apply(gateway):
 
 
 def test_a_money_limit_reserves_the_price_and_settles_the_real_one(gateway):
-    # Ceiling: the prompt's 24 at 2/1M plus 16 at 10/1M = 0.000208; 0.002 holds 9.
+    # Reserved: the prompt's 19 at 2/1M plus 16 at 10/1M = 0.000198; 0.002 holds 10.
     status, headers, _ = post(gateway, "/money")
     assert status == 200
     assert headers["x-ai-ratelimit-limit-minute-openai"] == "0.002"

@@ -34,7 +34,7 @@ from fastgw.ai.openai_format import (
     openai_error,
 )
 from fastgw.ai.sse import SSEEvent, SSEParser
-from fastgw.ai.usage import TokenCounter, Usage, estimate_prompt_tokens, estimate_tokens
+from fastgw.ai.usage import TokenEstimator, Usage, estimate_prompt_tokens, estimate_tokens
 
 SYSTEM_ROLES = frozenset(("system", "developer"))
 STREAM_CUT_MESSAGE = "upstream closed the stream before the answer was complete"
@@ -507,7 +507,7 @@ class StreamTranslator:
         self._chat = route_type == ROUTE_CHAT
         self._id = new_id("chatcmpl-" if self._chat else "cmpl-")
         self._created = now()
-        self._output = TokenCounter()
+        self._output = TokenEstimator()
         self._role_sent = False
 
     @property

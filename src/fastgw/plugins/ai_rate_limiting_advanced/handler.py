@@ -2,15 +2,15 @@
 client's LLM calls use per window and provider, that hold under concurrency.
 
 A limit is only as good as the moment it is checked. Before a call leaves,
-this plugin reserves the most it can cost: the prompt's ceiling (its bytes:
-no tokenizer makes more tokens than that, see ``prompt_token_bound``) plus
-the answer's (``max_tokens``, or the model's default), priced with the
-model's costs when the limit is money. The reservation is one atomic step
-(the node's shared-memory counters, or one Redis Lua call): a call whose
+this plugin reserves what it will cost: the prompt's tokens, estimated
+locally with a margin (``prompt_token_reservation``), plus the answer's
+ceiling (``max_tokens``, or the model's default), priced with the model's
+costs when the limit is money. The reservation is one atomic step (the
+node's shared-memory counters, or one Redis Lua call): a call whose
 reservation does not fit is refused before it costs anything, so concurrent
-calls can never together pass a limit. When the answer is counted (a
-stream's final usage, or what was streamed before it broke off), the real
-usage replaces the reservation.
+calls cannot together pass a limit by more than their estimates fall short.
+When the answer is counted (a stream's final usage, or what was streamed
+before it broke off), the real usage replaces the reservation.
 
 The plugin's access phase only registers it as a gate of the call
 (``fastgw.plugins.ai_proxy.gates``): ai-proxy knows the provider once it has
@@ -28,7 +28,12 @@ from typing import Any
 from fastgw._core.ratelimit import DAY, MONTH, PERIOD_NAMES, period_end, period_start
 from fastgw.ai.metrics import record_limit, snapshot
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
-from fastgw.ai.usage import Usage, completion_ceiling, estimate_prompt_tokens, prompt_token_bound
+from fastgw.ai.usage import (
+    Usage,
+    completion_ceiling,
+    estimate_prompt_tokens,
+    prompt_token_reservation,
+)
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, add_gate
 from fastgw.plugins.ai_rate_limiting_advanced.redis_batch import RedisBatcher
 from fastgw.plugins.base import Plugin
@@ -188,7 +193,7 @@ class AIRateLimitingAdvanced(Plugin):
         if target.provider_route == ROUTE_EMBEDDINGS:
             prompt, completion = estimate_prompt_tokens(ROUTE_EMBEDDINGS, request) * 4, 0
         else:
-            prompt = prompt_token_bound(request)
+            prompt = prompt_token_reservation(request)
             completion = completion_ceiling(request, target.model.options.max_tokens) or 0
         input_cost = max(target.input_cost or 0.0, *(c or 0.0 for c in target.cache_costs))
         money = math.ceil(prompt * input_cost + completion * (target.output_cost or 0.0))
