@@ -149,10 +149,6 @@ _RESERVED_PER_MESSAGE = 8
 _RESERVED_PER_IMAGE = 1600
 
 
-def _bytes(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
 def prompt_token_reservation(body: dict[str, Any]) -> int:
     """How many tokens to reserve for a canonical chat request's prompt
     before it is sent: its text's estimate times RESERVATION_MARGIN, plus
@@ -160,39 +156,38 @@ def prompt_token_reservation(body: dict[str, Any]) -> int:
     text's UTF-8 bytes, which no tokenizer exceeds, so short or odd texts are
     not over-reserved by the margin."""
     estimator = TokenEstimator()
-    size = 0
+    texts: list[str] = []
     fixed = _RESERVED_PER_MESSAGE
     for message in body.get("messages") or ():
         fixed += _RESERVED_PER_MESSAGE
         content = message.get("content")
         if isinstance(content, str):
-            estimator.add(content)
-            size += _bytes(content)
+            texts.append(content)
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") == "text":
-                    text = part.get("text") or ""
-                    estimator.add(text)
-                    size += _bytes(text)
+                    texts.append(part.get("text") or "")
                 elif part.get("type") == "image_url":
                     fixed += _RESERVED_PER_IMAGE
                 else:
-                    text = orjson.dumps(part).decode()
-                    estimator.add(text)
-                    size += len(text)
+                    texts.append(orjson.dumps(part).decode())
         for call in message.get("tool_calls") or ():
-            text = orjson.dumps(call).decode()
-            estimator.add(text)
-            size += len(text)
+            texts.append(orjson.dumps(call).decode())
     for key in ("tools", "response_format"):
         if body.get(key):
-            text = orjson.dumps(body[key]).decode()
-            estimator.add(text)
-            size += len(text)
+            texts.append(orjson.dumps(body[key]).decode())
+    characters = 0
+    for text in texts:
+        estimator.add(text)
+        characters += len(text)
     estimate = math.ceil(estimator.tokens * RESERVATION_MARGIN)
-    return fixed + min(size, estimate)
+    if estimate > characters:
+        # PERF: bytes are counted only when they can be the smaller (they are
+        # never fewer than characters).
+        estimate = min(estimate, sum(len(text.encode()) for text in texts))
+    return fixed + estimate
 
 
 def completion_ceiling(body: dict[str, Any], default: int | None) -> int | None:

@@ -41,6 +41,7 @@ class LLMTarget:
     __slots__ = ("model", "translator", "route_type", "provider_route", "native",
                  "dropped_headers",
                  "statistics", "payloads", "input_cost", "output_cost", "cache_costs",
+                 "highest_input_cost",
                  "override_auth", "override_model", "label")
 
     def __init__(self, config: dict[str, Any], front: FrontDoor) -> None:
@@ -57,6 +58,9 @@ class LLMTarget:
         self.input_cost = options.input_cost
         self.output_cost = options.output_cost
         self.cache_costs = (options.cache_read_cost, options.cache_write_cost)
+        # What a prompt token may cost at most (plain, or read from or written
+        # to the provider's cache): a limit in money reserves at this price.
+        self.highest_input_cost = max(c or 0.0 for c in (self.input_cost, *self.cache_costs))
         self.override_model = config["model"]["allow_override"]
         auth = self.model.auth
         self.override_auth = auth.allow_override

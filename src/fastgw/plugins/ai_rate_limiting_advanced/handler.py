@@ -61,7 +61,8 @@ class Window:
     month, whatever the provider)."""
 
     __slots__ = ("provider", "size", "limit", "money", "calendar", "label", "suffix",
-                 "limit_header", "remaining_header", "reset_header", "retry_header", "named")
+                 "limit_header", "remaining_header", "reset_header", "retry_header", "named",
+                 "limit_items", "remaining_name")
 
     def __init__(self, provider: str, size: float, limit: float, money: bool,
                  calendar: int | None = None) -> None:
@@ -85,6 +86,10 @@ class Window:
         self.remaining_header = f"{prefix}-Remaining-{self.label}"
         self.reset_header = f"{prefix}-Reset-{self.label}"
         self.retry_header = f"{prefix}-Retry-After-{self.label}"
+        # The answer's raw header items, made once: the limit, and the name
+        # of the remaining amount.
+        self.limit_items = (self.limit_header.encode(), self.shown(self.limit).encode())
+        self.remaining_name = self.remaining_header.encode()
 
     def span(self, now: float, sliding: bool) -> tuple[float, float, float]:
         """(start, end) of the current window, and the previous one's weight."""
@@ -120,16 +125,17 @@ class Held:
     """What one call holds: an amount in each window's counter (the window's
     units), and for budgets the same in their reserved counters."""
 
-    __slots__ = ("provider", "windows", "keys", "spans", "amounts", "redis")
+    __slots__ = ("provider", "windows", "keys", "spans", "amounts", "redis", "main")
 
     def __init__(self, provider: str, windows: list[Window], keys: list[Any],
-                 spans: list[tuple], amounts: list[int], redis: bool) -> None:
+                 spans: list[tuple], amounts: list[int], redis: bool, main: float) -> None:
         self.provider = provider
         self.windows = windows
         self.keys = keys  # node counter keys, or the Redis current-window keys
         self.spans = spans
         self.amounts = amounts
         self.redis = redis
+        self.main = main  # the amount in the strategy's units, for metrics and the log
 
 
 def reserved_key(key: Any) -> Any:
@@ -141,7 +147,7 @@ class AIRateLimitingAdvanced(Plugin):
     name = "ai-rate-limiting-advanced"
     PRIORITY = 905
 
-    __slots__ = ("windows", "budgets", "identify", "key_prefix", "sliding", "strategy",
+    __slots__ = ("windows", "budgets", "plans", "identify", "key_prefix", "sliding", "strategy",
                  "node", "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
                  "error_message", "hide_providers", "jitter", "clock")
 
@@ -154,6 +160,9 @@ class AIRateLimitingAdvanced(Plugin):
             self.windows.setdefault(entry["name"], []).append(
                 Window(entry["name"], entry["window_size"], entry["limit"], money))
         self.budgets = budget_windows(config)
+        # Each provider's windows and then the budgets: what a call to it counts in.
+        self.plans = {provider: windows + self.budgets
+                      for provider, windows in self.windows.items()}
         self.identify = _group_identifier(getattr(scope, "consumer_group", None)) \
             if config["identifier"] == "consumer-group" else \
             _identifier({"limit_by": config["identifier"], "header_name": config["header_name"],
@@ -195,8 +204,8 @@ class AIRateLimitingAdvanced(Plugin):
         else:
             prompt = prompt_token_reservation(request)
             completion = completion_ceiling(request, target.model.options.max_tokens) or 0
-        input_cost = max(target.input_cost or 0.0, *(c or 0.0 for c in target.cache_costs))
-        money = math.ceil(prompt * input_cost + completion * (target.output_cost or 0.0))
+        money = math.ceil(prompt * target.highest_input_cost +
+                          completion * (target.output_cost or 0.0))
         if self.strategy == "prompt_tokens":
             return prompt, money
         if self.strategy == "completion_tokens":
@@ -213,7 +222,7 @@ class AIRateLimitingAdvanced(Plugin):
 
     def _plan(self, call: LLMCall) -> tuple[list[Window], list[int]]:
         """The windows ``call`` counts in, and its amount in each."""
-        windows = self.windows.get(call.provider, []) + self.budgets
+        windows = self.plans.get(call.provider, self.budgets)
         if not windows:
             return [], []
         tokens, money = self._ceilings(call)
@@ -259,7 +268,8 @@ class AIRateLimitingAdvanced(Plugin):
         if refused:
             self._add_on_node(keys, spans, [-a for a in amounts])
             self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
-        self._hold(ctx, call, Held(call.provider, windows, keys, spans, amounts, redis=False), used)
+        self._hold(ctx, call, Held(call.provider, windows, keys, spans, amounts, False,
+                                   self._main_amount(windows, amounts)), used)
 
     def _add_on_node(self, keys: list[bytes], spans: list[tuple], deltas: list[int]) -> None:
         store = self.node.counters
@@ -298,7 +308,8 @@ class AIRateLimitingAdvanced(Plugin):
             refused = [i for i, window in enumerate(windows)
                        if used[i] + amounts[i] > window.limit]
             self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
-        self._hold(ctx, call, Held(call.provider, windows, keys[::2], spans, amounts, redis=True), used)
+        self._hold(ctx, call, Held(call.provider, windows, keys[::2], spans, amounts, True,
+                                   self._main_amount(windows, amounts)), used)
 
     def _refuse(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
                 used: list[float], refused: list[int], amounts: list[int], now: float,
@@ -343,15 +354,13 @@ class AIRateLimitingAdvanced(Plugin):
         state = ctx.plugin_state(self)
         state["held"] = held
         self._reserved(held, 1)
-        record_limit(call.provider, self.unit, "reserved",
-                     self._main_amount(held.windows, held.amounts))
+        record_limit(call.provider, self.unit, "reserved", held.main)
         if not self.hide_headers:
             # Raw [name, value, ...] for the answer's header list.
             items: list[bytes] = []
             for window, before, amount in zip(held.windows, used, held.amounts, strict=False):
                 remaining = window.shown(max(window.limit - before - amount, 0.0))
-                items += (window.limit_header.encode(), window.shown(window.limit).encode(),
-                          window.remaining_header.encode(), remaining.encode())
+                items += (*window.limit_items, window.remaining_name, remaining.encode())
             state["headers"] = items
 
     def _reserved(self, held: Held, sign: int) -> None:
@@ -381,7 +390,8 @@ class AIRateLimitingAdvanced(Plugin):
             start, end, _ = window.span(now, self.sliding)
             keys.append(window.redis_key(self.key_prefix + identity, start))
             spans.append((start, end))
-        held = Held(call.provider, windows, keys, spans, amounts, redis=True)
+        held = Held(call.provider, windows, keys, spans, amounts, True,
+                    self._main_amount(windows, amounts))
         self._add(held, dict(zip(keys, amounts, strict=True)))
         self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
@@ -398,15 +408,25 @@ class AIRateLimitingAdvanced(Plugin):
         if held is None:
             return
         tokens, money = self._used(usage, price)
-        self._add(held, {key: (money if window.money else tokens) - amount
-                         for key, window, amount in zip(held.keys, held.windows, held.amounts,
-                                                        strict=False)})
+        if held.redis:
+            self._add(held, {key: (money if window.money else tokens) - amount
+                             for key, window, amount in zip(held.keys, held.windows,
+                                                            held.amounts, strict=False)})
+        else:
+            # PERF: the common case, straight to the node's counters.
+            store = self.node.counters
+            for key, window, amount, (start, end) in zip(held.keys, held.windows, held.amounts,
+                                                         held.spans, strict=False):
+                delta = (money if window.money else tokens) - amount
+                if delta:
+                    store.incr(key, start, end, delta)
         self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         record_limit(held.provider, self.unit, "used", used)
-        self._record(ctx, {"provider": held.provider,
-                           "reserved": self._main_amount(held.windows, held.amounts),
-                           "used": used})
+        if ctx.ai is None:
+            ctx.ai = {}
+        ctx.ai["rate_limiting"] = {"provider": held.provider, "reserved": held.main,
+                                   "used": used, "strategy": self.strategy}
 
     def _add(self, held: Held, deltas: dict[Any, int]) -> None:
         """Add each delta to its counter (a reservation's own window, in Redis;
@@ -438,7 +458,7 @@ class AIRateLimitingAdvanced(Plugin):
             return
         answer = ctx.response.headers.items
         # Ours replace any the upstream sent. PERF: one pass, and only when one is there.
-        if any(name[:15].lower() == b"x-ai-ratelimit-" for name in answer[::2]):
+        if b"x-ai-ratelimit-" in b"\0".join(answer[::2]).lower():
             answer[:] = [part for i in range(0, len(answer), 2)
                          if answer[i][:15].lower() != b"x-ai-ratelimit-"
                          for part in answer[i:i + 2]]
