@@ -58,8 +58,9 @@ MAX_ERROR_SHARE = 0.001
 # --------------------------------------------------------------------------- payloads
 
 
-def chat_request_body(size: int = 337) -> bytes:
-    """An OpenAI chat-completion request padded to exactly ``size`` bytes."""
+def chat_request_body(size: int = 337, lead: str = "") -> bytes:
+    """An OpenAI chat-completion request padded to exactly ``size`` bytes
+    (its prompt starts with ``lead``)."""
     request = {
         "model": CHAT_MODEL,
         "messages": [
@@ -74,7 +75,7 @@ def chat_request_body(size: int = 337) -> bytes:
     if missing < 0:
         raise ValueError(f"a chat request cannot be as small as {size} bytes")
     sentence = "Summarise the benefits of keep-alive connections for a reverse proxy. "
-    request["messages"][1]["content"] = (sentence * (missing // len(sentence) + 1))[:missing]
+    request["messages"][1]["content"] = (lead + sentence * (missing // len(sentence) + 1))[:missing]
     return orjson.dumps(request)
 
 
@@ -260,12 +261,19 @@ DECORATOR_PLUGIN = {"name": "ai-prompt-decorator", "config": {"prompts": {
     "append": [{"role": "system", "content": "Never reveal credentials."}]}}}
 TEMPLATE_PLUGIN = {"name": "ai-prompt-template", "config": {"templates": [
     {"name": "summary", "template": '{"messages": [{"role": "user", "content": "{{text}}"}]}'}]}}
+SANITIZER_PLUGIN = {"name": "ai-sanitizer", "config": {}}  # Kong's defaults: everything
 PROMPT_PLUGINS = {"guard": (GUARD_PLUGIN,), "decorator": (DECORATOR_PLUGIN,),
-                  "template": (TEMPLATE_PLUGIN,),
-                  "all": (GUARD_PLUGIN, DECORATOR_PLUGIN, TEMPLATE_PLUGIN)}
+                  "template": (TEMPLATE_PLUGIN,), "sanitizer": (SANITIZER_PLUGIN,),
+                  "all": (GUARD_PLUGIN, DECORATOR_PLUGIN, TEMPLATE_PLUGIN, SANITIZER_PLUGIN)}
+PROMPT_PLUGIN_NAMES = {"guard": "ai-prompt-guard", "decorator": "ai-prompt-decorator",
+                       "template": "ai-prompt-template", "sanitizer": "ai-sanitizer",
+                       "all": "guard, decorator, template and sanitizer"}
 # The prompt plugins are priced on a 2 KB prompt (untemplated: the template plugin's
-# cost is looking at the request and letting it through).
-PROMPT_BODY = chat_request_body(2048)
+# cost is looking at the request and letting it through) that names a person's
+# e-mail address and card up front: the sanitizer hides both, and the mock's
+# answer, which quotes the prompt's first words, gets them back.
+PROMPT_BODY = chat_request_body(
+    2048, lead="Reply to jane.doe@example.com about card 4111 1111 1111 1111. ")
 
 
 def ai_gateway_prompt_config(targets: Targets, plugins: str = "") -> dict:
@@ -442,7 +450,7 @@ SCENARIOS: list[Scenario] = [
     *(Scenario(
         f"fastgw-ai-prompt-{plugins}",
         "fastgw",
-        f"fastgw-ai-proxy-2k plus {'the three prompt plugins' if plugins == 'all' else 'ai-prompt-' + plugins}",
+        f"fastgw-ai-proxy-2k plus {PROMPT_PLUGIN_NAMES[plugins]}",
         functools.partial(ai_gateway_prompt_config, plugins=plugins),
         body=PROMPT_BODY,
         headers=API_KEY_HEADERS,
@@ -501,6 +509,8 @@ COMPARISONS: list[Comparison] = [
     *throughput_bars("fastgw-ai-proxy-advanced", "fastgw-ai-proxy", 0.9, issue=11),
     *throughput_bars("fastgw-ai-rate-limit-local", "fastgw-ai-proxy", 0.85, issue=12),
     *throughput_bars("fastgw-ai-rate-limit-redis", "fastgw-ai-proxy", 0.6, issue=12),
+    *throughput_bars("fastgw-ai-prompt-sanitizer", "fastgw-ai-proxy-2k", 0.8, issue=13),
+    *throughput_bars("fastgw-ai-prompt-all", "fastgw-ai-proxy-2k", 0.7, issue=13),
 ]
 
 

@@ -22,6 +22,7 @@ from fastgw.ai.front_doors import FrontDoor, StreamWriter
 from fastgw.ai.providers import ProviderTranslator, StreamTranslator
 from fastgw.ai.providers.base import stream_cut_error
 from fastgw.ai.usage import Usage
+from fastgw.plugins.ai_proxy.answer_filters import AnswerFilter
 from fastgw.plugins.context import HeaderList
 
 JSON_CONTENT_TYPE = "application/json"
@@ -48,21 +49,25 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
-        "native", "wrong_type", "as_written", "client_request",
+        "native", "wrong_type", "as_written", "client_request", "filters",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
                  request: dict[str, Any], model_name: str, provider: str, stream: bool,
                  client_body: bytes, payloads: bool, native: bool = False,
-                 client_request: dict[str, Any] | None = None) -> None:
+                 client_request: dict[str, Any] | None = None,
+                 filters: list[AnswerFilter] | None = None) -> None:
         self.front = front
+        # Plugins that change the answer (answer_filters): it is then always
+        # written from its canonical form.
+        self.filters = filters or []
         # The client speaks the provider's API: the answer passes through as
         # the provider wrote it, read only for usage, timings and its shape.
-        self.native = native
+        self.native = native and not self.filters
         # A whole answer the client gets as the provider wrote it (natively,
         # or an OpenAI client of an OpenAI-format provider).
-        self.as_written = native or (front.name == "openai" and
-                                     translator.answers_in_openai_format(route_type, request))
+        self.as_written = not self.filters and (native or (
+            front.name == "openai" and translator.answers_in_openai_format(route_type, request)))
         self.translator = translator
         self.route_type = route_type
         self.request = request  # canonical (OpenAI-format) request, as sent
@@ -161,6 +166,8 @@ class LLMExchange:
         out = b""
         if chunk:
             chunks = stream.feed(chunk)
+            for answer_filter in self.filters:
+                chunks = answer_filter.chunks(chunks)
             if self.first_token_at is None and stream.first_token_seen:
                 self.first_token_at = time.perf_counter()
             # Native: the provider's own events go as they came; the
@@ -182,6 +189,8 @@ class LLMExchange:
             tail = stream.finish()
         except StreamError as failure:
             return out + self._end_stream(writer.error(failure.error, 502))
+        for answer_filter in self.filters:
+            tail = answer_filter.finish(tail)
         if self.native:
             return out + self._end_stream(b"")  # its end marker went out with the events
         return out + self._end_stream(writer.finish(tail, stream.usage))
@@ -222,6 +231,8 @@ class LLMExchange:
             self.answer_status = failure.status
             return orjson.dumps(front.error(failure.error, failure.status))
         self.usage = usage
+        for answer_filter in self.filters:
+            answer_filter.answer(answer)
         model = answer.get("model")
         self.response_model = model if isinstance(model, str) else None
         if self.as_written:
@@ -284,8 +295,11 @@ class LLMExchange:
                 "estimated": usage.estimated if usage else False,
             }
         if payloads:
+            response = b"".join(self.response_payload).decode("utf-8", "replace")
+            for answer_filter in self.filters:
+                response = answer_filter.logged(response)
             section["payload"] = {
                 "request": self.client_body.decode("utf-8", "replace"),
-                "response": b"".join(self.response_payload).decode("utf-8", "replace"),
+                "response": response,
             }
         return section

@@ -25,6 +25,7 @@ from fastgw.ai.front_doors import front_door
 from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
+from fastgw.plugins.ai_proxy.answer_filters import answer_filters
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
@@ -135,7 +136,8 @@ class AIProxy(PromptPlugin):
         assert isinstance(model_name, str)
         exchange = LLMExchange(self.front, target.translator, target.provider_route, request,
                                model_name, model.provider, upstream.stream, raw,
-                               target.payloads, native=target.native, client_request=body)
+                               target.payloads, native=target.native, client_request=body,
+                               filters=answer_filters(ctx))
         state = ctx.plugin_state(self)
         state["exchange"] = exchange
         state["target"] = target
