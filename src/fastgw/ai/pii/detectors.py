@@ -103,14 +103,14 @@ _ANCHOR_BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
 _VERSION_WORDS = ("version", "release", "build", "ver", "v", "firmware", "driver")
 
 
-# Luhn: what a doubled digit adds.
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# Luhn: each digit as the digit its doubling adds (6 -> 12 -> 1 + 2 = 3).
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_valid(digits: str) -> bool:
-    # PERF: the digits in two slices (kept and doubled) rather than a loop.
-    total = sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(c)] for c in digits[-2::-2])
-    return total % 10 == 0
+    # PERF: two slices (the kept digits, the doubled ones) summed as bytes, in C.
+    total = sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_DOUBLED).encode())
+    return (total - 48 * len(digits)) % 10 == 0
 
 
 def _digits(text: str) -> str:
