@@ -330,6 +330,12 @@ def chat_to_response(answer: dict[str, Any], usage: Usage, request: dict[str, An
 # --- streams -----------------------------------------------------------------------
 
 
+def encode_response_event(event: dict[str, Any]) -> bytes:
+    """One Responses API stream event as Server-Sent Events."""
+    return b"event: " + str(event.get("type", "")).encode() + b"\ndata: " + \
+        orjson.dumps(event) + b"\n\n"
+
+
 class ResponsesStreamEncoder(FirstChoiceEncoder):
     """Canonical Chat Completions chunks -> the Responses API's typed events.
 
@@ -358,7 +364,7 @@ class ResponsesStreamEncoder(FirstChoiceEncoder):
     def _event(self, event_type: str, fields: dict[str, Any]) -> bytes:
         data = {"type": event_type, **fields, "sequence_number": self._sequence}
         self._sequence += 1
-        return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        return encode_response_event(data)
 
     def _response(self, status: str, error: dict[str, Any] | None = None,
                   incomplete: str | None = None) -> dict[str, Any]:

@@ -108,10 +108,19 @@ class ResponsesStreamTranslator(SSEStreamTranslator):
                         "response.reasoning_text.delta"))
     ENDS = frozenset(("response.completed", "response.incomplete"))
 
+    def __init__(self, route_type: str, model_name: str,
+                 request: dict[str, Any] | None = None) -> None:
+        super().__init__(route_type, model_name, request)
+        # Set to a list by a caller that rewrites the events (an answer
+        # filter): each event read is added to it, parsed.
+        self.events: list[dict[str, Any]] | None = None
+
     def _on_event(self, event: SSEEvent, out: list[dict[str, Any]]) -> None:
         data = self._load(event.data)
         if data is None:
             return
+        if self.events is not None:
+            self.events.append(data)
         kind = data.get("type") or event.event
         if kind in self.DELTAS:
             delta = data.get("delta")

@@ -7,7 +7,9 @@ Like a gate, a filter registers itself in its access phase
 Chat Completions or Responses shapes, whatever the provider and the front
 door) before it is written in the client's API: a whole answer once, a
 stream chunk by chunk. An answer with filters is always written from that
-form, never passed through as the provider wrote it.
+form, never passed through as the provider wrote it; but for the Responses
+API spoken to OpenAI itself, whose own answer and events the filters edit
+(``events``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class AnswerFilter(Protocol):
 
     def finish(self, tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The stream's last chunks, after whatever was held back."""
+
+    def events(self, events: list[dict[str, Any]], last: bool) -> list[dict[str, Any]]:
+        """The Responses API's own events (OpenAI's, passed through): the
+        events to send for ``events``; ``last``: the stream ends after them."""
 
     def logged(self, text: str) -> str:
         """What a log may show of the answer the client got (``text``)."""

@@ -19,8 +19,10 @@ import orjson
 
 from fastgw.ai.errors import StreamError, UpstreamFormatError
 from fastgw.ai.front_doors import FrontDoor, StreamWriter
+from fastgw.ai.openai_format import ROUTE_RESPONSES
 from fastgw.ai.providers import ProviderTranslator, StreamTranslator
 from fastgw.ai.providers.base import stream_cut_error
+from fastgw.ai.responses_format import encode_response_event
 from fastgw.ai.usage import Usage
 from fastgw.plugins.ai_proxy.answer_filters import AnswerFilter
 from fastgw.plugins.context import HeaderList
@@ -49,7 +51,8 @@ class LLMExchange:
         "sent_at", "first_byte_at", "first_token_at", "finished_at", "status", "streaming",
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
-        "native", "wrong_type", "as_written", "client_request", "filters",
+        "native", "wrong_type", "as_written", "client_request", "filters", "own_events",
+        "parsed_as_is",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
@@ -58,16 +61,23 @@ class LLMExchange:
                  client_request: dict[str, Any] | None = None,
                  filters: list[AnswerFilter] | None = None) -> None:
         self.front = front
-        # Plugins that change the answer (answer_filters): it is then always
-        # written from its canonical form.
+        # Plugins that change the answer (answer_filters): it is then never
+        # passed through as the provider wrote it.
         self.filters = filters or []
+        # The Responses API spoken to OpenAI itself: the provider's own events
+        # (and answer) are what the client gets, edited in place by filters.
+        self.own_events = native and route_type == ROUTE_RESPONSES
         # The client speaks the provider's API: the answer passes through as
-        # the provider wrote it, read only for usage, timings and its shape.
-        self.native = native and not self.filters
+        # the provider wrote it, read only for usage, timings and its shape
+        # (with filters, translated and written again, but for own_events).
+        self.native = native and (not self.filters or self.own_events)
         # A whole answer the client gets as the provider wrote it (natively,
-        # or an OpenAI client of an OpenAI-format provider).
-        self.as_written = not self.filters and (native or (
-            front.name == "openai" and translator.answers_in_openai_format(route_type, request)))
+        # or an OpenAI client of an OpenAI-format provider); ``parsed_as_is``:
+        # its parsed form is the client's shape, which filters edit.
+        passthrough = native or (front.name == "openai" and
+                                 translator.answers_in_openai_format(route_type, request))
+        self.parsed_as_is = passthrough and (front.name == "openai" or self.own_events)
+        self.as_written = passthrough and not self.filters
         self.translator = translator
         self.route_type = route_type
         self.request = request  # canonical (OpenAI-format) request, as sent
@@ -122,6 +132,8 @@ class LLMExchange:
             self.stream_state = self.translator.stream_translator(
                 self.route_type, self.model_name, self.request
             )
+            if self.filters and self.own_events:
+                self.stream_state.events = []  # type: ignore[attr-defined]
             self.writer = self.front.stream_writer(self.model_name, self.request,
                                                    self.client_request)
         for name in _BODY_HEADERS:
@@ -172,7 +184,10 @@ class LLMExchange:
                 self.first_token_at = time.perf_counter()
             # Native: the provider's own events go as they came; the
             # translation only counts.
-            out = chunk if self.native else writer.chunks(chunks) if chunks else b""
+            if self.filters and self.own_events:
+                out = self._own_events(stream)
+            else:
+                out = chunk if self.native else writer.chunks(chunks) if chunks else b""
             if stream.error is not None:
                 # The provider reported an error mid-answer (natively, its own
                 # event already went out) or sent one we cannot read: end here.
@@ -192,8 +207,18 @@ class LLMExchange:
         for answer_filter in self.filters:
             tail = answer_filter.finish(tail)
         if self.native:
+            if self.filters and self.own_events:
+                out += self._own_events(stream, last=True)
             return out + self._end_stream(b"")  # its end marker went out with the events
         return out + self._end_stream(writer.finish(tail, stream.usage))
+
+    def _own_events(self, stream: StreamTranslator, last: bool = False) -> bytes:
+        """The provider's own events read so far, through the filters."""
+        events: list[dict[str, Any]] = stream.events  # type: ignore[attr-defined]
+        stream.events = []  # type: ignore[attr-defined]
+        for answer_filter in self.filters:
+            events = answer_filter.events(events, last)
+        return b"".join(map(encode_response_event, events))
 
     def _end_stream(self, last: bytes) -> bytes:
         self.ended = True
@@ -237,6 +262,8 @@ class LLMExchange:
         self.response_model = model if isinstance(model, str) else None
         if self.as_written:
             return raw  # read for its usage and shape; sent as the provider wrote it
+        if self.parsed_as_is:
+            return orjson.dumps(answer)  # the provider's answer as the filters left it
         return orjson.dumps(front.answer(answer, usage, self.request, self.client_request))
 
     # -- accounting ------------------------------------------------------------

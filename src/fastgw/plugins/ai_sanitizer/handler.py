@@ -195,7 +195,7 @@ class SanitizerFilter:
     (``output``), the prompt's replacements are restored (``redaction``)."""
 
     __slots__ = ("redaction", "output", "sanitize_output", "recover", "hold", "fields",
-                 "template")
+                 "template", "inserted")
 
     def __init__(self, redaction: Redaction, sanitize_output: bool, recover: bool,
                  hold: int) -> None:
@@ -206,14 +206,23 @@ class SanitizerFilter:
         self.hold = hold
         self.fields: dict[tuple, _FieldText] = {}
         self.template: dict[str, Any] | None = None  # the last chunk, for one of our own
+        self.inserted = 0  # events of our own in a Responses stream (sequence numbers)
 
     # -- whole answers ----------------------------------------------------------
 
-    def _text(self, text: str, json_text: bool = False) -> str:
+    def _text(self, text: str, json_text: bool = False, again: bool = False) -> str:
+        """``again``: a text the stream's deltas already brought (a Responses
+        ``*.done`` event): the same replacements, not counted twice."""
+        if again:
+            counts, restored = dict(self.output.counts), self.redaction.restored
         if self.sanitize_output:
             text = self.output.redact(text)
         if self.recover:
             text = self.redaction.restore(text, json_string_contents if json_text else None)
+        if again:
+            self.output.counts.clear()
+            self.output.counts.update(counts)
+            self.redaction.restored = restored
         return text
 
     def answer(self, answer: dict[str, Any]) -> None:
@@ -224,13 +233,15 @@ class SanitizerFilter:
             if isinstance(message, dict):
                 self._message(message)
         for item in answer.get("output") or ():  # the Responses API
-            if not isinstance(item, dict):
-                continue
-            for part in item.get("content") or ():
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    part["text"] = self._text(part["text"])
-            if isinstance(item.get("arguments"), str):
-                item["arguments"] = self._text(item["arguments"], json_text=True)
+            if isinstance(item, dict):
+                self._output_item(item)
+
+    def _output_item(self, item: dict[str, Any], again: bool = False) -> None:
+        for part in item.get("content") or ():
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                part["text"] = self._text(part["text"], again=again)
+        if isinstance(item.get("arguments"), str):
+            item["arguments"] = self._text(item["arguments"], json_text=True, again=again)
 
     def _message(self, message: dict[str, Any]) -> None:
         content = message.get("content")
@@ -302,6 +313,67 @@ class SanitizerFilter:
             else:
                 delta.setdefault("tool_calls", []).append(
                     {"index": key[2], "function": {"arguments": text}})
+
+    # -- the Responses API's own events -----------------------------------------
+
+    def events(self, events: list[dict[str, Any]], last: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for event in events:
+            kind = event.get("type")
+            where = (event.get("output_index", 0), event.get("content_index", 0))
+            if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
+                event["delta"] = self._field(("text", *where), False).feed(event["delta"])
+            elif kind == "response.function_call_arguments.delta" and \
+                    isinstance(event.get("delta"), str):
+                event["delta"] = self._field(("args", where[0]), True).feed(event["delta"])
+            elif kind == "response.output_text.done":
+                self._flush_event(("text", *where), event, out)
+                if isinstance(event.get("text"), str):
+                    event["text"] = self._text(event["text"], again=True)
+            elif kind == "response.function_call_arguments.done":
+                self._flush_event(("args", where[0]), event, out)
+                if isinstance(event.get("arguments"), str):
+                    event["arguments"] = self._text(event["arguments"], True, again=True)
+            elif kind in ("response.content_part.done", "response.output_item.done"):
+                item = event.get("part") if kind == "response.content_part.done" else \
+                    event.get("item")
+                if isinstance(item, dict):
+                    self._output_item({"content": [item]} if "part" in event else item,
+                                      again=True)
+            elif kind in ("response.completed", "response.incomplete"):
+                for item in (event.get("response") or {}).get("output") or ():
+                    if isinstance(item, dict):
+                        self._output_item(item, again=True)
+            self._renumber(event)
+            out.append(event)
+        if last:
+            for key in list(self.fields):
+                self._flush_event(key, {"output_index": key[1]}, out)
+        return out
+
+    def _flush_event(self, key: tuple, before: dict[str, Any],
+                     out: list[dict[str, Any]]) -> None:
+        """What a field of a Responses stream held, as one more delta event."""
+        field = self.fields.pop(key, None)
+        text = field.flush() if field is not None else ""
+        if not text:
+            return
+        event: dict[str, Any] = {
+            "type": "response.output_text.delta" if key[0] == "text"
+            else "response.function_call_arguments.delta",
+            "item_id": before.get("item_id"), "output_index": key[1], "delta": text}
+        if key[0] == "text":
+            event["content_index"] = key[2]
+        if "sequence_number" in before:
+            event["sequence_number"] = before["sequence_number"]
+            self._renumber(event)
+        self.inserted += 1
+        out.append(event)
+
+    def _renumber(self, event: dict[str, Any]) -> None:
+        number = event.get("sequence_number")
+        if isinstance(number, int) and self.inserted:
+            event["sequence_number"] = number + self.inserted
 
     def finish(self, tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tail = self.chunks(tail)
