@@ -93,12 +93,15 @@ class Histogram:
 class Series:
     """The totals of one (provider, model, cache_status)."""
 
-    __slots__ = ("requests", "tokens", "cost", "latency_ms", "ttft_ms")
+    __slots__ = ("requests", "tokens", "cost", "saved_tokens", "saved_cost", "latency_ms", "ttft_ms")
 
     def __init__(self) -> None:
         self.requests = 0
         self.tokens = dict.fromkeys(TOKEN_TYPES, 0)
         self.cost = 0.0
+        # Answers served from ai-semantic-cache: the tokens and cost they did not spend.
+        self.saved_tokens = 0
+        self.saved_cost = 0.0
         self.latency_ms = Histogram()
         self.ttft_ms = Histogram()
 
@@ -108,6 +111,8 @@ class Series:
             "requests": self.requests,
             "tokens": dict(self.tokens),
             "cost": self.cost,
+            "saved_tokens": self.saved_tokens,
+            "saved_cost": self.saved_cost,
             "latency_ms": self.latency_ms.to_json(),
             "ttft_ms": self.ttft_ms.to_json(),
         }
@@ -117,6 +122,8 @@ class Series:
         for token_type, count in data["tokens"].items():
             self.tokens[token_type] = self.tokens.get(token_type, 0) + count
         self.cost += data["cost"]
+        self.saved_tokens += data.get("saved_tokens", 0)
+        self.saved_cost += data.get("saved_cost", 0.0)
         self.latency_ms.add_json(data["latency_ms"])
         self.ttft_ms.add_json(data["ttft_ms"])
 
@@ -180,8 +187,11 @@ class AIMetrics:
         cost: float | None,
         latency_ms: float | None,
         ttft_ms: float | None,
+        saved: Usage | None = None,
+        saved_cost: float | None = None,
     ) -> None:
-        """Count one LLM call; ``None`` means not known (no answer, no token)."""
+        """Count one LLM call; ``None`` means not known (no answer, no token).
+        ``saved``: a cached answer's usage, what serving it did not spend."""
         key = (provider, model, cache_status)
         series = self.series.get(key)
         if series is None:
@@ -197,6 +207,9 @@ class AIMetrics:
             tokens["reasoning_tokens"] += usage.reasoning_tokens or 0
         if cost:
             series.cost += cost
+        if saved is not None:
+            series.saved_tokens += saved.total_tokens
+            series.saved_cost += saved_cost or 0.0
         if latency_ms is not None:
             series.latency_ms.observe(latency_ms)
         if ttft_ms is not None:
@@ -254,19 +267,29 @@ def families(snapshots: list[dict[str, Any]]) -> list[Any]:
         "fastgw_ai_llm_cost_total", "LLM cost, from the models' input and output costs",
         labels=labels,
     )
+    saved_tokens = CounterMetricFamily(
+        "fastgw_ai_cache_saved_tokens_total",
+        "Tokens not spent: answers served from ai-semantic-cache", labels=labels)
+    saved_cost = CounterMetricFamily(
+        "fastgw_ai_cache_saved_cost_total",
+        "Cost not spent: answers served from ai-semantic-cache", labels=labels)
     histograms = [
         (key, HistogramMetricFamily(name, doc, labels=labels)) for key, name, doc in HISTOGRAMS
     ]
     for key, series in merged:
         values = list(key)
         requests.add_metric(values, series.requests)
+        if series.saved_tokens or series.saved_cost:
+            saved_tokens.add_metric(values, series.saved_tokens)
+            saved_cost.add_metric(values, series.saved_cost)
         for token_type in TOKEN_TYPES:
             tokens.add_metric([*values, token_type], series.tokens.get(token_type, 0))
         cost.add_metric(values, series.cost)
         for attribute, family in histograms:
             histogram: Histogram = getattr(series, attribute)
             family.add_metric(values, histogram.cumulative(), histogram.total)
-    return [requests, tokens, cost, *(family for _, family in histograms),
+    return [requests, tokens, cost, saved_tokens, saved_cost,
+            *(family for _, family in histograms),
             *_target_families(snapshots), *_limit_families(snapshots)]
 
 

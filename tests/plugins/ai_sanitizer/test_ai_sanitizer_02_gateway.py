@@ -233,9 +233,12 @@ def test_mask_hides_for_good(gateway):
 
 
 def test_the_log_counts_and_never_shows_a_value(gateway):
-    chat(gateway, "/placeholder", stream=True)
-    [entry] = log_entries(gateway.log_path, lambda e: e["route"]["name"] == "placeholder"
-                          and e["ai"]["proxy"]["meta"]["request_mode"] == "stream", 1)[-1:]
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    gateway.request("POST", "/placeholder", orjson.dumps(body),
+                    {"Content-Type": "application/json", "X-Test": "log-check"})
+    # This request's entry (the log phase runs after the answer went out).
+    [entry] = log_entries(gateway.log_path, lambda e: e["request"]["headers"].get("x-test")
+                          == "log-check", 1)
     assert entry["ai"]["sanitizer"]["input"] == {"email": 2, "credit_card": 1}
     assert entry["ai"]["sanitizer"]["restored"] == 3
     # Request and answer payloads are logged (log_payloads), but as the model saw them.

@@ -45,4 +45,6 @@ def add_answer_filter(ctx: RequestContext, answer_filter: AnswerFilter) -> None:
 
 
 def answer_filters(ctx: RequestContext) -> list[AnswerFilter]:
-    return ctx.shared.get(_FILTERS) or []
+    """The request's filters: the list itself, which plugins that run after
+    ai-proxy's access (ai-semantic-cache) still add to."""
+    return ctx.shared.setdefault(_FILTERS, [])

@@ -25,13 +25,26 @@ from fastgw.ai.providers.base import stream_cut_error
 from fastgw.ai.responses_format import encode_response_event
 from fastgw.ai.usage import Usage
 from fastgw.plugins.ai_proxy.answer_filters import AnswerFilter
-from fastgw.plugins.context import HeaderList
+from fastgw.plugins.context import HeaderList, RequestContext
 
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
 MODEL_HEADER = "X-Fastgw-LLM-Model"
 # Response headers that describe the provider's body, not the one the client gets.
 _BODY_HEADERS = ("Content-Length", "Content-Encoding", "Content-Type")
+
+
+_CURRENT = object()  # ctx.shared key: the request's LLMExchange
+
+
+def current_exchange(ctx: RequestContext) -> LLMExchange | None:
+    """The LLM call ai-proxy has prepared for this request (its model and
+    canonical request are settled), if any: what plugins after it read."""
+    return ctx.shared.get(_CURRENT)
+
+
+def set_current_exchange(ctx: RequestContext, exchange: LLMExchange) -> None:
+    ctx.shared[_CURRENT] = exchange
 
 
 def _json_object(raw: bytes) -> bool:
@@ -61,23 +74,23 @@ class LLMExchange:
                  client_request: dict[str, Any] | None = None,
                  filters: list[AnswerFilter] | None = None) -> None:
         self.front = front
-        # Plugins that change the answer (answer_filters): it is then never
-        # passed through as the provider wrote it.
-        self.filters = filters or []
+        # Plugins that read or change the answer (answer_filters): the
+        # request's list, which plugins after ai-proxy may still add to; an
+        # answer with filters is never passed through as the provider wrote it.
+        self.filters = filters if filters is not None else []
         # The Responses API spoken to OpenAI itself: the provider's own events
         # (and answer) are what the client gets, edited in place by filters.
         self.own_events = native and route_type == ROUTE_RESPONSES
         # The client speaks the provider's API: the answer passes through as
         # the provider wrote it, read only for usage, timings and its shape
         # (with filters, translated and written again, but for own_events).
-        self.native = native and (not self.filters or self.own_events)
+        self.native = native
         # A whole answer the client gets as the provider wrote it (natively,
         # or an OpenAI client of an OpenAI-format provider); ``parsed_as_is``:
         # its parsed form is the client's shape, which filters edit.
-        passthrough = native or (front.name == "openai" and
-                                 translator.answers_in_openai_format(route_type, request))
-        self.parsed_as_is = passthrough and (front.name == "openai" or self.own_events)
-        self.as_written = passthrough and not self.filters
+        self.as_written = native or (front.name == "openai" and
+                                     translator.answers_in_openai_format(route_type, request))
+        self.parsed_as_is = self.as_written and (front.name == "openai" or self.own_events)
         self.translator = translator
         self.route_type = route_type
         self.request = request  # canonical (OpenAI-format) request, as sent
@@ -115,6 +128,10 @@ class LLMExchange:
         """The provider's status and headers are in: choose how to translate the body."""
         self.first_byte_at = time.perf_counter()
         self.status = status
+        if self.filters:
+            # The filters are all known now (the access phase is over).
+            self.native = self.native and self.own_events
+            self.as_written = False
         self.answer_status = status
         self.content_type = (headers.get("content-type") or "").lower()
         encoding = (headers.get("content-encoding") or "").strip().lower()

@@ -26,7 +26,7 @@ from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.answer_filters import answer_filters
-from fastgw.plugins.ai_proxy.exchange import LLMExchange
+from fastgw.plugins.ai_proxy.exchange import LLMExchange, set_current_exchange
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
 from fastgw.plugins.ai_proxy.target import LLMTarget
@@ -141,6 +141,7 @@ class AIProxy(PromptPlugin):
         state = ctx.plugin_state(self)
         state["exchange"] = exchange
         state["target"] = target
+        set_current_exchange(ctx, exchange)
         view = ctx.request
         view.method = upstream.method
         if client_headers is not None:
@@ -256,8 +257,9 @@ class AIProxy(PromptPlugin):
         for gate in gates(ctx):
             gate.settle(ctx, usage, price)
         cache_status = ctx.shared.get("ai.cache_status", "")
+        saved = ctx.shared.get("ai.cache_saved")  # a cached answer's usage
         record(exchange.provider, exchange.model_name, cache_status, usage, price,
-               exchange.latency_ms, exchange.ttft_ms)
+               exchange.latency_ms, exchange.ttft_ms, saved, target.price(saved))
         section = exchange.log_section(self.plugin_id, price, target.statistics,
                                        target.payloads)
         self._log_more(ctx, state, exchange, section)

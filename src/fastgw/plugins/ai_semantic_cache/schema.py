@@ -1,0 +1,90 @@
+"""Config of ai-semantic-cache, with the fields of Kong's plugin of that name.
+
+What fastgw builds so far is the exact layer: an answer is served again for
+a request that is the same in everything that changes the answer. The
+similarity layer (``embeddings``, ``vectordb``: a near request served the
+answer of a former one) is not built yet, so ``fastgw check`` refuses a
+config that would rely on it: ``exact_caching`` must be true, and
+``vectordb.strategy`` is ``memory`` (fastgw's store in the worker's memory;
+``redis`` is not built yet). ``embeddings`` and the rest of ``vectordb`` are
+checked as Kong checks them and kept for the similarity layer.
+
+fastgw's additions: ``share_across_consumers`` (an entry serves every
+consumer of the route; by default only the one whose request made it),
+``cache_tool_calls`` (answers that call tools are stored too), and
+``memory`` (the store's bounds)."""
+
+from __future__ import annotations
+
+from fastgw.config.schema import Boolean, Integer, Number, Path, Record, String, Validation
+from fastgw.plugins.ai_proxy.schema import AUTH, MODEL
+
+NOT_BUILT = ("the similarity layer is not built yet in fastgw: set exact_caching: true "
+             "(repeated requests are then served from the cache)")
+
+
+def off(description: str) -> Boolean:
+    """A setting that is off unless the config turns it on."""
+    return Boolean(default=False, description=description)
+
+
+def _check(config: dict, path: Path, ctx: Validation) -> None:
+    if not config["exact_caching"]:
+        ctx.error((path, "exact_caching"), NOT_BUILT)
+    if config["vectordb"]["strategy"] != "memory":
+        ctx.error(((path, "vectordb"), "strategy"),
+                  "fastgw stores entries in memory so far ('memory'); 'redis' is not built yet")
+
+
+SCHEMA = Record(
+    {
+        "embeddings": Record(
+            {"auth": AUTH, "model": MODEL}, required=True,
+            description="The embeddings model of the similarity layer (kept; not used yet)."),
+        "vectordb": Record(
+            {
+                "strategy": String(required=True, one_of=("memory", "redis", "pgvector"),
+                                   description="Where entries are kept."),
+                "dimensions": Integer(required=True, between=(1, 65536),
+                                      description="Size of the embedding vectors."),
+                "distance_metric": String(required=True, one_of=("cosine", "euclidean"),
+                                          description="How vectors are compared."),
+                "threshold": Number(default=0.1, between=(0, 2),
+                                    description="Largest distance that still counts as a hit."),
+            },
+            required=True, description="The store of the similarity layer."),
+        "cache_ttl": Integer(default=300, between=(1, 2**31 - 1),
+                             description="Seconds an entry is served."),
+        "exact_caching": off("Look up the exact request first (fastgw: required "
+                                 "until the similarity layer is built)."),
+        "message_countback": Number(default=1, between=(1, 1000),
+                                    description="Messages the similarity layer compares."),
+        "ignore_system_prompts": off("Similarity layer: leave system "
+                                         "messages out."),
+        "ignore_assistant_prompts": off("Similarity layer: leave assistant "
+                                            "messages out."),
+        "ignore_tool_prompts": off("Similarity layer: leave tool messages out."),
+        "cache_control": off("Honour the request's Cache-Control: no-store "
+                                 "bypasses the cache, no-cache asks the model and stores the "
+                                 "answer again (Refresh)."),
+        "stop_on_failure": off("Refuse the request when the cache fails (else "
+                                   "it goes to the model)."),
+        "llm_format": String(default="openai", one_of=("openai", "anthropic"),
+                             description="Kong's field: the route's front door (fastgw reads "
+                             "it from ai-proxy)."),
+        "share_across_consumers": off("An entry serves every consumer of the "
+                                          "route, not only the one whose request made it."),
+        "cache_tool_calls": off("Store answers that call tools too."),
+        "memory": Record(
+            {
+                "max_entries": Integer(default=10_000, between=(1, 10_000_000),
+                                       description="Entries kept at most (least recently "
+                                       "served go first)."),
+                "max_bytes": Integer(default=64 * 1024 * 1024, between=(1024, 2**40),
+                                     description="Bytes of answers kept at most."),
+            },
+            default={}, description="Bounds of the memory store (per worker)."),
+    },
+    validator=_check,
+    description="Serve repeated LLM requests from a cache, in the client's own mode.",
+)
