@@ -176,8 +176,8 @@ def test_the_anthropic_front_door_replays_as_anthropic_events(gateway):
 
 @pytest.mark.parametrize(("change", "path", "words"), [
     ({"exact_caching": False}, "exact_caching", "similarity layer is not built yet"),
-    ({"vectordb": {**CACHE["vectordb"], "strategy": "redis"}}, "vectordb.strategy",
-     "'redis' is not built yet"),
+    ({"vectordb": {**CACHE["vectordb"], "strategy": "pgvector"}}, "vectordb.strategy",
+     "'pgvector' is not supported by fastgw"),
     ({"vectordb": {"strategy": "memory"}}, "vectordb.dimensions", "required"),
 ])
 def test_configs_that_need_what_is_not_built_are_refused(change, path, words):

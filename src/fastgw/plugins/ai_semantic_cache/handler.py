@@ -24,8 +24,10 @@ an answer that calls tools only with ``cache_tool_calls``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -38,6 +40,14 @@ from fastgw.plugins.ai_proxy.answer_filters import add_answer_filter
 from fastgw.plugins.ai_proxy.exchange import LLMExchange, current_exchange
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
+from fastgw.plugins.proxy_cache.store import (
+    CacheEntry,
+    MemoryStore,
+    RedisStore,
+    StoreUnavailable,
+    memory_store,
+    shared_redis_store,
+)
 from fastgw.plugins.state import ConfigState
 
 HIT, MISS, BYPASS, REFRESH = "Hit", "Miss", "Bypass", "Refresh"
@@ -46,58 +56,16 @@ STATUS_HEADER = "X-Cache-Status"
 _NOT_THE_ANSWER = frozenset(("stream", "stream_options", "user", "metadata", "store",
                              "safety_identifier", "prompt_cache_key"))
 _STORED_FINISH = frozenset(("stop", "length"))
-
-
-class Entry:
-    __slots__ = ("answer", "expires", "size")
-
-    def __init__(self, answer: bytes, expires: float) -> None:
-        self.answer = answer  # the canonical answer, as JSON
-        self.expires = expires
-        self.size = len(answer)
-
-
-class MemoryStore:
-    """Entries in this worker's memory, least recently served evicted first
-    past ``max_entries`` or ``max_bytes``; an entry past its time is gone."""
-
-    __slots__ = ("entries", "max_entries", "max_bytes", "bytes")
-
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self.entries: OrderedDict[str, Entry] = OrderedDict()
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.bytes = 0
-
-    def get(self, key: str, now: float) -> Entry | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        if entry.expires <= now:
-            self._drop(key)
-            return None
-        self.entries.move_to_end(key)
-        return entry
-
-    def put(self, key: str, entry: Entry) -> None:
-        if entry.size > self.max_bytes:
-            return
-        if key in self.entries:
-            self._drop(key)
-        self.entries[key] = entry
-        self.bytes += entry.size
-        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
-            self._drop(next(iter(self.entries)))
-
-    def _drop(self, key: str) -> None:
-        self.bytes -= self.entries.pop(key).size
+REDIS_PREFIX = "fastgw_ai_cache:"
+UNEXPECTED = "An unexpected error occurred"
 
 
 class AISemanticCache(Plugin):
     name = "ai-semantic-cache"
     PRIORITY = 765
 
-    __slots__ = ("ttl", "cache_control", "share", "tool_calls", "store", "scope_key")
+    __slots__ = ("ttl", "cache_control", "share", "tool_calls", "memory", "redis", "scope_key",
+                 "stop_on_failure", "_background")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -105,27 +73,64 @@ class AISemanticCache(Plugin):
         self.cache_control = config["cache_control"]
         self.share = config["share_across_consumers"]
         self.tool_calls = config["cache_tool_calls"]
-        memory = config["memory"]
-        self.store = MemoryStore(memory["max_entries"], memory["max_bytes"])
+        self.stop_on_failure = config["stop_on_failure"]
         # Entries are this plugin's own: keyed by its route and service too.
         self.scope_key = f"{getattr(scope, 'route', None)}:{getattr(scope, 'service', None)}"
+        vectordb = config["vectordb"]
+        self.memory: MemoryStore | None = None
+        self.redis: RedisStore | None = None
+        if vectordb["strategy"] == "memory":
+            memory = config["memory"]
+            # proxy-cache's store: it outlives config reloads that keep the plugin.
+            self.memory = memory_store(("ai-semantic-cache", self.scope_key),
+                                       memory["max_bytes"], memory["max_entries"])
+        else:
+            self.redis = shared_redis_store(self.name, vectordb["redis"], state, REDIS_PREFIX)
+        self._background: set[asyncio.Task] = set()
 
-    def access(self, ctx: RequestContext) -> None:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         exchange = current_exchange(ctx)
         if exchange is None or exchange.route_type != ROUTE_CHAT:
-            return  # no LLM call on this route, or not a chat one: nothing to cache
+            return None  # no LLM call on this route, or not a chat one: nothing to cache
         state = ctx.plugin_state(self)
         asked = self._asked(ctx)
-        if asked == BYPASS:
+        if asked == BYPASS or (self.memory is None and self.redis is None):
             self._note(ctx, state, BYPASS)
-            return
+            return None
         key = self.key(ctx, exchange)
+        if self.redis is not None:
+            return self._look_up_in_redis(ctx, exchange, state, key, asked)
         if asked != REFRESH:
-            entry = self.store.get(key, time.time())
+            entry = self.memory.get(key, time.time()) if self.memory is not None else None
             if entry is not None:
-                self._note(ctx, state, HIT)
-                self._replay(ctx, exchange, entry)
-                return
+                self._hit(ctx, exchange, state, entry)
+                return None
+        self._miss(ctx, state, key, asked)
+        return None
+
+    async def _look_up_in_redis(self, ctx: RequestContext, exchange: LLMExchange,
+                                state: dict[str, Any], key: str, asked: str | None) -> None:
+        assert self.redis is not None
+        try:
+            entry = await self.redis.get(key) if asked != REFRESH else None
+        except StoreUnavailable:
+            # Logged by the store, once per outage; nothing is stored meanwhile.
+            self._note(ctx, state, BYPASS)
+            if self.stop_on_failure:
+                ctx.exit(500, exchange.front.message_error(UNEXPECTED, 500))
+            return
+        if entry is not None:
+            self._hit(ctx, exchange, state, entry)
+        else:
+            self._miss(ctx, state, key, asked)
+
+    def _hit(self, ctx: RequestContext, exchange: LLMExchange, state: dict[str, Any],
+             entry: CacheEntry) -> None:
+        self._note(ctx, state, HIT)
+        self._replay(ctx, exchange, entry)
+
+    def _miss(self, ctx: RequestContext, state: dict[str, Any], key: str,
+              asked: str | None) -> None:
         self._note(ctx, state, asked or MISS)
         add_answer_filter(ctx, StoringFilter(self, key))
 
@@ -148,9 +153,9 @@ class AISemanticCache(Plugin):
         material = [self.scope_key, tenant, exchange.provider, exchange.model_name, request]
         return xxh3_128_hexdigest(orjson.dumps(material, option=orjson.OPT_SORT_KEYS))
 
-    def _replay(self, ctx: RequestContext, exchange: LLMExchange, entry: Entry) -> None:
+    def _replay(self, ctx: RequestContext, exchange: LLMExchange, entry: CacheEntry) -> None:
         """The stored answer in the client's API and mode."""
-        answer = orjson.loads(entry.answer)
+        answer = orjson.loads(entry.body)
         usage = Usage.from_openai(answer.get("usage")) or Usage.of(0, 0)
         # What this answer did not spend (ai-proxy's metrics count it as saved).
         ctx.shared["ai.cache_saved"] = usage
@@ -191,7 +196,18 @@ class AISemanticCache(Plugin):
             finish = choice.get("finish_reason")
             if finish not in _STORED_FINISH and not (finish == "tool_calls" and self.tool_calls):
                 return
-        self.store.put(key, Entry(orjson.dumps(answer), time.time() + self.ttl))
+        entry = CacheEntry(200, {}, orjson.dumps(answer), time.time(), self.ttl)
+        if self.memory is not None:
+            self.memory.set(key, entry, self.ttl, time.time())
+        elif self.redis is not None:
+            task = asyncio.get_running_loop().create_task(self._store_in_redis(key, entry))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _store_in_redis(self, key: str, entry: CacheEntry) -> None:
+        assert self.redis is not None
+        with contextlib.suppress(StoreUnavailable):  # logged by the store
+            await self.redis.set(key, entry, self.ttl)
 
 
 class StoringFilter:

@@ -4,10 +4,12 @@ What fastgw builds so far is the exact layer: an answer is served again for
 a request that is the same in everything that changes the answer. The
 similarity layer (``embeddings``, ``vectordb``: a near request served the
 answer of a former one) is not built yet, so ``fastgw check`` refuses a
-config that would rely on it: ``exact_caching`` must be true, and
-``vectordb.strategy`` is ``memory`` (fastgw's store in the worker's memory;
-``redis`` is not built yet). ``embeddings`` and the rest of ``vectordb`` are
-checked as Kong checks them and kept for the similarity layer.
+config that would rely on it: ``exact_caching`` must be true.
+``vectordb.strategy`` is ``memory`` (fastgw's store in each worker's memory)
+or ``redis`` (shared by every worker and gateway; ``vectordb.redis`` is the
+``redis`` record of Kong's rate-limiting plugin, or ``_gateway.redis.url``).
+``embeddings`` and the rest of ``vectordb`` are checked as Kong checks them
+and kept for the similarity layer.
 
 fastgw's additions: ``share_across_consumers`` (an entry serves every
 consumer of the route; by default only the one whose request made it),
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from fastgw.config.schema import Boolean, Integer, Number, Path, Record, String, Validation
 from fastgw.plugins.ai_proxy.schema import AUTH, MODEL
+from fastgw.plugins.rate_limiting.schema import REDIS
 
 NOT_BUILT = ("the similarity layer is not built yet in fastgw: set exact_caching: true "
              "(repeated requests are then served from the cache)")
@@ -31,9 +34,9 @@ def off(description: str) -> Boolean:
 def _check(config: dict, path: Path, ctx: Validation) -> None:
     if not config["exact_caching"]:
         ctx.error((path, "exact_caching"), NOT_BUILT)
-    if config["vectordb"]["strategy"] != "memory":
+    if config["vectordb"]["strategy"] == "pgvector":
         ctx.error(((path, "vectordb"), "strategy"),
-                  "fastgw stores entries in memory so far ('memory'); 'redis' is not built yet")
+                  "'pgvector' is not supported by fastgw: use 'memory' or 'redis'")
 
 
 SCHEMA = Record(
@@ -44,13 +47,15 @@ SCHEMA = Record(
         "vectordb": Record(
             {
                 "strategy": String(required=True, one_of=("memory", "redis", "pgvector"),
-                                   description="Where entries are kept."),
+                                   description="Where entries are kept: this worker's "
+                                   "memory, or Redis (shared by every gateway)."),
                 "dimensions": Integer(required=True, between=(1, 65536),
                                       description="Size of the embedding vectors."),
                 "distance_metric": String(required=True, one_of=("cosine", "euclidean"),
                                           description="How vectors are compared."),
                 "threshold": Number(default=0.1, between=(0, 2),
                                     description="Largest distance that still counts as a hit."),
+                "redis": REDIS,
             },
             required=True, description="The store of the similarity layer."),
         "cache_ttl": Integer(default=300, between=(1, 2**31 - 1),

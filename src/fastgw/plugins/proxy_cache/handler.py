@@ -55,6 +55,7 @@ from fastgw.plugins.proxy_cache.store import (
     memory_store,
     purge,
     purge_async,
+    shared_redis_store,
 )
 from fastgw.plugins.state import ConfigState
 
@@ -165,27 +166,12 @@ class ProxyCacheHandler(Plugin):
             self.memory = memory_store(_store_owner(scope), max_bytes)
             self.max_entry_bytes = max_bytes
         else:
-            self.redis = self._redis_store(config["redis"], state)
+            self.redis = shared_redis_store("proxy-cache", config["redis"], state)
             self.max_entry_bytes = REDIS_MAX_ENTRY_BYTES
         # Per-request state lives in ctx.shared under this instance's own key.
         self._state_key = object()
         self._media_verdicts: dict[str, bool] = {}
         self._background: set[asyncio.Task] = set()
-
-    @staticmethod
-    def _redis_store(redis_config: dict[str, Any], state: ConfigState) -> RedisStore | None:
-        """One client (and pool) per Redis per config version."""
-        shared_key = ("proxy-cache", "redis", tuple(sorted(redis_config.items())),
-                      state.redis_url)
-        store = state.shared.get(shared_key)
-        if store is None:
-            try:
-                store = state.shared[shared_key] = RedisStore.from_config(redis_config,
-                                                                          state.redis_url)
-            except ValueError as exc:
-                log.error("proxy-cache: %s; every request is answered as a Bypass", exc)
-                return None
-        return store
 
     @classmethod
     async def purge(cls, key: str | None, redis: bool) -> int | None:

@@ -102,13 +102,14 @@ class CacheEntry:
 
 class MemoryStore:
     """Entries of one worker process, least recently used evicted first once
-    ``max_bytes`` would be exceeded. An entry larger than the bound is not
-    kept at all."""
+    ``max_bytes`` (or ``max_entries``, when set) would be exceeded. An entry
+    larger than the bound is not kept at all."""
 
-    __slots__ = ("max_bytes", "bytes", "_entries", "__weakref__")
+    __slots__ = ("max_bytes", "max_entries", "bytes", "_entries", "__weakref__")
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_entries: int | None = None) -> None:
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self.bytes = 0
         # key -> (entry, size, expires_at or 0 for "until evicted")
         self._entries: OrderedDict[str, tuple[CacheEntry, int, float]] = OrderedDict()
@@ -151,8 +152,9 @@ class MemoryStore:
         self.bytes = 0
         return count
 
-    def resize(self, max_bytes: int) -> None:
+    def resize(self, max_bytes: int, max_entries: int | None = None) -> None:
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self._evict()
 
     def _drop(self, key: str) -> None:
@@ -160,7 +162,9 @@ class MemoryStore:
 
     def _evict(self) -> None:
         entries = self._entries
-        while self.bytes > self.max_bytes and entries:
+        most = self.max_entries
+        while entries and (self.bytes > self.max_bytes or
+                           (most is not None and len(entries) > most)):
             self.bytes -= entries.popitem(last=False)[1][1]
 
 
@@ -170,14 +174,14 @@ _MEMORY_STORES: weakref.WeakValueDictionary[Hashable, MemoryStore] = (
     weakref.WeakValueDictionary())
 
 
-def memory_store(owner: Hashable, max_bytes: int) -> MemoryStore:
+def memory_store(owner: Hashable, max_bytes: int, max_entries: int | None = None) -> MemoryStore:
     """The memory store of a plugin instance (``owner`` identifies it across
-    config versions), created on first use and resized to ``max_bytes``."""
+    config versions), created on first use and resized to its bounds."""
     store = _MEMORY_STORES.get(owner)
     if store is None:
-        store = _MEMORY_STORES[owner] = MemoryStore(max_bytes)
-    elif store.max_bytes != max_bytes:
-        store.resize(max_bytes)
+        store = _MEMORY_STORES[owner] = MemoryStore(max_bytes, max_entries)
+    elif store.max_bytes != max_bytes or store.max_entries != max_entries:
+        store.resize(max_bytes, max_entries)
     return store
 
 
@@ -185,17 +189,21 @@ class RedisStore:
     """Entries in Redis under ``REDIS_PREFIX`` + key, with a pooled asyncio
     client. Methods raise ``StoreUnavailable`` instead of Redis errors."""
 
-    __slots__ = ("identity", "client", "timeout", "down_until", "__weakref__")
+    __slots__ = ("identity", "client", "timeout", "down_until", "name", "prefix", "__weakref__")
 
-    def __init__(self, identity: Hashable, client: aioredis.Redis, timeout: float) -> None:
+    def __init__(self, identity: Hashable, client: aioredis.Redis, timeout: float,
+                 name: str = "proxy-cache", prefix: str = REDIS_PREFIX) -> None:
         self.identity = identity  # the Redis it talks to, for deduplication
         self.client = client
         self.timeout = timeout
         self.down_until = 0.0
+        self.name = name  # the plugin, for the log
+        self.prefix = prefix  # its keys in Redis
         _REDIS_STORES.add(self)
 
     @classmethod
-    def from_config(cls, redis_config: dict[str, Any], gateway_url: str | None) -> RedisStore:
+    def from_config(cls, redis_config: dict[str, Any], gateway_url: str | None,
+                    name: str = "proxy-cache", prefix: str = REDIS_PREFIX) -> RedisStore:
         """A store for the plugin's ``redis`` record, or for the gateway's
         ``_gateway.redis.url`` when the record names no host."""
         timeout = redis_config["timeout"] / 1000
@@ -224,7 +232,7 @@ class RedisStore:
             identity = (redis_config["host"], redis_config["port"], redis_config["database"],
                         redis_config["username"])
         # from_pool: the client owns its pool and closes it with itself.
-        return cls(identity, aioredis.Redis.from_pool(pool), timeout)
+        return cls(identity, aioredis.Redis.from_pool(pool), timeout, name, prefix)
 
     async def close(self) -> None:
         """Close the client and its pooled connections."""
@@ -241,44 +249,44 @@ class RedisStore:
                 yield
         except (RedisError, OSError, TimeoutError) as exc:
             if not self.down_until:
-                log.error("proxy-cache: redis failed (%s); answering Bypass for %ss at a "
-                          "time until it is back", exc or type(exc).__name__, RETRY_AFTER_S)
+                log.error("%s: redis failed (%s); answering Bypass for %ss at a time until "
+                          "it is back", self.name, exc or type(exc).__name__, RETRY_AFTER_S)
             self.down_until = time.monotonic() + RETRY_AFTER_S
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
         if self.down_until:
-            log.warning("proxy-cache: redis is back")
+            log.warning("%s: redis is back", self.name)
             self.down_until = 0.0
 
     async def get(self, key: str) -> CacheEntry | None:
         """The entry, or None when absent (an entry of another format is
         purged, as Kong does on a version mismatch)."""
         async with self._command():
-            data = await self.client.get(REDIS_PREFIX + key)
+            data = await self.client.get(self.prefix + key)
         if data is None:
             return None
         # The client is made without decode_responses: values come back as bytes.
         entry = CacheEntry.decode(cast(bytes, data))
         if entry is None:
-            log.info("proxy-cache: cache format mismatch, purging %s", key)
+            log.info("%s: cache format mismatch, purging %s", self.name, key)
             await self.delete(key)
         return entry
 
     async def set(self, key: str, entry: CacheEntry, storage_ttl: float) -> None:
         """Store for ``storage_ttl`` seconds (0: no expiry)."""
         async with self._command():
-            await self.client.set(REDIS_PREFIX + key, entry.encode(),
+            await self.client.set(self.prefix + key, entry.encode(),
                                   px=int(storage_ttl * 1000) or None)
 
     async def delete(self, key: str) -> int:
         async with self._command():
-            return int(await self.client.delete(REDIS_PREFIX + key))
+            return int(await self.client.delete(self.prefix + key))
 
     async def clear(self) -> int:
-        """Delete every proxy-cache entry of this Redis (other keys stay)."""
+        """Delete every entry of this store's plugin in this Redis (other keys stay)."""
         removed = 0
         async with self._command():
             batch: list[bytes] = []
-            async for name in self.client.scan_iter(match=REDIS_PREFIX + "*",
+            async for name in self.client.scan_iter(match=self.prefix + "*",
                                                     count=_SCAN_BATCH):
                 batch.append(name)
                 if len(batch) >= _SCAN_BATCH:
@@ -287,6 +295,23 @@ class RedisStore:
             if batch:
                 removed += await self.client.unlink(*batch)
         return int(removed)
+
+
+def shared_redis_store(name: str, redis_config: dict[str, Any], state: Any,
+                       prefix: str = REDIS_PREFIX) -> RedisStore | None:
+    """The Redis store of plugin ``name`` for its ``redis`` record: one client
+    (and pool) per Redis per config version; None (logged) when the record
+    names no Redis and the gateway has none."""
+    shared_key = (name, "redis", tuple(sorted(redis_config.items())), state.redis_url)
+    store = state.shared.get(shared_key)
+    if store is None:
+        try:
+            store = state.shared[shared_key] = RedisStore.from_config(
+                redis_config, state.redis_url, name, prefix)
+        except ValueError as exc:
+            log.error("%s: %s; every request is answered as a Bypass", name, exc)
+            return None
+    return store
 
 
 # Every Redis store a live plugin instance uses, for purge_async.
