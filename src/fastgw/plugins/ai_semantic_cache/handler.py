@@ -167,6 +167,9 @@ class AISemanticCache(Plugin):
             body = writer.chunks(answer_chunks(answer)) + writer.finish([], usage)
             headers["Content-Type"] = "text/event-stream"
             headers["Cache-Control"] = "no-cache"
+        elif front.name == "openai":
+            body = entry.body  # stored in OpenAI's own shape: sent as it is
+            headers["Content-Type"] = "application/json"
         else:
             body = orjson.dumps(front.answer(answer, usage, exchange.request,
                                              exchange.client_request))
