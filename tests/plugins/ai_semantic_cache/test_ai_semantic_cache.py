@@ -47,6 +47,7 @@ def gateway():
                    route("tenants", base, auth=True),
                    route("shared", base, {"share_across_consumers": True}, auth=True),
                    route("anthropic", base, llm_format="anthropic"),
+                   route("tools", base, {"cache_tool_calls": True}),
                ]}],
                "plugins": [{"name": "prometheus", "config": {"ai_metrics": True}}]}
         with GatewayProcess(doc) as gw:
@@ -142,6 +143,19 @@ def test_errors_and_cut_streams_are_never_stored(gateway):
     with pytest.raises(http.client.IncompleteRead):
         ask(gateway, "/c", "cut short", {"x-mock-cut-after": "3"}, stream=True)
     assert ask(gateway, "/c", "cut short", stream=True)[1]["x-cache-status"] == "Miss"
+
+
+def test_answers_that_call_tools_are_stored_only_when_configured(gateway):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    status, _, body = ask(gateway, "/c", "use a tool", tools=tools)
+    assert orjson.loads(body)["choices"][0]["finish_reason"] == "tool_calls"
+    assert ask(gateway, "/c", "use a tool", tools=tools)[1]["x-cache-status"] == "Miss"
+    ask(gateway, "/tools", "use a tool", tools=tools)
+    status, headers, body = ask(gateway, "/tools", "use a tool", tools=tools)
+    assert headers["x-cache-status"] == "Hit"
+    assert orjson.loads(body)["choices"][0]["message"]["tool_calls"][0]["function"][
+        "name"] == "lookup"
 
 
 def test_cache_control_bypasses_or_refreshes(gateway):
