@@ -22,8 +22,8 @@ KEYS = {"alice": "alice-key", "bob": "bob-key"}
 
 
 def route(name: str, base: str, cache: dict | None = None, llm_format: str = "openai",
-          auth: bool = False) -> dict:
-    proxy = {"route_type": "llm/v1/chat", "llm_format": llm_format,
+          auth: bool = False, route_type: str = "llm/v1/chat") -> dict:
+    proxy = {"route_type": route_type, "llm_format": llm_format,
              "auth": {"header_name": "Authorization", "header_value": "Bearer k"},
              "model": {"provider": "openai", "name": "m",
                        "options": {"upstream_url": base + "/v1/chat/completions",
@@ -48,6 +48,7 @@ def gateway():
                    route("shared", base, {"share_across_consumers": True}, auth=True),
                    route("anthropic", base, llm_format="anthropic"),
                    route("tools", base, {"cache_tool_calls": True}),
+                   route("responses", base, route_type="llm/v1/responses"),
                ]}],
                "plugins": [{"name": "prometheus", "config": {"ai_metrics": True}}]}
         with GatewayProcess(doc) as gw:
@@ -201,3 +202,22 @@ def test_configs_that_need_what_is_not_built_are_refused(change, path, words):
         parse_config(doc)
     assert any(f"plugins[0].config.{path}" in e and words in e
                for e in failure.value.errors), failure.value.errors
+
+
+def test_the_responses_api_replays_as_a_response_or_its_events(gateway):
+    body = {"model": "m", "input": "responses api"}
+    headers = {"Content-Type": "application/json"}
+    status, first_headers, first = gateway.request("POST", "/responses", orjson.dumps(body),
+                                                   headers)
+    assert status == 200 and first_headers["x-cache-status"] == "Miss"
+    text = orjson.loads(first)["output"][0]["content"][0]["text"]
+    status, hit_headers, hit = gateway.request("POST", "/responses", orjson.dumps(body), headers)
+    assert hit_headers["x-cache-status"] == "Hit"
+    assert orjson.loads(hit)["output"][0]["content"][0]["text"] == text
+    status, hit_headers, streamed = gateway.request(
+        "POST", "/responses", orjson.dumps({**body, "stream": True}), headers)
+    assert hit_headers["x-cache-status"] == "Hit"
+    events = [orjson.loads(line[6:]) for line in streamed.split(b"\n")
+              if line.startswith(b"data: ")]
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert deltas == text and events[-1]["type"] == "response.completed"
