@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
-from fastgw._core.token_estimate import WEIGHTS
+from fastgw._core.token_estimate import WEIGHTS, estimate_tokens
 from fastgw.ai import token_measure
 from fastgw.ai.usage import RESERVATION_MARGIN, prompt_token_reservation
 
@@ -54,3 +56,18 @@ def test_a_reservation_covers_the_real_prompt_of_nearly_every_text(measured):
         assert reserved <= len(item["text"].encode()) + 16
     assert short / len(sample) < 0.03
     assert RESERVATION_MARGIN == 1.25  # the figure docs/ai-translation.md gives
+
+
+def test_the_estimate_holds_on_the_projects_own_files_as_they_are_now():
+    """Text the sample froze long ago, or never held: the source, tests and
+    docs of this checkout."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    paths = [*sorted((root / "src" / "fastgw").rglob("*.py")), *sorted((root / "docs").glob("*.md")),
+             *sorted((root / "tests").rglob("test_*.py"))]
+    texts = [text for text in (p.read_text(encoding="utf-8")[:6000] for p in paths)
+             if len(text) >= 200]
+    reference = token_measure.reference_counts(texts)
+    ratios = [estimate_tokens(text) / real for text, real in zip(texts, reference, strict=True)]
+    assert len(ratios) > 100
+    assert sum(abs(r - 1) for r in ratios) / len(ratios) < 0.08
+    assert sum(r * RESERVATION_MARGIN < 1 for r in ratios) / len(ratios) < 0.02
