@@ -284,7 +284,7 @@ def ai_gateway_prompt_config(targets: Targets, plugins: str = "") -> dict:
 
 
 CACHE_PLUGIN = {"name": "ai-semantic-cache", "config": {
-    "exact_caching": True, "embeddings": {"model": {"provider": "openai", "name": "e"}},
+    "exact_caching": True, "similarity": False, "embeddings": {"model": {"provider": "openai", "name": "e"}},
     "vectordb": {"strategy": "memory", "dimensions": 8, "distance_metric": "cosine"}}}
 
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
 import yaml
@@ -57,6 +57,8 @@ class GatewayProcess:
         self.dir = tempfile.TemporaryDirectory(prefix="fastgw-test-")
         self.config_path = os.path.join(self.dir.name, "fastgw.yaml")
         self.log_path = os.path.join(self.dir.name, "fastgw.log")
+        # A file-log's path, when the config has one (logged_gateway).
+        self.access_log: os.PathLike | str | None = None
         self.proc: subprocess.Popen | None = None
 
     def write_config(self, doc: dict) -> None:
@@ -385,6 +387,20 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
             if all(got.get(key) == value for key, value in labels.items()):
                 total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+@contextlib.contextmanager
+def logged_gateway(service_url: str, routes: list[dict], log_path: os.PathLike | str,
+                   **doc: object) -> Iterator[GatewayProcess]:
+    """A gateway with ``routes`` on one service at ``service_url`` and a
+    file-log writing to ``log_path`` (kept as ``gw.access_log``, for
+    ``log_entries``); ``doc``: more top-level entities."""
+    config = {"_format_version": "3.0",
+              "services": [{"name": "llm", "url": service_url, "routes": routes}],
+              "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}], **doc}
+    with GatewayProcess(config) as gw:
+        gw.access_log = log_path
+        yield gw
 
 
 def log_entries(paths: os.PathLike | str | list, predicate: Callable[[dict], bool],

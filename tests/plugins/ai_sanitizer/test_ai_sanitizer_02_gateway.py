@@ -11,7 +11,7 @@ import json
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, log_entries
+from fastgw.testing import UpstreamServer, log_entries, logged_gateway
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -101,12 +101,8 @@ def gateway(tmp_path_factory):
             route("latest", base, {"allow_all_conversation_history": False}),
             route("mask", base, {"redact_type": "mask", "anonymize": ["creditcard"]}),
         ]
-        doc = {"_format_version": "3.0",
-               "services": [{"name": "llm", "url": base, "routes": routes}],
-               "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}]}
-        with GatewayProcess(doc) as gw:
+        with logged_gateway(base, routes, log_path) as gw:
             gw.model = model
-            gw.log_path = log_path
             yield gw
 
 
@@ -237,11 +233,11 @@ def test_the_log_counts_and_never_shows_a_value(gateway):
     gateway.request("POST", "/placeholder", orjson.dumps(body),
                     {"Content-Type": "application/json", "X-Test": "log-check"})
     # This request's entry (the log phase runs after the answer went out).
-    [entry] = log_entries(gateway.log_path, lambda e: e["request"]["headers"].get("x-test")
+    [entry] = log_entries(gateway.access_log, lambda e: e["request"]["headers"].get("x-test")
                           == "log-check", 1)
     assert entry["ai"]["sanitizer"]["input"] == {"email": 2, "credit_card": 1}
     assert entry["ai"]["sanitizer"]["restored"] == 3
     # Request and answer payloads are logged (log_payloads), but as the model saw them.
-    entries = log_entries(gateway.log_path, lambda e: e["route"]["name"] == "placeholder", 4)
+    entries = log_entries(gateway.access_log, lambda e: e["route"]["name"] == "placeholder", 4)
     text = orjson.dumps(entries).decode()
     assert EMAIL not in text and CARD not in text and "<EMAIL_1>" in text

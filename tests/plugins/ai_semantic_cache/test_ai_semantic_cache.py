@@ -15,7 +15,7 @@ from fastgw.config.loader import ConfigError, parse_config
 from fastgw.testing import GatewayProcess, metric_sum
 from fastgw.testing.mock_llm import running_mock
 
-CACHE = {"exact_caching": True,
+CACHE = {"exact_caching": True, "similarity": False,
          "embeddings": {"model": {"provider": "openai", "name": "text-embedding-3-small"}},
          "vectordb": {"strategy": "memory", "dimensions": 8, "distance_metric": "cosine"}}
 KEYS = {"alice": "alice-key", "bob": "bob-key"}
@@ -190,7 +190,9 @@ def test_the_anthropic_front_door_replays_as_anthropic_events(gateway):
 
 
 @pytest.mark.parametrize(("change", "path", "words"), [
-    ({"exact_caching": False}, "exact_caching", "similarity layer is not built yet"),
+    ({"exact_caching": False}, "similarity", "cannot be off too"),
+    ({"similarity": True, "vectordb": {**CACHE["vectordb"], "strategy": "redis"}}, "similarity",
+     "not built on Redis yet"),
     ({"vectordb": {**CACHE["vectordb"], "strategy": "pgvector"}}, "vectordb.strategy",
      "'pgvector' is not supported by fastgw"),
     ({"vectordb": {"strategy": "memory"}}, "vectordb.dimensions", "required"),

@@ -19,7 +19,7 @@ def route(name: str, base: str, redis_port: int, **extra) -> dict:
              "auth": {"header_name": "Authorization", "header_value": "Bearer k"},
              "model": {"provider": "openai", "name": "m",
                        "options": {"upstream_url": base + "/v1/chat/completions"}}}
-    cache = {"exact_caching": True,
+    cache = {"exact_caching": True, "similarity": False,
              "embeddings": {"model": {"provider": "openai", "name": "e"}},
              "vectordb": {"strategy": "redis", "dimensions": 8, "distance_metric": "cosine",
                           "redis": {"host": "127.0.0.1", "port": redis_port, "timeout": 500}},

@@ -1,17 +1,23 @@
 """ai-semantic-cache: an LLM answer served again, without asking the model,
-for a request that repeats one already answered; in the client's own mode.
+for a request that repeats (exact layer) or resembles (similarity layer) one
+already answered; in the client's own mode.
 
-The exact layer (what fastgw builds so far; see the schema): the key is a
-hash of the request as ai-proxy sends it to its model (the canonical form,
-whatever the front door), less only the fields that cannot change the
-answer (``stream``, ``stream_options``, ``user``, ``metadata``, ``store``),
-with the provider and model it goes to, and its tenant: the consumer
-(by default an entry serves only the consumer whose request made it; the
-route's when it has no authentication), or the route with
-``share_across_consumers``. So every parameter that changes the answer
-(temperature, top_p, seed, tools, tool_choice, response_format, stop, max
-tokens, reasoning settings, the system prompt, every message) changes the
-key.
+The exact key is a hash of the request as ai-proxy sends it to its model
+(the canonical form, whatever the front door), less only the fields that
+cannot change the answer (``stream``, ``stream_options``, ``user``,
+``metadata``, ``store``), with the provider and model it goes to, and its
+tenant: the consumer (by default an entry serves only the consumer whose
+request made it; the route's requests when it has no authentication), or
+the route with ``share_across_consumers``. So every parameter that changes
+the answer (temperature, top_p, seed, tools, tool_choice, response_format,
+stop, max tokens, reasoning settings, the system prompt, every message)
+changes the key.
+
+The similarity layer compares the last ``message_countback`` messages (less
+the ignored roles) by the ``embeddings`` model's vectors, only among the
+answered requests of the same context: the exact key's material without the
+messages. A near prompt with another temperature, model or tenant is never
+served.
 
 The plugin runs after ai-proxy (Kong's priorities: 770, then 765), which
 has chosen the model and built the request. On a hit it answers at once:
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -34,10 +41,13 @@ import orjson
 from xxhash import xxh3_128_hexdigest
 
 from fastgw.ai.answer_chunks import AnswerBuilder, answer_chunks
+from fastgw.ai.embeddings import EmbeddingsClient, EmbeddingsUnavailable
 from fastgw.ai.openai_format import ROUTE_CHAT
 from fastgw.ai.usage import Usage
 from fastgw.plugins.ai_proxy.answer_filters import add_answer_filter
 from fastgw.plugins.ai_proxy.exchange import LLMExchange, current_exchange
+from fastgw.plugins.ai_proxy.schema import model_config
+from fastgw.plugins.ai_semantic_cache.index import COSINE, VectorIndex
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.proxy_cache.store import (
@@ -50,8 +60,11 @@ from fastgw.plugins.proxy_cache.store import (
 )
 from fastgw.plugins.state import ConfigState
 
+log = logging.getLogger("fastgw.plugins.ai_semantic_cache")
+
 HIT, MISS, BYPASS, REFRESH = "Hit", "Miss", "Bypass", "Refresh"
 STATUS_HEADER = "X-Cache-Status"
+SIMILARITY_HEADER = "X-Cache-Similarity"
 # Fields of a request that cannot change its answer: left out of the key.
 _NOT_THE_ANSWER = frozenset(("stream", "stream_options", "user", "metadata", "store",
                              "safety_identifier", "prompt_cache_key"))
@@ -65,7 +78,8 @@ class AISemanticCache(Plugin):
     PRIORITY = 765
 
     __slots__ = ("ttl", "cache_control", "share", "tool_calls", "memory", "redis", "scope_key",
-                 "stop_on_failure", "_background")
+                 "stop_on_failure", "_background", "exact", "embedder", "index", "countback",
+                 "ignored_roles")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -87,6 +101,20 @@ class AISemanticCache(Plugin):
         else:
             self.redis = shared_redis_store(self.name, vectordb["redis"], state, REDIS_PREFIX)
         self._background: set[asyncio.Task] = set()
+        self.exact = config["exact_caching"]
+        # The similarity layer (memory only; the schema refuses it on Redis).
+        self.embedder: EmbeddingsClient | None = None
+        self.index: VectorIndex | None = None
+        if config["similarity"] and self.memory is not None:
+            self.embedder = EmbeddingsClient(model_config(config["embeddings"]),
+                                             vectordb["dimensions"])
+            self.index = VectorIndex(vectordb["dimensions"], vectordb["distance_metric"],
+                                     vectordb["threshold"], config["memory"]["max_entries"])
+        self.countback = int(config["message_countback"])
+        self.ignored_roles = frozenset(
+            role for role, flag in (("system", "ignore_system_prompts"),
+                                    ("assistant", "ignore_assistant_prompts"),
+                                    ("tool", "ignore_tool_prompts")) if config[flag])
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         exchange = current_exchange(ctx)
@@ -100,13 +128,55 @@ class AISemanticCache(Plugin):
         key = self.key(ctx, exchange)
         if self.redis is not None:
             return self._look_up_in_redis(ctx, exchange, state, key, asked)
-        if asked != REFRESH:
+        if asked != REFRESH and self.exact:
             entry = self.memory.get(key, time.time()) if self.memory is not None else None
             if entry is not None:
                 self._hit(ctx, exchange, state, entry)
                 return None
+        if self.embedder is not None:
+            return self._look_up_similar(ctx, exchange, state, key, asked)
         self._miss(ctx, state, key, asked)
         return None
+
+    async def _look_up_similar(self, ctx: RequestContext, exchange: LLMExchange,
+                               state: dict[str, Any], key: str, asked: str | None) -> None:
+        """The similarity layer: the prompt's embedding against those of the
+        answered requests of the same context."""
+        assert self.embedder is not None and self.index is not None
+        try:
+            vector = await self.embedder.embed(self.prompt_text(exchange.request))
+        except EmbeddingsUnavailable as exc:
+            log.warning("ai-semantic-cache: no embedding (%s); the model answers", exc)
+            self._note(ctx, state, BYPASS)
+            if self.stop_on_failure:
+                ctx.exit(500, exchange.front.message_error(UNEXPECTED, 500))
+            return
+        context = self.key(ctx, exchange, messages=False)
+        now = time.time()
+        found = self.index.nearest(context, vector, now) if asked != REFRESH else None
+        if found is not None and self.memory is not None:
+            entry = self.memory.get(found[0], now)
+            if entry is not None:
+                similarity = round(1.0 - found[1], 4) if self.index.metric == COSINE else None
+                self._note(ctx, state, HIT, "similarity", similarity)
+                self._replay(ctx, exchange, entry)
+                return
+        self._note(ctx, state, asked or MISS)
+        add_answer_filter(ctx, StoringFilter(self, key, context, vector))
+
+    def prompt_text(self, request: dict[str, Any]) -> str:
+        """What the similarity layer compares: the texts of the last
+        ``message_countback`` messages of the roles it does not ignore."""
+        messages = [m for m in request.get("messages") or ()
+                    if isinstance(m, dict) and m.get("role") not in self.ignored_roles]
+        texts = []
+        for message in messages[-self.countback:]:
+            content = message.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts.extend(part.get("text") or "" for part in content if isinstance(part, dict))
+        return "\n".join(texts)
 
     async def _look_up_in_redis(self, ctx: RequestContext, exchange: LLMExchange,
                                 state: dict[str, Any], key: str, asked: str | None) -> None:
@@ -126,7 +196,7 @@ class AISemanticCache(Plugin):
 
     def _hit(self, ctx: RequestContext, exchange: LLMExchange, state: dict[str, Any],
              entry: CacheEntry) -> None:
-        self._note(ctx, state, HIT)
+        self._note(ctx, state, HIT, "exact")
         self._replay(ctx, exchange, entry)
 
     def _miss(self, ctx: RequestContext, state: dict[str, Any], key: str,
@@ -145,9 +215,11 @@ class AISemanticCache(Plugin):
             return REFRESH
         return None
 
-    def key(self, ctx: RequestContext, exchange: LLMExchange) -> str:
+    def key(self, ctx: RequestContext, exchange: LLMExchange, messages: bool = True) -> str:
+        """The exact layer's key; without the messages, the similarity layer's
+        context (what must be equal for a near prompt's answer to serve)."""
         request = {name: value for name, value in exchange.request.items()
-                   if name not in _NOT_THE_ANSWER}
+                   if name not in _NOT_THE_ANSWER and (messages or name != "messages")}
         consumer = ctx.consumer
         tenant = "*" if self.share or consumer is None else f"consumer:{consumer.id}"
         material = [self.scope_key, tenant, exchange.provider, exchange.model_name, request]
@@ -161,6 +233,9 @@ class AISemanticCache(Plugin):
         ctx.shared["ai.cache_saved"] = usage
         front = exchange.front
         headers = {STATUS_HEADER: HIT}
+        similarity = ctx.plugin_state(self).get("similarity")
+        if similarity is not None:
+            headers[SIMILARITY_HEADER] = str(similarity)
         if exchange.stream:
             writer = front.stream_writer(exchange.model_name, exchange.request,
                                          exchange.client_request)
@@ -176,12 +251,19 @@ class AISemanticCache(Plugin):
             headers["Content-Type"] = "application/json"
         ctx.exit(200, body, headers)
 
-    def _note(self, ctx: RequestContext, state: dict[str, Any], status: str) -> None:
+    def _note(self, ctx: RequestContext, state: dict[str, Any], status: str,
+              layer: str = "exact", similarity: float | None = None) -> None:
         state["status"] = status
         ctx.shared["ai.cache_status"] = status.lower()
         if ctx.ai is None:
             ctx.ai = {}
-        ctx.ai["cache"] = {"status": status.lower(), "layer": "exact"}
+        section: dict[str, Any] = {"status": status.lower()}
+        if status == HIT:
+            section["layer"] = layer
+            if similarity is not None:
+                section["similarity"] = similarity
+                state["similarity"] = similarity
+        ctx.ai["cache"] = section
 
     def header_filter(self, ctx: RequestContext) -> None:
         status = ctx.plugin_state(self).get("status")
@@ -190,8 +272,10 @@ class AISemanticCache(Plugin):
             return
         response.headers.set(STATUS_HEADER, status)
 
-    def stored(self, key: str, answer: dict[str, Any]) -> None:
-        """Keep ``answer`` (whole, canonical) when it may be served again."""
+    def stored(self, key: str, answer: dict[str, Any], context: str | None = None,
+               vector: list[float] | None = None) -> None:
+        """Keep ``answer`` (whole, canonical) when it may be served again, and
+        the prompt's vector in the similarity index."""
         choices = answer.get("choices") or ()
         if not choices:
             return
@@ -199,9 +283,12 @@ class AISemanticCache(Plugin):
             finish = choice.get("finish_reason")
             if finish not in _STORED_FINISH and not (finish == "tool_calls" and self.tool_calls):
                 return
-        entry = CacheEntry(200, {}, orjson.dumps(answer), time.time(), self.ttl)
+        now = time.time()
+        entry = CacheEntry(200, {}, orjson.dumps(answer), now, self.ttl)
         if self.memory is not None:
-            self.memory.set(key, entry, self.ttl, time.time())
+            self.memory.set(key, entry, self.ttl, now)
+            if self.index is not None and context is not None and vector is not None:
+                self.index.add(context, vector, key, now + self.ttl)
         elif self.redis is not None:
             task = asyncio.get_running_loop().create_task(self._store_in_redis(key, entry))
             self._background.add(task)
@@ -217,15 +304,18 @@ class StoringFilter:
     """Reads the answer on its way to the client (changing nothing) and
     stores it once it is whole."""
 
-    __slots__ = ("cache", "key", "builder")
+    __slots__ = ("cache", "key", "context", "vector", "builder")
 
-    def __init__(self, cache: AISemanticCache, key: str) -> None:
+    def __init__(self, cache: AISemanticCache, key: str, context: str | None = None,
+                 vector: list[float] | None = None) -> None:
         self.cache = cache
         self.key = key
+        self.context = context  # the similarity layer's, with the prompt's vector
+        self.vector = vector
         self.builder = AnswerBuilder()
 
     def answer(self, answer: dict[str, Any]) -> None:
-        self.cache.stored(self.key, answer)
+        self.cache.stored(self.key, answer, self.context, self.vector)
 
     def chunks(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for chunk in chunks:
@@ -237,7 +327,7 @@ class StoringFilter:
         for chunk in tail:
             self.builder.add(chunk)
         if self.builder.complete:
-            self.cache.stored(self.key, self.builder.answer())
+            self.cache.stored(self.key, self.builder.answer(), self.context, self.vector)
         return tail
 
     def events(self, events: list[dict[str, Any]], last: bool) -> list[dict[str, Any]]:

@@ -1,20 +1,20 @@
 """Config of ai-semantic-cache, with the fields of Kong's plugin of that name.
 
-What fastgw builds so far is the exact layer: an answer is served again for
-a request that is the same in everything that changes the answer. The
-similarity layer (``embeddings``, ``vectordb``: a near request served the
-answer of a former one) is not built yet, so ``fastgw check`` refuses a
-config that would rely on it: ``exact_caching`` must be true.
-``vectordb.strategy`` is ``memory`` (fastgw's store in each worker's memory)
-or ``redis`` (shared by every worker and gateway; ``vectordb.redis`` is the
-``redis`` record of Kong's rate-limiting plugin, or ``_gateway.redis.url``).
-``embeddings`` and the rest of ``vectordb`` are checked as Kong checks them
-and kept for the similarity layer.
+Two layers: the exact one (``exact_caching``: an answer served again for a
+request that is the same in everything that changes the answer) and the
+similarity one (a near prompt, by the ``embeddings`` model's vectors within
+``vectordb.threshold``, served the answer of a former one). ``vectordb.strategy``
+is ``memory`` (fastgw's store and index in each worker's memory) or ``redis``
+(shared by every worker and gateway; ``vectordb.redis`` is the ``redis``
+record of Kong's rate-limiting plugin, or ``_gateway.redis.url``); on Redis
+only the exact layer is built so far, so ``fastgw check`` asks for
+``similarity: false`` there rather than leave it out unsaid. ``pgvector`` is
+refused.
 
-fastgw's additions: ``share_across_consumers`` (an entry serves every
-consumer of the route; by default only the one whose request made it),
-``cache_tool_calls`` (answers that call tools are stored too), and
-``memory`` (the store's bounds)."""
+fastgw's additions: ``similarity`` (the similarity layer on or off),
+``share_across_consumers`` (an entry serves every consumer of the route; by
+default only the one whose request made it), ``cache_tool_calls`` (answers
+that call tools are stored too), and ``memory`` (the store's bounds)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from fastgw.config.schema import Boolean, Integer, Number, Path, Record, String,
 from fastgw.plugins.ai_proxy.schema import AUTH, MODEL
 from fastgw.plugins.rate_limiting.schema import REDIS
 
-NOT_BUILT = ("the similarity layer is not built yet in fastgw: set exact_caching: true "
-             "(repeated requests are then served from the cache)")
+NOT_BUILT = ("the similarity layer is not built on Redis yet: set similarity: false (the "
+             "exact layer alone, shared by every gateway) or use vectordb.strategy memory")
 
 
 def off(description: str) -> Boolean:
@@ -32,8 +32,11 @@ def off(description: str) -> Boolean:
 
 
 def _check(config: dict, path: Path, ctx: Validation) -> None:
-    if not config["exact_caching"]:
-        ctx.error((path, "exact_caching"), NOT_BUILT)
+    if not config["exact_caching"] and not config["similarity"]:
+        ctx.error((path, "similarity"), "with exact_caching false, the similarity layer is "
+                  "all there is: it cannot be off too")
+    if config["similarity"] and config["vectordb"]["strategy"] == "redis":
+        ctx.error((path, "similarity"), NOT_BUILT)
     if config["vectordb"]["strategy"] == "pgvector":
         ctx.error(((path, "vectordb"), "strategy"),
                   "'pgvector' is not supported by fastgw: use 'memory' or 'redis'")
@@ -43,7 +46,8 @@ SCHEMA = Record(
     {
         "embeddings": Record(
             {"auth": AUTH, "model": MODEL}, required=True,
-            description="The embeddings model of the similarity layer (kept; not used yet)."),
+            description="The embeddings model of the similarity layer (any provider ai-proxy "
+            "speaks; model.options.upstream_url for a server of your own)."),
         "vectordb": Record(
             {
                 "strategy": String(required=True, one_of=("memory", "redis", "pgvector"),
@@ -53,15 +57,14 @@ SCHEMA = Record(
                                       description="Size of the embedding vectors."),
                 "distance_metric": String(required=True, one_of=("cosine", "euclidean"),
                                           description="How vectors are compared."),
-                "threshold": Number(default=0.1, between=(0, 2),
+                "threshold": Number(default=0.1, between=(0, 1e9),
                                     description="Largest distance that still counts as a hit."),
                 "redis": REDIS,
             },
             required=True, description="The store of the similarity layer."),
         "cache_ttl": Integer(default=300, between=(1, 2**31 - 1),
                              description="Seconds an entry is served."),
-        "exact_caching": off("Look up the exact request first (fastgw: required "
-                                 "until the similarity layer is built)."),
+        "exact_caching": off("Look up the exact request first."),
         "message_countback": Number(default=1, between=(1, 1000),
                                     description="Messages the similarity layer compares."),
         "ignore_system_prompts": off("Similarity layer: leave system "
@@ -77,6 +80,10 @@ SCHEMA = Record(
         "llm_format": String(default="openai", one_of=("openai", "anthropic"),
                              description="Kong's field: the route's front door (fastgw reads "
                              "it from ai-proxy)."),
+        "similarity": Boolean(default=True,
+                              description="fastgw: the similarity layer (a near prompt's answer "
+                              "served; embeddings from the configured model). Off: the exact "
+                              "layer alone, the only one built on Redis so far."),
         "share_across_consumers": off("An entry serves every consumer of the "
                                           "route, not only the one whose request made it."),
         "cache_tool_calls": off("Store answers that call tools too."),
