@@ -75,7 +75,10 @@ class VectorIndex:
             distances = 1.0 - vectors @ query
         else:
             distances = np.linalg.norm(vectors - query, axis=1)
-        for index in np.argsort(distances)[:8]:
+        # PERF: the few nearest by a partial sort (a full one is most of the time).
+        nearest = min(8, rows.size)
+        candidates = np.argpartition(distances, nearest - 1)[:nearest]
+        for index in candidates[np.argsort(distances[candidates])]:
             distance = float(distances[index])
             if distance > self.threshold:
                 return None
