@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ai_testkit import awkward_pieces
 
-from fastgw._core.token_estimate import FEATURES
+from fastgw._core.token_estimate import FEATURES, TokenEstimator
 from fastgw.ai import (
     ROUTE_CHAT,
     ROUTE_COMPLETIONS,
@@ -15,7 +15,6 @@ from fastgw.ai import (
     estimate_prompt_tokens,
     estimate_tokens,
 )
-from fastgw.ai.usage import TokenEstimator
 
 
 def test_a_total_given_by_the_provider_is_never_recomputed():

@@ -17,6 +17,7 @@ The ai-proxy plugin drives it per request::
 Clients that speak Anthropic go through ``anthropic_format`` on both sides.
 """
 
+from fastgw._core.token_estimate import estimate_tokens
 from fastgw.ai.config import AuthConfig, GeminiOptions, ModelConfig, ModelOptions
 from fastgw.ai.errors import (
     StreamCut,
@@ -42,7 +43,7 @@ from fastgw.ai.providers import (
     UpstreamRequest,
     get_translator,
 )
-from fastgw.ai.usage import Usage, cost, estimate_prompt_tokens, estimate_tokens
+from fastgw.ai.usage import Usage, cost, estimate_prompt_tokens
 
 __all__ = [
     "OPENAI_DONE",

@@ -16,14 +16,13 @@ from typing import Any
 
 import orjson
 
-from fastgw._core.token_estimate import TokenEstimator, estimate_tokens
+from fastgw._core.token_estimate import TokenEstimator
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_COMPLETIONS, translation_route
 
 # A text's tokens are estimated without a vocabulary (fastgw._core.token_estimate:
 # a few microseconds for a 2 KB prompt; its error, measured against real
 # tokenizers, is in docs/ai-translation.md). TokenEstimator also counts text
 # that arrives in pieces, stream deltas, as the joined text.
-__all__ = ["TokenEstimator", "estimate_tokens"]
 # Per-message framing tokens (role markers, separators) in chat formats.
 _TOKENS_PER_MESSAGE = 4
 

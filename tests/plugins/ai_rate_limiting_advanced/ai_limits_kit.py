@@ -1,6 +1,7 @@
 """What the ai-rate-limiting-advanced tests share (imported by its unique name)."""
 
-from fastgw.ai.usage import RESERVATION_MARGIN, estimate_tokens
+from fastgw.ai import estimate_tokens
+from fastgw.ai.usage import RESERVATION_MARGIN
 
 PROMPT = "hi there"
 MAX_TOKENS = 16

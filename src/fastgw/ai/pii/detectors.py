@@ -321,7 +321,7 @@ class Detectors:
     matched there at all would have been chosen instead).
     """
 
-    __slots__ = ("scan", "which", "alternatives", "kinds")
+    __slots__ = ("scan", "which", "alternatives")
 
     def __init__(self, detectors: Iterable[str], custom: Iterable[CustomPattern] = ()) -> None:
         alternatives: list[tuple[str, str, str]] = []  # (detector, kind, regex)
@@ -332,7 +332,6 @@ class Detectors:
                 alternatives.append((name, kind_of[name], regex))
         for pattern in custom:
             alternatives.append((pattern.name, "custom", pattern.regex))
-        self.kinds = frozenset(kind for _, kind, _ in alternatives)
         self.alternatives = [(name, kind) for name, kind, _ in alternatives]
         self.scan = _compiled("|".join(f"(?:{regex})" for _, _, regex in alternatives)) \
             if alternatives else None

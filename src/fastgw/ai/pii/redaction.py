@@ -117,10 +117,6 @@ class Redaction:
         count = sum(1 for found in self.detector_of.values() if found == detector)
         return count + (self.after._numbered(detector) if self.after is not None else 0)
 
-    @property
-    def found(self) -> int:
-        return sum(self.counts.values())
-
     # -- restore ----------------------------------------------------------------
 
     @property

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from fastgw._core.token_estimate import TokenEstimator, estimate_tokens
 from fastgw.ai.config import SAMPLING_OPTIONS, AuthConfig, ModelConfig, ModelOptions
 from fastgw.ai.errors import (
     StreamCut,
@@ -34,7 +35,7 @@ from fastgw.ai.openai_format import (
     openai_error,
 )
 from fastgw.ai.sse import SSEEvent, SSEParser
-from fastgw.ai.usage import TokenEstimator, Usage, estimate_prompt_tokens, estimate_tokens
+from fastgw.ai.usage import Usage, estimate_prompt_tokens
 
 SYSTEM_ROLES = frozenset(("system", "developer"))
 STREAM_CUT_MESSAGE = "upstream closed the stream before the answer was complete"

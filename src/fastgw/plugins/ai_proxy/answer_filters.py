@@ -14,30 +14,40 @@ API spoken to OpenAI itself, whose own answer and events the filters edit
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from fastgw.plugins.context import RequestContext
 
 _FILTERS = object()  # ctx.shared key: this request's answer filters, in priority order
 
 
-class AnswerFilter(Protocol):
+class AnswerFilter:
+    """What a filter may do at each point of the answer; each default leaves
+    the answer as it is, so a filter overrides only what it changes or reads."""
+
+    __slots__ = ()
+
     def answer(self, answer: dict[str, Any]) -> None:
-        """Change a whole canonical answer in place."""
+        """Change (or read) a whole canonical answer in place."""
 
     def chunks(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The stream chunks to send for ``chunks``: changed, and with text
         held back that the next chunks may complete."""
+        return chunks
 
     def finish(self, tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The stream's last chunks, after whatever was held back."""
+        """The stream's last chunks, after whatever was held back (only a
+        stream that ends cleanly gets here)."""
+        return tail
 
     def events(self, events: list[dict[str, Any]], last: bool) -> list[dict[str, Any]]:
         """The Responses API's own events (OpenAI's, passed through): the
         events to send for ``events``; ``last``: the stream ends after them."""
+        return events
 
     def logged(self, text: str) -> str:
         """What a log may show of the answer the client got (``text``)."""
+        return text
 
 
 def add_answer_filter(ctx: RequestContext, answer_filter: AnswerFilter) -> None:

@@ -26,7 +26,11 @@ from fastgw.ai.metrics import record, snapshot
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.answer_filters import answer_filters
-from fastgw.plugins.ai_proxy.exchange import LLMExchange, set_current_exchange
+from fastgw.plugins.ai_proxy.exchange import (
+    LLMExchange,
+    current_exchange,
+    set_current_exchange,
+)
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
 from fastgw.plugins.ai_proxy.target import LLMTarget
@@ -106,8 +110,9 @@ class AIProxy(PromptPlugin):
         chosen = gates(ctx)
         if not chosen:
             return
-        state = ctx.plugin_state(self)
-        call = LLMCall(state["target"], state["exchange"].request)
+        exchange = current_exchange(ctx)
+        assert exchange is not None  # _send made it before the gates are asked
+        call = LLMCall(ctx.plugin_state(self)["target"], exchange.request)
         for index, gate in enumerate(chosen):
             try:
                 pending = gate.reserve(ctx, call)
@@ -138,9 +143,7 @@ class AIProxy(PromptPlugin):
                                model_name, model.provider, upstream.stream, raw,
                                target.payloads, native=target.native, client_request=body,
                                filters=answer_filters(ctx))
-        state = ctx.plugin_state(self)
-        state["exchange"] = exchange
-        state["target"] = target
+        ctx.plugin_state(self)["target"] = target
         set_current_exchange(ctx, exchange)
         view = ctx.request
         view.method = upstream.method
@@ -198,11 +201,8 @@ class AIProxy(PromptPlugin):
 
     # -- response -----------------------------------------------------------------
 
-    def _exchange(self, ctx: RequestContext) -> LLMExchange | None:
-        return ctx.plugin_state(self).get("exchange")
-
     def header_filter(self, ctx: RequestContext) -> None:
-        exchange = self._exchange(ctx)
+        exchange = current_exchange(ctx)
         response = ctx.response
         assert response is not None  # header_filter runs once the response exists
         if response.source == "gateway":
@@ -223,7 +223,7 @@ class AIProxy(PromptPlugin):
                 return b""
             assert ctx.response is not None  # set by the header phase
             return self._front_error(b"".join(gateway_error), ctx.response.status)
-        exchange = self._exchange(ctx)
+        exchange = current_exchange(ctx)
         if exchange is None or not exchange.status:
             return chunk
         response = ctx.response
@@ -245,10 +245,10 @@ class AIProxy(PromptPlugin):
     # -- log --------------------------------------------------------------------------
 
     def log(self, ctx: RequestContext) -> None:
-        state = ctx.plugin_state(self)
-        exchange: LLMExchange | None = state.get("exchange")
+        exchange = current_exchange(ctx)
         if exchange is None:
             return
+        state = ctx.plugin_state(self)
         target: LLMTarget = state["target"]
         target.hide_credential(ctx)
         exchange.settle()

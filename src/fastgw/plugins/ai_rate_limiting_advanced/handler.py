@@ -408,25 +408,13 @@ class AIRateLimitingAdvanced(Plugin):
         if held is None:
             return
         tokens, money = self._used(usage, price)
-        if held.redis:
-            self._add(held, {key: (money if window.money else tokens) - amount
-                             for key, window, amount in zip(held.keys, held.windows,
-                                                            held.amounts, strict=False)})
-        else:
-            # PERF: the common case, straight to the node's counters.
-            store = self.node.counters
-            for key, window, amount, (start, end) in zip(held.keys, held.windows, held.amounts,
-                                                         held.spans, strict=False):
-                delta = (money if window.money else tokens) - amount
-                if delta:
-                    store.incr(key, start, end, delta)
+        self._add(held, {key: (money if window.money else tokens) - amount
+                         for key, window, amount in zip(held.keys, held.windows, held.amounts,
+                                                        strict=False)})
         self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         record_limit(held.provider, self.unit, "used", used)
-        if ctx.ai is None:
-            ctx.ai = {}
-        ctx.ai["rate_limiting"] = {"provider": held.provider, "reserved": held.main,
-                                   "used": used, "strategy": self.strategy}
+        self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used})
 
     def _add(self, held: Held, deltas: dict[Any, int]) -> None:
         """Add each delta to its counter (a reservation's own window, in Redis;

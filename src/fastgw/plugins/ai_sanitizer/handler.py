@@ -32,7 +32,7 @@ from fastgw.ai.pii.redaction import (
     StreamRedactor,
     StreamRestorer,
 )
-from fastgw.plugins.ai_proxy.answer_filters import add_answer_filter
+from fastgw.plugins.ai_proxy.answer_filters import AnswerFilter, add_answer_filter
 from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
 from fastgw.plugins.ai_proxy.request_body import replace_json_body
 from fastgw.plugins.context import RequestContext
@@ -190,7 +190,7 @@ class _FieldText:
         return text
 
 
-class SanitizerFilter:
+class SanitizerFilter(AnswerFilter):
     """The answer's side of one request: values the model wrote are hidden
     (``output``), the prompt's replacements are restored (``redaction``)."""
 

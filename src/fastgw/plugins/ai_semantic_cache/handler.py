@@ -44,7 +44,7 @@ from fastgw.ai.answer_chunks import AnswerBuilder, answer_chunks
 from fastgw.ai.embeddings import EmbeddingsClient, EmbeddingsUnavailable
 from fastgw.ai.openai_format import ROUTE_CHAT
 from fastgw.ai.usage import Usage
-from fastgw.plugins.ai_proxy.answer_filters import add_answer_filter
+from fastgw.plugins.ai_proxy.answer_filters import AnswerFilter, add_answer_filter
 from fastgw.plugins.ai_proxy.exchange import LLMExchange, current_exchange
 from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.ai_semantic_cache.index import COSINE, VectorIndex
@@ -146,10 +146,8 @@ class AISemanticCache(Plugin):
         try:
             vector = await self.embedder.embed(self.prompt_text(exchange.request))
         except EmbeddingsUnavailable as exc:
-            log.warning("ai-semantic-cache: no embedding (%s); the model answers", exc)
-            self._note(ctx, state, BYPASS)
-            if self.stop_on_failure:
-                ctx.exit(500, exchange.front.message_error(UNEXPECTED, 500))
+            log.warning("ai-semantic-cache: no embedding (%s)", exc)
+            self._unavailable(ctx, exchange, state)
             return
         context = self.key(ctx, exchange, messages=False)
         now = time.time()
@@ -158,8 +156,7 @@ class AISemanticCache(Plugin):
             entry = self.memory.get(found[0], now)
             if entry is not None:
                 similarity = round(1.0 - found[1], 4) if self.index.metric == COSINE else None
-                self._note(ctx, state, HIT, "similarity", similarity)
-                self._replay(ctx, exchange, entry)
+                self._hit(ctx, exchange, state, entry, "similarity", similarity)
                 return
         self._note(ctx, state, asked or MISS)
         add_answer_filter(ctx, StoringFilter(self, key, context, vector))
@@ -185,9 +182,7 @@ class AISemanticCache(Plugin):
             entry = await self.redis.get(key) if asked != REFRESH else None
         except StoreUnavailable:
             # Logged by the store, once per outage; nothing is stored meanwhile.
-            self._note(ctx, state, BYPASS)
-            if self.stop_on_failure:
-                ctx.exit(500, exchange.front.message_error(UNEXPECTED, 500))
+            self._unavailable(ctx, exchange, state)
             return
         if entry is not None:
             self._hit(ctx, exchange, state, entry)
@@ -195,9 +190,17 @@ class AISemanticCache(Plugin):
             self._miss(ctx, state, key, asked)
 
     def _hit(self, ctx: RequestContext, exchange: LLMExchange, state: dict[str, Any],
-             entry: CacheEntry) -> None:
-        self._note(ctx, state, HIT, "exact")
-        self._replay(ctx, exchange, entry)
+             entry: CacheEntry, layer: str = "exact", similarity: float | None = None) -> None:
+        self._note(ctx, state, HIT, layer, similarity)
+        self._replay(ctx, exchange, entry, similarity)
+
+    def _unavailable(self, ctx: RequestContext, exchange: LLMExchange,
+                     state: dict[str, Any]) -> None:
+        """The store or the embeddings model failed: the model answers
+        (Bypass), or with stop_on_failure the client gets a 500."""
+        self._note(ctx, state, BYPASS)
+        if self.stop_on_failure:
+            ctx.exit(500, exchange.front.message_error(UNEXPECTED, 500))
 
     def _miss(self, ctx: RequestContext, state: dict[str, Any], key: str,
               asked: str | None) -> None:
@@ -225,7 +228,8 @@ class AISemanticCache(Plugin):
         material = [self.scope_key, tenant, exchange.provider, exchange.model_name, request]
         return xxh3_128_hexdigest(orjson.dumps(material, option=orjson.OPT_SORT_KEYS))
 
-    def _replay(self, ctx: RequestContext, exchange: LLMExchange, entry: CacheEntry) -> None:
+    def _replay(self, ctx: RequestContext, exchange: LLMExchange, entry: CacheEntry,
+                similarity: float | None) -> None:
         """The stored answer in the client's API and mode."""
         answer = orjson.loads(entry.body)
         usage = Usage.from_openai(answer.get("usage")) or Usage.of(0, 0)
@@ -233,7 +237,6 @@ class AISemanticCache(Plugin):
         ctx.shared["ai.cache_saved"] = usage
         front = exchange.front
         headers = {STATUS_HEADER: HIT}
-        similarity = ctx.plugin_state(self).get("similarity")
         if similarity is not None:
             headers[SIMILARITY_HEADER] = str(similarity)
         if exchange.stream:
@@ -262,7 +265,6 @@ class AISemanticCache(Plugin):
             section["layer"] = layer
             if similarity is not None:
                 section["similarity"] = similarity
-                state["similarity"] = similarity
         ctx.ai["cache"] = section
 
     def header_filter(self, ctx: RequestContext) -> None:
@@ -300,7 +302,7 @@ class AISemanticCache(Plugin):
             await self.redis.set(key, entry, self.ttl)
 
 
-class StoringFilter:
+class StoringFilter(AnswerFilter):
     """Reads the answer on its way to the client (changing nothing) and
     stores it once it is whole."""
 
@@ -329,12 +331,6 @@ class StoringFilter:
         if self.builder.complete:
             self.cache.stored(self.key, self.builder.answer(), self.context, self.vector)
         return tail
-
-    def events(self, events: list[dict[str, Any]], last: bool) -> list[dict[str, Any]]:
-        return events  # the Responses API is not cached
-
-    def logged(self, text: str) -> str:
-        return text
 
 
 HANDLER = AISemanticCache
