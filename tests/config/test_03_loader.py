@@ -182,16 +182,17 @@ def test_every_error_is_reported_at_once():
     ("version", "message"),
     [
         (None, "_format_version: required field missing"),
-        ("1.1", "_format_version: expected one of: 3.0, 2.1"),
+        ("2.0", "_format_version: expected one of: 1.1, 2.1, 3.0"),
         (3.0, '_format_version: expected a string: write "3.0" in quotes'),
     ],
 )
-def test_format_version_must_be_3_0_or_2_1(version, message):
+def test_format_version_is_one_kong_reads(version, message):
     doc: dict[str, Any] = {"services": []}
     if version is not None:
         doc["_format_version"] = version
     assert errors_of(doc) == [message]
-    assert parse({"_format_version": "2.1"}).services == ()
+    for version in ("1.1", "2.1", "3.0"):
+        assert parse({"_format_version": version}).services == ()
 
 
 @pytest.mark.parametrize("doc", [None, [], "services: []", 3])

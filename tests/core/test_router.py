@@ -317,6 +317,28 @@ def test_wildcard_host_with_port_outranks_plain_host(core_module):
     assert matched(router, b"/", host=b"api.example.com") == "plain"
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_route_for_the_exact_host_and_port_wins_in_its_category(core_module, reverse):
+    # Kong's router spec: "domain-1.org" and "domain-1.org:321" routes; a
+    # request for port 321 gets the second whatever the order of the routes.
+    routes = [route("any-port", hosts=("domain-1.org",)),
+              route("port-321", hosts=("domain-1.org:321", "domain-2.org"))]
+    router = build(core_module, *(routes[::-1] if reverse else routes))
+    assert matched(router, b"/", host=b"domain-1.org:321") == "port-321"
+    assert matched(router, b"/", host=b"domain-1.org") == "any-port"
+    assert matched(router, b"/", host=b"domain-1.org:123") == "any-port"
+    assert matched(router, b"/", host=b"domain-1.org:80") == "any-port"
+
+
+def test_the_exact_host_and_port_still_loses_to_a_better_category(core_module):
+    # Only within its category: host + path outranks host alone.
+    router = build(core_module,
+                   route("port-only", hosts=("api.test:8000",)),
+                   route("with-path", hosts=("api.test",), paths=("/v1",)))
+    assert matched(router, b"/v1/x", host=b"api.test:8000") == "with-path"
+    assert matched(router, b"/v2", host=b"api.test:8000") == "port-only"
+
+
 def test_host_and_path_combine(core_module):
     router = build(
         core_module,

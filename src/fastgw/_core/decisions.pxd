@@ -49,6 +49,9 @@ cdef class WindowQuota:
     cdef long long reset
 
 
+cpdef bytes header_variable(bytes name)
+
+
 @cython.final
 cdef class HeaderKeyDecision:
     cdef readonly bytes header_name

@@ -163,6 +163,14 @@ class WindowQuota:
         return True
 
 
+def header_variable(name):
+    """The form in which nginx names a request header in its ``$http_``
+    variables, which Kong's ``kong.request.get_header`` reads: lower case,
+    with ``-`` and ``_`` alike. Two names that give the same form are the
+    same header to a Kong plugin (``api_key`` finds ``Api-Key``)."""
+    return name.lower().replace(b"-", b"_")
+
+
 class HeaderKeyDecision:
     """key-auth's usual configuration decided in compiled code: the key in one
     header, no hiding, no body. One pass over the headers finds the key and
@@ -173,7 +181,7 @@ class HeaderKeyDecision:
 
     def __init__(self, header_name, credentials, credential_headers, identity_names,
                  identity_items, remove_identity):
-        self.header_name = header_name              # lower-case bytes
+        self.header_name = header_variable(header_name)
         self.credentials = credentials              # key -> (consumer, credential, identifier)
         self.credential_headers = credential_headers
         self.identity_names = identity_names        # lower-case names the gateway sets
@@ -191,15 +199,17 @@ class HeaderKeyDecision:
         wanted = self.header_name
         wanted_length = len(wanted)
         raw_key = None
+        sent_name = None
         spoofed = False
         for i in range(0, len(headers), 2):
             name = headers[i]
             length = len(name)
-            # PERF: a name is lowered only when its length could match.
-            if length == wanted_length and name.lower() == wanted:
+            # PERF: a name is normalised only when its length could match.
+            if length == wanted_length and header_variable(name) == wanted:
                 if raw_key is not None:
                     return None  # repeated: the plugin answers it
                 raw_key = headers[i + 1]
+                sent_name = name
             elif length in self.identity_lengths and name.lower() in self.identity_names:
                 spoofed = True
         if not raw_key:
@@ -212,6 +222,8 @@ class HeaderKeyDecision:
             consumer, credential, identifier = found
             known = (consumer, credential, identifier, self.identity_items(consumer, identifier))
             self.known[raw_key] = known
+        if sent_name.lower() not in self.credential_headers:
+            request.note_credentials(frozenset((sent_name.lower(),)))
         if spoofed:
             self.remove_identity(headers)
         headers += known[3]

@@ -78,6 +78,7 @@ cdef bint _headers_match(tuple rules, dict headers) except -1
 @cython.final
 cdef class _Entry:
     cdef readonly Py_ssize_t rank
+    cdef readonly Py_ssize_t category_rank
     cdef readonly object route
     cdef readonly object service
     cdef readonly object payload
@@ -153,7 +154,7 @@ cdef class Router:
                    normalized=bint, path=bytes, path_len=Py_ssize_t, entry=_Entry)
     cpdef RouteMatch match(self, bytes method, bytes host, bytes url, dict headers)
 
-    @cython.locals(method_bit=cython.ulonglong, best=_Entry, host_no_port=bytes,
+    @cython.locals(method_bit=cython.ulonglong, best=_Entry, exact=_Entry, host_no_port=bytes,
                    index=_PathIndex, wildcard=_WildcardHost)
     cdef _Entry _find(self, bytes method, bytes host, bytes path, Py_ssize_t path_len,
                       dict headers)

@@ -354,8 +354,11 @@ def _headers_match(rules, headers):
 class _Entry:
     """A route with at most one path, ranked among all entries of the router."""
 
-    def __init__(self, rank, route, service, payload, path, method_mask, header_rules):
+    def __init__(self, rank, category_rank, route, service, payload, path, method_mask,
+                 header_rules):
         self.rank = rank
+        # The rank of the first entry with the same attribute categories.
+        self.category_rank = category_rank
         self.route = route
         self.service = service
         self.payload = payload
@@ -714,10 +717,12 @@ def _ranked_entries(entries, method_bits, pause):
             specs.append((key, route, service, payload, path, mask, rules))
     specs.sort(key=lambda spec: spec[0])
     ranked = []
+    category_ranks = {}
     for rank, spec in enumerate(specs):
         if pause is not None:
             pause()
-        ranked.append(_Entry(rank, *spec[1:]))
+        category_rank = category_ranks.setdefault(spec[0][:2], rank)
+        ranked.append(_Entry(rank, category_rank, *spec[1:]))
     return ranked
 
 
@@ -793,6 +798,7 @@ class Router:
         else:
             method_bit = _OTHER_METHOD
         best = None
+        exact = None
         # Host buckets first: their entries usually outrank host-less ones, so
         # the host-less search can stop earlier.
         if self._has_hosts and host is not None:
@@ -801,6 +807,8 @@ class Router:
             index = self._plain_hosts.get(host)
             if index is not None:
                 best = index.search(path, path_len, method_bit, headers, best)
+                if host_no_port is not host:
+                    exact = best
             if host_no_port is not host:
                 index = self._plain_hosts.get(host_no_port)
                 if index is not None:
@@ -810,6 +818,11 @@ class Router:
                     best = wildcard.index.search(path, path_len, method_bit, headers, best)
         if self._hostless is not None:
             best = self._hostless.search(path, path_len, method_bit, headers, best)
+        # Kong tries the routes written for the request's exact host:port
+        # before the others of their category: another route wins over such
+        # a match only from a better category.
+        if exact is not None and best.category_rank >= exact.category_rank:
+            return exact
         return best
 
     def _new_match(self, entry, url, path, path_len, query_start, normalized):

@@ -54,7 +54,7 @@ from fastgw.config.schema import (
     Validation,
 )
 
-FORMAT_VERSIONS = ("3.0", "2.1")
+FORMAT_VERSIONS = ("1.1", "2.1", "3.0")  # Kong 3 migrates the older two (config.migrations)
 HTTP_PROTOCOLS = ("http", "https")
 PLUGIN_PROTOCOLS = ("grpc", "grpcs", "http", "https")
 DEFAULT_TARGET_PORT = 8000  # Kong's default when a target omits its port
@@ -186,9 +186,26 @@ def _counter(description: str) -> Integer:
     return Integer(between=(0, 255), default=0, description=f"{description} 0 disables it.")
 
 
+
+def _entity(fields: Mapping[str, Field], **options: Any) -> Record:
+    """An entity's record: its own fields, plus what Kong accepts on every
+    entity of a declarative file and fastgw keeps no behaviour for: the
+    ``_comment`` and ``_ignore`` annotations, and the timestamps Kong writes
+    in its own dumps."""
+    return Record(fields, ignored=_ENTITY_ANNOTATIONS, **options)
+
+
+_ENTITY_ANNOTATIONS: dict[str, Field] = {
+    "_comment": String(len_min=0, description="A comment; ignored."),
+    "_ignore": Array(Field(description="Anything."), description="Ignored content."),
+    "created_at": Number(description="Creation time Kong writes in dumps; ignored."),
+    "updated_at": Number(description="Update time Kong writes in dumps; ignored."),
+}
+
+
 # --- plugins -----------------------------------------------------------------
 
-PLUGIN = Record(
+PLUGIN = _entity(
     {
         "id": _id(),
         "name": String(
@@ -229,7 +246,7 @@ def _check_route(route: dict, path: Path, ctx: Validation) -> None:
         ctx.error(path, "must set at least one of 'paths', 'hosts', 'methods', 'headers'")
 
 
-ROUTE = Record(
+ROUTE = _entity(
     {
         "id": _id(),
         "name": _name("Unique route name; defaults to the route's id or its document path."),
@@ -347,7 +364,7 @@ def _check_service(service: dict, path: Path, ctx: Validation) -> None:
             ctx.error((path, field), "only allowed when protocol is 'https'")
 
 
-SERVICE = Record(
+SERVICE = _entity(
     {
         "id": _id(),
         "name": _name("Unique service name; defaults to the service's id or its document path."),
@@ -402,7 +419,7 @@ SERVICE = Record(
 
 # --- upstreams and targets ---------------------------------------------------
 
-TARGET = Record(
+TARGET = _entity(
     {
         "id": _id(),
         "target": String(
@@ -593,7 +610,7 @@ def _hash_on(description: str) -> String:
     )
 
 
-UPSTREAM = Record(
+UPSTREAM = _entity(
     {
         "id": _id(),
         "name": String(
@@ -638,7 +655,7 @@ UPSTREAM = Record(
 
 # --- consumers and credentials -----------------------------------------------
 
-KEYAUTH_CREDENTIAL = Record(
+KEYAUTH_CREDENTIAL = _entity(
     {
         "id": _id(),
         "key": String(
@@ -652,7 +669,7 @@ KEYAUTH_CREDENTIAL = Record(
     description="A key-auth API key.",
 )
 
-BASICAUTH_CREDENTIAL = Record(
+BASICAUTH_CREDENTIAL = _entity(
     {
         "id": _id(),
         "username": String(required=True, description="User name clients send (basic-auth)."),
@@ -675,7 +692,7 @@ def _check_jwt_secret(credential: dict, path: Path, ctx: Validation) -> None:
         ctx.error((path, "rsa_public_key"), f"required for algorithm {credential['algorithm']}")
 
 
-JWT_SECRET = Record(
+JWT_SECRET = _entity(
     {
         "id": _id(),
         "key": String(required=True, description="Value of the token's 'iss' claim (jwt)."),
@@ -692,7 +709,7 @@ JWT_SECRET = Record(
     description="A jwt issuer key and how its tokens are signed.",
 )
 
-ACL_GROUP = Record(
+ACL_GROUP = _entity(
     {
         "id": _id(),
         "group": String(required=True, description="Group the consumer belongs to (acl)."),
@@ -707,7 +724,7 @@ def _check_consumer(consumer: dict, path: Path, ctx: Validation) -> None:
         ctx.error(path, "at least one of these fields must be non-empty: 'custom_id', 'username'")
 
 
-CONSUMER = Record(
+CONSUMER = _entity(
     {
         "id": _id(),
         "username": String(description="Unique user name of the consumer."),
@@ -731,7 +748,7 @@ CONSUMER = Record(
     description="A client of the gateway, identified by its credentials.",
 )
 
-CONSUMER_GROUP = Record(
+CONSUMER_GROUP = _entity(
     {
         "id": _id(),
         "name": String(required=True, description="Unique name of the group."),
@@ -896,7 +913,9 @@ DOCUMENT = Record(
             required=True, one_of=FORMAT_VERSIONS, description="Kong declarative format version."
         ),
         "_transform": Boolean(
-            default=True, description="Accepted for Kong compatibility; has no effect."
+            default=True,
+            description="false: credentials are written as Kong stores them (a basic-auth "
+            "password is Kong's salted SHA-1 hash), as in Kong's own exports.",
         ),
         "services": Array(SERVICE, default=(), description="Services."),
         "routes": Array(ROUTE, default=(), description="Routes with a 'service' reference."),
@@ -906,5 +925,6 @@ DOCUMENT = Record(
         "plugins": Array(PLUGIN, default=(), description="Global or reference-scoped plugins."),
         "_gateway": GATEWAY,
     },
+    ignored={name: _ENTITY_ANNOTATIONS[name] for name in ("_comment", "_ignore")},
     description="A declarative configuration document.",
 )

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -63,6 +64,7 @@ from fastgw.config.entities import (
     REDIS,
     TLS,
 )
+from fastgw.config.migrations import migrated_document
 from fastgw.config.model import (
     Config,
     Consumer,
@@ -91,6 +93,7 @@ __all__ = [
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 _CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "acls")
 
 
@@ -117,7 +120,7 @@ def parse_config(doc: dict, env: Mapping[str, str] | None = None) -> Config:
     if not isinstance(doc, dict):
         raise ConfigError(["document: expected a mapping of entity kinds (a YAML/JSON object)"])
     ctx = Validation(os.environ if env is None else env)
-    checked = DOCUMENT.validate(doc, None, ctx)
+    checked = DOCUMENT.validate(migrated_document(doc), None, ctx)
     config = _DocumentBuilder(ctx).build(checked, doc)
     if config is None:
         raise ConfigError(ctx.messages())
@@ -197,7 +200,8 @@ class _DocumentBuilder:
         upstreams = self._upstreams(_entries(doc["upstreams"], (None, "upstreams")))
         groups = self._consumer_groups(
             _entries(doc["consumer_groups"], (None, "consumer_groups")))
-        consumers = self._consumers(_entries(doc["consumers"], (None, "consumers")))
+        consumers = self._consumers(_entries(doc["consumers"], (None, "consumers")),
+                                    doc["_transform"])
         self.plugin_entries.extend(
             (path, plugin, {}) for path, plugin in _entries(doc["plugins"], (None, "plugins"))
         )
@@ -350,9 +354,11 @@ class _DocumentBuilder:
                       _named("consumer group name"))
         return groups
 
-    def _consumers(self, entries: list[tuple[Path, dict]]) -> list[Consumer]:
+    def _consumers(self, entries: list[tuple[Path, dict]], transform: bool) -> list[Consumer]:
         consumers = []
         for path, entry in entries:
+            if not transform:
+                entry = {**entry, "basicauth_credentials": self._hashed_passwords(entry, path)}
             memberships = []
             for group_path, group_ref in _entries(entry["groups"], (path, "groups")):
                 reference = group_ref["name"] or group_ref["id"]
@@ -377,6 +383,25 @@ class _DocumentBuilder:
             self._collect_plugins(entry, path, {"consumer": entry["username"]})
         self._check_consumers_unique(entries)
         return consumers
+
+    def _hashed_passwords(self, consumer: dict, path: Path) -> list[dict]:
+        """basic-auth credentials of a ``_transform: false`` document, whose
+        passwords are Kong's stored form: the SHA-1 of the password followed
+        by the consumer's id, in hex. They are kept as ``password_sha1``."""
+        credentials = []
+        for credential_path, credential in _entries(
+                consumer["basicauth_credentials"], (path, "basicauth_credentials")):
+            hashed = credential["password"]
+            if _SHA1_HEX.fullmatch(hashed) is None:
+                self.ctx.error((credential_path, "password"),
+                               "with _transform: false, expected Kong's stored hash "
+                               "(40 hex digits); remove _transform to write the password")
+            elif consumer["id"] is None:
+                self.ctx.error((path, "id"), "required with _transform: false: Kong's "
+                               "basic-auth password hashes are salted with the consumer's id")
+            credentials.append({**credential, "password": None,
+                                "password_sha1": hashed.lower()})
+        return credentials
 
     def _check_consumers_unique(self, entries: list[tuple[Path, dict]]) -> None:
         def values(field: str) -> Iterable[tuple[Path, Any]]:

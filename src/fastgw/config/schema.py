@@ -489,20 +489,24 @@ def _absent_value(field: Field) -> Any:
 class Record(Field):
     """A mapping with a fixed set of named fields; unknown names are errors.
     ``validator(record, path, ctx)`` checks rules spanning several fields and
-    may complete the record; it runs only when every field is valid."""
+    may complete the record; it runs only when every field is valid.
+    ``ignored`` fields are checked but left out of the result: they carry
+    nothing the gateway acts on."""
 
     type_name = "record"
-    __slots__ = ("_plan", "fields", "validator")
+    __slots__ = ("_plan", "fields", "ignored", "validator")
 
     def __init__(
         self,
         fields: Mapping[str, Field],
         *,
         validator: Validator | None = None,
+        ignored: Mapping[str, Field] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.fields = dict(fields)
+        self.ignored = dict(ignored or {})
         self.validator = validator
         # PERF: most fields of a typical entity are absent. For a scalar field
         # the outcome of an absent value is known in advance (its immutable
@@ -523,8 +527,11 @@ class Record(Field):
         errors_before = len(ctx.errors)
         fields = self.fields
         if len(value) > len(fields) or not fields.keys() >= value.keys():
+            ignored = self.ignored
             for name in value:
-                if name not in fields:
+                if name in ignored:
+                    ignored[name].validate(value[name], (path, name), ctx)
+                elif name not in fields:
                     ctx.error((path, name), "unknown field")
         result = {}
         get = value.get

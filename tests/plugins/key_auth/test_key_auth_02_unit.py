@@ -54,7 +54,7 @@ def test_it_tells_the_context_where_gateway_credentials_are(key_auth):
     # key was not found (a rejected request never gets that far).
     ctx = run(key_auth(key_names=["X-GW-Key", "token"], key_in_body=True),
               make_context(headers={"x-gw-key": "alice-key"}))
-    assert ctx.credential_headers == {b"x-gw-key", b"token"}
+    assert ctx.credential_headers == {b"x-gw-key", b"x_gw_key", b"token"}
     assert ctx.credential_fields == {"X-GW-Key", "token"}
     quiet = run(key_auth(key_in_header=False), make_context(headers={"apikey": "x"}))
     assert quiet.credential_headers == frozenset()
@@ -64,6 +64,31 @@ def test_header_names_match_case_insensitively(key_auth):
     ctx = run(key_auth(key_names=["X-API-Key"]), make_context(headers={"x-api-key": "bob-key"}))
     assert ctx.consumer.username == "bob"
     assert upstream_header(ctx, "X-Consumer-Custom-ID") == "bob-crm"
+
+
+@pytest.mark.parametrize("key_name", ["api_key", "api-key", "API_KEY"])
+@pytest.mark.parametrize("sent", ["api-key", "api_key", "Api-Key"])
+def test_dashes_and_underscores_name_the_same_header(key_auth, key_name, sent):
+    # As Kong reads headers (nginx's $http_ variables): Kong's key-auth spec
+    # finds key_names [api_key] sent as "api-key".
+    ctx = run(key_auth(key_names=[key_name]), make_context(headers={sent: "alice-key"}))
+    assert ctx.consumer.username == "alice"
+    # Whatever the spelling, it is a gateway credential ai-proxy drops.
+    assert sent.lower().encode() in ctx.credential_headers
+
+
+def test_a_key_sent_under_both_spellings_is_a_duplicate(key_auth):
+    ctx = run(key_auth(key_names=["api_key"]), make_context(
+        headers=[("api-key", "alice-key"), ("api_key", "alice-key")]))
+    assert_rejected(ctx, "Duplicate API key found")
+
+
+def test_hide_credentials_removes_every_spelling(key_auth):
+    ctx = run(key_auth(key_names=["api_key"], hide_credentials=True),
+              make_context(headers={"Api-Key": "alice-key", "other": "x"}))
+    assert ctx.consumer.username == "alice"
+    assert upstream_header(ctx, "api-key") is None
+    assert upstream_header(ctx, "other") == "x"
 
 
 def test_credential_without_id_gets_a_stable_derived_identifier(key_auth, ids):

@@ -11,6 +11,8 @@ ROUTES = [
                                         "realm": "orders"}}]},
     {"name": "open", "paths": ["/open"], "plugins": [
         {"name": "key-auth", "config": {"anonymous": "anonymous"}}]},
+    {"name": "underscore", "paths": ["/underscore"], "plugins": [
+        {"name": "key-auth", "config": {"key_names": ["api_key"]}}]},
 ]
 
 
@@ -85,3 +87,11 @@ def test_anonymous_fallback(gateway, upstream):
     gateway.request("GET", "/open", headers={"apikey": "bob-key"})
     assert upstream.requests[-1].header("x-consumer-username") == "bob"
     assert upstream.requests[-1].header("x-anonymous-consumer") is None
+
+
+@pytest.mark.parametrize("sent", ["api-key", "api_key"])
+def test_key_names_with_underscores_find_either_spelling(gateway, upstream, sent):
+    # Kong's key-auth spec: key_names [api_key] finds a key sent as api-key.
+    status, _, _ = gateway.request("GET", "/underscore", headers={sent: "alice-key"})
+    assert status == 200
+    assert upstream.requests[-1].header("x-consumer-username") == "alice"

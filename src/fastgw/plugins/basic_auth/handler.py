@@ -10,11 +10,13 @@ constant time.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import hmac
 import re
 from base64 import b64decode
 from typing import Any
 
+from fastgw.config.model import Consumer
 from fastgw.plugins.context import HeaderList, RequestContext
 from fastgw.plugins.credentials import CredentialPlugin, challenge
 from fastgw.plugins.state import ConfigState
@@ -72,7 +74,7 @@ class BasicAuth(CredentialPlugin):
             if sent is not None:
                 found = self.state.basicauth.get(sent[0])
         # found is only set from credentials that were sent.
-        if found is None or sent is None or not _password_matches(found[1]["password"], sent[1]):
+        if found is None or sent is None or not _password_matches(*found, sent[1]):
             self.reject(ctx, 401, UNAUTHORIZED, self.www_authenticate)
             return
         consumer, credential = found
@@ -85,8 +87,14 @@ class BasicAuth(CredentialPlugin):
         return parse_basic(value)
 
 
-def _password_matches(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode(), given.encode())
+def _password_matches(consumer: Consumer, credential: dict[str, Any], given: str) -> bool:
+    hashed = credential.get("password_sha1")
+    if hashed is not None:
+        # A credential from a Kong export (_transform: false): Kong's stored
+        # form, the password salted with the consumer's id.
+        digest = hashlib.sha1((given + str(consumer.id)).encode()).hexdigest()
+        return hmac.compare_digest(digest, hashed)
+    return hmac.compare_digest(credential["password"].encode(), given.encode())
 
 
 HANDLER = BasicAuth

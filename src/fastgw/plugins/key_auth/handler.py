@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode
 
 import orjson
 
-from fastgw._core.decisions import HeaderKeyDecision
+from fastgw._core.decisions import HeaderKeyDecision, header_variable
 from fastgw.config.model import Consumer
 from fastgw.plugins.context import (
     IDENTITY_KEYS,
@@ -61,17 +61,27 @@ def credentials_by_key(state: ConfigState) -> dict[str, Credential]:
     return table
 
 
-def _header_value(items: list[bytes], name: bytes) -> Any:
-    """The one value of header ``name`` (lower-case bytes), ``_DUPLICATE``,
-    or None. PERF: scans the raw list; HeaderList.get would also re-encode
-    the name and could not tell a repeated header."""
+def _header_value(items: list[bytes], variable: bytes, sent: list[bytes] | None = None) -> Any:
+    """The one value of the header whose ``header_variable`` form is
+    ``variable``, ``_DUPLICATE``, or None; the lower-case names it was sent
+    under are added to ``sent``. PERF: scans the raw list; HeaderList.get
+    would also re-encode the name and could not tell a repeated header."""
     found = None
     for i in range(0, len(items), 2):
-        if items[i].lower() == name:
+        if header_variable(items[i]) == variable:
+            if sent is not None:
+                sent.append(items[i].lower())
             if found is not None:
                 return _DUPLICATE
             found = items[i + 1]
     return None if found is None else found.decode("latin-1")
+
+
+def _spellings(name: str) -> frozenset[bytes]:
+    """The lower-case header names a key name is usually sent as: as
+    written, and with its separators all ``-`` or all ``_``."""
+    lowered = name.lower().encode("latin-1")
+    return frozenset((lowered, lowered.replace(b"_", b"-"), lowered.replace(b"-", b"_")))
 
 
 def _single(values: list[str] | None) -> Any:
@@ -134,8 +144,8 @@ class KeyAuth(CredentialPlugin):
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
-        # (name as written, lower-case header name as the core stores it)
-        self.lookups = tuple((name, name.lower().encode("latin-1"))
+        # (name as written, the header's nginx variable form)
+        self.lookups = tuple((name, header_variable(name.encode("latin-1")))
                              for name in config["key_names"])
         self.in_header = config["key_in_header"]
         self.in_query = config["key_in_query"]
@@ -143,7 +153,8 @@ class KeyAuth(CredentialPlugin):
         self.hide_credentials = config["hide_credentials"]
         self.www_authenticate = challenge("Key", config["realm"])
         self.credentials = credentials_by_key(state)
-        self.credential_headers = frozenset(lower for _, lower in self.lookups) \
+        self.credential_headers = frozenset().union(
+            *(_spellings(name) for name in config["key_names"])) \
             if self.in_header else frozenset()
         self.credential_fields = frozenset(config["key_names"]) if self.in_body else frozenset()
 
@@ -172,8 +183,12 @@ class KeyAuth(CredentialPlugin):
         ``_NEED_BODY`` when ``body`` is None and must be read."""
         request = ctx.request
         items = request.headers.items
+        sent: list[bytes] = []
         for name, header_name in self.lookups:
-            key = _header_value(items, header_name) if self.in_header else None
+            key = _header_value(items, header_name, sent) if self.in_header else None
+            if sent:
+                # Any spelling of the name is a credential not to pass on.
+                ctx.note_credentials(frozenset(sent))
             if key is None and self.in_query and request.query_string:
                 key = _single(request.query().get(name))
             if key is None and self.in_body:
@@ -221,8 +236,11 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
         request.note_credentials(credential_headers)
         headers = request.headers
         key = None
+        sent: list[bytes] = []
         for header_name in names:
-            key = _header_value(headers, header_name)
+            key = _header_value(headers, header_name, sent)
+            if sent:
+                request.note_credentials(frozenset(sent))
             if key is not None:
                 break
             if in_query and b"?" in request.url:
@@ -259,7 +277,10 @@ def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:
     """Remove ``name`` wherever the client may have put it (as Kong: from the
     headers and the query whatever the key came from, and from the body)."""
     request = ctx.request
-    request.headers.remove(name)
+    variable = header_variable(name.encode("latin-1"))
+    items = request.headers.items
+    items[:] = [x for i in range(0, len(items), 2) if header_variable(items[i]) != variable
+                for x in (items[i], items[i + 1])]
     if request.query_string:
         query = request.query()
         if name in query:

@@ -1,0 +1,132 @@
+"""Kong's declarative format versions ("1.1", "2.1", "3.0"), the migration of
+old regex paths, and the annotations and exports Kong accepts."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from config_docs import errors_of, parse
+
+from fastgw._core.router import Router
+from fastgw.config.migrations import migrate_path
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("/users", "/users"),                       # plain prefixes stay
+    ("/a-b_c.d~e/%20x", "/a-b_c.d~e/%20x"),     # every character of a 2.x prefix
+    (r"/users/\d+", r"~/users/\d+"),
+    ("/status/(?<code>[0-9]+)", "~/status/(?<code>[0-9]+)"),
+    ("/v1/*", "~/v1/*"),
+    # Percent-escapes in a migrated regex are decoded once, as Kong 3 does:
+    # unreserved characters become themselves (escaped if a regex meta),
+    # reserved ones stay escaped with upper-case hex.
+    ("/caf%c3%a9s/(x|y)", "~/caf\u00c3\u00a9s/(x|y)"),
+    ("/a%2eb/.+", r"~/a\.b/.+"),
+    ("/a%2fb/.+", "~/a%2Fb/.+"),
+    ("/x%41y/$", "~/xAy/$"),
+])
+def test_old_paths_are_migrated_as_kong_3_does(old, new):
+    assert migrate_path(old) == new
+
+
+def _routes_doc(version: str) -> dict:
+    return {
+        "_format_version": version,
+        "services": [{"name": "users", "url": "http://127.0.0.1:9000",
+                      "routes": [{"name": "by-id", "paths": [r"/users/\d+"]}]}],
+        "routes": [{"name": "top", "service": "users", "paths": ["/orders/[0-9]+", "/plain"]}],
+    }
+
+
+@pytest.mark.parametrize("version", ["1.1", "2.1"])
+def test_a_2x_regex_path_is_a_regex(version):
+    config = parse(_routes_doc(version))
+    paths = {route.name: route.paths for route in config.routes}
+    assert paths == {"by-id": (r"~/users/\d+",), "top": ("~/orders/[0-9]+", "/plain")}
+    services = {service.name: service for service in config.services}
+    router = Router([(route, services[route.service], route.name) for route in config.routes])
+    assert router.match(b"GET", None, b"/users/42", None).payload == "by-id"
+    assert router.match(b"GET", None, b"/users/abc", None) is None
+    assert router.match(b"GET", None, b"/orders/7", None).payload == "top"
+    # The document as written stays the config's source.
+    assert config.source["services"][0]["routes"][0]["paths"] == [r"/users/\d+"]
+
+
+def test_a_3_0_path_is_never_migrated():
+    # In 3.0 a path without ~ is a prefix, whatever its characters.
+    config = parse(_routes_doc("3.0"))
+    assert config.routes[0].paths == (r"/users/\d+",)
+
+
+def test_an_invalid_old_regex_is_reported_at_its_path():
+    doc = _routes_doc("2.1")
+    doc["services"][0]["routes"][0]["paths"] = ["/users/(unclosed"]
+    [error] = errors_of(doc)
+    assert error.startswith("services[0].routes[0].paths[0]: invalid regex '/users/(unclosed'")
+
+
+def test_comments_and_ignored_content_are_accepted_everywhere():
+    doc = {
+        "_format_version": "3.0",
+        "_comment": "exported by hand",
+        "_ignore": [{"anything": [1, 2]}, "at all"],
+        "services": [{
+            "name": "s", "url": "http://127.0.0.1:9000", "_comment": "the service",
+            "created_at": 1700000000, "updated_at": 1700000001,
+            "routes": [{"name": "r", "paths": ["/"], "_ignore": [{"x": 1}],
+                        "plugins": [{"name": "cors", "_comment": "", "created_at": 1}]}],
+        }],
+        "upstreams": [{"name": "u", "_comment": "x",
+                       "targets": [{"target": "127.0.0.1:1", "created_at": 1.5}]}],
+        "consumers": [{"username": "c", "created_at": 1,
+                       "keyauth_credentials": [{"key": "k", "created_at": 1, "_comment": "x"}]}],
+    }
+    config = parse(doc)
+    assert config.routes[0].name == "r"
+    assert config.consumers[0].keyauth_credentials[0] == {"id": None, "key": "k", "tags": None}
+
+
+def test_annotations_are_still_typed():
+    doc = {"_format_version": "3.0", "_comment": 3,
+           "services": [{"name": "s", "url": "http://h", "_ignore": "not a list",
+                         "created_at": "yesterday"}]}
+    assert errors_of(doc) == [
+        "_comment: expected a string",
+        "services[0]._ignore: expected an array",
+        "services[0].created_at: expected a number",
+    ]
+
+
+CONSUMER_ID = "2f0b4e6c-6a57-4a73-9a1e-8f0d1c2b3a4e"
+
+
+def _kong_export(password: str, consumer_id: str | None = CONSUMER_ID) -> dict:
+    consumer = {"username": "alice",
+                "basicauth_credentials": [{"username": "alice", "password": password}]}
+    if consumer_id is not None:
+        consumer["id"] = consumer_id
+    return {"_format_version": "3.0", "_transform": False, "consumers": [consumer]}
+
+
+def test_transform_false_reads_basic_auth_passwords_as_kong_stores_them():
+    from fastgw.plugins.basic_auth.handler import _password_matches
+
+    stored = hashlib.sha1(("s3cret" + CONSUMER_ID).encode()).hexdigest()
+    consumer = parse(_kong_export(stored.upper())).consumers[0]
+    credential = consumer.basicauth_credentials[0]
+    assert credential["password"] is None and credential["password_sha1"] == stored
+    assert _password_matches(consumer, credential, "s3cret")
+    assert not _password_matches(consumer, credential, stored)
+    # _transform: true (the default) keeps the password as written.
+    plain = parse({**_kong_export("s3cret"), "_transform": True}).consumers[0]
+    assert _password_matches(plain, plain.basicauth_credentials[0], "s3cret")
+
+
+def test_transform_false_needs_a_hash_and_the_consumer_id():
+    assert errors_of(_kong_export("s3cret")) == [
+        "consumers[0].basicauth_credentials[0].password: with _transform: false, expected "
+        "Kong's stored hash (40 hex digits); remove _transform to write the password"]
+    assert errors_of(_kong_export("a" * 40, consumer_id=None)) == [
+        "consumers[0].id: required with _transform: false: Kong's basic-auth password "
+        "hashes are salted with the consumer's id"]
