@@ -130,3 +130,29 @@ def test_transform_false_needs_a_hash_and_the_consumer_id():
     assert errors_of(_kong_export("a" * 40, consumer_id=None)) == [
         "consumers[0].id: required with _transform: false: Kong's basic-auth password "
         "hashes are salted with the consumer's id"]
+
+
+def test_a_nested_credential_may_name_its_own_consumer():
+    doc = {"_format_version": "3.0", "consumers": [{
+        "username": "alice", "id": CONSUMER_ID,
+        "keyauth_credentials": [{"key": "k1", "consumer": "alice"},
+                                {"key": "k2", "consumer": {"id": CONSUMER_ID}}],
+        "acls": [{"group": "g", "consumer": CONSUMER_ID}],
+        "hmacauth_credentials": [{"username": "a", "secret": "s", "consumer": "alice"}],
+    }]}
+    consumer = parse(doc).consumers[0]
+    assert [c["key"] for c in consumer.keyauth_credentials] == ["k1", "k2"]
+    assert "consumer" not in consumer.keyauth_credentials[0]
+
+
+def test_a_nested_credential_naming_another_consumer_is_an_error():
+    doc = {"_format_version": "3.0", "consumers": [
+        {"username": "alice", "keyauth_credentials": [{"key": "k1", "consumer": "bob"}]},
+        {"username": "bob", "jwt_secrets": [{"key": "i", "secret": "s",
+                                             "consumer": {"name": "bob"}}]}]}
+    assert errors_of(doc) == [
+        "consumers[1].jwt_secrets[0].consumer: expected the consumer's id or username, "
+        "or {id: ...}",
+        "consumers[0].keyauth_credentials[0].consumer: must name the consumer it is nested "
+        "under",
+    ]

@@ -655,9 +655,27 @@ UPSTREAM = _entity(
 
 # --- consumers and credentials -----------------------------------------------
 
+def _check_parent_reference(value: Any) -> str | None:
+    if type(value) is str:
+        return None
+    if type(value) is dict and value and value.keys() <= {"id", "username"} \
+            and all(type(item) is str for item in value.values()):
+        return None
+    return "expected the consumer's id or username, or {id: ...}"
+
+
+def _parent_consumer() -> Field:
+    return Field(
+        check=_check_parent_reference,
+        description="The consumer it belongs to (id or username, or {id: ...}), as Kong "
+        "writes it; it must be the consumer the credential is nested under.",
+    )
+
+
 KEYAUTH_CREDENTIAL = _entity(
     {
         "id": _id(),
+        "consumer": _parent_consumer(),
         "key": String(
             required=True,
             secret=True,
@@ -672,6 +690,7 @@ KEYAUTH_CREDENTIAL = _entity(
 BASICAUTH_CREDENTIAL = _entity(
     {
         "id": _id(),
+        "consumer": _parent_consumer(),
         "username": String(required=True, description="User name clients send (basic-auth)."),
         "password": String(
             required=True, secret=True, referenceable=True, description="The user's password."
@@ -681,6 +700,21 @@ BASICAUTH_CREDENTIAL = _entity(
     description="A basic-auth user name and password.",
 )
 
+
+
+HMACAUTH_CREDENTIAL = _entity(
+    {
+        "id": _id(),
+        "consumer": _parent_consumer(),
+        "username": String(required=True, description="User name clients sign with (hmac-auth)."),
+        "secret": String(
+            required=True, secret=True, referenceable=True,
+            description="The shared secret of the HMAC signatures.",
+        ),
+        "tags": _tags(),
+    },
+    description="An hmac-auth user name and secret.",
+)
 
 
 def _check_jwt_secret(credential: dict, path: Path, ctx: Validation) -> None:
@@ -695,6 +729,7 @@ def _check_jwt_secret(credential: dict, path: Path, ctx: Validation) -> None:
 JWT_SECRET = _entity(
     {
         "id": _id(),
+        "consumer": _parent_consumer(),
         "key": String(required=True, description="Value of the token's 'iss' claim (jwt)."),
         "algorithm": String(
             one_of=JWT_ALGORITHMS, default="HS256", description="Signing algorithm of the tokens."
@@ -712,6 +747,7 @@ JWT_SECRET = _entity(
 ACL_GROUP = _entity(
     {
         "id": _id(),
+        "consumer": _parent_consumer(),
         "group": String(required=True, description="Group the consumer belongs to (acl)."),
         "tags": _tags(),
     },
@@ -735,6 +771,9 @@ CONSUMER = _entity(
             BASICAUTH_CREDENTIAL, default=(), description="Basic-auth users."
         ),
         "jwt_secrets": Array(JWT_SECRET, default=(), description="JWT issuer keys."),
+        "hmacauth_credentials": Array(
+            HMACAUTH_CREDENTIAL, default=(), description="hmac-auth users."
+        ),
         "acls": Array(ACL_GROUP, default=(), description="ACL groups."),
         "groups": Array(
             Record({"id": _id(), "name": String(description="The group's name.")},

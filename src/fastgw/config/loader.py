@@ -94,7 +94,8 @@ __all__ = [
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
-_CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "acls")
+_CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets",
+                     "hmacauth_credentials", "acls")
 
 
 class ConfigError(Exception):
@@ -374,7 +375,7 @@ class _DocumentBuilder:
                 id=entry["id"],
                 tags=_tuple(entry["tags"]),
                 groups=tuple(memberships),
-                **{kind: _tuple(entry[kind]) for kind in _CREDENTIAL_KINDS},
+                **{kind: self._credentials(entry, path, kind) for kind in _CREDENTIAL_KINDS},
             )
             consumers.append(consumer)
             self.consumers.add((entry["username"], entry["id"]), consumer)
@@ -383,6 +384,20 @@ class _DocumentBuilder:
             self._collect_plugins(entry, path, {"consumer": entry["username"]})
         self._check_consumers_unique(entries)
         return consumers
+
+    def _credentials(self, consumer: dict, path: Path, kind: str) -> tuple[dict, ...]:
+        """A consumer's credentials of one kind, each without the reference to
+        its consumer, which must name the consumer it is nested under."""
+        credentials = []
+        for credential_path, credential in _entries(consumer[kind], (path, kind)):
+            parent = credential.pop("consumer", None)
+            if parent is not None:
+                references = parent.values() if isinstance(parent, dict) else (parent,)
+                if not all(ref in (consumer["username"], consumer["id"]) for ref in references):
+                    self.ctx.error((credential_path, "consumer"),
+                                   "must name the consumer it is nested under")
+            credentials.append(credential)
+        return tuple(credentials)
 
     def _hashed_passwords(self, consumer: dict, path: Path) -> list[dict]:
         """basic-auth credentials of a ``_transform: false`` document, whose
@@ -425,6 +440,9 @@ class _DocumentBuilder:
             ctx, credentials("basicauth_credentials", "username"), _named("basic-auth username")
         )
         _check_unique(ctx, credentials("jwt_secrets", "key"), _named("jwt key"))
+        _check_unique(
+            ctx, credentials("hmacauth_credentials", "username"), _named("hmac-auth username")
+        )
         _check_unique(
             ctx, credentials("acls", "group", True), lambda value: f"acl group '{value[1]}'"
         )
@@ -491,7 +509,7 @@ _SCOPE_KINDS = ("service", "route", "consumer", "consumer_group")
 
 # Plugins that identify the consumer (or act before it is known) make no
 # sense scoped to one; Kong's schemas say `no_consumer` for them.
-NO_CONSUMER_PLUGINS = frozenset({"key-auth", "basic-auth", "jwt", "acl", "cors"})
+NO_CONSUMER_PLUGINS = frozenset({"key-auth", "basic-auth", "jwt", "hmac-auth", "acl", "cors"})
 
 
 def _describe_plugin_scope(key: tuple) -> str:

@@ -145,6 +145,7 @@ class Consumer:
     keyauth_credentials: tuple[dict[str, Any], ...] = ()
     basicauth_credentials: tuple[dict[str, Any], ...] = ()
     jwt_secrets: tuple[dict[str, Any], ...] = ()
+    hmacauth_credentials: tuple[dict[str, Any], ...] = ()
     acls: tuple[dict[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # names of the consumer groups it belongs to, in order

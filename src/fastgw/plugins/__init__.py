@@ -34,7 +34,7 @@ def module_for(name: str) -> str:
 KNOWN_PLUGINS = (
     "key-auth", "basic-auth", "jwt", "acl",
     "ip-restriction", "cors", "request-size-limiting", "request-transformer",
-    "response-transformer", "correlation-id",
+    "response-transformer", "correlation-id", "request-termination", "hmac-auth",
     "prometheus", "file-log", "http-log",
     "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
     "ai-rate-limiting-advanced", "ai-prompt-guard", "ai-prompt-decorator",

@@ -27,7 +27,7 @@ def _with_id(consumer: Consumer) -> Consumer:
 
 class ConfigState:
     __slots__ = ("config", "consumers", "consumers_by_ref", "keyauth", "basicauth", "jwt",
-                 "acl_groups", "redis_url", "shared")
+                 "hmacauth", "acl_groups", "redis_url", "shared")
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -41,6 +41,8 @@ class ConfigState:
         self.basicauth: dict[str, tuple[Consumer, dict[str, Any]]] = {}
         # jwt key (the token's iss or configured claim) -> (consumer, credential)
         self.jwt: dict[str, tuple[Consumer, dict[str, Any]]] = {}
+        # username -> (consumer, credential)
+        self.hmacauth: dict[str, tuple[Consumer, dict[str, Any]]] = {}
         # consumer id -> its acl groups
         self.acl_groups: dict[str, tuple[str, ...]] = {}
         self.redis_url = config.gateway.redis_url
@@ -57,6 +59,8 @@ class ConfigState:
                 self.basicauth[cred["username"]] = (consumer, cred)
             for cred in consumer.jwt_secrets:
                 self.jwt[cred["key"]] = (consumer, cred)
+            for cred in consumer.hmacauth_credentials:
+                self.hmacauth[cred["username"]] = (consumer, cred)
             assert consumer.id is not None  # _with_id gave every consumer one
             self.acl_groups[consumer.id] = tuple(a["group"] for a in consumer.acls)
 

@@ -1,0 +1,8 @@
+"""request-termination tests: handlers and configs come from tests/plugins/conftest.py."""
+
+import pytest
+
+
+@pytest.fixture
+def plugin_name():
+    return "request-termination"
