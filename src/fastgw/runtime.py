@@ -124,7 +124,10 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
         # (fastgw.plugins.fast); the runner takes over where they stop.
         fast = fast_chain(python_chain, route, service) \
             if FAST_DECISIONS and python_chain is not None else None
-        runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream)
+        balanced = config.upstream(service.host) \
+            if upstream is not None and service is not None else None
+        runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream,
+                               balanced.host_header if balanced is not None else None)
         if fast is not None:
             runtime.set_fast_access(fast, fast.drop_response_headers)
         entries.append((route, service, runtime))

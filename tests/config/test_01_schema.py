@@ -209,7 +209,8 @@ def test_vault_reference_to_a_json_key():
         ),
         (
             "{vault://aws/key}",
-            "f: unsupported vault 'aws' in {vault://aws/key} (only 'env' exists)",
+            "f: unknown vault 'aws' in {vault://aws/key} (use 'env', or the prefix of one "
+            "of the document's 'vaults')",
         ),
         ("{vault://env/}", "f: invalid vault reference '{vault://env/}'"),
     ],

@@ -307,7 +307,8 @@ def test_consumer_credentials_are_validated_with_their_defaults():
         )
     ).consumers[0]
     assert consumer.username == "alice" and consumer.custom_id is None
-    assert consumer.keyauth_credentials == ({"id": None, "key": "k1", "tags": None},)
+    assert consumer.keyauth_credentials == (
+        {"id": None, "key": "k1", "ttl": None, "created_at": None, "tags": None},)
     assert consumer.basicauth_credentials[0]["password"] == "pw"
     assert consumer.jwt_secrets[0]["algorithm"] == "HS256"
     assert consumer.acls == ({"id": None, "group": "admins", "tags": None},)

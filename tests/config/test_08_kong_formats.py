@@ -84,7 +84,8 @@ def test_comments_and_ignored_content_are_accepted_everywhere():
     }
     config = parse(doc)
     assert config.routes[0].name == "r"
-    assert config.consumers[0].keyauth_credentials[0] == {"id": None, "key": "k", "tags": None}
+    assert config.consumers[0].keyauth_credentials[0] == {
+        "id": None, "key": "k", "ttl": None, "created_at": 1, "tags": None}
 
 
 def test_annotations_are_still_typed():

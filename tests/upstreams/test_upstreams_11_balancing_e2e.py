@@ -56,3 +56,17 @@ def test_hash_on_consumer_keeps_each_consumer_on_one_target(start_gateway):
         again = {user: client.backend(headers={"apikey": f"key-{user}"}) for user in users}
     assert again == placement
     assert len(set(placement.values())) >= 2  # ten consumers spread over the targets
+
+
+def test_an_upstream_s_host_header_is_the_host_targets_get(start_gateway):
+    from fastgw.testing import UpstreamServer
+
+    with UpstreamServer() as server:
+        target = f"127.0.0.1:{server.port}"
+        gw = start_gateway(balanced_doc([{"target": target}], host_header="api.internal"))
+        assert gw.request("GET", "/x")[0] == 200
+        assert server.requests[-1].header("host") == "api.internal"
+        plain = balanced_doc([{"target": target}])
+        assert gw.admin("POST", "/config", body=orjson.dumps(plain))[0] == 201
+        assert gw.request("GET", "/x")[0] == 200
+        assert server.requests[-1].header("host") == "pool"

@@ -73,7 +73,8 @@ class RouteRuntime:
     https_redirect_status: int
     def __init__(self, route: Any, service: Any, pool: UpstreamPool | None,
                  plugins: Any = None, metrics: MetricsCell | None = None,
-                 upstream: UpstreamRuntime | None = None) -> None: ...
+                 upstream: UpstreamRuntime | None = None,
+                 host_header: str | None = None) -> None: ...
     def set_fast_access(self, callback: Callable[..., Any],
                         drop_response_headers: Iterable[bytes] | None = None) -> None: ...
 

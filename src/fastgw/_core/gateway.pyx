@@ -69,7 +69,7 @@ cdef class RouteRuntime:
             if drop_response_headers else None
 
     def __init__(self, route, service, UpstreamPool pool, plugins=None,
-                 MetricsCell metrics=None, UpstreamRuntime upstream=None):
+                 MetricsCell metrics=None, UpstreamRuntime upstream=None, host_header=None):
         self.route = route
         self.service = service
         self.upstream = upstream
@@ -86,7 +86,8 @@ cdef class RouteRuntime:
             host = service.host
             if service.port != default_port:
                 host = f"{host}:{service.port}"
-            self.upstream_host_header = host.encode("idna")
+            # An upstream's host_header replaces the service's host (Kong).
+            self.upstream_host_header = (host_header or host).encode("idna")
             self.retries = service.retries
             self.connect_timeout_ms = service.connect_timeout
             self.write_timeout_ms = service.write_timeout

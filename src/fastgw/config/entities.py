@@ -38,6 +38,7 @@ from fastgw.config.checks import (
     check_target,
 )
 from fastgw.config.model import GatewaySettings, HealthChecks, HealthThresholds
+from fastgw.config.pem import jwk_error, private_key_error, public_key_error
 from fastgw.config.schema import (
     INVALID,
     Array,
@@ -191,8 +192,9 @@ def _entity(fields: Mapping[str, Field], **options: Any) -> Record:
     """An entity's record: its own fields, plus what Kong accepts on every
     entity of a declarative file and fastgw keeps no behaviour for: the
     ``_comment`` and ``_ignore`` annotations, and the timestamps Kong writes
-    in its own dumps."""
-    return Record(fields, ignored=_ENTITY_ANNOTATIONS, **options)
+    in its own dumps (unless the entity uses them)."""
+    ignored = {name: field for name, field in _ENTITY_ANNOTATIONS.items() if name not in fields}
+    return Record(fields, ignored=ignored, **options)
 
 
 _ENTITY_ANNOTATIONS: dict[str, Field] = {
@@ -645,6 +647,17 @@ UPSTREAM = _entity(
             between=(10, 2**16), default=10000, description="Slots on the consistent-hash ring."
         ),
         "healthchecks": HEALTHCHECKS,
+        "host_header": String(
+            check=check_host,
+            description="Host header sent to the targets instead of the service's host.",
+        ),
+        "use_srv_name": Boolean(
+            default=False,
+            check=lambda value: "true is not supported: fastgw does not resolve SRV records"
+            if value else None,
+            description="Kong's SRV name as Host; only false, since targets are not "
+            "resolved through SRV records.",
+        ),
         "tags": _tags(),
         "targets": Array(TARGET, default=(), description="The backends balanced over."),
     },
@@ -655,18 +668,24 @@ UPSTREAM = _entity(
 
 # --- consumers and credentials -----------------------------------------------
 
-def _check_parent_reference(value: Any) -> str | None:
-    if type(value) is str:
-        return None
-    if type(value) is dict and value and value.keys() <= {"id", "username"} \
-            and all(type(item) is str for item in value.values()):
-        return None
-    return "expected the consumer's id or username, or {id: ...}"
+def _check_parent_reference_by(kind: str) -> Callable[[Any], str | None]:
+    """A reference as Kong writes one: a name or id, or ``{id: ...}``."""
+    names = {"id", "username"} if kind == "consumer" else {"id", "name"}
+
+    def check(value: Any) -> str | None:
+        if type(value) is str:
+            return None
+        if type(value) is dict and value and value.keys() <= names \
+                and all(type(item) is str for item in value.values()):
+            return None
+        return f"expected the {kind}'s id or {max(names - {'id'})}, or {{id: ...}}"
+
+    return check
 
 
 def _parent_consumer() -> Field:
     return Field(
-        check=_check_parent_reference,
+        check=_check_parent_reference_by("consumer"),
         description="The consumer it belongs to (id or username, or {id: ...}), as Kong "
         "writes it; it must be the consumer the credential is nested under.",
     )
@@ -682,6 +701,12 @@ KEYAUTH_CREDENTIAL = _entity(
             referenceable=True,
             description="The API key clients send (key-auth).",
         ),
+        "ttl": Integer(
+            between=(0, 100000000),
+            description="Seconds the key is valid for, from created_at (else from the "
+            "config's load); unset or 0: forever.",
+        ),
+        "created_at": Number(description="When the key was created (Unix seconds)."),
         "tags": _tags(),
     },
     description="A key-auth API key.",
@@ -795,6 +820,118 @@ CONSUMER_GROUP = _entity(
         "plugins": _plugins(),
     },
     description="Consumers that share plugin configs, as a tier (Kong's consumer group).",
+)
+
+
+# --- vaults --------------------------------------------------------------------
+
+VAULT_PREFIX = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+VAULT = _entity(
+    {
+        "id": _id(),
+        "prefix": String(
+            required=True,
+            match=VAULT_PREFIX,
+            match_message="invalid prefix '{value}': lower-case letters, digits and '-', "
+            "starting with a letter",
+            check=lambda value: "must not be the name of a vault ('env')"
+            if value == "env" else None,
+            description="What references name the vault by: {vault://PREFIX/NAME}.",
+        ),
+        "name": String(
+            required=True,
+            check=lambda value: None if value == "env" else
+            f"vault '{value}' is not supported by fastgw (only 'env', the environment)",
+            description="The kind of vault; fastgw has Kong's 'env'.",
+        ),
+        "description": String(description="What the vault is for."),
+        "config": Record(
+            {"prefix": String(
+                match=r"^[A-Za-z_-][A-Za-z0-9_-]*$",
+                match_message="invalid prefix '{value}'",
+                description="Put before NAME to make the variable's name "
+                "({vault://PREFIX/db-password} reads <prefix>DB_PASSWORD).",
+            )},
+            default={},
+            description="The env vault's settings.",
+        ),
+        "tags": _tags(),
+    },
+    description="A named vault that {vault://...} references go through.",
+)
+
+
+def vault_prefixes(vaults: Any) -> dict[str, str]:
+    """prefix -> variable prefix of the well-formed ``env`` vaults of a
+    document not yet validated (references are resolved while it is)."""
+    found: dict[str, str] = {}
+    for vault in vaults if isinstance(vaults, list) else ():
+        if not isinstance(vault, dict) or vault.get("name") != "env":
+            continue
+        prefix, config = vault.get("prefix"), vault.get("config") or {}
+        variable_prefix = config.get("prefix") if isinstance(config, dict) else None
+        if isinstance(prefix, str) and prefix != "env":
+            found.setdefault(prefix, variable_prefix if isinstance(variable_prefix, str) else "")
+    return found
+
+
+# --- keys ----------------------------------------------------------------------
+
+
+def _check_key(key: dict, path: Path, ctx: Validation) -> None:
+    jwk, pem = key["jwk"], key["pem"]
+    if (jwk is None) == (pem is None):
+        ctx.error(path, "exactly one of these fields must be set: 'jwk', 'pem'")
+    elif jwk is not None:
+        message = jwk_error(jwk, key["kid"])
+        if message:
+            ctx.error((path, "jwk"), message)
+    elif not (pem["private_key"] or pem["public_key"]):
+        ctx.error((path, "pem"), "need to supply a PEM formatted public and/or private key.")
+
+
+def _pem(check: Callable[[str], str | None], description: str, **options: Any) -> String:
+    return String(check=check, referenceable=True, description=description, **options)
+
+
+def _key_fields() -> dict[str, Field]:
+    return {
+        "id": _id(),
+        "name": String(description="Unique name of the key."),
+        "kid": String(required=True, description="The key's id (the JWK's kid)."),
+        "jwk": String(referenceable=True, secret=True,
+                      description="A JSON Web Key, as JSON text."),
+        "pem": Record(
+            {
+                "private_key": _pem(private_key_error, "PEM private key.", secret=True),
+                "public_key": _pem(public_key_error, "PEM public key."),
+            },
+            description="A PEM private and/or public key.",
+        ),
+        "tags": _tags(),
+    }
+
+
+KEY = _entity(
+    {**_key_fields(), "set": Field(
+        check=_check_parent_reference_by("key set"),
+        description="The key set it belongs to: its name or id, or {id: ...}.")},
+    validator=_check_key,
+    description="A key (JWK or PEM), by kid.",
+)
+
+KEY_SET = _entity(
+    {
+        "id": _id(),
+        "name": String(description="Unique name of the key set."),
+        "tags": _tags(),
+        "keys": Array(
+            _entity(_key_fields(), validator=_check_key, description="A key of the set."),
+            default=(),
+            description="Keys of the set.",
+        ),
+    },
+    description="A named set of keys.",
 )
 
 
@@ -962,6 +1099,9 @@ DOCUMENT = Record(
         "consumers": Array(CONSUMER, default=(), description="Consumers."),
         "consumer_groups": Array(CONSUMER_GROUP, default=(), description="Consumer groups."),
         "plugins": Array(PLUGIN, default=(), description="Global or reference-scoped plugins."),
+        "vaults": Array(VAULT, default=(), description="Vaults for {vault://...} references."),
+        "key_sets": Array(KEY_SET, default=(), description="Key sets, with nested keys."),
+        "keys": Array(KEY, default=(), description="Keys (JWK or PEM)."),
         "_gateway": GATEWAY,
     },
     ignored={name: _ENTITY_ANNOTATIONS[name] for name in ("_comment", "_ignore")},

@@ -63,6 +63,7 @@ from fastgw.config.entities import (
     GATEWAY,
     REDIS,
     TLS,
+    vault_prefixes,
 )
 from fastgw.config.migrations import migrated_document
 from fastgw.config.model import (
@@ -70,6 +71,8 @@ from fastgw.config.model import (
     Consumer,
     ConsumerGroup,
     GatewaySettings,
+    Key,
+    KeySet,
     PluginConfig,
     Route,
     Service,
@@ -120,7 +123,7 @@ def parse_config(doc: dict, env: Mapping[str, str] | None = None) -> Config:
     from ``env`` (``os.environ`` when None). Raises ``ConfigError``."""
     if not isinstance(doc, dict):
         raise ConfigError(["document: expected a mapping of entity kinds (a YAML/JSON object)"])
-    ctx = Validation(os.environ if env is None else env)
+    ctx = Validation(os.environ if env is None else env, vault_prefixes(doc.get("vaults")))
     checked = DOCUMENT.validate(migrated_document(doc), None, ctx)
     config = _DocumentBuilder(ctx).build(checked, doc)
     if config is None:
@@ -207,6 +210,11 @@ class _DocumentBuilder:
             (path, plugin, {}) for path, plugin in _entries(doc["plugins"], (None, "plugins"))
         )
         plugins = self._plugins()
+        _check_unique(self.ctx, ((((path, "prefix"), vault["prefix"]))
+                                 for path, vault in _entries(doc["vaults"], (None, "vaults"))),
+                      _named("vault prefix"))
+        key_sets, keys = self._keys(_entries(doc["key_sets"], (None, "key_sets")),
+                                    _entries(doc["keys"], (None, "keys")))
         if self.ctx.errors:
             return None
         return Config(
@@ -216,10 +224,50 @@ class _DocumentBuilder:
             consumers=tuple(consumers),
             consumer_groups=tuple(groups),
             plugins=tuple(plugins),
+            key_sets=tuple(key_sets),
+            keys=tuple(keys),
             gateway=_gateway_settings(doc["_gateway"]),
             source=source,
             hash=config_hash(source),
         )
+
+    def _keys(self, set_entries: list[tuple[Path, dict]],
+              key_entries: list[tuple[Path, dict]]) -> tuple[list[KeySet], list[Key]]:
+        """Key sets, and every key (nested in a set, or top-level naming its
+        set); a key's ``kid`` is unique within its set, its name everywhere."""
+        sets = _References("key set")
+        key_sets = []
+        located: list[tuple[Path, dict, KeySet | None]] = []
+        for path, entry in set_entries:
+            new_set = KeySet(name=entry["name"], id=entry["id"], tags=_tuple(entry["tags"]))
+            key_sets.append(new_set)
+            sets.add((entry["name"], entry["id"]), new_set)
+            located.extend((key_path, key, new_set)
+                           for key_path, key in _entries(entry["keys"], (path, "keys")))
+        _check_unique(self.ctx, (((path, "name"), entry["name"]) for path, entry in set_entries),
+                      _named("key set name"))
+        for path, entry in key_entries:
+            key_set: KeySet | None
+            reference = entry["set"]
+            if isinstance(reference, dict):
+                reference = reference.get("id") or reference.get("name")
+            key_set = sets.resolve(reference, (path, "set"), self.ctx) \
+                if reference is not None else None
+            located.append((path, entry, key_set))
+        keys = []
+        for _, entry, key_set in located:
+            pem = entry["pem"] or {}
+            keys.append(Key(
+                kid=entry["kid"], name=entry["name"], id=entry["id"],
+                set=(key_set.name or key_set.id) if key_set is not None else None,
+                jwk=entry["jwk"], pem_private_key=pem.get("private_key"),
+                pem_public_key=pem.get("public_key"), tags=_tuple(entry["tags"])))
+        _check_unique(self.ctx, (((path, "name"), entry["name"]) for path, entry, _ in located),
+                      _named("key name"))
+        _check_unique(self.ctx, (((path, "kid"), (entry["kid"], id(key_set)))
+                                 for path, entry, key_set in located),
+                      lambda value: f"kid '{value[0]}' in its key set")
+        return key_sets, keys
 
     def _collect_plugins(self, owner: dict, owner_path: Path, scope: dict[str, str]) -> None:
         for path, plugin in _entries(owner["plugins"], (owner_path, "plugins")):
@@ -339,6 +387,7 @@ class _DocumentBuilder:
                     ),
                     id=entry["id"],
                     tags=_tuple(entry["tags"]),
+                    host_header=entry["host_header"],
                 )
             )
         _check_unique(self.ctx, names, _named("upstream name"))

@@ -94,6 +94,7 @@ class Upstream:
     targets: tuple[Target, ...] = ()
     id: str | None = None
     tags: tuple[str, ...] = ()
+    host_header: str | None = None  # the Host sent to targets instead of the service's host
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,28 @@ class GatewaySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Key:
+    """Kong's ``keys`` entity: a JWK (JSON text) or PEM key pair, by ``kid``,
+    possibly in a key set."""
+
+    kid: str
+    name: str | None = None
+    id: str | None = None
+    set: str | None = None  # the key set's name (or id when it has no name)
+    jwk: str | None = None
+    pem_private_key: str | None = None
+    pem_public_key: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    name: str | None
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     services: tuple[Service, ...] = ()
     routes: tuple[Route, ...] = ()
@@ -200,6 +223,8 @@ class Config:
     consumers: tuple[Consumer, ...] = ()
     consumer_groups: tuple[ConsumerGroup, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()  # every plugin, flattened, with its scope set
+    key_sets: tuple[KeySet, ...] = ()
+    keys: tuple[Key, ...] = ()  # top-level keys and those nested in key sets
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     source: dict[str, Any] = field(default_factory=dict)  # the declarative document as loaded
     hash: str = ""  # xxh3-64 hex of the canonical document

@@ -17,6 +17,8 @@ e.g. ``routes[0].headers.x-version``. The whole document is ``document``.
 
 Vault references. ``{vault://env/NAME}`` reads the environment variable
 ``NAME`` upper-cased with ``-`` turned into ``_`` (as Kong's env vault does);
+``{vault://PREFIX/NAME}`` goes through the document's vault of that prefix
+(an ``env`` vault whose ``config.prefix`` is put before ``NAME``);
 ``{vault://env/NAME/KEY}`` parses that variable as a JSON object and takes
 ``KEY``. Only fields marked ``referenceable`` accept references; anywhere else
 a reference is an error, so a secret never ends up used literally by mistake.
@@ -102,11 +104,16 @@ class Validation:
     """The state of one validation run: the environment used to resolve vault
     references, and every error found so far."""
 
-    __slots__ = ("env", "errors")
+    __slots__ = ("env", "errors", "vaults")
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None,
+                 vaults: Mapping[str, str] | None = None) -> None:
         self.env: Mapping[str, str] = env if env is not None else {}
         self.errors: list[tuple[Path, str]] = []
+        # The vault prefixes references may use -> the prefix of the
+        # variables they read: Kong's own ``env``, plus the document's
+        # ``vaults`` entities.
+        self.vaults: Mapping[str, str] = {"env": "", **(vaults or {})}
 
     def error(self, path: Path, message: str) -> None:
         self.errors.append((path, message))
@@ -120,10 +127,12 @@ class Validation:
             self.error(path, f"invalid vault reference {reference!r}")
             return INVALID
         vault, name, key = match.groups()
-        if vault != "env":
-            self.error(path, f"unsupported vault {vault!r} in {reference} (only 'env' exists)")
+        prefix = self.vaults.get(vault)
+        if prefix is None:
+            self.error(path, f"unknown vault {vault!r} in {reference} (use 'env', or the prefix "
+                       "of one of the document's 'vaults')")
             return INVALID
-        variable = name.upper().replace("-", "_")
+        variable = (prefix + name).upper().replace("-", "_")
         value = self.env.get(variable)
         if value is None:
             self.error(

@@ -301,3 +301,36 @@ def test_without_anonymous_every_plugin_must_succeed(key_auth):
     ctx = run(key_auth(), make_context(headers={"apikey": "bob-key"}))
     run(key_auth(key_names=["other"]), ctx)
     assert ctx.exit_status == 401
+
+
+def _handler_with_keys(credentials):
+    from fastgw.config.loader import parse_config
+    from fastgw.plugins.key_auth.handler import KeyAuth
+    from fastgw.plugins.state import ConfigState
+
+    config = parse_config({"_format_version": "3.0", "consumers": [
+        {"username": "carol", "keyauth_credentials": credentials}],
+        "plugins": [{"name": "key-auth"}]}, env={})
+    return KeyAuth(config.plugins[0].config, ConfigState(config), config.plugins[0])
+
+
+def test_a_key_with_a_ttl_expires(key_auth):
+    import time
+
+    now = time.time()
+    handler = _handler_with_keys([
+        {"key": "expired", "ttl": 60, "created_at": now - 61},
+        {"key": "fresh", "ttl": 60, "created_at": now - 30},
+        {"key": "from-load", "ttl": 60},
+        {"key": "forever", "ttl": 0}])
+    assert_rejected(run(handler, make_context(headers={"apikey": "expired"})), "Unauthorized")
+    for key in ("fresh", "from-load", "forever"):
+        assert run(handler, make_context(headers={"apikey": key})).consumer.username == "carol"
+    # The compiled fast path never remembers an expiring key: the access
+    # phase, which checks the deadline, decides those.
+    from fastgw.plugins.fast import FastRequest
+
+    decide = handler.fast_decision(None, None).decide
+    for key, decided in (("fresh", None), ("forever", True)):
+        request = FastRequest(b"GET", b"h", b"/", [b"apikey", key.encode()], b"1.2.3.4", b"i")
+        assert decide(request) is decided

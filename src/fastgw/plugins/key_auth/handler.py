@@ -12,6 +12,7 @@ return a coroutine for the runner to await.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any
@@ -46,18 +47,42 @@ _CREDENTIAL_NAMESPACE = uuid.UUID("0e7c3a52-4d1b-4f7e-8a9c-2b6d5f1e3a70")
 Credential = tuple[Consumer, dict[str, Any], str]
 
 
-def credentials_by_key(state: ConfigState) -> dict[str, Credential]:
+class KeyTable:
     """key -> (consumer, credential, credential identifier), built once per
-    config version and shared by every key-auth instance."""
-    table = state.shared.get("key-auth")
-    if table is None:
-        table = {}
+    config version and shared by every key-auth instance; ``expiries`` holds
+    the deadline (Unix time) of the keys with a ``ttl``: created_at + ttl, or
+    from when this config version was loaded when the key has no created_at."""
+
+    __slots__ = ("credentials", "expiries", "lasting")
+
+    def __init__(self, state: ConfigState) -> None:
+        self.credentials: dict[str, Credential] = {}
+        self.expiries: dict[str, float] = {}
+        loaded_at = time.time()
         for consumer in state.consumers:
             for position, credential in enumerate(consumer.keyauth_credentials):
                 identifier = credential.get("id") or str(
                     uuid.uuid5(_CREDENTIAL_NAMESPACE, f"{consumer.id}/{position}"))
-                table[credential["key"]] = (consumer, credential, identifier)
-        state.shared["key-auth"] = table
+                key = credential["key"]
+                self.credentials[key] = (consumer, credential, identifier)
+                if credential.get("ttl"):
+                    self.expiries[key] = (credential.get("created_at") or loaded_at) \
+                        + credential["ttl"]
+        # The keys the compiled fast path may remember: those that never expire.
+        self.lasting = {key: found for key, found in self.credentials.items()
+                        if key not in self.expiries}
+
+    def get(self, key: str) -> Credential | None:
+        found = self.credentials.get(key)
+        if found is not None and key in self.expiries and time.time() >= self.expiries[key]:
+            return None
+        return found
+
+
+def credentials_by_key(state: ConfigState) -> KeyTable:
+    table = state.shared.get("key-auth")
+    if table is None:
+        table = state.shared["key-auth"] = KeyTable(state)
     return table
 
 
@@ -226,7 +251,8 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
     if not plugin.in_header or plugin.in_body or plugin.hide_credentials:
         return None
     names = tuple(header_name for _, header_name in plugin.lookups)
-    credentials = plugin.credentials
+    # A key that expires is left to the access phase, which checks its deadline.
+    credentials = plugin.credentials.lasting
     in_query = plugin.in_query
     credential_headers = plugin.credential_headers
 
