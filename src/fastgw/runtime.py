@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 import time
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from fastgw.plugins.chain import ChainBuilder
 from fastgw.plugins.fast import fast_chain
 from fastgw.plugins.runner import PluginRunner
 from fastgw.plugins.state import ConfigState
+from fastgw.tls import upstream_tls_context, upstream_tls_key
 
 
 def limits_from(settings: GatewaySettings) -> Limits:
@@ -35,22 +35,6 @@ def limits_from(settings: GatewaySettings) -> Limits:
     )
 
 
-def upstream_tls_context(service: Service) -> ssl.SSLContext:
-    """HTTPS upstreams are verified (against the service's CAs, else the
-    system's) unless the service says otherwise; a client certificate is shown
-    when the service has one."""
-    ctx = ssl.create_default_context()
-    for cafile in service.ca_certificates:
-        ctx.load_verify_locations(cafile=cafile)
-    if service.tls_verify is False:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if service.client_certificate is not None:
-        cert, key = service.client_certificate
-        ctx.load_cert_chain(cert, key)
-    return ctx
-
-
 def service_target(gw: Gateway, config: Config, service: Service):
     """Where a service's requests go: ``(pool, None)`` for a single host, or
     ``(None, upstream runtime)`` when its host names an upstream entity."""
@@ -58,11 +42,10 @@ def service_target(gw: Gateway, config: Config, service: Service):
     ctx = None
     key = None
     if service.protocol == "https":
-        key = (service.tls_verify is not False, service.ca_certificates,
-               service.client_certificate)
+        key = upstream_tls_key(service, upstream)
         ctx = _TLS_CONTEXTS.get(key)
         if ctx is None:
-            ctx = _TLS_CONTEXTS[key] = upstream_tls_context(service)
+            ctx = _TLS_CONTEXTS[key] = upstream_tls_context(service, upstream)
     if upstream is not None:
         return None, gw.upstream_runtime(upstream, health_checks(upstream.healthchecks), ctx, key)
     server_hostname = service.host if ctx is not None else None

@@ -32,6 +32,7 @@ from fastgw.config.model import Config
 from fastgw.control import ChannelClosed, read_message, write_message
 from fastgw.plugins import loaded_handlers
 from fastgw.runtime import apply_config_off_loop, new_gateway
+from fastgw.tls import ServerTLS, server_tls
 from fastgw.upstreams import UpstreamSupervisor
 
 log = logging.getLogger("fastgw.worker")
@@ -50,29 +51,6 @@ def bind_reuseport(host: str, port: int) -> socket.socket:
     sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
-
-
-def server_tls_context(config: Config) -> ssl.SSLContext | None:
-    tls = config.gateway.tls
-    if tls is None or not tls.cert:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tls.cert, tls.key)
-    sni = {entry["name"]: entry for entry in tls.sni}
-    if sni:
-        contexts = {}
-        for name, entry in sni.items():
-            c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            c.load_cert_chain(entry["cert"], entry["key"])
-            contexts[name] = c
-
-        def pick(sslobj, server_name, _ctx):
-            chosen = contexts.get(server_name)
-            if chosen is not None:
-                sslobj.context = chosen
-
-        ctx.sni_callback = pick
-    return ctx
 
 
 class StallMeter:
@@ -158,6 +136,7 @@ class Worker:
         # The compiled Gateway (typed by _core/gateway.pyi), set by start().
         self.gateway: Gateway | None = None
         self.servers: list = []
+        self.tls: ServerTLS | None = None
         self.config: Config | None = None
         # Health checks and DNS, once started.
         self.upstreams: UpstreamSupervisor | None = None
@@ -192,7 +171,8 @@ class Worker:
         self.config = config
         gw = new_gateway(self.loop, config)
         self.gateway = gw
-        tls = server_tls_context(config)
+        self.tls = server_tls(config)
+        tls = self.tls.context if self.tls is not None else None
         tls_settings = config.gateway.tls
         tls_listen = tls_settings.listen if tls is not None and tls_settings is not None else None
         # Without its own address, TLS is spoken on the main listener.
@@ -281,6 +261,9 @@ class Worker:
             except ConfigError as exc:
                 return {"ok": False, "errors": exc.errors}
             assert self.gateway is not None  # swaps arrive once start() made it
+            if self.tls is not None:
+                # Certificates follow the config (the listener itself does not).
+                await self.loop.run_in_executor(None, self.tls.update, config)
             await apply_config_off_loop(self.gateway, config, self.loop)
             previous_config = [self.config]
             self.config = config

@@ -384,7 +384,7 @@ def test_gateway_block_is_read_with_seconds_as_floats():
         ({"workers": 0}, "_gateway.workers: value should be between 1 and 1024"),
         ({"redis": {"url": "http://x"}}, "_gateway.redis.url: expected a redis://, rediss:// or unix:// URL"),
         ({"redis": "redis://x"}, "_gateway.redis: expected a record"),
-        ({"tls": {"cert": "c"}}, "_gateway.tls.key: required field missing"),
+        ({"tls": {"cert": "c"}}, "_gateway.tls.key: required with the other half of the pair"),
         ({"keepalive_timeout": "75s"}, "_gateway.keepalive_timeout: expected a number"),
         ({"client_header_timeout": 0}, "_gateway.client_header_timeout: value should be between 0.001 and 86400"),
         ({"max_header_bytes": 100}, "_gateway.max_header_bytes: value should be between 1024 and 16777216"),

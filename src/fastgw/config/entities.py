@@ -38,7 +38,14 @@ from fastgw.config.checks import (
     check_target,
 )
 from fastgw.config.model import GatewaySettings, HealthChecks, HealthThresholds
-from fastgw.config.pem import jwk_error, private_key_error, public_key_error
+from fastgw.config.pem import (
+    certificate_error,
+    jwk_error,
+    pair_error,
+    private_key_error,
+    public_key_error,
+    single_certificate_error,
+)
 from fastgw.config.schema import (
     INVALID,
     Array,
@@ -348,6 +355,15 @@ def _expand_service_url(service: dict, path: Path, ctx: Validation) -> None:
     service["path"] = url_path_part
 
 
+def _check_client_certificate(reference: dict, path: Path, ctx: Validation) -> None:
+    files = reference["cert"] is not None, reference["key"] is not None
+    if reference["id"] is not None:
+        if any(files):
+            ctx.error(path, "either 'id' (a certificate entity) or 'cert' and 'key' (files)")
+    elif not all(files):
+        ctx.error(path, "needs 'id' (a certificate entity), or both 'cert' and 'key' (files)")
+
+
 def _check_service(service: dict, path: Path, ctx: Validation) -> None:
     if service["url"] is not None:
         _expand_service_url(service, path, ctx)
@@ -395,15 +411,18 @@ SERVICE = _entity(
         ),
         "client_certificate": Record(
             {
-                "cert": String(required=True, referenceable=True,
+                "id": String(description="A certificate entity's id (Kong's form)."),
+                "cert": String(referenceable=True,
                                description="PEM certificate file shown to the upstream."),
-                "key": String(required=True, referenceable=True,
+                "key": String(referenceable=True,
                               description="PEM private key file of that certificate."),
             },
-            description="Client certificate for mutual TLS with the upstream (https only).",
+            validator=_check_client_certificate,
+            description="Client certificate for mutual TLS with the upstream (https only): "
+            "a certificate entity by id, or cert and key files.",
         ),
         "ca_certificates": Array(
-            String(description="A PEM file of trusted CA certificates."),
+            String(description="A ca_certificates entity's id, or a PEM file of CAs."),
             default=(),
             description="CAs that sign the upstream's certificate, instead of the system's.",
         ),
@@ -651,6 +670,11 @@ UPSTREAM = _entity(
             check=check_host,
             description="Host header sent to the targets instead of the service's host.",
         ),
+        "client_certificate": Record(
+            {"id": String(required=True, description="The certificate entity's id.")},
+            description="Certificate shown to the targets over TLS (when the service has "
+            "none of its own).",
+        ),
         "use_srv_name": Boolean(
             default=False,
             check=lambda value: "true is not supported: fastgw does not resolve SRV records"
@@ -823,6 +847,83 @@ CONSUMER_GROUP = _entity(
 )
 
 
+# --- certificates ----------------------------------------------------------------
+
+
+def _check_certificate(certificate: dict, path: Path, ctx: Validation) -> None:
+    # Kong's entity checks and wording.
+    if (certificate["cert_alt"] is None) != (certificate["key_alt"] is None):
+        ctx.error(path, "all or none of these fields must be set: 'cert_alt', 'key_alt'")
+        return
+    message = pair_error(certificate["cert"], certificate["key"])
+    if message:
+        ctx.error(path, f"certificate {message}")
+    if certificate["cert_alt"] is not None:
+        message = pair_error(certificate["cert_alt"], certificate["key_alt"])
+        if message:
+            ctx.error(path, f"alternative certificate {message}")
+
+
+def _certificate_text(description: str, **options: Any) -> String:
+    return String(check=certificate_error, referenceable=True, description=description,
+                  **options)
+
+
+def _key_text(description: str, **options: Any) -> String:
+    return String(check=private_key_error, referenceable=True, secret=True,
+                  description=description, **options)
+
+
+CERTIFICATE = _entity(
+    {
+        "id": _id(),
+        "cert": _certificate_text("PEM certificate (chain, leaf first).", required=True),
+        "key": _key_text("PEM private key of the certificate.", required=True),
+        "cert_alt": _certificate_text("A second certificate, of another key type."),
+        "key_alt": _key_text("The second certificate's private key."),
+        "snis": Array(
+            String(check=check_route_host, description="A server name, '*' allowed."),
+            default=(),
+            description="Server names the certificate is served for.",
+        ),
+        "tags": _tags(),
+    },
+    validator=_check_certificate,
+    description="A certificate served over the TLS listener.",
+)
+
+
+def _certificate_reference() -> Field:
+    return Field(
+        required=True,
+        check=_check_parent_reference_by("certificate"),
+        description="The certificate: its id, or {id: ...}.",
+    )
+
+
+SNI = _entity(
+    {
+        "id": _id(),
+        "name": String(required=True, check=check_route_host,
+                       description="A server name, '*' allowed."),
+        "certificate": _certificate_reference(),
+        "tags": _tags(),
+    },
+    description="A server name and the certificate served for it.",
+)
+
+CA_CERTIFICATE = _entity(
+    {
+        "id": _id(),
+        "cert": String(required=True, check=single_certificate_error,
+                       description="One PEM CA certificate."),
+        "cert_digest": String(description="Kong's SHA-256 of the certificate; ignored."),
+        "tags": _tags(),
+    },
+    description="A CA certificate that services may trust for their upstream.",
+)
+
+
 # --- vaults --------------------------------------------------------------------
 
 VAULT_PREFIX = r"^[a-z][a-z0-9-]*[a-z0-9]$"
@@ -948,20 +1049,27 @@ TLS_SNI = Record(
     description="A certificate served for one server name.",
 )
 
+def _check_tls(tls: dict, path: Path, ctx: Validation) -> None:
+    if (tls["cert"] is None) != (tls["key"] is None):
+        missing = "key" if tls["key"] is None else "cert"
+        ctx.error((path, missing), "required with the other half of the pair")
+
+
 TLS = Record(
     {
         "cert": String(
-            required=True, referenceable=True, description="PEM certificate file (default one)."
+            referenceable=True,
+            description="PEM certificate file (the default one); unset: the first of the "
+            "document's certificates.",
         ),
-        "key": String(
-            required=True, referenceable=True, description="PEM private key file (default one)."
-        ),
+        "key": String(referenceable=True, description="PEM private key file of 'cert'."),
         "sni": Array(TLS_SNI, default=(), description="Certificates chosen by server name."),
         "listen": String(
             description="HOST:PORT of a separate HTTPS listener (as Kong's 8443); "
             "unset: the main listener speaks HTTPS."
         ),
     },
+    validator=_check_tls,
     description="TLS on the proxy listener.",
 )
 
@@ -1100,6 +1208,10 @@ DOCUMENT = Record(
         "consumer_groups": Array(CONSUMER_GROUP, default=(), description="Consumer groups."),
         "plugins": Array(PLUGIN, default=(), description="Global or reference-scoped plugins."),
         "vaults": Array(VAULT, default=(), description="Vaults for {vault://...} references."),
+        "certificates": Array(CERTIFICATE, default=(),
+                              description="Certificates served over TLS, with their SNIs."),
+        "snis": Array(SNI, default=(), description="Server names of certificates."),
+        "ca_certificates": Array(CA_CERTIFICATE, default=(), description="CA certificates."),
         "key_sets": Array(KEY_SET, default=(), description="Key sets, with nested keys."),
         "keys": Array(KEY, default=(), description="Keys (JWK or PEM)."),
         "_gateway": GATEWAY,

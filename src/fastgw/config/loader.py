@@ -67,6 +67,8 @@ from fastgw.config.entities import (
 )
 from fastgw.config.migrations import migrated_document
 from fastgw.config.model import (
+    CACertificate,
+    Certificate,
     Config,
     Consumer,
     ConsumerGroup,
@@ -97,6 +99,12 @@ __all__ = [
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+DEFAULT_TLS_LISTEN = "0.0.0.0:8443"
+
+
+def _is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
 _CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets",
                      "hmacauth_credentials", "acls")
 
@@ -193,12 +201,18 @@ class _DocumentBuilder:
         self.routes = _References("route")
         self.consumers = _References("consumer")
         self.consumer_groups = _References("consumer group")
+        self.certificates = _References("certificate")
+        self.ca_certificates = _References("CA certificate")
         # (path, plugin dict, scope set by nesting: {"service": name} ...)
         self.plugin_entries: list[tuple[Path, dict, dict[str, str]]] = []
 
     def build(self, doc: dict, source: dict) -> Config | None:
         """The Config, or None when errors were found (then every error that
         the cross-entity checks could find is in ``ctx``)."""
+        certificates = self._certificates(_entries(doc["certificates"], (None, "certificates")),
+                                          _entries(doc["snis"], (None, "snis")))
+        ca_certificates = self._ca_certificates(
+            _entries(doc["ca_certificates"], (None, "ca_certificates")))
         services = self._services(_entries(doc["services"], (None, "services")))
         routes = self._routes(services, _entries(doc["routes"], (None, "routes")))
         upstreams = self._upstreams(_entries(doc["upstreams"], (None, "upstreams")))
@@ -215,6 +229,7 @@ class _DocumentBuilder:
                       _named("vault prefix"))
         key_sets, keys = self._keys(_entries(doc["key_sets"], (None, "key_sets")),
                                     _entries(doc["keys"], (None, "keys")))
+        self._check_tls_listener(doc["_gateway"], bool(certificates))
         if self.ctx.errors:
             return None
         return Config(
@@ -224,12 +239,74 @@ class _DocumentBuilder:
             consumers=tuple(consumers),
             consumer_groups=tuple(groups),
             plugins=tuple(plugins),
+            certificates=tuple(certificates),
+            ca_certificates=tuple(ca_certificates),
             key_sets=tuple(key_sets),
             keys=tuple(keys),
-            gateway=_gateway_settings(doc["_gateway"]),
+            gateway=self._gateway_settings(doc["_gateway"], bool(certificates)),
             source=source,
             hash=config_hash(source),
         )
+
+    def _certificates(self, entries: list[tuple[Path, dict]],
+                      sni_entries: list[tuple[Path, dict]]) -> list[Certificate]:
+        """Certificate entities with their server names: those nested in
+        them and the top-level ``snis`` naming them. A name is served by one
+        certificate only."""
+        names: dict[int, list[str]] = {}
+        located: list[tuple[Path, str]] = []
+        for path, entry in entries:
+            names[id(entry)] = []
+            self.certificates.add((entry["id"],), entry)
+            for index, name in enumerate(entry["snis"] or ()):
+                names[id(entry)].append(name)
+                located.append((((path, "snis"), index), name))
+        for path, entry in sni_entries:
+            reference = entry["certificate"]
+            if isinstance(reference, dict):
+                reference = reference.get("id")
+            owner = self.certificates.resolve(reference, (path, "certificate"), self.ctx)
+            if owner is not None:
+                names[id(owner)].append(entry["name"])
+            located.append(((path, "name"), entry["name"]))
+        _check_unique(self.ctx, ((path, name.lower()) for path, name in located),
+                      _named("SNI"))
+        return [
+            Certificate(cert=entry["cert"], key=entry["key"], cert_alt=entry["cert_alt"],
+                        key_alt=entry["key_alt"], snis=tuple(names[id(entry)]),
+                        id=entry["id"], tags=_tuple(entry["tags"]))
+            for _, entry in entries
+        ]
+
+    def _ca_certificates(self, entries: list[tuple[Path, dict]]) -> list[CACertificate]:
+        ca_certificates = []
+        for _, entry in entries:
+            ca = CACertificate(cert=entry["cert"], id=entry["id"], tags=_tuple(entry["tags"]))
+            ca_certificates.append(ca)
+            self.ca_certificates.add((entry["id"],), ca)
+        return ca_certificates
+
+    def _certificate(self, entry: dict, path: Path) -> Certificate | None:
+        """The certificate entity a ``client_certificate: {id}`` names."""
+        found = self.certificates.resolve(entry["id"], (path, "id"), self.ctx)
+        if found is None:
+            return None
+        return Certificate(cert=found["cert"], key=found["key"], cert_alt=found["cert_alt"],
+                           key_alt=found["key_alt"], id=found["id"])
+
+    def _check_tls_listener(self, block: dict | None, has_certificates: bool) -> None:
+        tls = block["tls"] if block is not None else None
+        if tls is not None and tls["cert"] is None and not has_certificates:
+            self.ctx.error((None, "_gateway.tls"), "needs 'cert' and 'key' when the document "
+                           "has no certificates")
+
+    @staticmethod
+    def _gateway_settings(block: dict, has_certificates: bool) -> GatewaySettings:
+        settings = _gateway_settings(block)
+        if settings.tls is None and has_certificates:
+            # Kong serves its certificates on its TLS listener, 8443.
+            return dataclasses.replace(settings, tls=TLSSettings(listen=DEFAULT_TLS_LISTEN))
+        return settings
 
     def _keys(self, set_entries: list[tuple[Path, dict]],
               key_entries: list[tuple[Path, dict]]) -> tuple[list[KeySet], list[Key]]:
@@ -278,6 +355,7 @@ class _DocumentBuilder:
         names = []
         for path, entry in entries:
             name = _default_name(entry, path)
+            client_certificate = entry["client_certificate"]
             service = Service(
                 name=name,
                 protocol=entry["protocol"],
@@ -290,10 +368,21 @@ class _DocumentBuilder:
                 read_timeout=entry["read_timeout"],
                 tls_verify=entry["tls_verify"],
                 client_certificate=(
-                    (entry["client_certificate"]["cert"], entry["client_certificate"]["key"])
-                    if entry["client_certificate"] is not None else None
+                    (client_certificate["cert"], client_certificate["key"])
+                    if client_certificate is not None and client_certificate["id"] is None
+                    else None
                 ),
-                ca_certificates=_tuple(entry["ca_certificates"]),
+                client_certificate_pem=(
+                    self._certificate(client_certificate, (path, "client_certificate"))
+                    if client_certificate is not None and client_certificate["id"] is not None
+                    else None
+                ),
+                ca_certificates=tuple(ca for ca in entry["ca_certificates"] or ()
+                                      if not _is_uuid(ca)),
+                ca_certificates_pem=tuple(
+                    found.cert for index, ca in enumerate(entry["ca_certificates"] or ())
+                    if _is_uuid(ca) and (found := self.ca_certificates.resolve(
+                        ca, ((path, "ca_certificates"), index), self.ctx)) is not None),
                 id=entry["id"],
                 tags=_tuple(entry["tags"]),
                 enabled=entry["enabled"],
@@ -388,6 +477,10 @@ class _DocumentBuilder:
                     id=entry["id"],
                     tags=_tuple(entry["tags"]),
                     host_header=entry["host_header"],
+                    client_certificate_pem=(
+                        self._certificate(entry["client_certificate"],
+                                          (path, "client_certificate"))
+                        if entry["client_certificate"] is not None else None),
                 )
             )
         _check_unique(self.ctx, names, _named("upstream name"))

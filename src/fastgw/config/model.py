@@ -28,6 +28,28 @@ class PluginConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Certificate:
+    """Kong's ``certificates`` entity: a PEM certificate (chain) and its key,
+    optionally a second pair of another key type, and the server names it is
+    served for."""
+
+    cert: str
+    key: str
+    cert_alt: str | None = None
+    key_alt: str | None = None
+    snis: tuple[str, ...] = ()
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CACertificate:
+    cert: str  # one PEM certificate
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     name: str
     protocol: str  # "http" or "https"
@@ -41,6 +63,9 @@ class Service:
     tls_verify: bool | None = None
     client_certificate: tuple[str, str] | None = None  # (cert file, key file) shown to the upstream
     ca_certificates: tuple[str, ...] = ()  # PEM files trusted for the upstream instead of the system's
+    # The same, from Kong's certificates and ca_certificates entities (PEM text).
+    client_certificate_pem: Certificate | None = None
+    ca_certificates_pem: tuple[str, ...] = ()
     id: str | None = None
     tags: tuple[str, ...] = ()
     # False: as in Kong, the service's routes behave as if they did not exist;
@@ -95,6 +120,7 @@ class Upstream:
     id: str | None = None
     tags: tuple[str, ...] = ()
     host_header: str | None = None  # the Host sent to targets instead of the service's host
+    client_certificate_pem: Certificate | None = None  # shown to targets over TLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +249,8 @@ class Config:
     consumers: tuple[Consumer, ...] = ()
     consumer_groups: tuple[ConsumerGroup, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()  # every plugin, flattened, with its scope set
+    certificates: tuple[Certificate, ...] = ()
+    ca_certificates: tuple[CACertificate, ...] = ()
     key_sets: tuple[KeySet, ...] = ()
     keys: tuple[Key, ...] = ()  # top-level keys and those nested in key sets
     gateway: GatewaySettings = field(default_factory=GatewaySettings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import orjson
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
     load_pem_public_key,
@@ -59,3 +60,26 @@ def certificate_error(text: str) -> str | None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def pair_error(cert: str, key: str) -> str | None:
+    """Whether a PEM certificate (its first one: the leaf) and a PEM private
+    key belong together; both parse (checked separately)."""
+    try:
+        leaf = x509.load_pem_x509_certificates(cert.encode())[0]
+        private = load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError, IndexError):
+        return None  # the fields' own checks report it
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.PEM
+    if leaf.public_key().public_bytes(encoding, public) != \
+            private.public_key().public_bytes(encoding, public):
+        return "does not match key"
+    return None
+
+
+def single_certificate_error(text: str) -> str | None:
+    message = certificate_error(text)
+    if message is None and text.count("-----BEGIN CERTIFICATE-----") > 1:
+        return "please submit only one certificate at a time"
+    return message

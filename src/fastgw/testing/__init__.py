@@ -415,8 +415,9 @@ def log_entries(paths: os.PathLike | str | list, predicate: Callable[[dict], boo
         for path in files:
             if os.path.exists(path):
                 with open(path, "rb") as log:
-                    found += [entry for entry in map(orjson.loads, log.read().splitlines())
-                              if predicate(entry)]
+                    # Only whole lines: the worker may be writing the last one.
+                    lines = log.read().split(b"\n")[:-1]
+                found += [entry for entry in map(orjson.loads, lines) if predicate(entry)]
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

@@ -1,0 +1,158 @@
+"""TLS contexts: the proxy's certificates (``_gateway.tls`` files and Kong's
+``certificates`` entities with their SNIs) and what connections to upstreams
+trust and show.
+
+Certificates written in the document are PEM text, while Python's ``ssl``
+loads a certificate chain only from a file: each is written to a private
+temporary file, loaded and removed at once.
+
+The TLS listener keeps the context it started with; its ``sni_callback``
+hands each handshake the context of the current ``ServerCertificates``,
+which a config swap replaces, so certificates follow reloads as in Kong. A
+server name gets, as in Kong, the certificate of its exact SNI, else of a
+wildcard SNI (``*.example.com``, ``example.*``), else the default one:
+``_gateway.tls.cert`` when set, else the first certificate entity.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+
+from fastgw.config.model import Certificate, Config, Service, Upstream
+
+
+def _load_pem_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
+    handle, path = tempfile.mkstemp(prefix="fastgw-cert-", suffix=".pem")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(cert.rstrip("\n") + "\n" + key.rstrip("\n") + "\n")
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+
+
+def load_certificate(ctx: ssl.SSLContext, certificate: Certificate) -> None:
+    """A certificate entity's pair into ``ctx``, and its alternative pair
+    (OpenSSL keeps one certificate per key type)."""
+    _load_pem_pair(ctx, certificate.cert, certificate.key)
+    if certificate.cert_alt and certificate.key_alt:
+        _load_pem_pair(ctx, certificate.cert_alt, certificate.key_alt)
+
+
+def _server_context() -> ssl.SSLContext:
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+
+
+def _wildcard_matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:]) and len(name) > len(pattern) - 1
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1]) and len(name) > len(pattern) - 1
+    return False
+
+
+class ServerCertificates:
+    """One config version's certificates, by server name."""
+
+    __slots__ = ("default", "exact", "wildcards")
+
+    def __init__(self, config: Config) -> None:
+        self.exact: dict[str, ssl.SSLContext] = {}
+        self.wildcards: list[tuple[str, ssl.SSLContext]] = []
+        self.default: ssl.SSLContext | None = None
+        tls = config.gateway.tls
+        if tls is not None and tls.cert:
+            self.default = _server_context()
+            self.default.load_cert_chain(tls.cert, tls.key)
+            for entry in tls.sni:
+                ctx = _server_context()
+                ctx.load_cert_chain(entry["cert"], entry["key"])
+                self._add(entry["name"], ctx)
+        for certificate in config.certificates:
+            ctx = _server_context()
+            load_certificate(ctx, certificate)
+            if self.default is None:
+                self.default = ctx
+            for name in certificate.snis:
+                self._add(name, ctx)
+
+    def _add(self, name: str, ctx: ssl.SSLContext) -> None:
+        name = name.lower()
+        if "*" in name:
+            self.wildcards.append((name, ctx))
+        else:
+            self.exact.setdefault(name, ctx)
+
+    def for_name(self, server_name: str | None) -> ssl.SSLContext | None:
+        if server_name:
+            name = server_name.lower()
+            found = self.exact.get(name)
+            if found is not None:
+                return found
+            for pattern, ctx in self.wildcards:
+                if _wildcard_matches(pattern, name):
+                    return ctx
+        return self.default
+
+
+class ServerTLS:
+    """The TLS listener's context; ``update`` gives it a new config's
+    certificates."""
+
+    __slots__ = ("context", "certificates")
+
+    def __init__(self, config: Config) -> None:
+        self.certificates = ServerCertificates(config)
+        # The listener's own context holds the default certificate too, for
+        # a handshake the callback leaves alone.
+        self.context = self.certificates.default or _server_context()
+        self.context.sni_callback = self._pick
+
+    def update(self, config: Config) -> None:
+        self.certificates = ServerCertificates(config)
+
+    def _pick(self, sslobj: ssl.SSLObject, server_name: str | None,
+              _ctx: ssl.SSLContext) -> None:
+        chosen = self.certificates.for_name(server_name)
+        if chosen is not None and chosen is not sslobj.context:
+            sslobj.context = chosen
+
+
+def server_tls(config: Config) -> ServerTLS | None:
+    """The listener's TLS, None when the config serves no certificate."""
+    tls = config.gateway.tls
+    if tls is None or not (tls.cert or config.certificates):
+        return None
+    return ServerTLS(config)
+
+
+def upstream_tls_context(service: Service, upstream: Upstream | None = None) -> ssl.SSLContext:
+    """HTTPS upstreams are verified (against the service's CAs, else the
+    system's) unless the service says otherwise; a client certificate is
+    shown when the service has one, else when its upstream has one."""
+    ctx = ssl.create_default_context()
+    for cafile in service.ca_certificates:
+        ctx.load_verify_locations(cafile=cafile)
+    if service.ca_certificates_pem:
+        ctx.load_verify_locations(cadata="\n".join(service.ca_certificates_pem))
+    if service.tls_verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if service.client_certificate is not None:
+        cert, key = service.client_certificate
+        ctx.load_cert_chain(cert, key)
+    elif service.client_certificate_pem is not None:
+        load_certificate(ctx, service.client_certificate_pem)
+    elif upstream is not None and upstream.client_certificate_pem is not None:
+        load_certificate(ctx, upstream.client_certificate_pem)
+    return ctx
+
+
+def upstream_tls_key(service: Service, upstream: Upstream | None) -> tuple:
+    """What makes two upstream contexts the same (pools are shared by it)."""
+    return (service.tls_verify is not False, service.ca_certificates,
+            service.ca_certificates_pem, service.client_certificate,
+            service.client_certificate_pem,
+            upstream.client_certificate_pem if upstream is not None else None)
