@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("-c", "--config", required=True)
+    check.add_argument("--explain", action="store_true",
+                       help="for a refused config, say what to change, one line per error")
 
     from fastgw.mockllm import build_parser as mock_parser
 
@@ -41,10 +43,10 @@ def cmd_version() -> int:
     return 0 if status["loaded"] else 1
 
 
-def cmd_check(path: str) -> int:
+def cmd_check(path: str, explain: bool = False) -> int:
     from fastgw.config.loader import check_file
 
-    code, text = check_file(path)
+    code, text = check_file(path, explain)
     print(text, file=sys.stdout if code == 0 else sys.stderr)
     return code
 
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         return cmd_version()
     if args.command == "check":
-        return cmd_check(args.config)
+        return cmd_check(args.config, args.explain)
     if args.command == "run":
         return cmd_run(args)
     return 2

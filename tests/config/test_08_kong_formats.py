@@ -157,3 +157,87 @@ def test_a_nested_credential_naming_another_consumer_is_an_error():
         "consumers[0].keyauth_credentials[0].consumer: must name the consumer it is nested "
         "under",
     ]
+
+
+# --- what Kong accepts that fastgw used to refuse ---------------------------------
+
+
+def test_host_labels_have_no_length_bound_as_in_kong():
+    long_label = "a" * 64
+    doc = {"_format_version": "3.0",
+           "services": [{"name": "s", "host": f"{long_label}.example.com"}],
+           "upstreams": [{"name": f"{long_label}-pool"}]}
+    assert parse(doc).services[0].host == f"{long_label}.example.com"
+    for bad in ("ends-.example.com", "a..b", "under_score-"):
+        doc = {"_format_version": "3.0", "services": [{"name": "s", "host": bad}]}
+        assert errors_of(doc) == [f"services[0].host: invalid host '{bad}': expected a host "
+                                  "name or an IP address (no port)"]
+
+
+def test_regex_priority_above_2_31():
+    doc = {"_format_version": "3.0", "routes": [
+        {"name": "r", "paths": ["~/x"], "regex_priority": 2**31 + 5}]}
+    assert parse(doc).routes[0].regex_priority == 2**31 + 5
+
+
+# --- what fastgw refuses, saying why ------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    ("partials", [{"name": "p", "type": "redis-ee"}], "Kong Enterprise partials"),
+    ("_info", {"select_tags": ["a"]}, "decK's file metadata"),
+    ("_workspace", "default", "Kong Enterprise workspaces"),
+    ("_konnect", {"control_plane_name": "cp"}, "Konnect control-plane settings"),
+])
+def test_kong_only_keys_are_refused_with_the_reason(key, value, reason):
+    [error] = errors_of({"_format_version": "3.0", key: value})
+    assert error.startswith(f"{key}: not supported by fastgw: {reason}")
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("openid-connect", "plugin 'openid-connect' is a Kong Enterprise plugin, not part of "
+                       "fastgw; the closest fastgw plugin is jwt"),
+    ("oauth2", "plugin 'oauth2' is a Kong plugin fastgw does not implement: fastgw is not an "
+               "OAuth 2.0 authorization server; validate tokens with 'jwt'"),
+    ("no-such-plugin", "unknown plugin 'no-such-plugin'"),
+])
+def test_plugins_fastgw_lacks_are_named_for_what_they_are(name, message):
+    assert errors_of({"_format_version": "3.0", "plugins": [{"name": name}]}) == [
+        f"plugins[0].name: {message}"]
+
+
+def test_check_explain_says_what_to_change(tmp_path):
+    from fastgw.config.loader import check_file
+
+    path = tmp_path / "kong.yml"
+    path.write_text(
+        '_format_version: "3.0"\n'
+        "_workspace: default\n"
+        "services:\n"
+        "- name: s\n"
+        "  url: http://h\n"
+        "  tls_verify_depth: 2\n"
+        "  routes:\n"
+        "  - name: r\n"
+        "    paths: [/a]\n"
+        "    snis: [a.test]\n"
+        "    plugins:\n"
+        "    - name: key-auth\n"
+        "      config: {bogus: 1}\n"
+        "  - {name: r, paths: [/b], protocols: [tcp]}\n")
+    code, plain = check_file(path)
+    code_explained, explained = check_file(path, explain=True)
+    assert code == code_explained == 1
+    assert len(plain.splitlines()) == len(explained.splitlines()) == 6
+    assert explained.splitlines() == [
+        "_workspace: remove it (Kong Enterprise workspaces; fastgw has one configuration)",
+        "services[0].tls_verify_depth: not supported; remove it (verification uses the full "
+        "chain)",
+        "services[0].routes[0].snis: fastgw routes on HTTP attributes only; route by 'hosts' "
+        "instead",
+        "services[0].routes[0].plugins[0].config.bogus: remove 'bogus': fastgw has no such "
+        "field here",
+        "services[0].routes[1].protocols[0]: use one of: http, https",
+        "services[0].routes[1].name: make the route name 'r' unique (it is also at "
+        "services[0].routes[0].name); Kong refuses the duplicate too",
+    ]

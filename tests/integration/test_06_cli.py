@@ -43,3 +43,19 @@ def test_check_lists_every_error_with_its_path(tmp_path):
     assert any("strip_pth" in line for line in lines)
     assert any("no-such-plugin" in line for line in lines)
     assert all(": " in line for line in lines)
+
+
+def test_check_explain_prints_one_line_of_advice_per_error(tmp_path):
+    bad = {"_format_version": "3.0", "partials": [{"name": "p"}],
+           "plugins": [{"name": "rate-limiting-advanced"}]}
+    path = tmp_path / "kong.yml"
+    path.write_text(yaml.safe_dump(bad))
+    out = fastgw("check", "-c", str(path), "--explain")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "partials: remove it (Kong Enterprise partials (shared plugin settings); write the "
+        "settings into each plugin)",
+        "plugins[0].name: remove the plugin: plugin 'rate-limiting-advanced' is a Kong "
+        "Enterprise plugin, not part of fastgw; the closest fastgw plugin is rate-limiting "
+        "(local or Redis, sliding windows)",
+    ]

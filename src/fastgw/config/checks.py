@@ -11,8 +11,7 @@ import re
 
 from fastgw._core.router import python_regex
 
-_HOST_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+_HOSTNAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]+")
 _PORT_SUFFIX = re.compile(r":(\d{1,5})$")
 _PATH_FORBIDDEN = re.compile(r"[\s?#]")
 
@@ -25,8 +24,18 @@ JWT_ALGORITHMS = (
 )  # fmt: skip
 
 
+def is_hostname(text: str) -> bool:
+    """Kong's host names: letters, digits, '-' and '_' in each label, no
+    label empty or ending in '-', a final '.' allowed. Like Kong, no length
+    bound: DNS's 63 and 253 only matter to names resolved through DNS."""
+    if _HOSTNAME_CHARACTERS.fullmatch(text) is None:
+        return False
+    labels = (text[:-1] if text.endswith(".") else text).split(".")
+    return all(label and not label.endswith("-") for label in labels)
+
+
 def is_hostname_or_ip(text: str) -> bool:
-    if _HOSTNAME.fullmatch(text) is not None:
+    if is_hostname(text):
         return True
     try:
         ipaddress.ip_address(text)

@@ -26,7 +26,6 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from fastgw.config.checks import (
-    _HOSTNAME,
     _PATH_FORBIDDEN,
     JWT_ALGORITHMS,
     _check_port,
@@ -36,7 +35,9 @@ from fastgw.config.checks import (
     check_path,
     check_route_host,
     check_target,
+    is_hostname,
 )
+from fastgw.config.kong_only import KONG_ONLY_KEYS, unknown_plugin_message
 from fastgw.config.model import GatewaySettings, HealthChecks, HealthThresholds
 from fastgw.config.pem import (
     certificate_error,
@@ -104,7 +105,7 @@ def _check_upstream_name(value: str) -> str | None:
         return "Invalid name; no ip addresses allowed"
     if ":" in value:
         return "Invalid name; no port allowed"
-    if _HOSTNAME.fullmatch(value) is None:
+    if not is_hostname(value):
         return "Invalid name; must be a valid hostname"
     return None
 
@@ -122,7 +123,7 @@ def use_plugin_registry(schema_of: Callable[[object], Field | None]) -> None:
 
 def _check_plugin_name(value: str) -> str | None:
     if _plugin_schemas[0](value) is None:
-        return f"unknown plugin '{value}'"
+        return unknown_plugin_message(value)
     return None
 
 
@@ -292,7 +293,8 @@ ROUTE = _entity(
             description="Status sent when only the protocol does not match.",
         ),
         "regex_priority": Integer(
-            between=(-INT32_MAX, INT32_MAX),
+            # Kong's integers are Lua numbers: exact up to 2^53.
+            between=(-(2**53 - 1), 2**53 - 1),
             default=0,
             description="Among matching regex paths, the higher priority wins.",
         ),
@@ -1179,6 +1181,20 @@ GATEWAY = Record(
 # --- the document --------------------------------------------------------------
 
 
+class _Refused(Field):
+    """A Kong key fastgw does not support: always an error saying why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(description=reason)
+        self.reason = reason
+
+    def _coerce(self, value: Any, path: Path, ctx: Validation) -> Any:
+        ctx.error(path, f"not supported by fastgw: {self.reason}")
+        return INVALID
+
+
 class _FormatVersion(String):
     """``_format_version`` with a hint for the common unquoted ``3.0``."""
 
@@ -1216,6 +1232,7 @@ DOCUMENT = Record(
         "keys": Array(KEY, default=(), description="Keys (JWK or PEM)."),
         "_gateway": GATEWAY,
     },
-    ignored={name: _ENTITY_ANNOTATIONS[name] for name in ("_comment", "_ignore")},
+    ignored={**{name: _ENTITY_ANNOTATIONS[name] for name in ("_comment", "_ignore")},
+             **{name: _Refused(reason) for name, reason in KONG_ONLY_KEYS.items()}},
     description="A declarative configuration document.",
 )

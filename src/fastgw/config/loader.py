@@ -65,6 +65,7 @@ from fastgw.config.entities import (
     TLS,
     vault_prefixes,
 )
+from fastgw.config.explain import explain as explain_error
 from fastgw.config.migrations import migrated_document
 from fastgw.config.model import (
     CACertificate,
@@ -810,11 +811,13 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def check_file(path: str | os.PathLike) -> tuple[int, str]:
-    """What ``fastgw check -c FILE`` prints, and its exit code."""
+def check_file(path: str | os.PathLike, explain: bool = False) -> tuple[int, str]:
+    """What ``fastgw check -c FILE [--explain]`` prints, and its exit code."""
     try:
         config = load_config(path)
     except ConfigError as exc:
+        if explain:
+            return 1, "\n".join(explain_error(error) for error in exc.errors)
         return 1, "\n".join(exc.errors)
     counts = ", ".join(
         _plural(len(items), noun)

@@ -30,6 +30,15 @@ def test_a_provider_may_have_several_windows():
     assert [w["window_size"] for w in config["llm_providers"]] == [60, 3600]
 
 
+def test_kong_s_lists_of_windows_are_one_limit_each():
+    # Kong's documented form: one entry per provider, a list per field.
+    kong = {"name": "openai", "limit": [100, 1000], "window_size": [60, 3600]}
+    config = parse_config(doc({"llm_providers": [kong]})).plugins[0].config
+    assert config["llm_providers"] == [
+        {"name": "openai", "limit": 100, "window_size": 60},
+        {"name": "openai", "limit": 1000, "window_size": 3600}]
+
+
 @pytest.mark.parametrize(("config", "path", "message"), [
     ({"llm_providers": [OPENAI_MINUTE, OPENAI_MINUTE]}, "llm_providers[1]",
      "two limits for window_size 60"),
@@ -45,6 +54,14 @@ def test_a_provider_may_have_several_windows():
     ({"llm_providers": [{**OPENAI_MINUTE, "limit": 0}]}, "llm_providers[0].limit",
      "greater than 0"),
     ({"llm_providers": [], "budget": {"day": -1}}, "budget.day", "greater than 0"),
+    ({"llm_providers": [{**OPENAI_MINUTE, "limit": [10, 20]}]}, "llm_providers[0]",
+     "limit and window_size need as many values each"),
+    ({"llm_providers": [{**OPENAI_MINUTE, "limit": [10, -1], "window_size": [1, 2]}]},
+     "llm_providers[0].limit[1]", "greater than 0"),
+    ({"llm_providers": [{**OPENAI_MINUTE, "limit": 5, "window_size": [60, 60]}]},
+     "llm_providers[0]", "limit and window_size need as many values each"),
+    ({"llm_providers": [{**OPENAI_MINUTE, "limit": [5, 6], "window_size": [60, 60]}]},
+     "llm_providers[0]", "two limits for window_size 60"),
 ])
 def test_bad_configs_name_the_path(config, path, message):
     with pytest.raises(ConfigError) as failure:

@@ -12,10 +12,14 @@ and ``request_prompt_count_function`` are refused.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastgw.config.checks import check_path
 from fastgw.config.schema import (
+    INVALID,
     Array,
     Boolean,
+    Field,
     Number,
     Path,
     Record,
@@ -33,32 +37,73 @@ def _positive(value: float) -> str | None:
     return "value must be greater than 0" if value <= 0 else None
 
 
+class _NumberOrNumbers(Field):
+    """Kong's form is a list, one value per window (``limit: [100, 1000]``);
+    a single number is one window. Each value must be above 0."""
+
+    __slots__ = ()
+
+    def _coerce(self, value: Any, path: Path, ctx: Validation) -> Any:
+        values = value if type(value) is list else [value]
+        if not values:
+            ctx.error(path, "at least one value is needed")
+            return INVALID
+        for index, item in enumerate(values):
+            where = (path, index) if type(value) is list else path
+            if type(item) not in (int, float):
+                ctx.error(where, "expected a number")
+                return INVALID
+            if item <= 0:
+                ctx.error(where, "value must be greater than 0")
+                return INVALID
+        return values
+
+
 LLM_PROVIDER = Record(
     {
         "name": String(required=True, one_of=PROVIDERS,
-                       description="The provider whose calls this limit counts."),
-        "window_size": Number(required=True, check=_positive,
-                              description="The window's length, in seconds."),
-        "limit": Number(required=True, check=_positive,
-                        description="What calls to the provider may use per window: tokens, "
-                        "or money with tokens_count_strategy 'cost'."),
+                       description="The provider whose calls these limits count."),
+        "window_size": _NumberOrNumbers(
+            required=True,
+            description="The windows' lengths, in seconds (a list, or one number)."),
+        "limit": _NumberOrNumbers(
+            required=True,
+            description="What calls to the provider may use per window, in the order of "
+            "window_size: tokens, or money with tokens_count_strategy 'cost'."),
     },
-    description="One limit of one provider.",
+    validator=lambda entry, path, ctx: _pair_windows(entry, path, ctx),
+    description="The limits of one provider, one per window.",
 )
+
+
+def _pair_windows(entry: dict, path: Path, ctx: Validation) -> None:
+    if len(entry["limit"]) != len(entry["window_size"]):
+        ctx.error(path, "limit and window_size need as many values each")
+
+
+def _one_limit_per_window(config: dict) -> None:
+    """Kong's entries (several windows each) as one entry per window, the
+    form the plugin counts with."""
+    config["llm_providers"] = [
+        {"name": entry["name"], "limit": limit, "window_size": window}
+        for entry in config["llm_providers"] or ()
+        for limit, window in zip(entry["limit"], entry["window_size"], strict=True)
+    ]
 
 
 def _check(config: dict, path: Path, ctx: Validation) -> None:
     seen: set[tuple[str, float]] = set()
     for index, entry in enumerate(config["llm_providers"] or ()):
-        key = (entry["name"], entry["window_size"])
-        if key in seen:
-            ctx.error(((path, "llm_providers"), index),
-                      f"Provider '{entry['name']}' has two limits for window_size "
-                      f"{entry['window_size']:g}")
-        seen.add(key)
+        for window in entry["window_size"]:
+            if (entry["name"], window) in seen:
+                ctx.error(((path, "llm_providers"), index),
+                          f"Provider '{entry['name']}' has two limits for window_size "
+                          f"{window:g}")
+            seen.add((entry["name"], window))
         if entry["name"] == "requestPrompt":
             ctx.error((((path, "llm_providers"), index), "name"),
                       "'requestPrompt' needs a Lua count function: not supported by fastgw")
+    _one_limit_per_window(config)
     if not config["llm_providers"] and not any(config["budget"].values()):
         ctx.error((path, "llm_providers"), "at least one limit (or a budget) is needed")
     if config["request_prompt_count_function"] is not None:
