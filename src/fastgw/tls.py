@@ -20,6 +20,7 @@ import os
 import ssl
 import tempfile
 
+from fastgw._core.client_connection import SNI_ATTRIBUTE
 from fastgw.config.model import Certificate, Config, Service, Upstream
 
 
@@ -115,6 +116,8 @@ class ServerTLS:
 
     def _pick(self, sslobj: ssl.SSLObject, server_name: str | None,
               _ctx: ssl.SSLContext) -> None:
+        # Routes with snis match on it (the connection reads it from here).
+        setattr(sslobj, SNI_ATTRIBUTE, server_name)
         chosen = self.certificates.for_name(server_name)
         if chosen is not None and chosen is not sslobj.context:
             sslobj.context = chosen

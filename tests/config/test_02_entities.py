@@ -141,8 +141,8 @@ def test_a_route_with_only_methods_or_only_headers_is_valid():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "services[0].routes[0]: must set at least one of 'paths', 'hosts', 'methods', 'headers'"),
-        ({"paths": []}, "services[0].routes[0]: must set at least one of 'paths', 'hosts', 'methods', 'headers'"),
+        ({}, "services[0].routes[0]: must set at least one of 'paths', 'hosts', 'methods', 'headers', 'snis'"),
+        ({"paths": []}, "services[0].routes[0]: must set at least one of 'paths', 'hosts', 'methods', 'headers', 'snis'"),
         ({"paths": ["~/a(b"]}, "services[0].routes[0].paths[0]: invalid regex '/a(b': missing ), unterminated subpattern at position 2"),
         ({"paths": ["v1"]}, "services[0].routes[0].paths[0]: should start with: / (fixed path) or ~/ (regex path)"),
         ({"paths": ["/a b"]}, "services[0].routes[0].paths[0]: must not contain whitespace, '?' or '#'"),
@@ -156,7 +156,8 @@ def test_a_route_with_only_methods_or_only_headers_is_valid():
         ({"paths": ["/"], "https_redirect_status_code": 303}, "services[0].routes[0].https_redirect_status_code: expected one of: 426, 301, 302, 307, 308"),
         ({"paths": ["/"], "path_handling": "v2"}, "services[0].routes[0].path_handling: expected one of: v0, v1"),
         ({"paths": ["/"], "strip_path": "yes"}, "services[0].routes[0].strip_path: expected a boolean"),
-        ({"paths": ["/"], "snis": ["a"]}, "services[0].routes[0].snis: unknown field"),
+        ({"paths": ["/"], "snis": ["a"], "protocols": ["http"]}, "services[0].routes[0].snis: 'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"),
+        ({"paths": ["/"], "snis": ["*.a.test"]}, "services[0].routes[0].snis[0]: invalid SNI '*.a.test': expected a host name (no port, no wildcard)"),
     ],
 )  # fmt: skip
 def test_route_errors(fields, message):

@@ -220,7 +220,7 @@ def test_check_explain_says_what_to_change(tmp_path):
         "  routes:\n"
         "  - name: r\n"
         "    paths: [/a]\n"
-        "    snis: [a.test]\n"
+        "    sources: [{ip: 10.0.0.1}]\n"
         "    plugins:\n"
         "    - name: key-auth\n"
         "      config: {bogus: 1}\n"
@@ -233,8 +233,7 @@ def test_check_explain_says_what_to_change(tmp_path):
         "_workspace: remove it (Kong Enterprise workspaces; fastgw has one configuration)",
         "services[0].tls_verify_depth: not supported; remove it (verification uses the full "
         "chain)",
-        "services[0].routes[0].snis: fastgw routes on HTTP attributes only; route by 'hosts' "
-        "instead",
+        "services[0].routes[0].sources: fastgw has no stream (TCP/TLS) routes; remove it",
         "services[0].routes[0].plugins[0].config.bogus: remove 'bogus': fastgw has no such "
         "field here",
         "services[0].routes[1].protocols[0]: use one of: http, https",

@@ -105,7 +105,7 @@ def test_each_path_of_a_route_is_ranked_on_its_own(core_module):
 @pytest.mark.parametrize("fields", [{}, {"headers": (("host", ("a.test",)),)}])
 def test_route_without_any_attribute_is_rejected(core_module, fields):
     # A Host header rule does not count: Kong routes on Host only through `hosts`.
-    with pytest.raises(ValueError, match="has no paths, hosts, methods or headers"):
+    with pytest.raises(ValueError, match="has no paths, hosts, methods, headers or snis"):
         build(core_module, route("empty", **fields))
 
 
@@ -600,3 +600,16 @@ def test_one_thousand_host_routes(core_module):
         assert matched(router, b"/v1/chat", method=b"GET", host=host) == "fallback"
         assert matched(router, b"/v2", method=b"POST", host=host) == "fallback"
     assert matched(router, b"/v1", method=b"POST", host=b"svc1000.example.com") == "fallback"
+
+
+def test_snis_match_the_tls_server_name_of_https_requests(core_module):
+    sni = core_module.SNI_KEY
+    router = build(core_module, route("any", paths=("/",)),
+                   route("a-only", paths=("/",), snis=("a.test",)))
+    assert sni in router.header_names
+    assert matched(router, b"/x", headers={sni: b"a.test"}) == "a-only"
+    assert matched(router, b"/x", headers={sni: b"b.test"}) == "any"
+    assert matched(router, b"/x", headers={sni: b""}) == "any"   # no name sent
+    # Kong does not check plain HTTP requests (no server name at all) against snis.
+    assert matched(router, b"/x", headers={}) == "a-only"
+    assert matched(router, b"/x") == "a-only"

@@ -124,3 +124,24 @@ def test_certificates_alone_open_kong_s_tls_listener(ca):
     assert config.gateway.tls.listen == "0.0.0.0:8443" and config.gateway.tls.cert is None
     assert errors({"_gateway": {"tls": {"listen": "127.0.0.1:8443"}}}) == [
         "_gateway.tls: needs 'cert' and 'key' when the document has no certificates"]
+
+
+def test_route_snis_route_https_requests_by_server_name(ca, upstream):
+    cert = ca.issue("names", ["a.test", "b.test"])
+    tls_port = free_port()
+    doc = service_doc(upstream.port, routes=[
+        {"name": "fallback", "paths": ["/"]},
+        {"name": "a-only", "paths": ["/"], "snis": ["a.test"], "plugins": [
+            {"name": "request-termination",
+             "config": {"status_code": 200, "message": "a.test only"}}]}])
+    doc["certificates"] = [{**pem(cert), "snis": ["a.test", "b.test"]}]
+    doc["_gateway"] = {"tls": {"listen": f"127.0.0.1:{tls_port}"}}
+    with GatewayProcess(doc) as gw:
+        data, _ = https_get(tls_port, "a.test", str(ca.path), "/x")
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"message":"a.test only"}')
+        before = len(upstream.requests)
+        data, _ = https_get(tls_port, "b.test", str(ca.path), "/x")
+        assert data.startswith(b"HTTP/1.1 200") and len(upstream.requests) == before + 1
+        # Plain HTTP is not checked against snis (Kong's rule): a-only matches.
+        status, _, body = gw.request("GET", "/x")
+        assert (status, body) == (200, b'{"message":"a.test only"}')

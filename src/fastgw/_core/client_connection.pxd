@@ -19,6 +19,7 @@ cdef class ClientConnection:
     cdef bytes peer_ip
     cdef bytes local_port
     cdef bytes scheme
+    cdef bytes sni                      # TLS server name (b"" if none sent); None: plain HTTP
     cdef double idle_since              # ms; 0 while a request is in progress
     cdef double head_started            # ms; 0 when not reading a head
     cdef bint closing

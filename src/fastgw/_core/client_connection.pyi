@@ -5,6 +5,8 @@ import asyncio
 
 from fastgw._core.gateway import Gateway
 
+SNI_ATTRIBUTE: str
+
 class ClientConnection(asyncio.Protocol):
     """One downstream connection. What the plugin runner calls on it is written
     down once, as fastgw.plugins.core_api.CoreClient."""

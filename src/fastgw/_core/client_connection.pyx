@@ -35,7 +35,11 @@ from fastgw._core.wire cimport (
     connection_tokens, error_body,
 )
 
-from fastgw._core.router import MalformedTarget
+from fastgw._core.router import SNI_KEY, MalformedTarget
+
+# Where fastgw.tls's SNI callback leaves the server name a client asked for
+# on the handshake's SSL object (server side, ssl gives no other way to it).
+SNI_ATTRIBUTE = "fastgw_server_name"
 from fastgw._core.wire import (
     MSG_BAD_REQUEST, MSG_BAD_UPSTREAM, MSG_EXPECTATION, MSG_HEADERS_TOO_LARGE,
     MSG_HTTPS_REQUIRED, MSG_NO_PEER, MSG_NO_ROUTE, MSG_NOT_ALLOWED, MSG_OVERLOADED,
@@ -85,6 +89,7 @@ cdef class ClientConnection:
         self.pending = deque()
         self.wbuf = WriteBuffer()
         self.peer_ip = b""
+        self.sni = None
         self.local_port = b""
 
     # -- asyncio protocol ---------------------------------------------------
@@ -98,6 +103,11 @@ cdef class ClientConnection:
         sock = transport.get_extra_info("sockname")
         if sock and len(sock) >= 2:
             self.local_port = str(sock[1]).encode()
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            # The handshake is done: the name the listener's SNI callback saw.
+            name = getattr(ssl_object, SNI_ATTRIBUTE, None)
+            self.sni = name.lower().encode("idna") if name else b""
         self.idle_since = now_ms()
         self.gw.clients.add(self)
         if len(self.gw.clients) > self.gw.limits.max_connections:
@@ -402,6 +412,10 @@ cdef class ClientConnection:
         if self.gw.shedding:
             self.respond_local(503, MSG_OVERLOADED, True)
             return
+        if self.sni is not None and self.gw.route_on_sni:
+            if req.match_headers is None:
+                req.match_headers = {}
+            req.match_headers[SNI_KEY] = self.sni
         try:
             if self.gw.compiled_router is not None:
                 # PERF: a C call into the compiled trie, no Python method lookup.

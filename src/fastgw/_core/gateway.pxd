@@ -139,6 +139,7 @@ cdef class Gateway:
     cdef readonly object router
     cdef Router compiled_router                 # the same, for C-level calls (or None)
     cdef readonly object match_header_names   # frozenset or None
+    cdef readonly bint route_on_sni             # some route matches on the TLS server name
     cdef readonly Limits limits
     cdef readonly dict pools
     cdef readonly set clients

@@ -98,6 +98,7 @@ class Gateway:
     loop: asyncio.AbstractEventLoop
     router: Any
     match_header_names: frozenset[bytes] | None
+    route_on_sni: bool
     limits: Limits
     pools: dict[Any, UpstreamPool]
     clients: set[Any]

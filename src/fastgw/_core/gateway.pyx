@@ -18,6 +18,7 @@ from fastgw._core.upstream_connection cimport UpstreamConnection, UpstreamPool
 from fastgw._core.upstream_runtime cimport UpstreamRuntime
 from fastgw._core.wire cimport now_ms
 
+from fastgw._core.router import SNI_KEY
 from fastgw._core.wire import MSG_UPSTREAM_TIMEOUT, resident_bytes
 
 cdef object TimeoutError_ = asyncio.TimeoutError
@@ -153,6 +154,7 @@ cdef class Gateway:
         """Swap the routing table; requests already routed keep theirs."""
         names = router.header_names
         self.match_header_names = frozenset(names) if names else None
+        self.route_on_sni = SNI_KEY in names
         self.router = router
         self.compiled_router = router if isinstance(router, Router) else None
 

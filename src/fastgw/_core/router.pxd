@@ -4,7 +4,7 @@
 
 cimport cython
 
-cdef int _HOST, _HEADER, _URI, _METHOD
+cdef int _HOST, _HEADER, _URI, _METHOD, _SNI
 cdef int _WILDCARD_HOST_PORT, _PLAIN_HOSTS_ONLY, _REGEX_URI
 cdef int _PATH_NONE, _PATH_PREFIX, _PATH_REGEX
 cdef Py_ssize_t _NO_RANK
@@ -87,6 +87,7 @@ cdef class _Entry:
     cdef readonly object regex
     cdef readonly unsigned long long method_mask
     cdef readonly tuple header_rules
+    cdef readonly frozenset snis
     cdef readonly bint strip_path
     cdef readonly bint path_v1
     cdef readonly bytes base
@@ -94,6 +95,7 @@ cdef class _Entry:
     cdef readonly bytes base_slash
     cdef readonly bint base_ends_slash
 
+    @cython.locals(sni=bytes)
     cdef bint accepts(self, unsigned long long method_bit, dict headers) except -1
 
     @cython.locals(req_ends_slash=bint, offset=Py_ssize_t, postfix_empty=bint,

@@ -39,10 +39,15 @@ _HOST = 0x40
 _HEADER = 0x20
 _URI = 0x10
 _METHOD = 0x08
+_SNI = 0x04
 # Kong's MATCH_SUBRULES bits, compared as one number.
 _WILDCARD_HOST_PORT = 0x04
 _PLAIN_HOSTS_ONLY = 0x02
 _REGEX_URI = 0x01
+
+# The TLS server name of an HTTPS request, among the headers routes match on:
+# a name no client header can have (":" is not a token character).
+SNI_KEY = b":sni"
 
 _PATH_NONE = 0
 _PATH_PREFIX = 1
@@ -364,6 +369,8 @@ class _Entry:
         self.payload = payload
         self.method_mask = method_mask
         self.header_rules = header_rules
+        self.snis = frozenset(name.encode("idna") for name in route.snis) \
+            if route.snis else None
         # ``prefix`` starts every path the entry can match: it is the entry's
         # key in the trie (b"" for a route without paths, which sits at the root).
         self.regex = None
@@ -388,6 +395,12 @@ class _Entry:
     def accepts(self, method_bit, headers):
         if not (self.method_mask & method_bit):
             return False
+        if self.snis is not None and headers is not None:
+            # Only HTTPS requests carry SNI_KEY (b"" when the client sent no
+            # name); Kong does not check plain HTTP ones against snis.
+            sni = headers.get(SNI_KEY)
+            if sni is not None and sni not in self.snis:
+                return False
         return self.header_rules is None or _headers_match(self.header_rules, headers)
 
     def upstream_path(self, url, path, path_len, query_start, normalized, matched_end):
@@ -692,6 +705,8 @@ def _sort_key(route, path, header_count, creation):
             uri_length = len(path.encode())
     if route.methods:
         category |= _METHOD
+    if route.snis:
+        category |= _SNI
     weight = bin(category).count("1")
     return (-weight, -category, -submatch, -header_count, -regex_priority, -uri_length, creation)
 
@@ -703,8 +718,9 @@ def _ranked_entries(entries, method_bits, pause):
         if pause is not None:
             pause()
         rules = _header_rules(route)
-        if not (route.paths or route.hosts or route.methods or rules):
-            raise ValueError(f"route {route.name!r} has no paths, hosts, methods or headers")
+        if not (route.paths or route.hosts or route.methods or rules or route.snis):
+            raise ValueError(f"route {route.name!r} has no paths, hosts, methods, headers "
+                             "or snis")
         if route.methods:
             mask = 0
             for method in route.methods:
@@ -751,6 +767,8 @@ class Router:
         for entry in ranked:
             if entry.header_rules is not None:
                 names.update(rule.name for rule in entry.header_rules)
+            if entry.snis is not None:
+                names.add(SNI_KEY)
             if not entry.route.hosts:
                 hostless.append(entry)
                 continue

@@ -30,6 +30,8 @@ class RouteMatch:
 def python_regex(pattern: str) -> str:
     """A Kong (PCRE) path regex in Python's dialect (named groups)."""
 
+SNI_KEY: bytes
+
 class MalformedTarget(ValueError):
     """The request-target cannot be routed as sent (a 400)."""
 

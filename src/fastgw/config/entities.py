@@ -252,8 +252,20 @@ def _plugins() -> Array:
 
 
 def _check_route(route: dict, path: Path, ctx: Validation) -> None:
-    if not (route["paths"] or route["hosts"] or route["methods"] or route["headers"]):
-        ctx.error(path, "must set at least one of 'paths', 'hosts', 'methods', 'headers'")
+    if not (route["paths"] or route["hosts"] or route["methods"] or route["headers"]
+            or route["snis"]):
+        ctx.error(path, "must set at least one of 'paths', 'hosts', 'methods', 'headers', "
+                  "'snis'")
+    if route["snis"] and "https" not in route["protocols"]:
+        # Kong's wording (fastgw has only the https one of those protocols).
+        ctx.error((path, "snis"), "'snis' can only be set when 'protocols' is 'grpcs', "
+                  "'https', 'tls' or 'tls_passthrough'")
+
+
+def _check_sni(value: str) -> str | None:
+    if "*" in value or ":" in value or not is_hostname(value):
+        return f"invalid SNI '{value}': expected a host name (no port, no wildcard)"
+    return None
 
 
 ROUTE = _entity(
@@ -281,6 +293,11 @@ ROUTE = _entity(
         "paths": Array(
             String(check=check_route_path, description="A prefix, or a regex after '~'."),
             description="Request path prefixes (or '~' regexes) the route matches.",
+        ),
+        "snis": Set(
+            String(check=_check_sni, description="A TLS server name."),
+            description="TLS server names the route matches over HTTPS (plain HTTP requests "
+            "are not checked, as in Kong).",
         ),
         "headers": Map(
             _header_name("A request header name.", check=_check_route_header_name),

@@ -14,7 +14,6 @@ from fastgw.config.kong_only import KONG_ONLY_KEYS
 
 # Kong fields fastgw refuses as unknown, by name, with what to do instead.
 KONG_FIELDS = {
-    "snis": "fastgw routes on HTTP attributes only; route by 'hosts' instead",
     "sources": "fastgw has no stream (TCP/TLS) routes; remove it",
     "destinations": "fastgw has no stream (TCP/TLS) routes; remove it",
     "tls_verify_depth": "not supported; remove it (verification uses the full chain)",

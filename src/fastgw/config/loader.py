@@ -425,6 +425,7 @@ class _DocumentBuilder:
                 hosts=_tuple(entry["hosts"]),
                 methods=_tuple(entry["methods"]),
                 headers=_route_headers(entry["headers"]),
+                snis=tuple(name.lower() for name in entry["snis"] or () if name is not None),
                 protocols=_tuple(entry["protocols"]),
                 strip_path=entry["strip_path"],
                 preserve_host=entry["preserve_host"],

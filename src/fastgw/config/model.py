@@ -81,6 +81,7 @@ class Route:
     hosts: tuple[str, ...] = ()  # may contain one leading or trailing "*"
     methods: tuple[str, ...] = ()  # upper case
     headers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (lower-case name, values)
+    snis: tuple[str, ...] = ()  # TLS server names an HTTPS request must have come with
     protocols: tuple[str, ...] = ("http", "https")
     strip_path: bool = True
     preserve_host: bool = False
