@@ -33,7 +33,7 @@ system-deps:
 
 run: compile
 	@echo "mock LLM on 127.0.0.1:9000, gateway on :8000, admin on 127.0.0.1:8001 (Ctrl-C stops both)"
-	@$(PY) -m fastgw mock-llm --port 9000 & MOCK=$$!; \
+	@$(PY) -m fastgw mock-llm --port 9000 --latency-ms 40 --tokens-per-s 200 & MOCK=$$!; \
 		trap "kill $$MOCK 2>/dev/null" EXIT INT TERM; \
 		$(PY) -m fastgw run -c examples/quickstart.yaml
 

@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--explain", action="store_true",
                        help="for a refused config, say what to change, one line per error")
 
+    push = sub.add_parser("push", help="apply one config on several instances, all or none")
+    push.add_argument("-c", "--config", required=True)
+    push.add_argument("--to", nargs="+", required=True, metavar="URL",
+                      help="admin API URLs of the instances (http://host:8001 ...)")
+    push.add_argument("--admin-token", help="their Kong-Admin-Token (default: "
+                      "$FASTGW_ADMIN_TOKEN)")
+
     from fastgw.mockllm import build_parser as mock_parser
 
     mock_parser(sub)
@@ -92,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_version()
     if args.command == "check":
         return cmd_check(args.config, args.explain)
+    if args.command == "push":
+        from fastgw.admin.push import cmd_push
+
+        code, text = cmd_push(args.config, args.to, args.admin_token)
+        print(text, file=sys.stdout if code == 0 else sys.stderr)
+        return code
     if args.command == "run":
         return cmd_run(args)
     return 2

@@ -62,6 +62,7 @@ class Supervisor:
         self.stopping = False
         self.started_at = time.time()
         self.reloads = 0
+        self.previous_source: dict | None = None  # the config before the last swap
         self.last_swap_stall_ms = 0.0  # the longest event-loop stall of a worker in the last swap
         self.swap_lock = asyncio.Lock()
         self.admin_server = None
@@ -141,17 +142,35 @@ class Supervisor:
 
     # -- config -------------------------------------------------------------
 
+    def check(self, doc: dict) -> tuple[Config | None, list[str]]:
+        """``doc`` as the config it would become here, or the errors that
+        would refuse it (a reload that needs a restart included)."""
+        try:
+            config = parse_config(doc)
+        except ConfigError as exc:
+            return None, exc.errors
+        config = with_overrides(config, self.overrides)
+        refused = self.restart_only_changes(config)
+        return (None, refused) if refused else (config, [])
+
+    async def revert(self, expected_hash: str) -> tuple[bool, list[str]]:
+        """Go back to the config before the last swap, if the running one is
+        still ``expected_hash`` (what ``fastgw push`` undoes after a fleet
+        refused a config halfway)."""
+        if self.config.hash != expected_hash:
+            return False, [f"hash: the running config is {self.config.hash}, not "
+                           f"{expected_hash}; nothing reverted"]
+        if self.previous_source is None:
+            return False, ["hash: no earlier config to go back to"]
+        return await self.swap(self.previous_source)
+
     async def swap(self, doc: dict) -> tuple[bool, list[str]]:
         """Validate ``doc`` and give it to every worker; nothing changes on error."""
         async with self.swap_lock:
-            try:
-                config = parse_config(doc)
-            except ConfigError as exc:
-                return False, exc.errors
-            config = with_overrides(config, self.overrides)
-            refused = self.restart_only_changes(config)
-            if refused:
-                log.error("config swap refused: %s", refused)
+            config, refused = self.check(doc)
+            if config is None:
+                if refused:
+                    log.error("config swap refused: %s", refused)
                 return False, refused
             results = await asyncio.gather(
                 *(h.request({"op": "config", "doc": config.source, "overrides": self.overrides})
@@ -167,6 +186,7 @@ class Supervisor:
             if errors:
                 log.error("config swap failed on a worker: %s", errors)
                 return False, errors
+            self.previous_source = self.config.source
             self.config = config
             self.reloads += 1
             self.last_swap_stall_ms = max((r.get("stall_ms") or 0.0) for r in results

@@ -38,6 +38,12 @@ class AdminApp:
             if req.method == "POST":
                 return await self.post_config(req)
             return method_not_allowed()
+        if path in ("/config/check", "/config/revert"):
+            if req.method != "POST":
+                return method_not_allowed()
+            if path == "/config/check":
+                return await self.check_config(req)
+            return await self.revert_config(req)
         if path == "/metrics":
             if req.method != "GET":
                 return method_not_allowed()
@@ -71,23 +77,9 @@ class AdminApp:
         return AdminResponse(404, {"message": "Not found"})
 
     async def post_config(self, req: AdminRequest) -> AdminResponse:
-        from fastgw.config.loader import ConfigError, decode_yaml
-
-        ctype = req.headers.get("content-type", "")
-        try:
-            if "yaml" in ctype:
-                doc = decode_yaml(req.body)
-            else:
-                doc = orjson.loads(req.body)
-        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-            return AdminResponse(400, {"message": "invalid config document",
-                                       "errors": [f"body: {exc}"]})
-        except ConfigError as exc:
-            return AdminResponse(400, {"message": "invalid config document",
-                                       "errors": [f"body: {error}" for error in exc.errors]})
-        if not isinstance(doc, dict):
-            return AdminResponse(400, {"message": "invalid config document",
-                                       "errors": ["body: expected an object"]})
+        doc = request_document(req)
+        if isinstance(doc, AdminResponse):
+            return doc
         ok, errors = await self.sup.swap(doc)
         if not ok:
             return AdminResponse(400, {"message": "declarative config is invalid",
@@ -95,6 +87,30 @@ class AdminApp:
         return AdminResponse(201, {"message": "config swapped", "hash": self.sup.config.hash,
                                    "stall_ms": self.sup.last_swap_stall_ms})
 
+    async def check_config(self, req: AdminRequest) -> AdminResponse:
+        """Validate a document as POST /config would, without applying it."""
+        doc = request_document(req)
+        if isinstance(doc, AdminResponse):
+            return doc
+        config, errors = self.sup.check(doc)
+        if config is None:
+            return AdminResponse(400, {"message": "declarative config is invalid",
+                                       "errors": errors})
+        return AdminResponse(200, {"message": "config valid", "hash": config.hash})
+
+    async def revert_config(self, req: AdminRequest) -> AdminResponse:
+        """Back to the config before the last swap, when the running one has
+        the hash the body names: ``{"hash": "..."}``."""
+        try:
+            body = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("hash"), str):
+            return AdminResponse(400, {"message": "expected {\"hash\": \"<running hash>\"}"})
+        ok, errors = await self.sup.revert(body["hash"])
+        if not ok:
+            return AdminResponse(409, {"message": "config not reverted", "errors": errors})
+        return AdminResponse(201, {"message": "config reverted", "hash": self.sup.config.hash})
     async def upstream_health(self, name: str) -> AdminResponse:
         """Kong's target list with health; a target is as unhealthy as the
         worst worker sees it, and each worker's own view is listed too."""
@@ -108,6 +124,26 @@ class AdminApp:
             return AdminResponse(503, {"message": "no worker answered"})
         data = [{**target, "upstream": {"name": name}} for target in targets]
         return AdminResponse(200, {"data": data, "total": len(data)})
+
+
+def request_document(req: AdminRequest) -> dict | AdminResponse:
+    """The declarative document of a request's body (JSON, or YAML by its
+    Content-Type), or the 400 answer saying why there is none."""
+    from fastgw.config.loader import ConfigError, decode_yaml
+
+    ctype = req.headers.get("content-type", "")
+    try:
+        doc = decode_yaml(req.body) if "yaml" in ctype else orjson.loads(req.body)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        return AdminResponse(400, {"message": "invalid config document",
+                                   "errors": [f"body: {exc}"]})
+    except ConfigError as exc:
+        return AdminResponse(400, {"message": "invalid config document",
+                                   "errors": [f"body: {error}" for error in exc.errors]})
+    if not isinstance(doc, dict):
+        return AdminResponse(400, {"message": "invalid config document",
+                                   "errors": ["body: expected an object"]})
+    return doc
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

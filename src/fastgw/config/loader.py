@@ -94,6 +94,7 @@ __all__ = [
     "config_hash",
     "load_config",
     "parse_config",
+    "read_document",
     "redacted_document",
 ]
 
@@ -796,16 +797,21 @@ def _decode_document(path: str, data: bytes) -> Any:
         raise ConfigError([f"{path}: invalid YAML: {' '.join(str(exc).split())}"]) from None
 
 
-def load_config(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
-    """Read a YAML or JSON declarative file (JSON when the name ends in
-    ``.json`` or the text starts with ``{``) and ``parse_config`` it."""
+def read_document(path: str | os.PathLike) -> Any:
+    """The document of a YAML or JSON declarative file (JSON when the name
+    ends in ``.json`` or the text starts with ``{``). Raises ``ConfigError``."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as file:
             data = file.read()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    return parse_config(_decode_document(path, data), env)
+    return _decode_document(path, data)
+
+
+def load_config(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
+    """``parse_config`` the document of a declarative file (``read_document``)."""
+    return parse_config(read_document(path), env)
 
 
 def _plural(count: int, noun: str) -> str:
