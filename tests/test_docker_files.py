@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 import yaml
 
@@ -112,7 +113,7 @@ def test_gateway_configs_pass_fastgw_check(label: str, text: str, tmp_path: Path
 def test_compose_wires_gateway_redis_and_mock_llm() -> None:
     (compose,) = load_documents(DOCKER_DIR / "docker-compose.yml")
     services = compose["services"]
-    assert set(services) == {"gateway", "redis", "mock-llm"}
+    assert set(services) == {"gateway", "redis", "mock-llm", "prometheus", "grafana"}
     gateway = services["gateway"]
     assert gateway["command"][:3] == ["run", "-c", CONFIG_MOUNT]
     source, target = next(v.split(":")[:2] for v in gateway["volumes"] if CONFIG_MOUNT in v)
@@ -135,6 +136,32 @@ def test_compose_wires_gateway_redis_and_mock_llm() -> None:
     published = {int(p.rsplit(":", 2)[-1]) for p in gateway["ports"]}
     assert published == {listen_port(config["_gateway"]["listen"]),
                          listen_port(config["_gateway"]["admin_listen"])}
+
+
+def test_compose_scrapes_the_gateway_into_prometheus_and_grafana() -> None:
+    (compose,) = load_documents(DOCKER_DIR / "docker-compose.yml")
+    services = compose["services"]
+    config = yaml.safe_load((DOCKER_DIR / "config.yaml").read_text())
+    prometheus = yaml.safe_load((DOCKER_DIR / "prometheus" / "prometheus.yml").read_text())
+    [job] = prometheus["scrape_configs"]
+    [target] = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    # The gateway's admin port, by its compose name, with the token it requires.
+    assert host == "gateway" and int(port) == listen_port(config["_gateway"]["admin_listen"])
+    assert job["metrics_path"] == "/metrics"
+    token = services["gateway"]["environment"]["FASTGW_ADMIN_TOKEN"]
+    assert job["authorization"] == {"type": "Bearer", "credentials": token}
+    mounted = {volume.split(":")[1]: volume.split(":")[0]
+               for volume in services["prometheus"]["volumes"]}
+    assert (DOCKER_DIR / mounted["/etc/prometheus/prometheus.yml"]).resolve() == \
+        DOCKER_DIR / "prometheus" / "prometheus.yml"
+    datasource = yaml.safe_load((DOCKER_DIR / "grafana/provisioning/datasources/prometheus.yml")
+                                .read_text())["datasources"][0]
+    assert urlsplit(datasource["url"]).hostname == "prometheus"
+    dashboard = orjson.loads((DOCKER_DIR / "grafana/dashboards/fastgw.json").read_bytes())
+    uids = {target["datasource"]["uid"] for panel in dashboard["panels"]
+            for target in panel["targets"]}
+    assert uids == {datasource["uid"]}
 
 
 def test_deployment_probes_admin_status_and_mounts_its_config() -> None:

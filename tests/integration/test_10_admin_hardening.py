@@ -109,6 +109,11 @@ def test_admin_token_is_required_on_every_request():
         assert code == 200
         config = gw.admin("GET", "/config", headers={"Kong-Admin-Token": "s3cret-admin"})[2]
         assert b"s3cret-admin" not in config
+        # As a bearer token too (what a Prometheus scrape config can send).
+        assert gw.admin("GET", "/metrics",
+                        headers={"Authorization": "Bearer s3cret-admin"})[0] == 200
+        assert gw.admin("GET", "/metrics", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert gw.admin("GET", "/metrics", headers={"Authorization": "s3cret-admin"})[0] == 401
 
 
 def test_admin_listen_on_all_interfaces_with_a_token_starts():

@@ -153,12 +153,11 @@ WRITE_CONTENT_TYPES = ("application/json", "application/yaml", "application/x-ya
 def refuse_request(req: AdminRequest, listen: str | None, token: str | None) -> AdminResponse | None:
     """The answer for a request the admin API must not serve, else None.
 
-    With a token, every request carries it (Kong-Admin-Token). A write must
+    With a token, every request carries it (Kong-Admin-Token, or as a bearer token). A write must
     also be one a web page cannot make a browser send: a JSON or YAML body
     (a form or text/plain post is not), a Host that names this listener (DNS
     rebinding sends the attacker's name) and no Origin but this listener's."""
-    if token is not None and not hmac.compare_digest(
-            req.headers.get("kong-admin-token", "").encode(), token.encode()):
+    if token is not None and not hmac.compare_digest(sent_token(req).encode(), token.encode()):
         return AdminResponse(401, {"message": "Invalid credentials. Token or User credentials required"})
     if req.method not in WRITE_METHODS:
         return None
@@ -173,6 +172,16 @@ def refuse_request(req: AdminRequest, listen: str | None, token: str | None) -> 
         return AdminResponse(415, {"message": "a write needs Content-Type application/json "
                                               "or application/yaml"})
     return None
+
+
+def sent_token(req: AdminRequest) -> str:
+    """The admin token a request carries: Kong's ``Kong-Admin-Token``, or a
+    bearer token (what Prometheus's scrape configs can send)."""
+    token = req.headers.get("kong-admin-token")
+    if token is not None:
+        return token
+    scheme, _, credentials = req.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 def host_names_listener(host: str, listen: str | None) -> bool:
