@@ -175,8 +175,35 @@ def test_deployment_probes_admin_status_and_mounts_its_config() -> None:
     assert gateway["args"][:3] == ["run", "-c", CONFIG_MOUNT]
     check_probes_and_config(pod["spec"], gateway, objects["ConfigMap"])
     assert named_port(gateway, service["spec"]["ports"][0]["targetPort"]) == named_port(gateway, "proxy")
-    # The admin API must not be published by the Service.
-    assert all(p["targetPort"] != "admin" for p in service["spec"]["ports"])
+    # Neither the admin API nor the status API is published by the Service.
+    assert all(p["targetPort"] == "proxy" for p in service["spec"]["ports"])
+    assert "preStop" in gateway["lifecycle"]
+    # Scaled on CPU, kept available through disruptions.
+    hpa, pdb = objects["HorizontalPodAutoscaler"], objects["PodDisruptionBudget"]
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": deployment["metadata"]["name"]}
+    assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    assert gateway["resources"]["requests"]["cpu"]  # utilisation is a share of the request
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+
+
+@pytest.mark.parametrize("name", ["deployment.yaml", "sidecar.yaml"])
+def test_manifests_validate_against_the_kubernetes_schemas(name: str) -> None:
+    import kubernetes_validate
+
+    for doc in load_documents(DOCKER_DIR / "k8s" / name):
+        # strict: a misspelt or misplaced field is an error, as kubectl --validate=strict.
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+
+
+def test_the_schema_validation_catches_a_bad_manifest() -> None:
+    import kubernetes_validate
+
+    doc = manifests("deployment.yaml")["Deployment"]
+    doc["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, "1.30", strict=True)
 
 
 def test_sidecar_proxies_to_the_model_server_on_localhost() -> None:
@@ -196,12 +223,16 @@ def test_sidecar_proxies_to_the_model_server_on_localhost() -> None:
 
 
 def check_probes_and_config(pod_spec: dict, gateway: dict, config_map: dict) -> None:
-    """Probes hit the admin /status on the admin port the config opens; the config is mounted."""
+    """Probes hit the status API on the port the config opens for it (the admin
+    API stays on loopback); the config is mounted and watched for updates."""
     config = yaml.safe_load(config_map["data"]["config.yaml"])
-    assert named_port(gateway, "admin") == listen_port(config["_gateway"]["admin_listen"])
-    assert named_port(gateway, "proxy") == listen_port(config["_gateway"]["listen"])
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert gateway[probe]["httpGet"] == {"path": "/status", "port": "admin"}, probe
+    gateway_settings = config["_gateway"]
+    assert named_port(gateway, "status") == listen_port(gateway_settings["status_listen"])
+    assert named_port(gateway, "proxy") == listen_port(gateway_settings["listen"])
+    assert gateway_settings["admin_listen"].startswith("127.0.0.1:")
+    assert gateway_settings["watch_config"] > 0
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/status/ready", "port": "status"}
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/status", "port": "status"}
     mount = next(m for m in gateway["volumeMounts"] if m["mountPath"] == str(Path(CONFIG_MOUNT).parent))
     volume = next(v for v in pod_spec["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == config_map["metadata"]["name"]

@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any
 
+import xxhash
+
 from fastgw import shm
 from fastgw.config.loader import ConfigError, load_config, parse_config, with_overrides
 from fastgw.config.model import Config
@@ -66,6 +68,8 @@ class Supervisor:
         self.last_swap_stall_ms = 0.0  # the longest event-loop stall of a worker in the last swap
         self.swap_lock = asyncio.Lock()
         self.admin_server = None
+        self.status_server = None
+        self.config_watch: asyncio.Future | None = None
         self.segments: dict = {}
         # The workers' rate-limit table (a SharedCounterTable), read for the admin API.
         self.node_counters: Any = None
@@ -95,6 +99,12 @@ class Supervisor:
             from fastgw.admin.server import start_admin
 
             self.admin_server = await start_admin(self, self.admin_listen)
+        if self.config.gateway.status_listen:
+            from fastgw.admin.server import start_admin
+
+            self.status_server = await start_admin(self, self.config.gateway.status_listen,
+                                                   status_only=True)
+        self.config_watch = asyncio.ensure_future(self.watch_config_file())
         log.info("fastgw listening on %s with %d worker(s); admin on %s",
                  self.listen, self.worker_count, self.admin_listen or "off")
 
@@ -119,8 +129,11 @@ class Supervisor:
     async def stop(self) -> None:
         """Drain: workers stop accepting, finish in-flight requests, exit."""
         self.stopping = True
-        if self.admin_server is not None:
-            self.admin_server.close()
+        for server in (self.admin_server, self.status_server):
+            if server is not None:
+                server.close()
+        if self.config_watch is not None:
+            self.config_watch.cancel()
         for handle in self.workers:
             if handle.process is not None and handle.process.poll() is None:
                 handle.process.send_signal(signal.SIGTERM)
@@ -206,11 +219,38 @@ class Supervisor:
             ("admin_listen", self.admin_listen, new.admin_listen),
             ("workers", self.worker_count, new.workers or os.cpu_count() or 1),
             ("tls", running.tls, new.tls),
+            ("status_listen", running.status_listen, new.status_listen),
         ):
             if before != after:
                 errors.append(f"_gateway.{name}: changed from {_shown(before)} to "
                               f"{_shown(after)}, which needs a restart; the running config stays")
         return errors
+
+    async def watch_config_file(self) -> None:
+        """``_gateway.watch_config``: reload the config file when its bytes
+        change. A ConfigMap update swaps the file atomically (a symlink), so
+        a half-written file is never read; a file that does not load is
+        refused once and logged, and the running config stays."""
+        seen = self._config_file_digest()
+        while not self.stopping:
+            interval = self.config.gateway.watch_config
+            await asyncio.sleep(interval or 1.0)
+            if not interval or not self.config_path:
+                continue
+            digest = self._config_file_digest()
+            if digest is not None and digest != seen:
+                seen = digest
+                log.info("config file %s changed: reloading", self.config_path)
+                await self.reload_file()
+
+    def _config_file_digest(self) -> str | None:
+        if not self.config_path:
+            return None
+        try:
+            with open(self.config_path, "rb") as file:
+                return xxhash.xxh3_64_hexdigest(file.read())
+        except OSError:
+            return None
 
     async def reload_file(self) -> None:
         if not self.config_path:
@@ -284,6 +324,10 @@ class Supervisor:
             self.node_counters = SharedCounterTable(capacity=shm.RATELIMIT_SLOTS,
                                                     buffer=segment.buf)
         return await budget_report(self.config, self.node_counters, consumer)
+
+    def ready(self) -> bool:
+        """Every worker is up with the config, and the gateway is not stopping."""
+        return not self.stopping and all(handle.ready for handle in self.workers)
 
     async def status(self) -> dict:
         from fastgw import core_status

@@ -17,19 +17,42 @@ CACHE_ENTRY = re.compile(r"^/proxy-cache/([^/]+)$")
 AI_BUDGETS = re.compile(r"^/ai/budgets(?:/([^/]+))?$")
 
 
+# What the status API (``_gateway.status_listen``) serves: reads only.
+STATUS_PATHS = frozenset({"/status", "/status/ready", "/metrics"})
+
+
 class AdminApp:
-    def __init__(self, supervisor):
+    """The admin API; with ``status_only``, Kong's status API: GET /status,
+    /status/ready and /metrics without a token, for probes and scrapers on
+    an address the admin API (which can change the config) does not use."""
+
+    def __init__(self, supervisor, status_only: bool = False):
         self.sup = supervisor
+        self.status_only = status_only
 
     async def handle(self, req: AdminRequest) -> AdminResponse:
-        refusal = refuse_request(req, self.sup.admin_listen, self.sup.config.gateway.admin_token)
-        if refusal is not None:
-            return refusal
         path = req.path.rstrip("/") or "/"
+        if self.status_only:
+            if path not in STATUS_PATHS:
+                return AdminResponse(404, {"message": "Not found"})
+            if req.method != "GET":
+                return method_not_allowed()
+        else:
+            refusal = refuse_request(req, self.sup.admin_listen,
+                                     self.sup.config.gateway.admin_token)
+            if refusal is not None:
+                return refusal
         if path == "/status":
             if req.method != "GET":
                 return method_not_allowed()
             return AdminResponse(200, await self.sup.status())
+        if path == "/status/ready":
+            if req.method != "GET":
+                return method_not_allowed()
+            # Kong's readiness: every worker up with the config.
+            ready = self.sup.ready()
+            return AdminResponse(200 if ready else 503,
+                                 {"message": "ready" if ready else "not ready"})
         if path == "/config":
             if req.method == "GET":
                 from fastgw.config.loader import redacted_document

@@ -125,8 +125,10 @@ def exposure_error(listen: str, token: str | None) -> str | None:
             "(or FASTGW_ADMIN_TOKEN) so the admin API needs a key, or listen on 127.0.0.1")
 
 
-async def start_admin(supervisor, listen: str):
-    app = AdminApp(supervisor)
+async def start_admin(supervisor, listen: str, status_only: bool = False):
+    """The admin API on ``listen``; ``status_only``: Kong's status API, its
+    read-only part (see AdminApp)."""
+    app = AdminApp(supervisor, status_only)
     host, port = listen_address(listen, 8001)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: AdminProtocol(app), host, port, reuse_address=True)

@@ -1127,6 +1127,16 @@ GATEWAY = Record(
             description="Admin API key, sent as Kong-Admin-Token; required when "
             "admin_listen is not a loopback address.",
         ),
+        "status_listen": String(
+            check=check_listen,
+            description="Address of the read-only status API (GET /status, /status/ready, "
+            "/metrics; no token), as Kong's status_listen; unset: not served.",
+        ),
+        "watch_config": Number(
+            between=(0.05, 3600),
+            description="Seconds between looks at the config file: a changed file is "
+            "reloaded as by SIGHUP (a Kubernetes ConfigMap update); unset: not watched.",
+        ),
         "workers": Integer(
             between=(1, 1024), description="Worker processes; the number of CPUs when unset."
         ),

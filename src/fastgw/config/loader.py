@@ -38,6 +38,8 @@ FASTGW_UPSTREAM_KEEPALIVE_POOL_SIZE    upstream_keepalive_pool_size
 FASTGW_UPSTREAM_KEEPALIVE_TIMEOUT      upstream_keepalive_timeout (seconds)
 FASTGW_DRAIN_TIMEOUT                   drain_timeout (seconds)
 FASTGW_DNS_REFRESH_INTERVAL            dns_refresh_interval (seconds)
+FASTGW_WATCH_CONFIG                    watch_config (seconds)
+FASTGW_STATUS_LISTEN                   status_listen (``host:port``)
 =====================================  =====================================
 
 The flag for each is its lower-case name (``workers=4``, ``redis_url=...``),

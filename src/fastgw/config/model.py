@@ -218,6 +218,12 @@ class GatewaySettings:
     upstream_keepalive_timeout: float = 60.0
     drain_timeout: float = 30.0
     dns_refresh_interval: float = 30.0  # seconds between re-resolutions of target host names
+    # Seconds between looks at the config file; a changed file is reloaded
+    # (a Kubernetes ConfigMap update). None: only SIGHUP or POST /config reload.
+    watch_config: float | None = None
+    # Kong's status API: GET /status, /status/ready and /metrics, read-only,
+    # with no token (for probes and scrapers). None: not served.
+    status_listen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
