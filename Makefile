@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORE_SRC := $(wildcard src/fastgw/_core/*.pyx src/fastgw/_core/*.pxd src/fastgw/_core/*.py)
 CORE_STAMP := src/fastgw/_core/.built
 
-.PHONY: run test lint compile bench bench-micro fuzz soak annotate debug clean venv system-deps
+.PHONY: run test lint compile bench bench-micro loadtest fuzz soak annotate debug clean venv system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,23 @@ lint: $(STAMP)
 
 bench: compile
 	$(PY) bench/run.py
+
+# Realistic LLM traffic (bench/locustfile.py: consumers with keys, both front doors, a
+# share of streams, long-tailed prompt sizes) against what `make run` serves, headless and
+# bounded; reports: bench/results/loadtest_*.csv (with _llm.csv: tokens per second) and
+# bench/results/loadtest.html.
+LOADTEST_TIME ?= 1m
+LOADTEST_USERS ?= 50
+loadtest: compile
+	@$(PY) -c "import locust" 2>/dev/null || $(PIP) install -q locust
+	@mkdir -p bench/results
+	@$(PY) -m fastgw mock-llm --port 9000 --latency-ms 40 --tokens-per-s 200 & MOCK=$$!; \
+		$(PY) -m fastgw run -c examples/quickstart.yaml & GW=$$!; \
+		trap "kill $$MOCK $$GW 2>/dev/null; wait" EXIT INT TERM; \
+		$(PY) -c "from fastgw.testing import wait_for_port; wait_for_port(9000); wait_for_port(8000)" && \
+		$(VENV)/bin/locust -f bench/locustfile.py --host http://127.0.0.1:8000 --headless \
+			-u $(LOADTEST_USERS) -r 10 -t $(LOADTEST_TIME) --stop-timeout 10 --only-summary \
+			--csv bench/results/loadtest --html bench/results/loadtest.html --api-keys demo-key
 
 bench-micro: compile
 	$(VENV)/bin/pytest -q bench/micro --benchmark-only

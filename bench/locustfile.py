@@ -1,136 +1,189 @@
-"""Scripted LLM traffic through the gateway, in the OpenAI request shape.
+"""Realistic LLM traffic through the gateway, for `make loadtest`.
 
-Each simulated user sends chat completions, most of them plain JSON and some streamed
-(SSE), and checks every answer. Streamed calls also report their time to first token as
-a separate ``SSE ttft`` row (what a chat user feels) and their whole duration as
-``SSE full answer``; locust's own ``chat stream`` row times only the response headers.
+Each simulated user is one consumer (a key of ``--api-keys``) chatting through
+both front doors: OpenAI's Chat Completions and, for ``--anthropic-share`` of
+the calls, Anthropic's Messages. Prompts are drawn from a long-tailed
+(log-normal) size distribution, as real prompts are: most are short, a few
+are pages long. ``--stream-share`` of the calls are streamed.
 
-Run (locust is the ``bench`` extra: ``.venv/bin/pip install locust``)::
+Besides locust's own rows (times to the response headers), two measures
+users feel are reported:
 
-    .venv/bin/python -m fastgw mock-llm --port 9000 &          # or a real provider
-    .venv/bin/python -m fastgw run -c docker/config.yaml &      # a route to it on :8000
+* time to first token, as ``SSE`` rows named ``ttft <front door>``, and the
+  whole streamed answer as ``full answer <front door>``;
+* output tokens per second of each streamed answer (after its first token),
+  summarised per front door at the end into ``<csv prefix>_llm.csv`` (and the
+  log): count, mean, p50, p95.
+
+Run by ``make loadtest`` (headless, bounded, CSV and HTML reports against the
+quickstart that ``make run`` serves), or by hand::
+
     .venv/bin/locust -f bench/locustfile.py --host http://127.0.0.1:8000 \\
-        --headless -u 50 -r 10 -t 1m [--model gpt-4o-mini] [--api-key KEY]
-
-``--api-key`` is sent as ``Authorization: Bearer KEY`` and as ``apikey: KEY``, so routes
-with ai-proxy or key-auth accept it. ``--stream-share`` sets the share of streamed calls.
+        --headless -u 50 -r 10 -t 1m --api-keys demo-key
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import random
+import statistics
 import time
+from collections import defaultdict
 
 import orjson
 from locust import HttpUser, between, events, task
 
-PROMPTS = (
-    "Explain in two sentences why connection keep-alive matters for a reverse proxy.",
+WORDS = ("gateway", "latency", "token", "stream", "consumer", "upstream", "route", "cache",
+         "model", "limit", "request", "answer", "budget", "retry", "header", "policy")
+QUESTIONS = (
+    "Explain why connection keep-alive matters for a reverse proxy.",
     "Write a haiku about rate limiting.",
     "List three differences between round-robin and least-connections balancing.",
-    "Summarise what a consistent-hash ring is for, in one paragraph.",
-    "Translate 'the gateway is healthy' into French, German and Spanish.",
+    "Summarise what a consistent-hash ring is for.",
     "Give one example of a JSON schema for a weather tool call.",
 )
+# Output tokens per second of streamed answers, per front door.
+TOKEN_RATES: dict[str, list[float]] = defaultdict(list)
 
 
 @events.init_command_line_parser.add_listener
 def add_llm_options(parser) -> None:
-    parser.add_argument("--model", default="gpt-4o-mini", help="model name sent in requests")
-    parser.add_argument("--api-key", default="", help="client key for the gateway, if a route wants one")
-    parser.add_argument("--chat-path", default="/v1/chat/completions", help="chat completions path")
-    parser.add_argument("--max-tokens", type=int, default=64, help="max_tokens per request")
-    parser.add_argument("--stream-share", type=float, default=0.25, help="share of streamed calls (0-1)")
+    parser.add_argument("--api-keys", default="demo-key",
+                        help="consumers' keys, comma-separated; each user is one of them")
+    parser.add_argument("--openai-path", default="/openai/v1/chat/completions")
+    parser.add_argument("--anthropic-path", default="/anthropic/v1/messages")
+    parser.add_argument("--openai-model", default="mock-gpt")
+    parser.add_argument("--anthropic-model", default="mock-claude")
+    parser.add_argument("--anthropic-share", type=float, default=0.3,
+                        help="share of calls through the Anthropic front door (0-1)")
+    parser.add_argument("--stream-share", type=float, default=0.5,
+                        help="share of streamed calls (0-1)")
+    parser.add_argument("--prompt-words-median", type=float, default=60,
+                        help="median prompt size in words (log-normal, sigma 1)")
+    parser.add_argument("--max-tokens", type=int, default=128)
+
+
+def prompt_words(median: float) -> int:
+    """A prompt size: log-normal around the median, at most 4,000 words."""
+    return max(1, min(4000, int(random.lognormvariate(math.log(median), 1.0))))
+
+
+def prompt(median: float) -> str:
+    filler = " ".join(random.choices(WORDS, k=prompt_words(median)))
+    return f"Context: {filler}.\nQuestion: {random.choice(QUESTIONS)}"
 
 
 class ChatUser(HttpUser):
-    """A chat client: a question, a think pause, another question."""
+    """A consumer: a question, a think pause, another question."""
 
     wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
-        options = self.environment.parsed_options
-        self.model = options.model
-        self.chat_path = options.chat_path
-        self.max_tokens = options.max_tokens
-        self.stream_share = options.stream_share
+        self.options = self.environment.parsed_options
+        key = random.choice([k for k in self.options.api_keys.split(",") if k] or [""])
         self.headers = {"Content-Type": "application/json"}
-        if options.api_key:
-            self.headers |= {"Authorization": f"Bearer {options.api_key}", "apikey": options.api_key}
-
-    def chat_request(self, stream: bool) -> bytes:
-        request = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": "You are a concise assistant."},
-                {"role": "user", "content": random.choice(PROMPTS)},
-            ],
-            "max_tokens": self.max_tokens,
-            "temperature": 0.7,
-            "stream": stream,
-        }
-        if stream:
-            # Asks for the usage chunk at the end, as cost-tracking clients do.
-            request["stream_options"] = {"include_usage": True}
-        return orjson.dumps(request)
+        if key:
+            # apikey for key-auth; the SDKs' own header for the provider side.
+            self.headers |= {"apikey": key, "Authorization": f"Bearer {key}"}
 
     @task
     def chat(self) -> None:
-        if random.random() < self.stream_share:
-            self.chat_streamed()
+        options = self.options
+        stream = random.random() < options.stream_share
+        question = prompt(options.prompt_words_median)
+        if random.random() < options.anthropic_share:
+            body = {"model": options.anthropic_model, "max_tokens": options.max_tokens,
+                    "messages": [{"role": "user", "content": question}], "stream": stream}
+            headers = {**self.headers, "anthropic-version": "2023-06-01"}
+            self.call("anthropic", options.anthropic_path, body, headers, stream)
         else:
-            self.chat_json()
+            body = {"model": options.openai_model, "max_tokens": options.max_tokens,
+                    "messages": [{"role": "system", "content": "Be concise."},
+                                 {"role": "user", "content": question}],
+                    "stream": stream}
+            if stream:
+                body["stream_options"] = {"include_usage": True}
+            self.call("openai", options.openai_path, body, self.headers, stream)
 
-    def chat_json(self) -> None:
-        with self.client.post(self.chat_path, data=self.chat_request(stream=False), headers=self.headers,
-                              name="chat json", catch_response=True) as response:
+    def call(self, door: str, path: str, body: dict, headers: dict, stream: bool) -> None:
+        name = f"{door} {'stream' if stream else 'json'}"
+        started = time.perf_counter()
+        with self.client.post(path, data=orjson.dumps(body), headers=headers, name=name,
+                              stream=stream, catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
                 return
-            try:
-                answer = orjson.loads(response.content)
-                answer["choices"][0]["message"]
-            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-                response.failure(f"not a chat completion: {response.text[:200]}")
-
-    def chat_streamed(self) -> None:
-        started = time.perf_counter()
-        first_token_ms: float | None = None
-        with self.client.post(self.chat_path, data=self.chat_request(stream=True), headers=self.headers,
-                              name="chat stream", stream=True, catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}")
+            if not stream:
+                if not answered(door, response.content):
+                    response.failure(f"not a {door} answer: {response.text[:200]}")
                 return
-            finished = False
+            first, last, chunks, finished = None, None, 0, False
             for line in response.iter_lines():
                 if not line.startswith(b"data:"):
-                    continue  # blank separators, comments, event names
+                    continue
                 data = line[5:].strip()
-                if data == b"[DONE]":
+                if data == b"[DONE]" or b'"message_stop"' in data:
                     finished = True
                     break
-                if first_token_ms is None and has_content(data):
-                    first_token_ms = (time.perf_counter() - started) * 1000
-            # A stream cut before [DONE] is a failed answer even with status 200.
+                if has_text(door, data):
+                    last = time.perf_counter()
+                    first = first or last
+                    chunks += 1
             if not finished:
-                response.failure("stream ended without data: [DONE]")
+                response.failure("the stream ended before its end event")
                 return
-        # Locust times a streamed call to its headers only, so report the answer's own times.
-        if first_token_ms is not None:
-            self.report_sse("ttft", first_token_ms)
-        self.report_sse("full answer", (time.perf_counter() - started) * 1000)
+        if first is None:
+            return
+        self.report(f"ttft {door}", (first - started) * 1000)
+        self.report(f"full answer {door}", (time.perf_counter() - started) * 1000)
+        if chunks > 1 and last > first:
+            # The mock (and most providers) send one token per text event.
+            TOKEN_RATES[door].append((chunks - 1) / (last - first))
 
-    def report_sse(self, name: str, milliseconds: float) -> None:
+    def report(self, name: str, milliseconds: float) -> None:
         self.environment.events.request.fire(
             request_type="SSE", name=name, response_time=milliseconds,
-            response_length=0, exception=None, context={},
-        )
+            response_length=0, exception=None, context={})
 
 
-def has_content(data: bytes) -> bool:
-    """Whether one SSE chunk carries answer text (not only a role or usage)."""
+def answered(door: str, content: bytes) -> bool:
     try:
-        choices = orjson.loads(data).get("choices") or []
+        answer = orjson.loads(content)
+        if door == "anthropic":
+            return answer["content"][0]["type"] == "text"
+        return answer["choices"][0]["message"]["role"] == "assistant"
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return False
+
+
+def has_text(door: str, data: bytes) -> bool:
+    """Whether one SSE event carries answer text (not a role, usage or stop)."""
+    try:
+        event = orjson.loads(data)
     except orjson.JSONDecodeError:
         return False
-    return any((choice.get("delta") or {}).get("content") for choice in choices)
+    if door == "anthropic":
+        return event.get("type") == "content_block_delta" and bool(
+            (event.get("delta") or {}).get("text"))
+    return any((choice.get("delta") or {}).get("content")
+               for choice in event.get("choices") or ())
+
+
+@events.quitting.add_listener
+def write_token_rates(environment, **_kwargs) -> None:
+    rows = []
+    for door, rates in sorted(TOKEN_RATES.items()):
+        ordered = sorted(rates)
+        rows.append({"front_door": door, "streams": len(ordered),
+                     "tokens_per_s_mean": round(statistics.fmean(ordered), 1),
+                     "tokens_per_s_p50": round(ordered[len(ordered) // 2], 1),
+                     "tokens_per_s_p95": round(ordered[int(len(ordered) * 0.95)], 1)})
+    for row in rows:
+        print("LLM output rate:", row)
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if prefix and rows:
+        with open(f"{prefix}_llm.csv", "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
