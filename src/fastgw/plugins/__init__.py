@@ -35,7 +35,7 @@ KNOWN_PLUGINS = (
     "key-auth", "basic-auth", "jwt", "acl",
     "ip-restriction", "cors", "request-size-limiting", "request-transformer",
     "response-transformer", "correlation-id", "request-termination", "hmac-auth",
-    "prometheus", "file-log", "http-log",
+    "prometheus", "opentelemetry", "file-log", "http-log",
     "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
     "ai-rate-limiting-advanced", "ai-prompt-guard", "ai-prompt-decorator",
     "ai-prompt-template", "ai-sanitizer", "ai-semantic-cache",
