@@ -240,3 +240,11 @@ def test_check_explain_says_what_to_change(tmp_path):
         "services[0].routes[1].name: make the route name 'r' unique (it is also at "
         "services[0].routes[0].name); Kong refuses the duplicate too",
     ]
+
+
+def test_explain_names_what_fastgw_lacks_in_kong_s_redis_settings():
+    from fastgw.config.explain import explain
+
+    error = "plugins[0].config.redis.cluster_nodes: unknown field"
+    assert explain(error) == ("plugins[0].config.redis.cluster_nodes: Redis Cluster is not "
+                              "supported by fastgw's plugins yet: use one Redis ('host')")
