@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from fastgw._core.gateway import Gateway, Limits, RouteRuntime
 from fastgw._core.router import Router
 from fastgw.config.entities import health_checks
-from fastgw.config.model import Config, GatewaySettings, Service
+from fastgw.config.model import Config, GatewaySettings, Service, Upstream
 from fastgw.plugins.chain import ChainBuilder
 from fastgw.plugins.fast import fast_chain
 from fastgw.plugins.runner import PluginRunner
@@ -35,10 +35,9 @@ def limits_from(settings: GatewaySettings) -> Limits:
     )
 
 
-def service_target(gw: Gateway, config: Config, service: Service):
+def service_target(gw: Gateway, service: Service, upstream: Upstream | None):
     """Where a service's requests go: ``(pool, None)`` for a single host, or
-    ``(None, upstream runtime)`` when its host names an upstream entity."""
-    upstream = config.upstream(service.host)
+    ``(None, upstream runtime)`` when its host names ``upstream``."""
     ctx = None
     key = None
     if service.protocol == "https":
@@ -90,7 +89,8 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
         if number % ROUTES_PER_STEP == 0:
             yield
         service = services.get(route.service) if route.service else None
-        pool, upstream = service_target(gw, config, service) if service is not None \
+        balanced = config.upstream(service.host) if service is not None else None
+        pool, upstream = service_target(gw, service, balanced) if service is not None \
             else (None, None)
         if upstream is not None:
             used_upstreams.append(upstream)
@@ -107,8 +107,6 @@ def route_entry_steps(gw: Gateway, config: Config, entries: list) -> Iterator[No
         # (fastgw.plugins.fast); the runner takes over where they stop.
         fast = fast_chain(python_chain, route, service) \
             if FAST_DECISIONS and python_chain is not None else None
-        balanced = config.upstream(service.host) \
-            if upstream is not None and service is not None else None
         runtime = RouteRuntime(route, service, pool, python_chain, cell, upstream,
                                balanced.host_header if balanced is not None else None)
         if fast is not None:

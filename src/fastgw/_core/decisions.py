@@ -222,8 +222,9 @@ class HeaderKeyDecision:
             consumer, credential, identifier = found
             known = (consumer, credential, identifier, self.identity_items(consumer, identifier))
             self.known[raw_key] = known
-        if sent_name.lower() not in self.credential_headers:
-            request.note_credentials(frozenset((sent_name.lower(),)))
+        sent_name = sent_name.lower()
+        if sent_name not in self.credential_headers:
+            request.note_credentials(frozenset((sent_name,)))
         if spoofed:
             self.remove_identity(headers)
         headers += known[3]

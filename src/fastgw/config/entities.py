@@ -72,6 +72,12 @@ INT32_MAX = 2**31 - 1
 # RFC 9110 token characters.
 _HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID_RE = re.compile(_UUID)
+
+
+def is_uuid(value: str) -> bool:
+    """An entity id as Kong writes one (a reference may be an id or a name)."""
+    return _UUID_RE.fullmatch(value) is not None
 _NAME = r"^[\w.\-~]+$"
 # scheme://host[:port][/path]; userinfo, query and fragment are not allowed.
 _SERVICE_URL = re.compile(

@@ -65,6 +65,7 @@ from fastgw.config.entities import (
     GATEWAY,
     REDIS,
     TLS,
+    is_uuid,
     vault_prefixes,
 )
 from fastgw.config.explain import explain as explain_error
@@ -103,12 +104,8 @@ __all__ = [
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DEFAULT_TLS_LISTEN = "0.0.0.0:8443"
 
-
-def _is_uuid(value: str) -> bool:
-    return _UUID.fullmatch(value) is not None
 _CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets",
                      "hmacauth_credentials", "acls")
 
@@ -257,30 +254,33 @@ class _DocumentBuilder:
         """Certificate entities with their server names: those nested in
         them and the top-level ``snis`` naming them. A name is served by one
         certificate only."""
-        names: dict[int, list[str]] = {}
+        served_by_id = _References("certificate")  # id -> that certificate's server names
+        served_names: list[list[str]] = []  # per entry
         located: list[tuple[Path, str]] = []
         for path, entry in entries:
-            names[id(entry)] = []
-            self.certificates.add((entry["id"],), entry)
-            for index, name in enumerate(entry["snis"] or ()):
-                names[id(entry)].append(name)
-                located.append((((path, "snis"), index), name))
+            served = list(entry["snis"] or ())
+            served_names.append(served)
+            served_by_id.add((entry["id"],), served)
+            located += [(((path, "snis"), index), name) for index, name in enumerate(served)]
         for path, entry in sni_entries:
             reference = entry["certificate"]
             if isinstance(reference, dict):
                 reference = reference.get("id")
-            owner = self.certificates.resolve(reference, (path, "certificate"), self.ctx)
-            if owner is not None:
-                names[id(owner)].append(entry["name"])
+            served = served_by_id.resolve(reference, (path, "certificate"), self.ctx)
+            if served is not None:
+                served.append(entry["name"])
             located.append(((path, "name"), entry["name"]))
         _check_unique(self.ctx, ((path, name.lower()) for path, name in located),
                       _named("SNI"))
-        return [
-            Certificate(cert=entry["cert"], key=entry["key"], cert_alt=entry["cert_alt"],
-                        key_alt=entry["key_alt"], snis=tuple(names[id(entry)]),
-                        id=entry["id"], tags=_tuple(entry["tags"]))
-            for _, entry in entries
-        ]
+        certificates = []
+        for (_, entry), served in zip(entries, served_names, strict=True):
+            certificate = Certificate(
+                cert=entry["cert"], key=entry["key"], cert_alt=entry["cert_alt"],
+                key_alt=entry["key_alt"], snis=tuple(served), id=entry["id"],
+                tags=_tuple(entry["tags"]))
+            certificates.append(certificate)
+            self.certificates.add((entry["id"],), certificate)
+        return certificates
 
     def _ca_certificates(self, entries: list[tuple[Path, dict]]) -> list[CACertificate]:
         ca_certificates = []
@@ -292,11 +292,7 @@ class _DocumentBuilder:
 
     def _certificate(self, entry: dict, path: Path) -> Certificate | None:
         """The certificate entity a ``client_certificate: {id}`` names."""
-        found = self.certificates.resolve(entry["id"], (path, "id"), self.ctx)
-        if found is None:
-            return None
-        return Certificate(cert=found["cert"], key=found["key"], cert_alt=found["cert_alt"],
-                           key_alt=found["key_alt"], id=found["id"])
+        return self.certificates.resolve(entry["id"], (path, "id"), self.ctx)
 
     def _check_tls_listener(self, block: dict | None, has_certificates: bool) -> None:
         tls = block["tls"] if block is not None else None
@@ -382,10 +378,10 @@ class _DocumentBuilder:
                     else None
                 ),
                 ca_certificates=tuple(ca for ca in entry["ca_certificates"] or ()
-                                      if not _is_uuid(ca)),
+                                      if not is_uuid(ca)),
                 ca_certificates_pem=tuple(
                     found.cert for index, ca in enumerate(entry["ca_certificates"] or ())
-                    if _is_uuid(ca) and (found := self.ca_certificates.resolve(
+                    if is_uuid(ca) and (found := self.ca_certificates.resolve(
                         ca, ((path, "ca_certificates"), index), self.ctx)) is not None),
                 id=entry["id"],
                 tags=_tuple(entry["tags"]),

@@ -62,7 +62,9 @@ def migrated_document(doc: dict[str, Any]) -> dict[str, Any]:
     else a copy with its route paths migrated (``doc`` is not changed)."""
     if doc.get("_format_version") not in OLD_FORMAT_VERSIONS:
         return doc
-    migrated = {**doc, "routes": _migrated_routes(doc.get("routes"))}
+    migrated = dict(doc)
+    if "routes" in doc:
+        migrated["routes"] = _migrated_routes(doc["routes"])
     services = doc.get("services")
     if isinstance(services, list):
         migrated["services"] = [
@@ -70,6 +72,4 @@ def migrated_document(doc: dict[str, Any]) -> dict[str, Any]:
             if isinstance(service, dict) and "routes" in service else service
             for service in services
         ]
-    if "routes" not in doc:
-        del migrated["routes"]
     return migrated

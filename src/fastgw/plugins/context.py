@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from fastgw._core.decisions import header_variable
 from fastgw.config.model import Consumer, Route, Service
 
 if TYPE_CHECKING:  # chain.py imports this module
@@ -26,6 +27,13 @@ FailoverHandler = Callable[["RequestContext", int, int, "HeaderList | None", boo
 
 def _key(name: str | bytes) -> bytes:
     return (name.encode("latin-1") if isinstance(name, str) else name).lower()
+
+
+def kong_args(encoded: str) -> dict[str, str | list[str]]:
+    """A query string (or form body) as Kong hands arguments to Lua: one
+    value as a string, a repeated name as a list."""
+    return {name: values[0] if len(values) == 1 else values
+            for name, values in parse_qs(encoded, keep_blank_values=True).items()}
 
 
 class HeaderList:
@@ -59,6 +67,23 @@ class HeaderList:
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
+
+    def get_as_kong(self, name: str) -> str | None:
+        """The first value of ``name`` as Kong's ``kong.request.get_header``
+        finds it: case, ``-`` and ``_`` alike (see ``header_variable``)."""
+        wanted = header_variable(name.encode("latin-1"))
+        items = self.items
+        for i in range(0, len(items), 2):
+            if header_variable(items[i]) == wanted:
+                return items[i + 1].decode("latin-1")
+        return None
+
+    def remove_as_kong(self, name: str) -> None:
+        """Remove every header Kong would find as ``name``."""
+        wanted = header_variable(name.encode("latin-1"))
+        items = self.items
+        items[:] = [x for i in range(0, len(items), 2) if header_variable(items[i]) != wanted
+                    for x in (items[i], items[i + 1])]
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with one value."""
@@ -391,7 +416,8 @@ class RequestContext:
 
     # -- logging --------------------------------------------------------------
 
-    def _logged_request_headers(self) -> dict[str, Any]:
+    def logged_request_headers(self) -> dict[str, Any]:
+        """The request's headers as Kong's log serializer shows them."""
         headers = self.request.headers.as_dict()
         if self.request.host is not None:
             headers.setdefault("host", self.request.host)
@@ -409,10 +435,8 @@ class RequestContext:
                 "uri": req.raw_path + (f"?{req.raw_query}" if req.raw_query else ""),
                 "url": f"{req.scheme}://{req.host or ''}{req.raw_path}"
                        + (f"?{req.raw_query}" if req.raw_query else ""),
-                "querystring": {k: v[0] if len(v) == 1 else v
-                                for k, v in parse_qs(req.raw_query,
-                                                     keep_blank_values=True).items()},
-                "headers": self._logged_request_headers(),
+                "querystring": kong_args(req.raw_query),
+                "headers": self.logged_request_headers(),
                 "size": self.bytes_in,
                 "id": self.request_id,
             },

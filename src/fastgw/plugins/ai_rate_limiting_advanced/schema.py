@@ -59,6 +59,11 @@ class _NumberOrNumbers(Field):
         return values
 
 
+def _pair_windows(entry: dict, path: Path, ctx: Validation) -> None:
+    if len(entry["limit"]) != len(entry["window_size"]):
+        ctx.error(path, "limit and window_size need as many values each")
+
+
 LLM_PROVIDER = Record(
     {
         "name": String(required=True, one_of=PROVIDERS,
@@ -71,14 +76,9 @@ LLM_PROVIDER = Record(
             description="What calls to the provider may use per window, in the order of "
             "window_size: tokens, or money with tokens_count_strategy 'cost'."),
     },
-    validator=lambda entry, path, ctx: _pair_windows(entry, path, ctx),
+    validator=_pair_windows,
     description="The limits of one provider, one per window.",
 )
-
-
-def _pair_windows(entry: dict, path: Path, ctx: Validation) -> None:
-    if len(entry["limit"]) != len(entry["window_size"]):
-        ctx.error(path, "limit and window_size need as many values each")
 
 
 def _one_limit_per_window(config: dict) -> None:

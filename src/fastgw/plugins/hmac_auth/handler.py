@@ -32,7 +32,6 @@ from collections.abc import Awaitable
 from email.utils import mktime_tz, parsedate_tz
 from typing import Any
 
-from fastgw._core.decisions import header_variable
 from fastgw.config.model import Consumer
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.credentials import CredentialPlugin, challenge
@@ -67,22 +66,12 @@ def parse_signature(value: str | None) -> Signature | None:
     return Signature(match) if match is not None else None
 
 
-def _header(items: list[bytes], name: str) -> str | None:
-    """The first value of a request header, found as Kong finds it (case and
-    ``-``/``_`` alike)."""
-    wanted = header_variable(name.encode("latin-1", "replace"))
-    for i in range(0, len(items), 2):
-        if header_variable(items[i]) == wanted:
-            return items[i + 1].decode("latin-1")
-    return None
-
-
 def signing_string(ctx: RequestContext, headers: list[str]) -> str:
     request = ctx.request
     target = request.raw_path + (f"?{request.raw_query}" if request.raw_query else "")
     lines = []
     for name in headers:
-        value = _header(request.headers.items, name)
+        value = request.headers.get_as_kong(name)
         if value is not None:
             lines.append(f"{name}: {value}")
         elif name == "@request-target":
@@ -151,9 +140,8 @@ class HmacAuth(CredentialPlugin):
         if authorization is None and proxy_authorization is None:
             self._fail(ctx, UNAUTHORIZED)
             return None
-        items = headers.items
-        if not (_within_skew(_header(items, "x-date"), self.clock_skew)
-                or _within_skew(_header(items, "date"), self.clock_skew)):
+        if not (_within_skew(headers.get_as_kong("x-date"), self.clock_skew)
+                or _within_skew(headers.get_as_kong("date"), self.clock_skew)):
             self._fail(ctx, NO_DATE)
             return None
         signature = parse_signature(proxy_authorization)

@@ -303,10 +303,7 @@ def _hide(ctx: RequestContext, name: str, body: RequestBody | None) -> None:
     """Remove ``name`` wherever the client may have put it (as Kong: from the
     headers and the query whatever the key came from, and from the body)."""
     request = ctx.request
-    variable = header_variable(name.encode("latin-1"))
-    items = request.headers.items
-    items[:] = [x for i in range(0, len(items), 2) if header_variable(items[i]) != variable
-                for x in (items[i], items[i + 1])]
+    request.headers.remove_as_kong(name)
     if request.query_string:
         query = request.query()
         if name in query:

@@ -23,9 +23,9 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from fastgw._core.decisions import header_variable
 from fastgw._core.gateway import FastAnswer
 from fastgw.plugins.base import Plugin
+from fastgw.plugins.context import HeaderList, kong_args
 from fastgw.plugins.fast import FastDecision, FastRequest
 
 if TYPE_CHECKING:
@@ -47,8 +47,7 @@ class RequestTermination(Plugin):
     name = "request-termination"
     PRIORITY = 2
 
-    __slots__ = ("status", "message", "body", "headers", "trigger", "trigger_variable",
-                 "echo")
+    __slots__ = ("status", "message", "body", "headers", "trigger", "echo")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -56,8 +55,6 @@ class RequestTermination(Plugin):
         self.message: str | None = config["message"] or DEFAULT_MESSAGES.get(self.status)
         self.echo: bool = config["echo"]
         self.trigger: str | None = config["trigger"]
-        self.trigger_variable = (header_variable(self.trigger.encode("latin-1"))
-                                 if self.trigger else None)
         # The fixed answer: (header items, body).
         if config["body"] is not None:
             self.body = config["body"].encode()
@@ -71,23 +68,10 @@ class RequestTermination(Plugin):
             self.body = b""
             self.headers = []
 
-    def _triggered(self, headers: list[bytes], query: bytes | str) -> bool:
-        """Whether the trigger is a header or a query argument of the request
-        (header names compared as Kong reads them: ``a_b`` finds ``A-B``)."""
-        variable = self.trigger_variable
-        for i in range(0, len(headers), 2):
-            if header_variable(headers[i]) == variable:
-                return True
-        if query:
-            if isinstance(query, bytes):
-                query = query.decode("latin-1")
-            return self.trigger in parse_qs(query, keep_blank_values=True)
-        return False
-
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         request = ctx.request
-        if self.trigger is not None and not self._triggered(request.headers.items,
-                                                            request.raw_query):
+        if self.trigger is not None and not _triggered(self.trigger, request.headers,
+                                                       request.raw_query):
             return None
         if self.echo:
             return self._echo(ctx)
@@ -102,8 +86,8 @@ class RequestTermination(Plugin):
         trigger = self.trigger
 
         def decide(request: FastRequest) -> Any:
-            if trigger is not None and not self._triggered(
-                    request.headers, request.url.partition(b"?")[2]):
+            if trigger is not None and not _triggered(
+                    trigger, HeaderList(request.headers), request.url.partition(b"?")[2]):
                 return True
             return FastAnswer(status, list(headers), body)
 
@@ -115,13 +99,7 @@ class RequestTermination(Plugin):
         left out."""
         await ctx.read_body()
         request = ctx.request
-        query = {name: values[0] if len(values) == 1 else values
-                 for name, values in parse_qs(request.raw_query,
-                                              keep_blank_values=True).items()}
         raw_body = request.body.decode("utf-8", "replace") if request.body else ""
-        headers = request.headers.as_dict()
-        if request.host is not None:
-            headers.setdefault("host", request.host)
         ctx.exit(self.status, {
             "message": self.message,
             "kong": {"worker_pid": os.getpid(), "hostname": socket.gethostname()},
@@ -129,8 +107,8 @@ class RequestTermination(Plugin):
                 "scheme": request.scheme,
                 "host": _without_port(request.host),
                 "port": request.port,
-                "headers": headers,
-                "query": query,
+                "headers": ctx.logged_request_headers(),
+                "query": kong_args(request.raw_query),
                 "body": _parsed_body(request.headers.get("content-type"), raw_body),
                 "raw_body": raw_body,
                 "method": request.method,
@@ -139,6 +117,18 @@ class RequestTermination(Plugin):
             "matched_route": _entity(ctx.route),
             "matched_service": _entity(ctx.service),
         })
+
+
+def _triggered(trigger: str, headers: HeaderList, query: bytes | str) -> bool:
+    """Whether ``trigger`` is a header or a query argument of the request
+    (header names compared as Kong reads them: ``a_b`` finds ``A-B``)."""
+    if headers.get_as_kong(trigger) is not None:
+        return True
+    if query:
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        return trigger in parse_qs(query, keep_blank_values=True)
+    return False
 
 
 def _without_port(host: str | None) -> str | None:
@@ -158,8 +148,7 @@ def _parsed_body(content_type: str | None, raw: str) -> Any:
         except orjson.JSONDecodeError:
             return None
     if media_type == "application/x-www-form-urlencoded":
-        return {name: values[0] if len(values) == 1 else values
-                for name, values in parse_qs(raw, keep_blank_values=True).items()}
+        return kong_args(raw)
     return None
 
 
