@@ -29,7 +29,7 @@ compile: $(CORE_STAMP)
 
 # Debian packages the test suite and the benchmarks need.
 system-deps:
-	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel redis-tools; }
 
 run: compile
 	@echo "mock LLM on 127.0.0.1:9000, gateway on :8000, admin on 127.0.0.1:8001 (Ctrl-C stops both)"

@@ -97,5 +97,5 @@ def test_access_redis(benchmark):
             return ctx
 
         assert benchmark(request).exit_status == 0
-        assert redis.client().keys("ratelimit:*")
+        assert redis.client().keys("{ratelimit:*")
     loop.close()

@@ -7,7 +7,14 @@ import pytest
 from config_docs import document, errors_of, parse, service
 
 from fastgw.config import entities
-from fastgw.config.model import GatewaySettings, Route, Service, TLSSettings, Upstream
+from fastgw.config.model import (
+    GatewaySettings,
+    RedisSettings,
+    Route,
+    Service,
+    TLSSettings,
+    Upstream,
+)
 from fastgw.config.schema import Array, Dynamic, Map, Record
 
 
@@ -343,6 +350,36 @@ def test_gateway_defaults_are_the_model_defaults():
     assert parse(document()).gateway == GatewaySettings()
 
 
+def test_gateway_redis_is_one_redis_a_sentinel_set_or_a_cluster():
+    def redis(block: dict) -> RedisSettings | None:
+        return parse(document(_gateway={"redis": block})).gateway.redis
+
+    assert redis({"sentinels": ["10.0.0.1:26379", "[::1]:26380"], "master_name": "m",
+                  "password": "p", "database": 2}) == RedisSettings(
+        sentinels=(("10.0.0.1", 26379), ("::1", 26380)), master_name="m", password="p",
+        database=2)
+    assert redis({"cluster_nodes": ["r1:7000"], "username": "gw"}) == RedisSettings(
+        cluster_nodes=(("r1", 7000),), username="gw")
+
+
+@pytest.mark.parametrize("block, error", [
+    ({}, "_gateway.redis: set exactly one of url, sentinels (with master_name) or "
+     "cluster_nodes"),
+    ({"url": "redis://r:1", "cluster_nodes": ["r:2"]}, "_gateway.redis: set exactly one of "
+     "url, sentinels (with master_name) or cluster_nodes, not url and cluster_nodes"),
+    ({"sentinels": ["s:26379"]}, "_gateway.redis.master_name: required with the other "
+     "Sentinel field"),
+    ({"url": "redis://r:1", "password": "p"}, "_gateway.redis.password: with url, write the "
+     "credentials in the URL"),
+    ({"cluster_nodes": ["r:7000"], "database": 1}, "_gateway.redis.database: a Redis Cluster "
+     "has only database 0"),
+    ({"cluster_nodes": ["r"]}, "_gateway.redis.cluster_nodes[0]: invalid address 'r': "
+     "expected 'host:port'"),
+])
+def test_gateway_redis_errors_name_their_field(block, error):
+    assert errors_of(document(_gateway={"redis": block})) == [error]
+
+
 def test_gateway_block_is_read_with_seconds_as_floats():
     gateway = parse(
         document(
@@ -373,7 +410,7 @@ def test_gateway_block_is_read_with_seconds_as_floats():
         key="/etc/key.pem",
         sni=({"name": "a.example.com", "cert": "a.pem", "key": "a.key"},),
     )
-    assert gateway.redis_url == "redis://127.0.0.1:6379/0"
+    assert gateway.redis == RedisSettings(url="redis://127.0.0.1:6379/0")
     assert gateway.max_connections == GatewaySettings().max_connections
 
 

@@ -6,7 +6,7 @@ import pytest
 from config_docs import document, parse
 
 from fastgw.config.loader import ConfigError, apply_overrides
-from fastgw.config.model import GatewaySettings, TLSSettings
+from fastgw.config.model import GatewaySettings, RedisSettings, TLSSettings
 
 
 def from_block(**block) -> GatewaySettings:
@@ -58,7 +58,7 @@ def test_every_variable_is_parsed_to_the_field_type():
         admin_listen="127.0.0.1:18001",
         workers=8,
         tls=TLSSettings(cert="/c.pem", key="/k.pem"),
-        redis_url="redis://cache:6379/1",
+        redis=RedisSettings(url="redis://cache:6379/1"),
         max_header_bytes=65536,
         max_body_bytes=1048576,
         client_header_timeout=2.5,
@@ -74,7 +74,8 @@ def test_flags_take_typed_values_or_strings():
     result = apply_overrides(
         GatewaySettings(), {}, workers="2", keepalive_timeout=1, redis_url="rediss://r:1"
     )
-    assert (result.workers, result.keepalive_timeout, result.redis_url) == (2, 1, "rediss://r:1")
+    assert (result.workers, result.keepalive_timeout, result.redis) == (
+        2, 1, RedisSettings(url="rediss://r:1"))
 
 
 def test_workers_auto_means_one_per_cpu():
@@ -119,4 +120,4 @@ def test_unknown_flag_is_a_programming_error():
 
 def test_redis_url_variable_may_be_a_vault_reference():
     env = {"FASTGW_REDIS_URL": "{vault://env/redis-secret}", "REDIS_SECRET": "redis://:p@r:1"}
-    assert apply_overrides(GatewaySettings(), env).redis_url == "redis://:p@r:1"
+    assert apply_overrides(GatewaySettings(), env).redis == RedisSettings(url="redis://:p@r:1")

@@ -242,9 +242,23 @@ def test_check_explain_says_what_to_change(tmp_path):
     ]
 
 
-def test_explain_names_what_fastgw_lacks_in_kong_s_redis_settings():
+def test_kong_s_sentinel_and_cluster_settings_load_and_the_rest_is_explained():
     from fastgw.config.explain import explain
 
-    error = "plugins[0].config.redis.cluster_nodes: unknown field"
-    assert explain(error) == ("plugins[0].config.redis.cluster_nodes: Redis Cluster is not "
-                              "supported by fastgw's plugins yet: use one Redis ('host')")
+    sentinel = {"host": "127.0.0.1", "sentinel_master": "mymaster", "sentinel_role": "master",
+                "sentinel_nodes": [{"host": "10.0.0.5", "port": 26379}],
+                "keepalive_pool_size": 256, "cluster_max_redirections": 5}
+    cluster = {"cluster_nodes": [{"ip": "10.0.0.6", "port": 7000}, {"ip": "10.0.0.7"}],
+               "connect_timeout": 500, "read_timeout": 800, "send_timeout": 800}
+    doc = {"_format_version": "3.0", "plugins": [
+        {"name": "rate-limiting", "config": {"minute": 5, "policy": "redis", "redis": sentinel}},
+        {"name": "proxy-cache", "config": {"strategy": "redis", "redis": cluster}},
+    ]}
+    first, second = parse(doc).plugins
+    assert first.config["redis"]["sentinel_nodes"] == [{"host": "10.0.0.5", "port": 26379}]
+    assert second.config["redis"]["cluster_nodes"][1] == {"ip": "10.0.0.7", "port": 6379}
+    doc["plugins"][0]["config"]["redis"] = {**sentinel, "connection_is_proxied": True}
+    error, = errors_of(doc)
+    assert explain(error) == (
+        "plugins[0].config.redis.connection_is_proxied: remove or change it: not supported by "
+        "fastgw: connect to Redis, its Sentinels or its Cluster nodes directly")

@@ -1098,18 +1098,59 @@ TLS = Record(
     description="TLS on the proxy listener.",
 )
 
+def _check_redis(redis: dict, path: Path, ctx: Validation) -> None:
+    written = [name for name in ("url", "sentinels", "cluster_nodes") if redis[name] is not None]
+    if len(written) != 1:
+        ctx.error(path, "set exactly one of url, sentinels (with master_name) or cluster_nodes"
+                  + (f", not {' and '.join(written)}" if written else ""))
+        return
+    if (redis["sentinels"] is None) != (redis["master_name"] is None):
+        missing = "master_name" if redis["sentinels"] is not None else "sentinels"
+        ctx.error((path, missing), "required with the other Sentinel field")
+    if redis["url"] is not None:
+        for name in ("username", "password", "sentinel_username", "sentinel_password"):
+            if redis[name] is not None:
+                ctx.error((path, name), "with url, write the credentials in the URL")
+        if redis["database"] is not None:
+            ctx.error((path, "database"), "with url, write the database in the URL (/N)")
+        if redis["ssl"]:
+            ctx.error((path, "ssl"), "with url, write rediss:// for TLS")
+    if redis["cluster_nodes"] is not None and redis["database"] not in (None, 0):
+        ctx.error((path, "database"), "a Redis Cluster has only database 0")
+
+
+_REDIS_NODE = String(check=check_listen, description="host:port of a Redis node.")
+
 REDIS = Record(
     {
         "url": String(
-            required=True,
             secret=True,  # it may carry a password
             referenceable=True,
             match=r"^(redis|rediss|unix)://",
             match_message="expected a redis://, rediss:// or unix:// URL",
-            description="Redis shared by gateway instances (rate limits, caches).",
-        )
+            description="One Redis shared by gateway instances (rate limits, caches).",
+        ),
+        "sentinels": Array(_REDIS_NODE, len_min=1,
+                           description="Redis Sentinels (host:port) watching 'master_name': "
+                           "the gateway follows the master through failovers."),
+        "master_name": String(description="The master's name in the Sentinels."),
+        "cluster_nodes": Array(_REDIS_NODE, len_min=1,
+                               description="Some nodes (host:port) of a Redis Cluster; the "
+                               "rest are discovered."),
+        "username": String(referenceable=True, description="Redis ACL user name."),
+        "password": String(referenceable=True, secret=True, description="Redis password."),
+        "database": Integer(between=(0, 2**31 - 1), description="Redis database (not in a "
+                            "Cluster); unset: 0."),
+        "sentinel_username": String(referenceable=True,
+                                    description="ACL user name on the Sentinels."),
+        "sentinel_password": String(referenceable=True, secret=True,
+                                    description="Password on the Sentinels."),
+        "ssl": Boolean(default=False, description="TLS to the Redis nodes (Sentinel and "
+                       "Cluster; a URL says rediss://)."),
+        "ssl_verify": Boolean(default=True, description="Verify the nodes' certificates."),
     },
-    description="Shared state store.",
+    validator=_check_redis,
+    description="Shared state store: one Redis, a Sentinel-watched master or a Cluster.",
 )
 
 

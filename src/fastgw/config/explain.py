@@ -22,12 +22,6 @@ KONG_FIELDS = {
     "expression": "the expressions router is not supported; use paths, hosts, methods and "
                   "headers (the traditional router)",
     "priority": "the expressions router is not supported; remove it",
-    "sentinel_nodes": "Redis Sentinel is not supported by fastgw's plugins yet: set 'host' to "
-                      "the current master",
-    "sentinel_master": "Redis Sentinel is not supported by fastgw's plugins yet: set 'host' to "
-                       "the current master",
-    "cluster_nodes": "Redis Cluster is not supported by fastgw's plugins yet: use one Redis "
-                     "('host')",
 }
 
 _RULES: list[tuple[re.Pattern[str], str]] = [

@@ -80,6 +80,7 @@ from fastgw.config.model import (
     Key,
     KeySet,
     PluginConfig,
+    RedisSettings,
     Route,
     Service,
     Target,
@@ -698,7 +699,7 @@ def _target(entry: dict) -> Target:
 def _gateway_settings(block: dict) -> GatewaySettings:
     values: dict[str, Any] = {}
     for field in dataclasses.fields(GatewaySettings):
-        if field.name in ("tls", "redis_url"):
+        if field.name in ("tls", "redis"):
             continue
         value = block[field.name]
         # Durations are floats in the model even when written as integers.
@@ -710,8 +711,24 @@ def _gateway_settings(block: dict) -> GatewaySettings:
             listen=tls["listen"],
         )
     redis = block["redis"]
-    values["redis_url"] = redis["url"] if redis is not None else None
+    if redis is not None:
+        values["redis"] = RedisSettings(
+            url=redis["url"], sentinels=_nodes(redis["sentinels"]),
+            master_name=redis["master_name"], cluster_nodes=_nodes(redis["cluster_nodes"]),
+            username=redis["username"], password=redis["password"],
+            database=redis["database"] or 0, sentinel_username=redis["sentinel_username"],
+            sentinel_password=redis["sentinel_password"], ssl=redis["ssl"],
+            ssl_verify=redis["ssl_verify"])
     return GatewaySettings(**values)
+
+
+def _nodes(addresses: list[str] | None) -> tuple[tuple[str, int], ...]:
+    """host:port strings (checked by the schema) as (host, port) pairs."""
+    nodes = []
+    for address in addresses or ():
+        host, port = split_host_port(address) or (address, None)
+        nodes.append((host, port or 6379))
+    return tuple(nodes)
 
 
 # --- files -----------------------------------------------------------------------
@@ -901,6 +918,8 @@ def apply_overrides(
             changes[name] = None
             continue
         changes[name] = _override_value(field, raw, (None, label), ctx)
+    if "redis_url" in changes:
+        changes["redis"] = RedisSettings(url=changes.pop("redis_url"))
     tls_cert, tls_key = changes.pop("tls_cert", None), changes.pop("tls_key", None)
     if tls_cert is not None or tls_key is not None:
         tls = settings.tls or TLSSettings()

@@ -197,6 +197,24 @@ class TLSSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """``_gateway.redis``: exactly one of ``url``, ``sentinels`` (with
+    ``master_name``) or ``cluster_nodes``; nodes are (host, port)."""
+
+    url: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master_name: str | None = None
+    cluster_nodes: tuple[tuple[str, int], ...] = ()
+    username: str | None = None
+    password: str | None = None
+    database: int = 0
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    ssl: bool = False
+    ssl_verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """The ``_gateway`` block. Durations here are seconds (floats allowed)."""
 
@@ -205,7 +223,7 @@ class GatewaySettings:
     admin_token: str | None = None  # required by a non-loopback admin_listen
     workers: int | None = None  # None: number of CPUs
     tls: TLSSettings | None = None
-    redis_url: str | None = None
+    redis: RedisSettings | None = None
     max_header_bytes: int = 32768
     max_body_bytes: int = 8 * 1024 * 1024
     max_response_buffer_bytes: int = 64 * 1024 * 1024  # an answer a plugin holds whole

@@ -27,7 +27,7 @@ def _with_id(consumer: Consumer) -> Consumer:
 
 class ConfigState:
     __slots__ = ("config", "consumers", "consumers_by_ref", "keyauth", "basicauth", "jwt",
-                 "hmacauth", "acl_groups", "redis_url", "shared")
+                 "hmacauth", "acl_groups", "redis", "shared")
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -45,7 +45,7 @@ class ConfigState:
         self.hmacauth: dict[str, tuple[Consumer, dict[str, Any]]] = {}
         # consumer id -> its acl groups
         self.acl_groups: dict[str, tuple[str, ...]] = {}
-        self.redis_url = config.gateway.redis_url
+        self.redis = config.gateway.redis
         # Objects plugins build once per config version (compiled regexes,
         # clients), keyed by whatever the plugin chooses.
         self.shared: dict[Any, Any] = {}

@@ -24,9 +24,11 @@ from fastgw.testing import free_port
 class RedisServer:
     """``with RedisServer() as redis: ...``; ``redis.url`` for clients."""
 
-    def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
+    def __init__(self, port: int | None = None, executable: str = "redis-server",
+                 args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.executable = executable
+        self.args = args  # more of redis-server's options (--cluster-enabled yes...)
         self.dir = tempfile.TemporaryDirectory(prefix="fastgw-redis-")
         self.log_path = os.path.join(self.dir.name, "redis.log")
         self.proc: subprocess.Popen | None = None
@@ -43,7 +45,8 @@ class RedisServer:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", self.dir.name, "--daemonize", "no"],
+                 "--appendonly", "no", "--dir", self.dir.name, "--daemonize", "no",
+                 *self.args],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout

@@ -118,4 +118,4 @@ def test_with_redis_down_fault_tolerant_decides_and_nothing_hangs(cluster):
     while post(gw, "/strict")[0] != 200:
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    assert any(key.startswith(b"ai-ratelimit:") for key in redis.client().keys())
+    assert any(key.startswith(b"{ai-ratelimit:") for key in redis.client().keys())

@@ -3,8 +3,9 @@ with its path by the real loader."""
 
 import pytest
 
-from fastgw.config.schema import REDACTED
+from fastgw.config.schema import REDACTED, Validation
 from fastgw.plugins.proxy_cache.schema import SCHEMA
+from fastgw.shared_redis.schema import REDIS
 
 MEMORY = {"strategy": "memory"}
 
@@ -23,9 +24,14 @@ def test_defaults_are_kongs(validated):
     assert config["response_headers"] == {"age": True, "X-Cache-Status": True,
                                           "X-Cache-Key": True}
     assert config["memory"] == {"max_bytes": 64 * 1024 * 1024, "dictionary_name": None}
-    assert config["redis"] == {"host": None, "port": 6379, "timeout": 2000, "username": None,
-                               "password": None, "database": 0, "ssl": False,
-                               "ssl_verify": False, "server_name": None}
+    # The Redis record every Redis-backed plugin shares (Sentinel and Cluster fields too).
+    assert config["redis"] == REDIS.validate({}, (None, "redis"), Validation())
+    assert {name: config["redis"][name] for name in (
+        "host", "port", "timeout", "username", "password", "database", "ssl", "ssl_verify",
+        "server_name", "sentinel_nodes", "cluster_nodes")} == {
+        "host": None, "port": 6379, "timeout": 2000, "username": None, "password": None,
+        "database": 0, "ssl": False, "ssl_verify": False, "server_name": None,
+        "sentinel_nodes": None, "cluster_nodes": None}
 
 
 def test_a_kong_config_is_accepted_as_written(validated):
@@ -113,9 +119,9 @@ def test_each_bad_value_is_reported_at_its_path(config_errors, config, error):
 def test_redis_connection_details_need_a_host(config_errors, redis, field):
     assert config_errors({"strategy": "redis", "redis": redis}) == [
         f"plugins[0].config.redis.host: required when redis.{field} is set "
-        "(or put it in _gateway.redis.url)"]
+        "(or put it in _gateway.redis)"]
     # With a host they are fine, and with the memory strategy they are unused.
-    assert config_errors({"strategy": "redis", "redis": {**redis, "host": "r"}}) == []
+    assert config_errors({"strategy": "redis", "redis": {**redis, "host": "redis.local"}}) == []
     assert config_errors({"strategy": "memory", "redis": redis}) == []
 
 

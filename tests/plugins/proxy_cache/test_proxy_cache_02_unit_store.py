@@ -7,6 +7,7 @@ import gc
 import pytest
 
 from fastgw.config.loader import parse_config
+from fastgw.config.model import RedisSettings
 from fastgw.plugins import handler_class
 from fastgw.plugins.context import make_context, set_response
 from fastgw.plugins.proxy_cache.directives import parse_directives, parse_media_type
@@ -151,7 +152,7 @@ def test_purge_async_without_redis_purges_memory(handler):
 
 def test_a_redis_strategy_without_any_redis_bypasses_every_request(handler, caplog):
     cache = handler(strategy="redis")  # no redis.host, no _gateway.redis.url
-    assert "needs config.redis.host or _gateway.redis.url" in caplog.text
+    assert "needs config.redis (host, sentinel_nodes or cluster_nodes) or _gateway.redis" in caplog.text
     ctx = make_context("GET", "/a", {"Host": "api.local"})
     assert cache.access(ctx) is None
     set_response(ctx, 200, {"Content-Type": "application/json"})
@@ -167,10 +168,11 @@ def test_redis_connection_settings_come_from_the_record_or_the_gateway_url(valid
     kwargs = store.client.connection_pool.connection_kwargs
     assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["username"]) == (
         "cache.internal", 6380, 2, "gw")
-    assert store.identity == ("cache.internal", 6380, 2, "gw") and store.timeout == 2.0
+    assert store.identity == ("single", None, (("cache.internal", 6380),), None, 2, "gw")
+    assert store.timeout == 2.0
     by_url = RedisStore.from_config(validated({"strategy": "redis"})["redis"],
-                                    "redis://10.1.1.1:6379/3")
-    assert by_url.identity == "redis://10.1.1.1:6379/3"
+                                    RedisSettings(url="redis://10.1.1.1:6379/3"))
+    assert by_url.identity == ("url", "redis://10.1.1.1:6379/3", (), None, 0, None)
     assert by_url.client.connection_pool.connection_kwargs["db"] == 3
 
 

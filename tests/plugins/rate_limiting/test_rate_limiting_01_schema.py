@@ -5,8 +5,14 @@ import pytest
 
 from fastgw.plugins.rate_limiting.schema import REDIS, SCHEMA
 
-REDIS_DEFAULTS = {"host": None, "port": 6379, "timeout": 2000, "username": None,
-                  "password": None, "database": 0, "ssl": False, "ssl_verify": False}
+REDIS_DEFAULTS = {"host": None, "port": 6379, "timeout": 2000, "connect_timeout": None,
+                  "send_timeout": None, "read_timeout": None, "username": None,
+                  "password": None, "database": 0, "ssl": False, "ssl_verify": False,
+                  "server_name": None, "sentinel_master": None, "sentinel_role": None,
+                  "sentinel_nodes": None, "sentinel_username": None, "sentinel_password": None,
+                  "cluster_nodes": None, "cluster_max_redirections": 5,
+                  "keepalive_pool_size": 256, "keepalive_backlog": None,
+                  "connection_is_proxied": False, "cloud_authentication": None}
 
 
 def test_defaults_follow_kong(validated):
@@ -93,9 +99,34 @@ def test_equal_limits_for_longer_periods_are_fine(config_errors):
     ({"minute": 10, "redis": {"port": 70000}},
      "plugins[0].config.redis.port: value should be between 0 and 65535"),
     ({"minute": 10, "redis": {"timeout": 0}},
-     "plugins[0].config.redis.timeout: value should be between 1 and 2147483647"),
-    ({"minute": 10, "redis": {"server_name": "x"}},
-     "plugins[0].config.redis.server_name: unknown field"),
+     "plugins[0].config.redis.timeout: value should be between 1 and 2147483646"),
+    ({"minute": 10, "redis": {"host": "r", "server_name": "x"}},
+     "plugins[0].config.redis.server_name: not supported by fastgw unless equal to host: TLS "
+     "verifies the name it connects to"),
+    ({"minute": 10, "redis": {"sentinel_nodes": [{"host": "s"}]}},
+     "plugins[0].config.redis.sentinel_master: required with the other Sentinel field"),
+    ({"minute": 10, "redis": {"sentinel_nodes": [{}], "sentinel_master": "m",
+                              "cluster_nodes": [{}]}},
+     "plugins[0].config.redis.cluster_nodes: set either sentinel_nodes or cluster_nodes, not "
+     "both"),
+    ({"minute": 10, "redis": {"sentinel_nodes": [{}], "sentinel_master": "m",
+                              "sentinel_role": "slave"}},
+     "plugins[0].config.redis.sentinel_role: 'slave' is not supported by fastgw: the plugins "
+     "write to Redis, use 'master'"),
+    ({"minute": 10, "redis": {"cluster_nodes": [{"ip": "10.0.0.1"}], "database": 1}},
+     "plugins[0].config.redis.database: a Redis Cluster has only database 0"),
+    ({"minute": 10, "redis": {"keepalive_backlog": 10}},
+     "plugins[0].config.redis.keepalive_backlog: not supported by fastgw: connections wait for "
+     "Redis within 'timeout'; remove it"),
+    ({"minute": 10, "redis": {"connection_is_proxied": True}},
+     "plugins[0].config.redis.connection_is_proxied: not supported by fastgw: connect to Redis, "
+     "its Sentinels or its Cluster nodes directly"),
+    ({"minute": 10, "redis": {"cloud_authentication": {"auth_provider": "aws"}}},
+     "plugins[0].config.redis.cloud_authentication: not supported by fastgw: give the Redis "
+     "password (or a vault reference to it) in 'password'"),
+    ({"minute": 10, "policy": "redis", "redis": {"password": "p"}},
+     "plugins[0].config.redis.host: required when redis.password is set (or put it in "
+     "_gateway.redis)"),
     ({"minute": 10, "redis_port": "6379"}, "plugins[0].config.redis_port: expected an integer"),
 ])
 def test_bad_values_name_their_path(config_errors, config, error):

@@ -138,7 +138,7 @@ def test_a_redis_outage_and_the_recovery(upstream, redis, window_guard):
         window_guard(5)
         assert gateway.request("GET", "/tolerant")[0] == 200
         assert gateway.request("GET", "/strict")[0] == 200
-        assert len(redis.client().keys("ratelimit:*")) == 2
+        assert len(redis.client().keys("{ratelimit:*")) == 2
 
         redis.stop()
         tolerant = [timed_request(gateway, "/tolerant") for _ in range(10)]
@@ -160,6 +160,6 @@ def test_a_redis_outage_and_the_recovery(upstream, redis, window_guard):
             time.sleep(0.1)
         assert gateway.request("GET", "/tolerant")[0] == 200
         # Counting in Redis again (it came back empty).
-        assert len(redis.client().keys("ratelimit:*")) == 2
+        assert len(redis.client().keys("{ratelimit:*")) == 2
         time.sleep(0.2)  # let the log line reach the file
         assert "reachable again" in gateway.logs()

@@ -42,6 +42,7 @@ from fastgw.plugins.rate_limiting.algorithms import STORE_ERRORS, node_counters
 from fastgw.plugins.rate_limiting.handler import _identifier
 from fastgw.plugins.rate_limiting.redis_store import RedisUnavailable, redis_counters
 from fastgw.plugins.state import ConfigState
+from fastgw.shared_redis.client import slot_tag
 
 log = logging.getLogger("fastgw.plugins.ai_rate_limiting_advanced")
 
@@ -118,7 +119,8 @@ class Window:
         return value / MONEY_SCALE if self.money else value
 
     def redis_key(self, base: str, start: float) -> str:
-        return f"{base}{self.suffix.decode()}:{int(start * 1000)}"
+        # The base is a hash tag: a call's counters share one Cluster slot.
+        return f"{slot_tag(base)}{self.suffix.decode()}:{int(start * 1000)}"
 
 
 class Held:

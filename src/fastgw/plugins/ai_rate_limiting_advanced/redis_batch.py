@@ -15,6 +15,7 @@ import asyncio
 from typing import Any
 
 from fastgw.plugins.rate_limiting.redis_store import RedisCounters, RedisUnavailable
+from fastgw.shared_redis.client import key_slot
 
 # KEYS: first the counters settlements change, then per reservation and
 # window the current and previous counters. ARGV[1]: how many settlements;
@@ -113,8 +114,25 @@ class RedisBatcher:
         # The turn's reservations go in one call, the settlements waiting with them.
         self.flushing = False
         pending, self.pending = self.pending, []
-        if pending:
-            self._spawn(self._send_reservations(pending, *self._take_deltas()))
+        if not pending:
+            return
+        deltas, expires = self._take_deltas()
+        if not self.counters.cluster:
+            self._spawn(self._send_reservations(pending, deltas, expires))
+            return
+        # A Cluster runs a script on the node of its keys' slot: one call per
+        # slot (a call's keys share one, see Window.redis_key), each taking
+        # the settlements of its slot; the others go in a pipeline.
+        by_slot: dict[int, list[Reservation]] = {}
+        for reservation in pending:
+            by_slot.setdefault(key_slot(reservation[0][0]), []).append(reservation)
+        for slot, reservations in by_slot.items():
+            slot_deltas = {key: delta for key, delta in deltas.items() if key_slot(key) == slot}
+            for key in slot_deltas:
+                del deltas[key]
+            self._spawn(self._send_reservations(reservations, slot_deltas, expires))
+        if deltas:
+            self._spawn(self.counters.add(deltas, expires))
 
     def _settle_alone(self) -> None:
         self.settle_timer = None

@@ -26,7 +26,7 @@ from fastgw.config.schema import (
     String,
     Validation,
 )
-from fastgw.plugins.rate_limiting.schema import REDIS
+from fastgw.shared_redis.schema import REDIS, check_own_connection
 
 PROVIDERS = ("openai", "azure", "anthropic", "cohere", "mistral", "llama2", "bedrock", "gemini",
              "huggingface", "ollama", "requestPrompt")
@@ -108,6 +108,8 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
         ctx.error((path, "llm_providers"), "at least one limit (or a budget) is needed")
     if config["request_prompt_count_function"] is not None:
         ctx.error((path, "request_prompt_count_function"), "not supported by fastgw")
+    if config["strategy"] == "redis":
+        check_own_connection(config["redis"], (path, "redis"), ctx)
     if config["strategy"] == "cluster":
         ctx.error((path, "strategy"), "strategy 'cluster' is not supported by fastgw; use "
                   "'redis' (shared by every gateway) or 'local' (this node)")

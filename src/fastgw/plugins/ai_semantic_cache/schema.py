@@ -5,8 +5,8 @@ request that is the same in everything that changes the answer) and the
 similarity one (a near prompt, by the ``embeddings`` model's vectors within
 ``vectordb.threshold``, served the answer of a former one). ``vectordb.strategy``
 is ``memory`` (fastgw's store and index in each worker's memory) or ``redis``
-(shared by every worker and gateway; ``vectordb.redis`` is the ``redis``
-record of Kong's rate-limiting plugin, or ``_gateway.redis.url``); on Redis
+(shared by every worker and gateway; ``vectordb.redis`` is Kong's Redis
+record, Sentinel and Cluster included, or ``_gateway.redis``); on Redis
 only the exact layer is built so far, so ``fastgw check`` asks for
 ``similarity: false`` there rather than leave it out unsaid. ``pgvector`` is
 refused.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from fastgw.config.schema import Boolean, Integer, Number, Path, Record, String, Validation
 from fastgw.plugins.ai_proxy.schema import AUTH, MODEL
-from fastgw.plugins.rate_limiting.schema import REDIS
+from fastgw.shared_redis.schema import REDIS, check_own_connection
 
 NOT_BUILT = ("the similarity layer is not built on Redis yet: set similarity: false (the "
              "exact layer alone, shared by every gateway) or use vectordb.strategy memory")
@@ -37,6 +37,8 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
                   "all there is: it cannot be off too")
     if config["similarity"] and config["vectordb"]["strategy"] == "redis":
         ctx.error((path, "similarity"), NOT_BUILT)
+    if config["vectordb"]["strategy"] == "redis":
+        check_own_connection(config["vectordb"]["redis"], ((path, "vectordb"), "redis"), ctx)
     if config["vectordb"]["strategy"] == "pgvector":
         ctx.error(((path, "vectordb"), "strategy"),
                   "'pgvector' is not supported by fastgw: use 'memory' or 'redis'")

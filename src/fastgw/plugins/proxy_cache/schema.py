@@ -2,14 +2,12 @@
 
 fastgw differences: ``memory.max_bytes`` bounds each worker's store (Kong
 names an nginx shared dictionary instead; ``memory.dictionary_name`` is
-accepted and ignored), and ``strategy: redis`` takes the ``redis`` record of
-Kong's rate-limiting plugin, or ``_gateway.redis.url`` when ``redis.host`` is
-not set.
+accepted and ignored), and ``strategy: redis`` takes Kong's Redis record (Sentinel and Cluster included), or ``_gateway.redis``
+when it names no Redis.
 """
 
 from __future__ import annotations
 
-from fastgw.config.checks import check_host
 from fastgw.config.schema import (
     Array,
     Boolean,
@@ -20,14 +18,11 @@ from fastgw.config.schema import (
     Validation,
 )
 from fastgw.plugins.proxy_cache.directives import parse_media_type
+from fastgw.shared_redis.schema import REDIS, check_own_connection
 
 # Kong's integer bounds for TTLs and timeouts (typedefs.timeout).
 _MAX_INT = 2**31 - 2
 _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
-
-# Redis fields that only apply to a connection the plugin describes itself:
-# with _gateway.redis.url, credentials and database go in that URL.
-_NEEDS_REDIS_HOST = ("username", "password", "server_name")
 
 
 def _check_media_type(value: str) -> str | None:
@@ -37,43 +32,9 @@ def _check_media_type(value: str) -> str | None:
 
 
 def _check(config: dict, path: Path, ctx: Validation) -> None:
-    redis = config["redis"]
-    if config["strategy"] != "redis" or redis["host"] is not None:
-        return
-    for name in _NEEDS_REDIS_HOST:
-        if redis[name] is not None:
-            ctx.error(((path, "redis"), "host"),
-                      f"required when redis.{name} is set (or put it in _gateway.redis.url)")
-            return
-    if redis["database"] != 0:
-        ctx.error(((path, "redis"), "host"),
-                  "required when redis.database is set (or put it in _gateway.redis.url)")
+    if config["strategy"] == "redis":
+        check_own_connection(config["redis"], (path, "redis"), ctx)
 
-
-REDIS = Record(
-    {
-        "host": String(check=check_host,
-                       description="Redis host; unset: the gateway's _gateway.redis.url."),
-        "port": Integer(between=(0, 65535), default=6379, description="Redis port."),
-        "timeout": Integer(
-            between=(1, _MAX_INT), default=2000,
-            description="Milliseconds to connect and for each command; past it the request "
-            "is answered as a Bypass.",
-        ),
-        "username": String(referenceable=True,
-                           description="Redis ACL username (Redis 6+); unset: no ACL login."),
-        "password": String(len_min=0, referenceable=True, secret=True,
-                           description="Redis password; unset: no AUTH."),
-        "database": Integer(between=(0, _MAX_INT), default=0, description="Redis database."),
-        "ssl": Boolean(default=False, description="Connect to Redis over TLS."),
-        "ssl_verify": Boolean(default=False,
-                              description="Verify the Redis server's TLS certificate."),
-        "server_name": String(description="Kong's SNI name; accepted, the name TLS verifies is "
-                              "redis.host."),
-    },
-    default={},
-    description="The Redis that holds entries with strategy 'redis' (shared by every instance).",
-)
 
 SCHEMA = Record(
     {

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 import weakref
 from collections import OrderedDict
@@ -30,10 +29,10 @@ from collections.abc import Hashable
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
+
+from fastgw.config.model import RedisSettings
+from fastgw.shared_redis.client import Client, endpoint, timeouts
 
 __all__ = ["CACHE_VERSION", "REDIS_PREFIX", "RETRY_AFTER_S", "CacheEntry", "MemoryStore",
            "RedisStore", "StoreUnavailable", "memory_store", "purge", "purge_async"]
@@ -191,7 +190,7 @@ class RedisStore:
 
     __slots__ = ("identity", "client", "timeout", "down_until", "name", "prefix", "__weakref__")
 
-    def __init__(self, identity: Hashable, client: aioredis.Redis, timeout: float,
+    def __init__(self, identity: Hashable, client: Client, timeout: float,
                  name: str = "proxy-cache", prefix: str = REDIS_PREFIX) -> None:
         self.identity = identity  # the Redis it talks to, for deduplication
         self.client = client
@@ -202,37 +201,16 @@ class RedisStore:
         _REDIS_STORES.add(self)
 
     @classmethod
-    def from_config(cls, redis_config: dict[str, Any], gateway_url: str | None,
+    def from_config(cls, redis_config: dict[str, Any], gateway: RedisSettings | None,
                     name: str = "proxy-cache", prefix: str = REDIS_PREFIX) -> RedisStore:
         """A store for the plugin's ``redis`` record, or for the gateway's
-        ``_gateway.redis.url`` when the record names no host."""
-        timeout = redis_config["timeout"] / 1000
-        # NOTE: redis-py retries failed commands by default; a cache that
-        # answers Bypass instead must fail once, quickly.
-        options: dict[str, Any] = {
-            "socket_timeout": timeout, "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0), "max_connections": 64, "timeout": timeout,
-        }
-        if redis_config["host"] is None:
-            if not gateway_url:
-                raise ValueError("strategy 'redis' needs config.redis.host or "
-                                 "_gateway.redis.url")
-            pool = aioredis.BlockingConnectionPool.from_url(gateway_url, **options)
-            identity: Hashable = gateway_url
-        else:
-            if redis_config["ssl"]:
-                options.update(connection_class=aioredis.SSLConnection,
-                               ssl_cert_reqs=ssl.CERT_REQUIRED if redis_config["ssl_verify"]
-                               else ssl.CERT_NONE,
-                               ssl_check_hostname=bool(redis_config["ssl_verify"]))
-            pool = aioredis.BlockingConnectionPool(
-                host=redis_config["host"], port=redis_config["port"],
-                db=redis_config["database"], username=redis_config["username"],
-                password=redis_config["password"], **options)
-            identity = (redis_config["host"], redis_config["port"], redis_config["database"],
-                        redis_config["username"])
-        # from_pool: the client owns its pool and closes it with itself.
-        return cls(identity, aioredis.Redis.from_pool(pool), timeout, name, prefix)
+        ``_gateway.redis`` when the record names no Redis."""
+        where = endpoint(redis_config, gateway, name)
+        connect_s, command_s = timeouts(redis_config)
+        # A blocking pool: past its size a command waits for a connection
+        # (within the timeout) rather than failing as a Bypass at once.
+        client = where.connect(connect_s, command_s, blocking=True)
+        return cls(where.identity, client, max(connect_s, command_s), name, prefix)
 
     async def close(self) -> None:
         """Close the client and its pooled connections."""
@@ -247,7 +225,7 @@ class RedisStore:
         try:
             async with asyncio.timeout(self.timeout):
                 yield
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             if not self.down_until:
                 log.error("%s: redis failed (%s); answering Bypass for %ss at a time until "
                           "it is back", self.name, exc or type(exc).__name__, RETRY_AFTER_S)
@@ -302,15 +280,16 @@ def shared_redis_store(name: str, redis_config: dict[str, Any], state: Any,
     """The Redis store of plugin ``name`` for its ``redis`` record: one client
     (and pool) per Redis per config version; None (logged) when the record
     names no Redis and the gateway has none."""
-    shared_key = (name, "redis", tuple(sorted(redis_config.items())), state.redis_url)
+    try:
+        where = endpoint(redis_config, state.redis, name)
+    except ValueError as exc:
+        log.error("%s; every request is answered as a Bypass", exc)
+        return None
+    shared_key = (name, "redis", prefix, where, timeouts(redis_config))
     store = state.shared.get(shared_key)
     if store is None:
-        try:
-            store = state.shared[shared_key] = RedisStore.from_config(
-                redis_config, state.redis_url, name, prefix)
-        except ValueError as exc:
-            log.error("%s: %s; every request is answered as a Bypass", name, exc)
-            return None
+        store = state.shared[shared_key] = RedisStore.from_config(
+            redis_config, state.redis, name, prefix)
     return store
 
 

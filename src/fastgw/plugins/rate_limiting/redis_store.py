@@ -9,21 +9,22 @@ out whether it is back. An outage and its end are logged once each.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from fastgw.plugins.rate_limiting.algorithms import Limits, Outcome
+from fastgw.shared_redis.client import Client, endpoint, slot_tag, timeouts
 
 log = logging.getLogger("fastgw.plugins.rate_limiting")
 
 RETRY_INTERVAL_S = 1.0
+# What a call to Redis may raise when Redis cannot serve it: redis-py's
+# errors (a Cluster's own included), socket errors, and our own timeout.
+_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 class RedisUnavailable(Exception):
@@ -31,18 +32,23 @@ class RedisUnavailable(Exception):
 
 
 class RedisCounters:
-    __slots__ = ("client", "where", "scripts", "down_since", "retry_at")
+    __slots__ = ("client", "where", "timeout", "cluster", "scripts", "down_since", "retry_at")
 
-    def __init__(self, client: redis.asyncio.Redis, where: str) -> None:
+    def __init__(self, client: Client, where: str, timeout: float,
+                 cluster: bool = False) -> None:
         self.client = client
+        self.cluster = cluster  # a script's keys must then share one slot
         self.where = where  # host:port, for the log (never the password)
+        # Bounds a whole call: a Cluster or Sentinel client may reconnect
+        # inside one (a failover), each step within the socket timeouts.
+        self.timeout = timeout
         self.scripts: dict[str, Any] = {}
         self.down_since: float | None = None
         self.retry_at = 0.0
 
     async def hit(self, limits: Limits, key: str, now: float) -> Outcome:
         """Count one request for ``key`` in one round trip."""
-        keys, args = limits.redis_request(key, now)
+        keys, args = limits.redis_request(slot_tag(key), now)
         reply = await self.run(limits.SCRIPT, keys, args)
         return limits.redis_outcome(reply, now)
 
@@ -54,8 +60,9 @@ class RedisCounters:
         if script is None:
             script = self.scripts[source] = self.client.register_script(source)
         try:
-            reply = await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(self.timeout):
+                reply = await script(keys=keys, args=args)
+        except _FAILURES as exc:
             self._failed(exc)
             raise RedisUnavailable(str(exc)) from exc
         self._reachable()
@@ -67,13 +74,14 @@ class RedisCounters:
         if self.down_since is not None and time.monotonic() < self.retry_at:
             return False
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(self.timeout), \
+                    self.client.pipeline(transaction=False) as pipe:
                 for key, delta in deltas.items():
                     pipe.incrby(key, delta)
                     if key in expires:
                         pipe.pexpireat(key, expires[key])
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except _FAILURES as exc:
             self._failed(exc)
             return False
         self._reachable()
@@ -97,38 +105,13 @@ class RedisCounters:
 
 def redis_counters(state: Any, settings: dict[str, Any]) -> RedisCounters:
     """The counters for the plugin's ``redis`` settings, or the gateway's
-    ``_gateway.redis.url`` when they name no host; one per config version."""
-    timeout_s = settings["timeout"] / 1000.0
-    options: dict[str, Any] = {
-        "socket_timeout": timeout_s,
-        "socket_connect_timeout": timeout_s,
-        # One attempt: a retry would double the wait the timeout promises.
-        "retry": Retry(NoBackoff(), 0),
-    }
-    host = settings["host"]
-    if host is not None:
-        source: tuple = (host, settings["port"], settings["database"], settings["username"],
-                         settings["password"], settings["ssl"], settings["ssl_verify"])
-        where = f"{host}:{settings['port']}"
-    elif state.redis_url:
-        source = (state.redis_url,)
-        url = urlsplit(state.redis_url)
-        where = f"{url.hostname}:{url.port or 6379}" if url.hostname else state.redis_url
-    else:
-        raise ValueError("rate-limiting: policy 'redis' needs config.redis.host "
-                         "or _gateway.redis.url")
-    cache_key = ("rate-limiting", "redis", source, timeout_s)
+    ``_gateway.redis`` when they name no Redis; one per config version."""
+    where = endpoint(settings, state.redis, "rate-limiting")
+    connect_s, command_s = timeouts(settings)
+    cache_key = ("rate-limiting", "redis", where, connect_s, command_s)
     counters = state.shared.get(cache_key)
     if counters is None:
-        if host is not None:
-            ssl = settings["ssl"]
-            verify = settings["ssl_verify"]
-            client = redis.asyncio.Redis(
-                host=host, port=settings["port"], db=settings["database"],
-                username=settings["username"], password=settings["password"], ssl=ssl,
-                ssl_cert_reqs="required" if verify else "none", ssl_check_hostname=verify,
-                **options)
-        else:
-            client = redis.asyncio.Redis.from_url(state.redis_url, **options)
-        counters = state.shared[cache_key] = RedisCounters(client, where)
+        counters = state.shared[cache_key] = RedisCounters(
+            where.connect(connect_s, command_s), where.where, max(connect_s, command_s),
+            where.cluster)
     return counters

@@ -9,7 +9,7 @@ Kong's shorthand fields do.
 from __future__ import annotations
 
 from fastgw._core.ratelimit import PERIOD_NAMES
-from fastgw.config.checks import check_host, check_path
+from fastgw.config.checks import check_path
 from fastgw.config.schema import (
     Boolean,
     Field,
@@ -20,6 +20,7 @@ from fastgw.config.schema import (
     String,
     Validation,
 )
+from fastgw.shared_redis.schema import REDIS, check_own_connection, redis_fields
 
 ALGORITHMS = ("fixed", "sliding", "token-bucket")
 LIMIT_BY = ("consumer", "credential", "ip", "service", "header", "path")
@@ -42,55 +43,19 @@ def _limit(period: str) -> Number:
     )
 
 
-def _redis_fields(defaults: bool) -> dict[str, Field]:
-    """Kong's shared Redis record (kong/tools/redis/schema.lua). Without
-    ``defaults``: the same checks for the Kong 2.x flat names, where absent
-    must mean "not written" so that the nested value stays."""
-
-    def default(value: object) -> dict:
-        return {"default": value} if defaults else {}
-
-    return {
-        "host": String(check=check_host, description="Redis host; unset: _gateway.redis.url."),
-        "port": Integer(between=(0, 65535), **default(6379), description="Redis port."),
-        "timeout": Integer(
-            between=(1, _INT32_MAX),
-            **default(2000),
-            description="Milliseconds allowed to connect to Redis and for each command.",
-        ),
-        "username": String(
-            referenceable=True, description="Redis ACL user name (Redis 6+); unset: 'default'."
-        ),
-        "password": String(
-            referenceable=True, secret=True, description="Redis password (AUTH)."
-        ),
-        "database": Integer(
-            between=(0, _INT32_MAX), **default(0), description="Redis database number (SELECT)."
-        ),
-        "ssl": Boolean(**default(False), description="Connect to Redis over TLS."),
-        "ssl_verify": Boolean(
-            **default(False),
-            description="Verify the Redis server's TLS certificate and host name.",
-        ),
-    }
-
-
-REDIS = Record(
-    _redis_fields(defaults=True),
-    default={},
-    description="Where policy 'redis' keeps the counters; without 'host', the gateway's "
-    "_gateway.redis.url is used.",
-)
-
-
 def _shorthands() -> dict[str, Field]:
     """Kong 2.x's flat names (``redis_host``...), folded into ``redis`` by _check."""
-    fields = _redis_fields(defaults=False)
-    for name, field in fields.items():
+    fields = redis_fields(defaults=False)
+    shorthands = {}
+    for name in _KONG2_REDIS_NAMES:
+        field = fields[name]
         field.description = f"Deprecated Kong 2.x name of redis.{name}."
-    return {f"redis_{name}": field for name, field in fields.items()}
+        shorthands[f"redis_{name}"] = field
+    return shorthands
 
 
+_KONG2_REDIS_NAMES = ("host", "port", "timeout", "username", "password", "database", "ssl",
+                      "ssl_verify", "server_name")
 REDIS_SHORTHANDS = _shorthands()
 
 
@@ -115,6 +80,8 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
             ctx.error((path, needed), f"required when limit_by is '{limit_by}'")
     if config["burst"] is not None and config["algorithm"] != "token-bucket":
         ctx.error((path, "burst"), "only applies to algorithm 'token-bucket'")
+    if config["policy"] == "redis":
+        check_own_connection(redis, (path, "redis"), ctx)
 
 
 SCHEMA = Record(
