@@ -195,8 +195,9 @@ def test_kong_only_keys_are_refused_with_the_reason(key, value, reason):
 
 
 @pytest.mark.parametrize(("name", "message"), [
-    ("openid-connect", "plugin 'openid-connect' is a Kong Enterprise plugin, not part of "
-                       "fastgw; the closest fastgw plugin is jwt"),
+    ("oauth2-introspection", "plugin 'oauth2-introspection' is a Kong Enterprise plugin, not "
+                             "part of fastgw; the closest fastgw plugin is openid-connect "
+                             "(auth_methods: introspection)"),
     ("oauth2", "plugin 'oauth2' is a Kong plugin fastgw does not implement: fastgw is not an "
                "OAuth 2.0 authorization server; validate tokens with 'jwt'"),
     ("no-such-plugin", "unknown plugin 'no-such-plugin'"),

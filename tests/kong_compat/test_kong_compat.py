@@ -40,7 +40,7 @@ def kong_file(version: str) -> Path:
 def test_fastgw_check_accepts_every_format_version(version):
     code, text = check_file(kong_file(version))
     assert code == 0, text
-    assert text.startswith("config ok: 2 services, 10 routes, 1 upstream, 3 consumers")
+    assert text.startswith("config ok: 2 services, 11 routes, 1 upstream, 3 consumers")
 
 
 def _without_source(config):
@@ -141,6 +141,9 @@ def test_basic_auth_and_termination(gateway):
     assert gateway.request("GET", "/basic")[0] == 401
     status, _, body = gateway.request("GET", "/maintenance")
     assert (status, orjson.loads(body)) == (503, {"message": "Down for maintenance"})
+    status, headers, body = gateway.request("GET", "/oidc")
+    assert (status, headers["www-authenticate"], orjson.loads(body)) == (
+        401, "Bearer", {"message": "Unauthorized"})
 
 
 def test_transformers_on_the_host_route(gateway, upstream):

@@ -7,6 +7,13 @@ of the error (and ``fastgw check --explain``'s advice).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from fastgw.config.schema import Field
+
 # Kong OSS plugins fastgw does not implement -> why, and what to use instead.
 KONG_OSS_PLUGINS = {
     "oauth2": "fastgw is not an OAuth 2.0 authorization server; validate tokens with 'jwt'",
@@ -42,8 +49,7 @@ KONG_ENTERPRISE_PLUGINS = {
     "response-transformer-advanced": "response-transformer",
     "key-auth-enc": "key-auth",
     "ldap-auth-advanced": None,
-    "openid-connect": "jwt",
-    "oauth2-introspection": None,
+    "oauth2-introspection": "openid-connect (auth_methods: introspection)",
     "mtls-auth": None,
     "header-cert-auth": None,
     "jwt-signer": None,
@@ -123,3 +129,32 @@ KONG_ONLY_KEYS = {
     "event_hooks": "Kong Enterprise event hooks",
     "developers": "the Kong Dev Portal",
 }
+
+
+def _same_as_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` asks nothing of Kong's ``default``: equal to it, or,
+    for a record, each written field equal to its own default."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        return all(name in default and _same_as_default(item, default[name])
+                   for name, item in value.items())
+    if default is None:
+        return value in (None, [], {})
+    return bool(value == default)
+
+
+def kong_defaults_only(defaults: Mapping[str, Any]) -> dict[str, Field]:
+    """Fields of a Kong plugin that fastgw does not implement, accepted only
+    with Kong's default value (decK writes every field when it dumps a
+    config): any other value is an error that names the field, never a
+    setting silently dropped. For a Record's ``ignored``."""
+
+    def field(default: Any) -> Field:
+        def check(value: Any) -> str | None:
+            if _same_as_default(value, default):
+                return None
+            return ("not supported by fastgw: only Kong's default "
+                    f"({orjson.dumps(default).decode()}) is accepted here")
+        return Field(check=check, description="A Kong field fastgw does not implement: "
+                     "accepted with Kong's default only.")
+
+    return {name: field(default) for name, default in defaults.items()}

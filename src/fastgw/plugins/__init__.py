@@ -38,7 +38,7 @@ KNOWN_PLUGINS = (
     "prometheus", "opentelemetry", "file-log", "http-log",
     "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
     "ai-rate-limiting-advanced", "ai-prompt-guard", "ai-prompt-decorator",
-    "ai-prompt-template", "ai-sanitizer", "ai-semantic-cache",
+    "ai-prompt-template", "ai-sanitizer", "ai-semantic-cache", "openid-connect",
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.

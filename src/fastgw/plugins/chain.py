@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from fastgw.config.model import Config, PluginConfig, Route, Service
+from fastgw.config.model import Config, Consumer, PluginConfig, Route, Service
 from fastgw.plugins import handler_class
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.state import ConfigState
@@ -38,7 +38,7 @@ class PluginChain:
     priority first."""
 
     __slots__ = ("plugins", "access", "header_filter", "body_filter", "log", "route",
-                 "service", "by_consumer", "native", "filters")
+                 "service", "by_consumer", "by_groups", "native", "filters")
 
     def __init__(self, plugins: list[Plugin], route: Route, service: Service | None,
                  native: dict[str, Plugin]):
@@ -55,6 +55,8 @@ class PluginChain:
         self.native = native
         # consumer id -> PluginChain, filled in by build_chains
         self.by_consumer: dict[str | None, PluginChain] | None = None
+        # The chains for groups a credential claims (see GroupChains).
+        self.by_groups: GroupChains | None = None
         # Body and log plugins read the response's status and headers, which
         # the header phase records (ctx.response), so they switch it on too.
         self.filters = int((RequestFilter.FILTER_HEADER
@@ -111,6 +113,7 @@ class ChainBuilder:
         # Consumers whose calls may take another config: those named by an
         # entry, and the members of groups named by one.
         grouped = {p.consumer_group for p in self.entries if p.consumer_group}
+        self.grouped = frozenset(grouped)
         personal: set[str | None] = {p.consumer for p in self.entries if p.consumer}
         personal.update(consumer.username or consumer.custom_id or consumer.id
                         for consumer in state.consumers if grouped.intersection(consumer.groups))
@@ -156,6 +159,9 @@ class ChainBuilder:
                 if chain is None:
                     chain = PluginChain([], route, service, {})
                 chain.by_consumer = by_consumer
+        if chain is not None and self.grouped and any(
+                getattr(plugin, "claims_groups", False) for plugin in chain.plugins):
+            chain.by_groups = GroupChains(self, route, service, chosen, chain)
         return chain
 
     def _make(self, chosen: dict[str, Plugin], route: Route,
@@ -166,3 +172,40 @@ class ChainBuilder:
             return None
         return PluginChain(python, route, service, native)
 
+
+class GroupChains:
+    """The chains of one route for consumer groups a credential claims
+    (openid-connect's ``consumer_groups_claim``) rather than the config's
+    memberships: made on first use for each (consumer, groups) pair, and
+    kept, up to ``MAX_KEPT``. Only groups some plugin entry names count."""
+
+    MAX_KEPT = 1024
+    __slots__ = ("builder", "route", "service", "chosen", "base", "kept")
+
+    def __init__(self, builder: ChainBuilder, route: Route, service: Service | None,
+                 chosen: dict[str, Plugin], base: PluginChain) -> None:
+        self.builder = builder
+        self.route = route
+        self.service = service
+        self.chosen = chosen  # what every caller gets
+        self.base = base
+        self.kept: dict[tuple, PluginChain] = {}
+
+    def chain(self, consumer: Consumer | None, claimed: tuple[str, ...]) -> PluginChain:
+        """The chain for ``consumer`` (or none) in its own groups, then the
+        ``claimed`` ones, in that order."""
+        own = consumer.groups if consumer is not None else ()
+        groups = own + tuple(g for g in claimed if g in self.builder.grouped and g not in own)
+        if len(groups) == len(own):
+            return self.base.for_consumer(consumer.id if consumer is not None else None)
+        username = consumer.username if consumer is not None else None
+        key = (consumer.id if consumer is not None else None, groups)
+        found = self.kept.get(key)
+        if found is None:
+            selected = self.builder.select(self.route, self.service, username, groups)
+            found = self.base if selected == self.chosen else (
+                self.builder._make(selected, self.route, self.service)
+                or PluginChain([], self.route, self.service, {}))
+            if len(self.kept) < self.MAX_KEPT:
+                self.kept[key] = found
+        return found

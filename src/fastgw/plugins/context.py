@@ -247,7 +247,7 @@ class RequestContext:
     """Per-request state shared by the plugins of one route."""
 
     __slots__ = ("request", "response", "route", "service", "consumer", "credential",
-                 "authenticated_groups", "shared", "request_id", "started_at", "exit_status",
+                 "authenticated_groups", "consumer_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "_plugin_state",
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
@@ -263,6 +263,8 @@ class RequestContext:
         self.consumer: Consumer | None = None
         self.credential: dict | None = None
         self.authenticated_groups: list[str] | None = None
+        # Consumer groups a credential claims (openid-connect): their plugins apply.
+        self.consumer_groups: tuple[str, ...] | None = None
         # Keyed by name, or by a plugin's private object() to keep its state apart.
         self.shared: dict[Any, Any] = {}
         self.request_id = request_id

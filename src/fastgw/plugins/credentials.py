@@ -8,13 +8,16 @@
   ``anonymous`` therefore accept a request when any one of them does (Kong's
   "logical OR"); without it, every one of them must succeed ("logical AND").
 
-This module sits in the key-auth package only because fastgw has no shared
-auth package; basic-auth and jwt import it from here.
+Also the request body as fields a credential can be read from (key-auth,
+openid-connect).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import orjson
 
 from fastgw.config.model import Consumer
 from fastgw.config.schema import String
@@ -25,6 +28,61 @@ from fastgw.plugins.state import ConfigState
 # A realm is written inside a quoted-string of WWW-Authenticate (RFC 9110
 # section 11.6.1), so quotes, backslashes and control characters cannot appear.
 _REALM = r'^[^"\\\x00-\x1f\x7f]+$'
+
+
+DUPLICATE: Any = object()  # a credential's name was sent more than once
+
+
+def single(values: list[str] | None) -> Any:
+    """The one value sent, ``DUPLICATE`` when several were, or None."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else DUPLICATE
+
+
+class RequestBody:
+    """A JSON-object or form-urlencoded body, as fields a key can be read from
+    and removed from; any other body has no fields."""
+
+    __slots__ = ("kind", "fields")
+
+    def __init__(self, content_type: str | None, raw: bytes) -> None:
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        self.kind = ""
+        self.fields: dict[str, Any] = {}
+        if media_type == "application/json" or media_type.endswith("+json"):
+            try:
+                document = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return
+            if isinstance(document, dict):
+                self.kind, self.fields = "json", document
+        elif media_type == "application/x-www-form-urlencoded":
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                return
+            self.kind = "form"
+            self.fields = parse_qs(text, keep_blank_values=True)
+
+    def value(self, name: str) -> Any:
+        """The key under ``name``: a str, ``DUPLICATE``, or None."""
+        value = self.fields.get(name)
+        if self.kind == "form":
+            return single(value)
+        if isinstance(value, str):
+            return value
+        # As Kong: an array or object where the key should be counts as several keys.
+        return DUPLICATE if isinstance(value, (list, dict)) else None
+
+    def without(self, name: str) -> bytes | None:
+        """The body re-encoded without ``name``; None when it had no such field."""
+        if name not in self.fields:
+            return None
+        remaining = {field: value for field, value in self.fields.items() if field != name}
+        if self.kind == "json":
+            return orjson.dumps(remaining)
+        return urlencode(remaining, doseq=True).encode()
 
 
 def anonymous_field() -> String:

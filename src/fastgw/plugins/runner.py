@@ -108,9 +108,12 @@ class PluginRunner:
         the chain (Kong's precedence). Returns the consumer's chain and the
         plugins still to run, or None when nothing changes."""
         consumer = ctx.consumer
-        if consumer is None or chain.by_consumer is None:
+        if ctx.consumer_groups and chain.by_groups is not None:
+            personal = chain.by_groups.chain(consumer, ctx.consumer_groups)
+        elif consumer is None or chain.by_consumer is None:
             return None
-        personal = chain.for_consumer(consumer.id)
+        else:
+            personal = chain.for_consumer(consumer.id)
         if personal is chain:
             return None
         req.filters = personal.filters

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastgw.config.entities import health_checks
+from fastgw.outbound import client_tls
 
 log = logging.getLogger("fastgw.upstreams")
 
@@ -124,11 +125,7 @@ class ActiveSettings:
     def tls_context(self) -> ssl.SSLContext | None:
         if self.type != "https":
             return None
-        ctx = ssl.create_default_context()
-        if not self.verify_certificate:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return client_tls(self.verify_certificate)
 
 
 class TargetCounter:

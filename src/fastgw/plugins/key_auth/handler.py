@@ -16,9 +16,6 @@ import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any
-from urllib.parse import parse_qs, urlencode
-
-import orjson
 
 from fastgw._core.decisions import HeaderKeyDecision, header_variable
 from fastgw.config.model import Consumer
@@ -28,7 +25,13 @@ from fastgw.plugins.context import (
     RequestContext,
     set_identity_headers,
 )
-from fastgw.plugins.credentials import CredentialPlugin, challenge
+from fastgw.plugins.credentials import (
+    DUPLICATE,
+    CredentialPlugin,
+    RequestBody,
+    challenge,
+    single,
+)
 from fastgw.plugins.fast import FastDecision, FastRequest
 from fastgw.plugins.state import ConfigState
 
@@ -37,7 +40,6 @@ DUPLICATE_KEY = {"message": "Duplicate API key found"}
 INVALID_KEY = {"message": "Unauthorized"}
 
 # Markers returned by KeyAuth._search besides a key.
-_DUPLICATE: Any = object()  # the name was sent more than once
 _NEED_BODY: Any = object()  # the body must be read to go on
 
 # Credentials written without an id get one derived from their owner and
@@ -88,7 +90,7 @@ def credentials_by_key(state: ConfigState) -> KeyTable:
 
 def _header_value(items: list[bytes], variable: bytes, sent: list[bytes] | None = None) -> Any:
     """The one value of the header whose ``header_variable`` form is
-    ``variable``, ``_DUPLICATE``, or None; the lower-case names it was sent
+    ``variable``, ``DUPLICATE``, or None; the lower-case names it was sent
     under are added to ``sent``. PERF: scans the raw list; HeaderList.get
     would also re-encode the name and could not tell a repeated header."""
     found = None
@@ -97,7 +99,7 @@ def _header_value(items: list[bytes], variable: bytes, sent: list[bytes] | None 
             if sent is not None:
                 sent.append(items[i].lower())
             if found is not None:
-                return _DUPLICATE
+                return DUPLICATE
             found = items[i + 1]
     return None if found is None else found.decode("latin-1")
 
@@ -107,57 +109,6 @@ def _spellings(name: str) -> frozenset[bytes]:
     written, and with its separators all ``-`` or all ``_``."""
     lowered = name.lower().encode("latin-1")
     return frozenset((lowered, lowered.replace(b"_", b"-"), lowered.replace(b"-", b"_")))
-
-
-def _single(values: list[str] | None) -> Any:
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else _DUPLICATE
-
-
-class RequestBody:
-    """A JSON-object or form-urlencoded body, as fields a key can be read from
-    and removed from; any other body has no fields."""
-
-    __slots__ = ("kind", "fields")
-
-    def __init__(self, content_type: str | None, raw: bytes) -> None:
-        media_type = (content_type or "").partition(";")[0].strip().lower()
-        self.kind = ""
-        self.fields: dict[str, Any] = {}
-        if media_type == "application/json" or media_type.endswith("+json"):
-            try:
-                document = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return
-            if isinstance(document, dict):
-                self.kind, self.fields = "json", document
-        elif media_type == "application/x-www-form-urlencoded":
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError:
-                return
-            self.kind = "form"
-            self.fields = parse_qs(text, keep_blank_values=True)
-
-    def value(self, name: str) -> Any:
-        """The key under ``name``: a str, ``_DUPLICATE``, or None."""
-        value = self.fields.get(name)
-        if self.kind == "form":
-            return _single(value)
-        if isinstance(value, str):
-            return value
-        # As Kong: an array or object where the key should be counts as several keys.
-        return _DUPLICATE if isinstance(value, (list, dict)) else None
-
-    def without(self, name: str) -> bytes | None:
-        """The body re-encoded without ``name``; None when it had no such field."""
-        if name not in self.fields:
-            return None
-        remaining = {field: value for field, value in self.fields.items() if field != name}
-        if self.kind == "json":
-            return orjson.dumps(remaining)
-        return urlencode(remaining, doseq=True).encode()
 
 
 class KeyAuth(CredentialPlugin):
@@ -204,7 +155,7 @@ class KeyAuth(CredentialPlugin):
         self._identify(ctx, name, key, body)
 
     def _search(self, ctx: RequestContext, body: RequestBody | None) -> tuple[str | None, Any]:
-        """(name, key) of the first name found; key may be ``_DUPLICATE``, or
+        """(name, key) of the first name found; key may be ``DUPLICATE``, or
         ``_NEED_BODY`` when ``body`` is None and must be read."""
         request = ctx.request
         items = request.headers.items
@@ -215,7 +166,7 @@ class KeyAuth(CredentialPlugin):
                 # Any spelling of the name is a credential not to pass on.
                 ctx.note_credentials(frozenset(sent))
             if key is None and self.in_query and request.query_string:
-                key = _single(request.query().get(name))
+                key = single(request.query().get(name))
             if key is None and self.in_body:
                 if body is None:
                     return name, _NEED_BODY
@@ -226,7 +177,7 @@ class KeyAuth(CredentialPlugin):
 
     def _identify(self, ctx: RequestContext, name: str | None, key: Any,
                   body: RequestBody | None) -> None:
-        if key is _DUPLICATE:
+        if key is DUPLICATE:
             self.reject(ctx, 401, DUPLICATE_KEY, self.www_authenticate)
             return
         # A key always comes with the name it was found under.
@@ -271,7 +222,7 @@ def _fast_decision(plugin: KeyAuth) -> FastDecision | None:
                 break
             if in_query and b"?" in request.url:
                 return None
-        if not key or key is _DUPLICATE:
+        if not key or key is DUPLICATE:
             return None
         found = credentials.get(key)
         if found is None:

@@ -1,0 +1,235 @@
+"""openid-connect: the caller is who its bearer token says, as vouched for
+by the configured OpenID provider.
+
+A token is looked for in the Authorization (``Bearer``), ``access-token`` and
+``x-access-token`` headers, the ``access_token`` query argument and the
+``access_token`` body field, as ``bearer_token_param_type`` allows. A JWT is
+checked locally against the provider's keys (``bearer``); any token can be
+introspected (``introspection``). Then the consumer named by
+``consumer_claim`` runs its own plugins, the groups of
+``authenticated_groups_claim`` feed the acl plugin, and claims go upstream as
+headers.
+
+Answers (RFC 6750, Kong's wording): no token or a bad one, 401
+``Unauthorized`` with ``WWW-Authenticate: Bearer`` (``error="invalid_token"``
+for a bad one); missing scopes, 403 ``Forbidden`` with
+``error="insufficient_scope"``; a consumer that cannot be found, 403; a
+provider that cannot be reached and nothing cached, 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import orjson
+
+from fastgw.config.model import Consumer
+from fastgw.identity.errors import ProviderUnavailable, TokenRefused
+from fastgw.identity.introspection import Introspector
+from fastgw.identity.provider import provider
+from fastgw.identity.tokens import BearerVerifier, TokenPolicy, check_claims, claim, looks_like_jwt
+from fastgw.plugins.context import RequestContext
+from fastgw.plugins.credentials import DUPLICATE, CredentialPlugin, RequestBody, single
+from fastgw.plugins.state import ConfigState
+
+log = logging.getLogger("fastgw.plugins.openid_connect")
+
+_TOKEN_HEADERS = (b"authorization", b"access-token", b"x-access-token")
+_TOKEN_FIELD = "access_token"
+# Where clients put tokens meant for the gateway: never forwarded to a provider.
+_NOTED_HEADERS = frozenset(_TOKEN_HEADERS)
+_NOTED_FIELDS = frozenset((_TOKEN_FIELD,))
+UNAUTHORIZED = {"message": "Unauthorized"}
+FORBIDDEN = {"message": "Forbidden"}
+UNAVAILABLE = {"message": "The identity provider is unavailable"}
+
+
+def _header_token(items: list[bytes]) -> Any:
+    """The token of the token headers: a str, DUPLICATE, or None."""
+    found = None
+    for i in range(0, len(items), 2):
+        name = items[i].lower()
+        if name not in _TOKEN_HEADERS:
+            continue
+        value = items[i + 1].decode("latin-1").strip()
+        if name == b"authorization":
+            scheme, _, value = value.partition(" ")
+            if scheme.lower() != "bearer":
+                continue
+            value = value.strip()
+        if found is not None and value != found:
+            return DUPLICATE
+        found = value
+    return found
+
+
+class OpenIDConnect(CredentialPlugin):
+    name = "openid-connect"
+    PRIORITY = 1050
+
+    __slots__ = ("provider", "policy", "bearer", "introspection", "introspector",
+                 "in_header", "in_query", "in_body", "consumer_claim", "consumer_index",
+                 "consumer_optional", "groups_claim", "consumer_groups_claim", "claim_headers")
+
+    def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
+        super().__init__(config, state, scope)
+        timeout = config["timeout"] / 1000
+        self.provider = provider(config["issuer"], tuple(config["extra_jwks_uris"] or ()),
+                                 config["ssl_verify"], timeout, config["rediscovery_lifetime"])
+        self.policy = TokenPolicy(
+            issuers_allowed=tuple(config["issuers_allowed"] or ()),
+            audience_required=tuple(config["audience_required"] or ()),
+            audience_claim=tuple(config["audience_claim"]),
+            scopes_required=tuple(config["scopes_required"] or ()),
+            scopes_claim=tuple(config["scopes_claim"]),
+            leeway=config["leeway"], verify_claims=config["verify_claims"],
+            verify_signature=config["verify_signature"])
+        methods = config["auth_methods"]
+        self.bearer = BearerVerifier(self.provider, self.policy, config["cache_ttl"]) \
+            if "bearer" in methods else None
+        self.introspection = config if "introspection" in methods else None
+        self.introspector: Introspector | None = None
+        places = config["bearer_token_param_type"]
+        self.in_header, self.in_query, self.in_body = (
+            "header" in places, "query" in places, "body" in places)
+        self.consumer_claim = tuple(config["consumer_claim"] or ())
+        # Consumers by each field the claim may match, in consumer_by's order.
+        self.consumer_index = [(field, {getattr(c, field): c for c in state.consumers
+                                        if getattr(c, field)})
+                               for field in config["consumer_by"]]
+        self.consumer_optional = config["consumer_optional"]
+        self.groups_claim = tuple(config["authenticated_groups_claim"] or ())
+        self.consumer_groups_claim = tuple(config["consumer_groups_claim"] or ())
+        self.claim_headers = list(zip(config["upstream_headers_claims"] or (),
+                                      config["upstream_headers_names"] or (), strict=True))
+        # Discovery and keys are fetched at start when a loop runs (a worker).
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.create_task(self.provider.ready())
+
+    @property
+    def claims_groups(self) -> bool:
+        """Whether requests may claim consumer groups (see chain.GroupChains)."""
+        return bool(self.consumer_groups_claim)
+
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        ctx.note_credentials(_NOTED_HEADERS if self.in_header else frozenset(),
+                             _NOTED_FIELDS if self.in_body else frozenset())
+        if self.skips(ctx):
+            return None
+        return self._access(ctx)
+
+    async def _access(self, ctx: RequestContext) -> None:
+        token = await self._find_token(ctx)
+        if token is DUPLICATE:
+            self.reject(ctx, 400, {"message": "Multiple tokens provided"},
+                        'Bearer error="invalid_request"')
+            return
+        if not token:
+            self.reject(ctx, 401, UNAUTHORIZED, "Bearer")
+            return
+        try:
+            claims = await self._verify(token)
+        except TokenRefused as refused:
+            log.info("openid-connect: token refused: %s", refused)
+            body = UNAUTHORIZED if refused.status == 401 else FORBIDDEN
+            self.reject(ctx, refused.status, body, f'Bearer error="{refused.error}"')
+            return
+        except ProviderUnavailable as exc:
+            log.warning("openid-connect: %s", exc)
+            self.reject(ctx, 503, UNAVAILABLE)
+            return
+        self._identify(ctx, claims)
+
+    async def _find_token(self, ctx: RequestContext) -> Any:
+        request = ctx.request
+        token = _header_token(request.headers.items) if self.in_header else None
+        if token is None and self.in_query and request.query_string:
+            token = single(request.query().get(_TOKEN_FIELD))
+        if token is None and self.in_body and request.method not in ("GET", "HEAD"):
+            body = RequestBody(request.headers.get("content-type"), await ctx.read_body())
+            token = body.value(_TOKEN_FIELD)
+        return token
+
+    async def _verify(self, token: str) -> dict[str, Any]:
+        if self.bearer is not None and looks_like_jwt(token):
+            return await self.bearer.verify(token)
+        if self.introspection is None:
+            raise TokenRefused("not a JWT, and introspection is not enabled")
+        introspector = self.introspector or await self._introspector()
+        answer = await introspector.introspect(token)
+        # RFC 7662 makes iss optional in an answer: it is checked when present.
+        check_claims(answer, self.policy, self.provider.issuer, time.time(),
+                     issuer_required=False)
+        return answer
+
+    async def _introspector(self) -> Introspector:
+        config = self.introspection
+        assert config is not None
+        endpoint = config["introspection_endpoint"]
+        if endpoint is None:
+            await self.provider.ready()
+            endpoint = self.provider.introspection_endpoint
+            if endpoint is None:
+                raise ProviderUnavailable("no introspection endpoint (set "
+                                          "introspection_endpoint, or the provider's "
+                                          "discovery must name one)")
+        self.introspector = Introspector(
+            endpoint, (config["client_id"] or [None])[0], (config["client_secret"] or [None])[0],
+            (config["client_auth"] or ["client_secret_basic"])[0],
+            config["introspection_check_active"],
+            config["cache_ttl"] if config["cache_introspection"] else None,
+            config["timeout"] / 1000, config["ssl_verify"])
+        return self.introspector
+
+    def _consumer(self, claims: dict[str, Any]) -> Consumer | None:
+        value = claim(claims, self.consumer_claim)
+        if not isinstance(value, str):
+            return None
+        for _, index in self.consumer_index:
+            consumer = index.get(value)
+            if consumer is not None:
+                return consumer
+        return None
+
+    def _identify(self, ctx: RequestContext, claims: dict[str, Any]) -> None:
+        consumer = None
+        if self.consumer_claim:
+            consumer = self._consumer(claims)
+            if consumer is None and not self.consumer_optional:
+                log.info("openid-connect: no consumer for claim %s = %r",
+                         ".".join(self.consumer_claim), claim(claims, self.consumer_claim))
+                self.reject(ctx, 403, FORBIDDEN)
+                return
+        subject = claims.get("sub")
+        subject = subject if isinstance(subject, str) else None
+        ctx.authenticate(consumer, {"id": subject, "iss": claims.get("iss")}, subject)
+        if self.groups_claim:
+            ctx.authenticated_groups = _strings(claim(claims, self.groups_claim))
+        if self.consumer_groups_claim:
+            ctx.consumer_groups = tuple(_strings(claim(claims, self.consumer_groups_claim)))
+        headers = ctx.request.headers
+        for name, header in self.claim_headers:
+            value = claims.get(name)
+            if value is None:
+                headers.remove(header)
+            else:
+                headers.set(header, value if isinstance(value, str) else
+                            orjson.dumps(value).decode())
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+HANDLER = OpenIDConnect
