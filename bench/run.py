@@ -21,6 +21,7 @@ See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
 import http.client
@@ -181,6 +182,67 @@ def key_auth_rate_limit_prometheus_config(targets: Targets) -> dict:
                           (KEY_AUTH_CONSUMER,))
 
 
+_IDP = None
+# Distinct tokens the fresh-token row cycles through: more than the gateway
+# keeps checked (10,000) between two uses of one token, so every request is a
+# signature check.
+FRESH_TOKENS = 24_000
+
+
+def bench_idp():
+    """The bench's OpenID provider (fastgw.testing's, on loopback), started on
+    first use: the gateway fetches its discovery and keys once, at start."""
+    global _IDP
+    if _IDP is None:
+        from fastgw.testing.oidc_provider import OIDCProvider
+
+        _IDP = OIDCProvider().start()
+        atexit.register(_IDP.stop)
+    return _IDP
+
+
+def oidc_prometheus_config(targets: Targets) -> dict:
+    """openid-connect (bearer JWTs, RS256, audience checked) with prometheus, as the
+    key-auth row has it."""
+    oidc = {"name": "openid-connect", "config": {
+        "issuer": bench_idp().issuer, "auth_methods": ["bearer"], "audience_required": ["api"]}}
+    return gateway_config(targets.upstream_url, (oidc,), (PROMETHEUS_PLUGIN,))
+
+
+def oidc_token_lua(workdir: Path) -> str:
+    token = bench_idp().token(kid="rsa-1", lifetime=JWT_LIFETIME_S)
+    return f'wrk.headers["Authorization"] = {lua_string("Bearer " + token)}\n'
+
+
+def oidc_fresh_tokens_lua(workdir: Path) -> str:
+    """Each request carries the next of FRESH_TOKENS RS256 tokens; wrk's threads start
+    half a cycle apart."""
+    idp = bench_idp()
+    path = workdir / "oidc-tokens.txt"
+    path.write_text("\n".join(idp.token(kid="rsa-1", lifetime=JWT_LIFETIME_S, n=n)
+                               for n in range(FRESH_TOKENS)) + "\n")
+    return f"""\
+local tokens = {{}}
+for line in io.lines({lua_string(str(path))}) do tokens[#tokens + 1] = line end
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+local position = 0
+function init(args)
+  position = (offset or 0) * math.floor(#tokens / 2)
+end
+function request()
+  position = position % #tokens + 1
+  local headers = {{}}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Authorization"] = "Bearer " .. tokens[position]
+  return wrk.format(nil, nil, headers, nil)
+end
+"""
+
+
 def jwt_acl_config(targets: Targets) -> dict:
     consumer = {
         "username": "bench",
@@ -337,6 +399,9 @@ class Scenario:
     suite: str = "proxy"  # a key of SUITES: which upstream the row stands in front of
     needs_redis: bool = False
     startup_timeout_s: float = STARTUP_TIMEOUT_S
+    # More of the wrk script, made when the script is written (headers that
+    # need a running service, such as tokens of the bench's OpenID provider).
+    wrk_lua: Callable[[Path], str] | None = None
 
 
 SCENARIOS: list[Scenario] = [
@@ -377,6 +442,23 @@ SCENARIOS: list[Scenario] = [
         jwt_acl_config,
         headers=bearer_headers(bench_jwt()),
         baseline="fastgw",
+    ),
+    Scenario(
+        "fastgw-oidc-repeated",
+        "fastgw",
+        "fastgw with openid-connect (one RS256 bearer token, repeated) and prometheus",
+        oidc_prometheus_config,
+        wrk_lua=oidc_token_lua,
+        baseline="fastgw-key-auth-prometheus",
+    ),
+    Scenario(
+        "fastgw-oidc-fresh",
+        "fastgw",
+        f"fastgw with openid-connect (a fresh RS256 token per request, of {FRESH_TOKENS:,}) "
+        "and prometheus",
+        oidc_prometheus_config,
+        wrk_lua=oidc_fresh_tokens_lua,
+        baseline="fastgw-key-auth-prometheus",
     ),
     Scenario(
         "fastgw-rate-limit-local",
@@ -522,6 +604,8 @@ def throughput_bars(row: str, versus: str, bar: float, bar_test: str = ">=",
 COMPARISONS: list[Comparison] = [
     *throughput_bars("fastgw-key-auth-prometheus", "fastgw", 0.7, issue=3),
     *throughput_bars("fastgw-rate-limit-local", "fastgw", 0.85, issue=5),
+    *throughput_bars("fastgw-oidc-repeated", "fastgw-key-auth-prometheus", 0.8, issue=22),
+    *throughput_bars("fastgw-oidc-fresh", "fastgw-key-auth-prometheus", 0.3, issue=22),
     *throughput_bars("fastgw-key-auth-rate-limit-prometheus", "fastgw", 0.8, issue=10),
     *throughput_bars("fastgw-cache-hit", "fastgw", 1.0, ">", issue=5),
     *throughput_bars("fastgw-ai-proxy", "litellm", 50.0, issue=6),
@@ -1039,6 +1123,8 @@ wrk.body = body_file:read("*a")
 body_file:close()
 {header_lines}
 """
+    if scenario.wrk_lua is not None:
+        script += scenario.wrk_lua(workdir)
     script_path = workdir / f"{scenario.name}.lua"
     script_path.write_text(script)
     return script_path

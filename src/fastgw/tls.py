@@ -16,12 +16,101 @@ wildcard SNI (``*.example.com``, ``example.*``), else the default one:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import os
 import ssl
 import tempfile
 
 from fastgw._core.client_connection import SNI_ATTRIBUTE
 from fastgw.config.model import Certificate, Config, Service, Upstream
+
+log = logging.getLogger("fastgw.tls")
+
+
+# --- client certificates (mtls-auth) ----------------------------------------
+#
+# mtls-auth decides per route whether a client certificate is good enough,
+# and answers 401 when it is not, as Kong does. OpenSSL would instead end the
+# handshake on a certificate it cannot verify, so the listener asks for one
+# with a verify callback that accepts any, and the plugin verifies it. Python's
+# ssl has no such setting: SSL_set_verify is called, through ctypes, on the
+# OpenSSL library Python's own _ssl module is linked with, for the SSL object
+# of each handshake (from the SNI callback, where OpenSSL allows it).
+
+_SSL_VERIFY_PEER = 1
+_VerifyCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+# The verdict on the client's certificate at the handshake: accepted.
+_ACCEPT_ANY = _VerifyCallback(lambda preverify_ok, store: 1)
+
+
+def _libssl_path() -> str | None:
+    """The libssl this process's _ssl module uses (already loaded)."""
+    import _ssl  # noqa: F401  (loads libssl)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                if "/libssl.so" in line:
+                    return line.split()[-1]
+    except OSError:
+        pass
+    return ctypes.util.find_library("ssl")
+
+
+def _ssl_pointer(sslobj: object) -> int:
+    """The ``SSL *`` of an SSLObject or SSLSocket: CPython's _ssl object keeps
+    it right after its socket weakref, after the object header."""
+    inner = getattr(sslobj, "_sslobj", sslobj)
+    address = id(inner) + object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)
+    return ctypes.c_void_p.from_address(address).value or 0
+
+
+class _ClientCertificates:
+    """SSL_set_verify, found and checked once: on this build of Python the
+    pointer must read back the verify modes Python set, else mtls-auth
+    cannot ask for certificates (logged once)."""
+
+    def __init__(self) -> None:
+        self.set_verify = None
+        path = _libssl_path()
+        try:
+            lib = ctypes.CDLL(path) if path else None
+            if lib is None:
+                raise OSError("libssl not found")
+            lib.SSL_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+            lib.SSL_set_verify.restype = None
+            lib.SSL_get_verify_mode.argtypes = [ctypes.c_void_p]
+            lib.SSL_get_verify_mode.restype = ctypes.c_int
+            for mode, expected in ((ssl.CERT_REQUIRED, 3), (ssl.CERT_NONE, 0)):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.verify_mode = mode
+                probe = ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+                if lib.SSL_get_verify_mode(_ssl_pointer(probe)) != expected:
+                    raise OSError("the SSL object's layout is not the expected one")
+        except (OSError, AttributeError) as exc:
+            log.error("TLS: client certificates cannot be asked for (%s); mtls-auth routes "
+                      "will answer 401 No required TLS certificate was sent", exc)
+            return
+        self.set_verify = lib.SSL_set_verify
+
+    def request(self, sslobj: object) -> None:
+        if self.set_verify is not None:
+            self.set_verify(_ssl_pointer(sslobj), _SSL_VERIFY_PEER,
+                            ctypes.cast(_ACCEPT_ANY, ctypes.c_void_p))
+
+
+_client_certificates: _ClientCertificates | None = None
+
+
+def request_client_certificate(sslobj: object) -> None:
+    """Ask this handshake's client for its certificate, accepting any (the
+    route's mtls-auth judges it)."""
+    global _client_certificates
+    if _client_certificates is None:
+        _client_certificates = _ClientCertificates()
+    _client_certificates.request(sslobj)
 
 
 def _load_pem_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
@@ -57,9 +146,13 @@ def _wildcard_matches(pattern: str, name: str) -> bool:
 class ServerCertificates:
     """One config version's certificates, by server name."""
 
-    __slots__ = ("default", "exact", "wildcards")
+    __slots__ = ("default", "exact", "wildcards", "ask_client_certificates")
 
     def __init__(self, config: Config) -> None:
+        # As Kong: while mtls-auth is configured anywhere, every handshake
+        # asks for a client certificate (a route is not known yet).
+        self.ask_client_certificates = any(plugin.enabled and plugin.name == "mtls-auth"
+                                           for plugin in config.plugins)
         self.exact: dict[str, ssl.SSLContext] = {}
         self.wildcards: list[tuple[str, ssl.SSLContext]] = []
         self.default: ssl.SSLContext | None = None
@@ -118,7 +211,10 @@ class ServerTLS:
               _ctx: ssl.SSLContext) -> None:
         # Routes with snis match on it (the connection reads it from here).
         setattr(sslobj, SNI_ATTRIBUTE, server_name)
-        chosen = self.certificates.for_name(server_name)
+        certificates = self.certificates
+        if certificates.ask_client_certificates:
+            request_client_certificate(sslobj)
+        chosen = certificates.for_name(server_name)
         if chosen is not None and chosen is not sslobj.context:
             sslobj.context = chosen
 

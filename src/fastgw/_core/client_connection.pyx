@@ -205,6 +205,14 @@ cdef class ClientConnection:
     def local_port_number(self):
         return int(self.local_port) if self.local_port else 0
 
+    def peer_certificate(self):
+        """The client's TLS certificate (DER), None when it sent none or the
+        connection is not TLS (mtls-auth)."""
+        if self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        return None if ssl_object is None else ssl_object.getpeercert(True)
+
     # -- httptools callbacks ------------------------------------------------
 
     def on_message_begin(self):

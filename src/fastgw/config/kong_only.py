@@ -50,7 +50,6 @@ KONG_ENTERPRISE_PLUGINS = {
     "key-auth-enc": "key-auth",
     "ldap-auth-advanced": None,
     "oauth2-introspection": "openid-connect (auth_methods: introspection)",
-    "mtls-auth": None,
     "header-cert-auth": None,
     "jwt-signer": None,
     "jwe-decrypt": None,

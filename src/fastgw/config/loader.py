@@ -625,6 +625,14 @@ class _DocumentBuilder:
             if scope.get("consumer") is not None and scope.get("consumer_group") is not None:
                 ctx.error(path, "a plugin is scoped to a consumer or to a consumer group, "
                           "not both")
+            # Kong's rule for every plugin: config.ca_certificates names
+            # ca_certificates entities (mtls-auth's CAs).
+            config = entry["config"]
+            cas = config.get("ca_certificates") if isinstance(config, dict) else None
+            for position, ca in enumerate(cas if isinstance(cas, list) else ()):
+                if ca is not None:  # None: the schema refused it already
+                    self.ca_certificates.resolve(
+                        ca, (((path, "config"), "ca_certificates"), position), ctx)
             plugins.append(
                 PluginConfig(
                     name=entry["name"],

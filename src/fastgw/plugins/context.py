@@ -19,6 +19,7 @@ from fastgw.config.model import Consumer, Route, Service
 
 if TYPE_CHECKING:  # chain.py imports this module
     from fastgw.plugins.chain import PluginChain
+    from fastgw.plugins.core_api import CoreClient
 
 # handler(ctx, failure, status, headers, sent) -> True when the request was
 # pointed at another target (see RequestContext.enable_failover).
@@ -252,7 +253,7 @@ class RequestContext:
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
                  "credential_fields", "buffered", "failover_handler", "failover_statuses",
-                 "timeouts")
+                 "timeouts", "connection")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -299,6 +300,8 @@ class RequestContext:
         # case header names, body fields): never forwarded to a third party.
         self.credential_headers: frozenset[bytes] = frozenset()
         self.credential_fields: frozenset[str] = frozenset()
+        # The client's connection (the core's), when the request came over one.
+        self.connection: CoreClient | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -309,6 +312,10 @@ class RequestContext:
         self.consumer = consumer
         self.credential = credential
         set_identity_headers(self.request.headers, consumer, credential_identifier, anonymous)
+
+    def peer_certificate(self) -> bytes | None:
+        """The client's TLS certificate (DER); None without one."""
+        return None if self.connection is None else self.connection.peer_certificate()
 
     def note_credentials(self, headers: frozenset[bytes],
                          fields: frozenset[str] = frozenset()) -> None:

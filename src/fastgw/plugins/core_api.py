@@ -67,6 +67,9 @@ class CoreClient(Protocol):
     @property
     def local_port_number(self) -> int: ...
 
+    def peer_certificate(self) -> bytes | None:
+        """The client's TLS certificate (DER), None without one."""
+
     def resume(self, req: CoreRequest) -> None:
         """Carry on with a request after an asynchronous access phase."""
 

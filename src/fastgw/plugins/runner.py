@@ -214,6 +214,7 @@ class PluginRunner:
         )
         view.chunked = req.chunked
         ctx = RequestContext(view, rt.route, rt.service, req.request_id.decode("latin-1"))
+        ctx.connection = client
 
         async def read_body() -> bytes:
             if not req.complete:

@@ -162,3 +162,25 @@ def test_a_provider_that_does_not_answer_is_a_bounded_503(idp, upstream):
             assert status == 503 and time.monotonic() - started < 2.0, body
     finally:
         idp.delay = 0.0
+
+
+def test_the_openai_sdk_authenticates_with_its_token_as_api_key(stack, idp):
+    import openai
+
+    gw, mock = stack
+    token = idp.token(preferred_username="alice")
+    client = openai.OpenAI(api_key=token, base_url=f"http://127.0.0.1:{gw.port}/ai/v1",
+                           max_retries=0)
+    answer = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hello"}])
+    assert answer.choices[0].message.content
+    seen = {name.lower(): value for name, value in mock.requests()[-1]["headers"]}
+    assert seen["authorization"] == "Bearer provider-key"
+    bad = openai.OpenAI(api_key="not-a-token", base_url=f"http://127.0.0.1:{gw.port}/ai/v1",
+                        max_retries=0)
+    try:
+        bad.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    except openai.AuthenticationError as exc:
+        assert exc.status_code == 401
+    else:
+        raise AssertionError("an invalid token reached the model")
