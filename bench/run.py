@@ -209,9 +209,27 @@ def oidc_prometheus_config(targets: Targets) -> dict:
     return gateway_config(targets.upstream_url, (oidc,), (PROMETHEUS_PLUGIN,))
 
 
-def oidc_token_lua(workdir: Path) -> str:
-    token = bench_idp().token(kid="rsa-1", lifetime=JWT_LIFETIME_S)
-    return f'wrk.headers["Authorization"] = {lua_string("Bearer " + token)}\n'
+class OIDCHeaders(Mapping[str, str]):
+    """A bearer token of the bench's provider, signed when first read (so that the
+    provider starts only for the rows that use it)."""
+
+    def __init__(self) -> None:
+        self._headers: dict[str, str] | None = None
+
+    def _made(self) -> dict[str, str]:
+        if self._headers is None:
+            token = bench_idp().token(kid="rsa-1", lifetime=JWT_LIFETIME_S)
+            self._headers = bearer_headers(token)
+        return self._headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._made()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
 
 
 def oidc_fresh_tokens_lua(workdir: Path) -> str:
@@ -448,7 +466,7 @@ SCENARIOS: list[Scenario] = [
         "fastgw",
         "fastgw with openid-connect (one RS256 bearer token, repeated) and prometheus",
         oidc_prometheus_config,
-        wrk_lua=oidc_token_lua,
+        headers=OIDCHeaders(),
         baseline="fastgw-key-auth-prometheus",
     ),
     Scenario(
@@ -457,6 +475,7 @@ SCENARIOS: list[Scenario] = [
         f"fastgw with openid-connect (a fresh RS256 token per request, of {FRESH_TOKENS:,}) "
         "and prometheus",
         oidc_prometheus_config,
+        headers=OIDCHeaders(),
         wrk_lua=oidc_fresh_tokens_lua,
         baseline="fastgw-key-auth-prometheus",
     ),

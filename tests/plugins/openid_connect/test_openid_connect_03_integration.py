@@ -76,6 +76,24 @@ def test_a_valid_token_maps_its_consumer_and_claims(stack, idp, upstream):
     assert sent.header("x-user-roles") == '["reader","writer"]'
 
 
+def test_a_repeated_token_is_decided_again_with_the_same_headers(stack, idp, upstream):
+    # The second request is decided from the core (the token was checked
+    # before): the same consumer and claim headers, forged ones replaced.
+    gw, _ = stack
+    token = idp.token(preferred_username="alice", email="alice@example.com")
+    forged = {"X-User-Email": "mallory@example.com", "X-Consumer-Username": "bob"}
+    for _ in range(3):
+        assert call(gw, "/api/orders", token, headers=forged)[0] == 200
+        sent = upstream.requests[-1]
+        assert sent.header_all("x-user-email") == ["alice@example.com"]
+        assert sent.header_all("x-consumer-username") == ["alice"]
+        assert sent.header("x-user-roles") is None
+    expired = idp.token(preferred_username="alice", lifetime=1)
+    assert call(gw, "/api/orders", expired)[0] == 200
+    time.sleep(1.2)
+    assert call(gw, "/api/orders", expired)[0] == 401
+
+
 def test_refusals_follow_rfc_6750(stack, idp):
     gw, _ = stack
     status, headers, body = call(gw, "/api/orders")

@@ -32,13 +32,16 @@ from fastgw.identity.errors import ProviderUnavailable, TokenRefused
 from fastgw.identity.introspection import Introspector
 from fastgw.identity.provider import provider
 from fastgw.identity.tokens import BearerVerifier, TokenPolicy, check_claims, claim, looks_like_jwt
-from fastgw.plugins.context import RequestContext
+from fastgw.plugins.context import HeaderList, RequestContext, set_identity_headers
 from fastgw.plugins.credentials import DUPLICATE, CredentialPlugin, RequestBody, single
+from fastgw.plugins.fast import FastDecision, FastRequest
 from fastgw.plugins.state import ConfigState
 
 log = logging.getLogger("fastgw.plugins.openid_connect")
 
 _TOKEN_HEADERS = (b"authorization", b"access-token", b"x-access-token")
+_TOKEN_HEADER_LENGTHS = frozenset(len(name) for name in _TOKEN_HEADERS)
+_MAX_DECIDED = 10000
 _TOKEN_FIELD = "access_token"
 # Where clients put tokens meant for the gateway: never forwarded to a provider.
 _NOTED_HEADERS = frozenset(_TOKEN_HEADERS)
@@ -73,7 +76,8 @@ class OpenIDConnect(CredentialPlugin):
 
     __slots__ = ("provider", "policy", "bearer", "introspection", "introspector",
                  "in_header", "in_query", "in_body", "consumer_claim", "consumer_index",
-                 "consumer_optional", "groups_claim", "consumer_groups_claim", "claim_headers")
+                 "consumer_optional", "groups_claim", "consumer_groups_claim", "claim_headers",
+                 "decided")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -106,6 +110,10 @@ class OpenIDConnect(CredentialPlugin):
         self.consumer_groups_claim = tuple(config["consumer_groups_claim"] or ())
         self.claim_headers = list(zip(config["upstream_headers_claims"] or (),
                                       config["upstream_headers_names"] or (), strict=True))
+        # Authorization header values (as sent) of checked bearer tokens, for
+        # the fast decision: value -> (until, signer, consumer, credential,
+        # identifier, claim header values).
+        self.decided: dict[bytes, tuple] = {}
         # Discovery and keys are fetched at start when a loop runs (a worker).
         try:
             loop = asyncio.get_running_loop()
@@ -123,6 +131,19 @@ class OpenIDConnect(CredentialPlugin):
                              _NOTED_FIELDS if self.in_body else frozenset())
         if self.skips(ctx):
             return None
+        # PERF: a bearer JWT in a header whose keys are known is decided here,
+        # without a task (a checked token is a cache lookup).
+        if self.in_header and self.bearer is not None:
+            token = _header_token(ctx.request.headers.items)
+            if type(token) is str and looks_like_jwt(token):
+                try:
+                    claims = self.bearer.check_now(token)
+                except TokenRefused as refused:
+                    self._refuse(ctx, refused)
+                    return None
+                if claims is not None:
+                    self._identify(ctx, claims, token)
+                    return None
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:
@@ -137,15 +158,19 @@ class OpenIDConnect(CredentialPlugin):
         try:
             claims = await self._verify(token)
         except TokenRefused as refused:
-            log.info("openid-connect: token refused: %s", refused)
-            body = UNAUTHORIZED if refused.status == 401 else FORBIDDEN
-            self.reject(ctx, refused.status, body, f'Bearer error="{refused.error}"')
+            self._refuse(ctx, refused)
             return
         except ProviderUnavailable as exc:
             log.warning("openid-connect: %s", exc)
             self.reject(ctx, 503, UNAVAILABLE)
             return
-        self._identify(ctx, claims)
+        self._identify(ctx, claims, token if self.bearer is not None and looks_like_jwt(token)
+                       else None)
+
+    def _refuse(self, ctx: RequestContext, refused: TokenRefused) -> None:
+        log.info("openid-connect: token refused: %s", refused)
+        body = UNAUTHORIZED if refused.status == 401 else FORBIDDEN
+        self.reject(ctx, refused.status, body, f'Bearer error="{refused.error}"')
 
     async def _find_token(self, ctx: RequestContext) -> Any:
         request = ctx.request
@@ -198,7 +223,10 @@ class OpenIDConnect(CredentialPlugin):
                 return consumer
         return None
 
-    def _identify(self, ctx: RequestContext, claims: dict[str, Any]) -> None:
+    def _identify(self, ctx: RequestContext, claims: dict[str, Any],
+                  token: str | None = None) -> None:
+        """Record who the caller is (or refuse: no consumer); with ``token``,
+        remember it for the fast decision."""
         consumer = None
         if self.consumer_claim:
             consumer = self._consumer(claims)
@@ -207,21 +235,92 @@ class OpenIDConnect(CredentialPlugin):
                          ".".join(self.consumer_claim), claim(claims, self.consumer_claim))
                 self.reject(ctx, 403, FORBIDDEN)
                 return
-        subject = claims.get("sub")
-        subject = subject if isinstance(subject, str) else None
-        ctx.authenticate(consumer, {"id": subject, "iss": claims.get("iss")}, subject)
+        subject = _subject(claims)
+        credential = {"id": subject, "iss": claims.get("iss")}
+        ctx.authenticate(consumer, credential, subject)
         if self.groups_claim:
             ctx.authenticated_groups = _strings(claim(claims, self.groups_claim))
         if self.consumer_groups_claim:
             ctx.consumer_groups = tuple(_strings(claim(claims, self.consumer_groups_claim)))
-        headers = ctx.request.headers
+        values = self._claim_values(claims)
+        _set_claim_headers(ctx.request.headers, values)
+        if token is not None:
+            self._remember(token, (consumer, credential, subject, values))
+
+    def _claim_values(self, claims: dict[str, Any]) -> list[tuple[str, str | None]]:
+        values = []
         for name, header in self.claim_headers:
             value = claims.get(name)
-            if value is None:
-                headers.remove(header)
-            else:
-                headers.set(header, value if isinstance(value, str) else
-                            orjson.dumps(value).decode())
+            values.append((header, value if value is None or isinstance(value, str)
+                           else orjson.dumps(value).decode()))
+        return values
+
+    # -- the fast decision ----------------------------------------------------
+
+    def _remember(self, token: str, identity: tuple) -> None:
+        """A checked bearer token, for the fast decision (when this config
+        has one): the identity ``_identify`` gave it, until it stops standing."""
+        assert self.bearer is not None
+        standing = self.bearer.standing(token)
+        if standing is None or not self._decides_fast():
+            return
+        if len(self.decided) >= _MAX_DECIDED:
+            self.decided.clear()
+        self.decided[("Bearer " + token).encode("latin-1")] = (*standing, *identity)
+
+    def _decides_fast(self) -> bool:
+        # Groups change what runs after (acl, consumer-group plugins) and
+        # anonymous depends on earlier plugins: the runner follows those.
+        return (self.in_header and self.bearer is not None and not self.groups_claim
+                and not self.consumer_groups_claim and self.anonymous_ref is None
+                and not self.skip_preflight)
+
+    def fast_decision(self, route: Any, service: Any) -> FastDecision | None:
+        """A bearer token this worker checked before, sent again in the
+        Authorization header exactly as then, is decided from the core
+        without a request context (PERF: a dict lookup); anything else, the
+        first sight of a token included, goes to the access phase."""
+        if not self._decides_fast():
+            return None
+        decided = self.decided
+        provider = self.provider
+
+        def decide(request: FastRequest) -> bool | None:
+            request.note_credentials(_NOTED_HEADERS)
+            headers = request.headers
+            sent = None
+            for i in range(0, len(headers), 2):
+                name = headers[i]
+                if len(name) in _TOKEN_HEADER_LENGTHS and name.lower() in _TOKEN_HEADERS:
+                    if sent is not None or len(name) != 13:
+                        return None  # several, or another header: the access phase
+                    sent = headers[i + 1]
+            entry = decided.get(sent) if sent is not None else None
+            if entry is None or entry[0] <= time.time() or (
+                    entry[1] is not None and id(entry[1]) not in provider.key_ids):
+                return None
+            _, _, consumer, credential, subject, claim_values = entry
+            view = HeaderList(headers)
+            set_identity_headers(view, consumer, subject, False)
+            _set_claim_headers(view, claim_values)
+            request.authenticate(consumer, credential, subject)
+            return True
+
+        return FastDecision(decide, covers_response=True)
+
+
+def _subject(claims: dict[str, Any]) -> str | None:
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) else None
+
+
+def _set_claim_headers(headers: HeaderList, values: list[tuple[str, str | None]]) -> None:
+    """The configured claims as upstream headers, replacing any the client sent."""
+    for header, value in values:
+        if value is None:
+            headers.remove(header)
+        else:
+            headers.set(header, value)
 
 
 def _strings(value: Any) -> list[str]:
