@@ -107,6 +107,17 @@ def _b64(part: str) -> bytes:
         raise TokenRefused("malformed token (base64url)") from exc
 
 
+def _json_object(part: str, what: str) -> dict[str, Any]:
+    """A token segment's JSON object; TokenRefused when it is not one."""
+    try:
+        value = orjson.loads(_b64(part))
+    except orjson.JSONDecodeError as exc:
+        raise TokenRefused(f"malformed token ({what}: not JSON)") from exc
+    if not isinstance(value, dict):
+        raise TokenRefused(f"malformed token ({what}: not a JSON object)")
+    return value
+
+
 def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
@@ -203,12 +214,7 @@ class BearerVerifier:
         if known is None:
             known = self._header(header_part)
         header, alg = known
-        try:
-            claims = orjson.loads(_b64(payload_part))
-        except orjson.JSONDecodeError as exc:
-            raise TokenRefused("malformed token (JSON)") from exc
-        if not isinstance(claims, dict):
-            raise TokenRefused("malformed token (claims are not a JSON object)")
+        claims = _json_object(payload_part, "claims")
         signer = None
         if self.policy.verify_signature:
             signer = self._signer(header, alg, fetched)
@@ -221,12 +227,7 @@ class BearerVerifier:
         return claims, signer
 
     def _header(self, part: str) -> tuple[dict[str, Any], str]:
-        try:
-            header = orjson.loads(_b64(part))
-        except orjson.JSONDecodeError as exc:
-            raise TokenRefused("malformed token (JSON)") from exc
-        if not isinstance(header, dict):
-            raise TokenRefused("malformed token (header is not a JSON object)")
+        header = _json_object(part, "header")
         alg = header.get("alg")
         if alg not in KEY_KINDS:
             raise TokenRefused(f"algorithm {alg!r} is not accepted")
