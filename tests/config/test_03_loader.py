@@ -500,7 +500,7 @@ def test_examples_load_and_agree():
     from_yaml = load_config(EXAMPLES / "quickstart.yaml")
     from_json = load_config(EXAMPLES / "kong-style.json")
     assert from_yaml == from_json
-    assert [route.name for route in from_yaml.routes] == ["openai", "anthropic", "api"]
+    assert [route.name for route in from_yaml.routes] == ["openai", "anthropic", "api", "mcp"]
     assert (from_yaml.gateway.listen, from_yaml.gateway.admin_listen) == (
         "0.0.0.0:8000", "127.0.0.1:8001")
 

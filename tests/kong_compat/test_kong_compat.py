@@ -40,7 +40,7 @@ def kong_file(version: str) -> Path:
 def test_fastgw_check_accepts_every_format_version(version):
     code, text = check_file(kong_file(version))
     assert code == 0, text
-    assert text.startswith("config ok: 2 services, 12 routes, 1 upstream, 3 consumers")
+    assert text.startswith("config ok: 2 services, 13 routes, 1 upstream, 3 consumers")
 
 
 def _without_source(config):
@@ -144,6 +144,10 @@ def test_basic_auth_and_termination(gateway):
     status, headers, body = gateway.request("GET", "/oidc")
     assert (status, headers["www-authenticate"], orjson.loads(body)) == (
         401, "Bearer", {"message": "Unauthorized"})
+    listing = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}'
+    status, _, body = gateway.request("POST", "/mcp", listing,
+                                      {"Content-Type": "application/json"})
+    assert [tool["name"] for tool in orjson.loads(body)["result"]["tools"]] == ["get_health"]
     status, _, body = gateway.request("GET", "/mtls")  # plain HTTP: no certificate
     assert (status, orjson.loads(body)) == (401, {"message": "No required TLS certificate was sent"})
 

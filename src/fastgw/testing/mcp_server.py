@@ -1,0 +1,59 @@
+"""An MCP server for tests: the official SDK's ``MCPServer`` over streamable
+HTTP (uvicorn in a thread) on a free 127.0.0.1 port, at ``/mcp``. The SDK is
+a development dependency; this module imports it only when used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fastgw.testing import free_port
+
+
+class MCPTestServer:
+    """``with MCPTestServer(build) as server: server.url``, where ``build(mcp)``
+    adds tools to an ``MCPServer``; ``calls`` counts the tool calls it ran."""
+
+    def __init__(self, build: Any, json_response: bool = False) -> None:
+        from mcp.server.mcpserver import MCPServer
+
+        self.port = free_port()
+        self.calls: list[str] = []
+        self.mcp = MCPServer("upstream")
+        build(self.mcp, self.calls)
+        self.app = self.mcp.streamable_http_app(json_response=json_response)
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> MCPTestServer:
+        import uvicorn
+
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the MCP test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+
+    def __enter__(self) -> MCPTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
