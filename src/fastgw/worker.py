@@ -26,6 +26,7 @@ from collections.abc import Awaitable
 import uvloop
 
 from fastgw._core.gateway import Gateway
+from fastgw.ai.metrics import snapshot as ai_metrics_snapshot
 from fastgw.config.checks import listen_address
 from fastgw.config.loader import ConfigError, parse_config, with_overrides
 from fastgw.config.model import Config
@@ -229,6 +230,9 @@ class Worker:
             for plugin in loaded_handlers():
                 stats.update(plugin.worker_stats(bool(msg.get("metrics"))))
             if msg.get("metrics"):
+                # The AI plugins' counters (LLM calls, limits, MCP tools), per model,
+                # provider or tool: for /metrics only.
+                stats["ai"] = ai_metrics_snapshot()
                 stats["connection_states"] = gw.connection_states()
                 stats["metrics"] = [cell.snapshot() for cell in gw.metrics_cells.values()]
                 stats["metrics_export"] = gw.metrics_export

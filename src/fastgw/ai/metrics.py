@@ -25,7 +25,12 @@ balancer (``plugin``) and ``target``:
 and for ai-rate-limiting-advanced, per ``provider`` and ``unit`` (tokens or
 money): ``fastgw_ai_limit_usage_total{kind}`` (``reserved`` before calls,
 ``used`` once they are settled, ``refused``) and
-``fastgw_ai_limit_requests_total{outcome}`` (``admitted``, ``refused``).
+``fastgw_ai_limit_requests_total{outcome}`` (``admitted``, ``refused``);
+and for ai-mcp-proxy, per ``server`` (the route) and ``tool``:
+``fastgw_ai_mcp_tool_calls_total{outcome}`` (``ok``, ``error``: a tool error
+or a failed exchange, ``denied``: refused by the ACL),
+``fastgw_ai_mcp_tool_latency_ms`` (histogram) and
+``fastgw_ai_mcp_acl_decisions_total{decision}`` (``allowed``, ``denied``).
 """
 
 from __future__ import annotations
@@ -134,10 +139,14 @@ TargetKey = tuple[str, str]  # (balancer, target)
 class AIMetrics:
     """One process's registry."""
 
-    __slots__ = ("series", "attempts", "failovers", "balancers", "limits")
+    __slots__ = ("series", "attempts", "failovers", "balancers", "limits", "mcp_counts",
+                 "mcp_latency")
 
     def __init__(self) -> None:
         self.series: dict[SeriesKey, Series] = {}
+        # (server, tool, "calls:<outcome>" or "acl:<decision>") -> count
+        self.mcp_counts: dict[tuple[str, str, str], int] = {}
+        self.mcp_latency: dict[tuple[str, str], Histogram] = {}
         # (provider, unit, kind) -> amount; kind "requests:<outcome>" counts calls.
         self.limits: dict[tuple[str, str, str], float] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}  # (balancer, target, outcome)
@@ -162,6 +171,17 @@ class AIMetrics:
             outcome = (provider, unit, "requests:" + ("admitted" if kind == "reserved"
                                                       else "refused"))
             self.limits[outcome] = self.limits.get(outcome, 0.0) + 1
+
+    def mcp(self, server: str, tool: str, kind: str, latency_ms: float | None = None) -> None:
+        """ai-mcp-proxy: a tool call's outcome (``calls:ok``...) or an ACL
+        decision (``acl:allowed``...), and the call's latency when known."""
+        key = (server, tool, kind)
+        self.mcp_counts[key] = self.mcp_counts.get(key, 0) + 1
+        if latency_ms is not None:
+            histogram = self.mcp_latency.get((server, tool))
+            if histogram is None:
+                histogram = self.mcp_latency[(server, tool)] = Histogram()
+            histogram.observe(latency_ms)
 
     def watch_balancer(self, balancer: str, labels: tuple[str, ...], states: Any) -> None:
         """Show the circuits of ``states`` (the newest config's) under ``balancer``."""
@@ -221,6 +241,9 @@ class AIMetrics:
             "series": [series.to_json(key) for key, series in self.series.items()],
             "targets": self._targets_json(),
             "limits": [[*key, amount] for key, amount in self.limits.items()],
+            "mcp": {"counts": [[*key, count] for key, count in self.mcp_counts.items()],
+                    "latency": [[*key, histogram.to_json()]
+                                for key, histogram in self.mcp_latency.items()]},
         }
 
     def clear(self) -> None:
@@ -229,6 +252,8 @@ class AIMetrics:
         self.failovers.clear()
         self.balancers.clear()
         self.limits.clear()
+        self.mcp_counts.clear()
+        self.mcp_latency.clear()
 
 
 REGISTRY = AIMetrics()
@@ -238,6 +263,7 @@ record_attempt = REGISTRY.attempt
 record_failover = REGISTRY.failover
 watch_balancer = REGISTRY.watch_balancer
 record_limit = REGISTRY.limit
+record_mcp = REGISTRY.mcp
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[SeriesKey, Series]:
@@ -290,7 +316,34 @@ def families(snapshots: list[dict[str, Any]]) -> list[Any]:
             family.add_metric(values, histogram.cumulative(), histogram.total)
     return [requests, tokens, cost, saved_tokens, saved_cost,
             *(family for _, family in histograms),
-            *_target_families(snapshots), *_limit_families(snapshots)]
+            *_target_families(snapshots), *_limit_families(snapshots),
+            *_mcp_families(snapshots)]
+
+
+def _mcp_families(snapshots: list[dict[str, Any]]) -> list[Any]:
+    labels = ["server", "tool"]
+    calls = CounterMetricFamily("fastgw_ai_mcp_tool_calls_total",
+                                "ai-mcp-proxy tool calls, by outcome", labels=[*labels, "outcome"])
+    acl = CounterMetricFamily("fastgw_ai_mcp_acl_decisions_total",
+                              "ai-mcp-proxy ACL decisions on tool calls",
+                              labels=[*labels, "decision"])
+    latency = HistogramMetricFamily("fastgw_ai_mcp_tool_latency_ms",
+                                    "ai-mcp-proxy tool calls: time to the answer, in ms",
+                                    labels=labels)
+    counts: dict[tuple[str, str, str], int] = {}
+    histograms: dict[tuple[str, str], Histogram] = {}
+    for snap in snapshots:
+        mcp = snap.get("mcp", {})
+        for server, tool, kind, count in mcp.get("counts", ()):
+            counts[(server, tool, kind)] = counts.get((server, tool, kind), 0) + count
+        for server, tool, data in mcp.get("latency", ()):
+            histograms.setdefault((server, tool), Histogram()).add_json(data)
+    for (server, tool, kind), count in sorted(counts.items()):
+        family, _, value = kind.partition(":")
+        (calls if family == "calls" else acl).add_metric([server, tool, value], count)
+    for (server, tool), histogram in sorted(histograms.items()):
+        latency.add_metric([server, tool], histogram.cumulative(), histogram.total)
+    return [calls, acl, latency]
 
 
 def _limit_families(snapshots: list[dict[str, Any]]) -> list[Any]:

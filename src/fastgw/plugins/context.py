@@ -146,6 +146,9 @@ class HeaderList:
         return out
 
 
+# ctx.shared key of the attributes plugins note for the trace span (note_trace).
+TRACE_ATTRIBUTES = "trace_attributes"
+
 # Headers the gateway sets after authentication; a client cannot send its own.
 _IDENTITY_HEADERS = ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
                      "X-Credential-Identifier", "X-Anonymous-Consumer")
@@ -312,6 +315,11 @@ class RequestContext:
         self.consumer = consumer
         self.credential = credential
         set_identity_headers(self.request.headers, consumer, credential_identifier, anonymous)
+
+    def note_trace(self, name: str, value: str | int | float | bool) -> None:
+        """An attribute for this request's trace span (the opentelemetry
+        plugin sets every noted one), e.g. ai-mcp-proxy's ``gen_ai.tool.name``."""
+        self.shared.setdefault(TRACE_ATTRIBUTES, {})[name] = value
 
     def peer_certificate(self) -> bytes | None:
         """The client's TLS certificate (DER); None without one."""

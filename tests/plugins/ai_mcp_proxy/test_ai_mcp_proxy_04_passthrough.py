@@ -45,7 +45,8 @@ def gateway(request, tmp_path_factory):
                 "plugins": [{"name": "key-auth", "config": {}}, mcp]}]}],
             "consumers": [{"username": "admin", "keyauth_credentials": [{"key": "admin-key"}]},
                           {"username": "user", "keyauth_credentials": [{"key": "user-key"}]}],
-            "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}]}
+            "plugins": [{"name": "file-log", "config": {"path": str(log_path)}},
+                        {"name": "prometheus", "config": {"ai_metrics": True}}]}
         with GatewayProcess(doc) as gw:
             yield gw, server, log_path
 
@@ -89,6 +90,23 @@ def test_the_sdk_works_through_the_gateway_and_acls_apply(gateway):
             break
         time.sleep(0.05)
     assert all(entry in audits for entry in wanted), audits
+
+
+def test_tool_calls_and_acl_decisions_are_counted(gateway):
+    gw, _, _ = gateway
+
+    async def go():
+        async with client(gw, "user-key") as session:
+            await session.call_tool("add", {"a": 1, "b": 1})
+
+    asyncio.run(go())
+    metrics = gw.admin("GET", "/metrics")[2].decode()
+    for series in ('fastgw_ai_mcp_tool_calls_total{outcome="ok",server="mcp",tool="add"}',
+                   'fastgw_ai_mcp_tool_calls_total{outcome="denied",server="mcp",tool="wipe"}',
+                   'fastgw_ai_mcp_acl_decisions_total{decision="denied",server="mcp",'
+                   'tool="wipe"}',
+                   'fastgw_ai_mcp_tool_latency_ms_count{server="mcp",tool="add"}'):
+        assert series in metrics, series
 
 
 def test_malformed_messages_never_reach_the_server(gateway):

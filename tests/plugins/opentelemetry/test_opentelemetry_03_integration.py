@@ -62,7 +62,11 @@ def traced():
         doc = {"_format_version": "3.0", "services": [
             {"name": "api", "url": f"http://127.0.0.1:{upstream.port}",
              "routes": [{"name": "plain", "paths": ["/plain"], "plugins": [otel]},
-                        {"name": "untraced", "paths": ["/untraced"]}]},
+                        {"name": "untraced", "paths": ["/untraced"]},
+                        {"name": "tools", "paths": ["/mcp"], "plugins": [otel, {
+                            "name": "ai-mcp-proxy", "config": {
+                                "mode": "conversion-listener",
+                                "tools": [{"name": "get_item", "path": "/items"}]}}]}]},
             {"name": "llm", "url": mock.base_url,
              "routes": [{"name": "chat", "paths": ["/chat"],
                          "plugins": [{"name": "ai-proxy", "config": ai}, otel]}]}]}
@@ -115,6 +119,17 @@ def test_ai_routes_carry_the_gen_ai_conventions(traced):
     assert found["gen_ai.response.model"] == "m"
     assert found["gen_ai.usage.input_tokens"] > 0 and found["gen_ai.usage.output_tokens"] > 0
     assert 0 < found["gen_ai.response.time_to_first_chunk"] < 10
+
+
+def test_mcp_routes_carry_the_method_and_the_tool(traced):
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "get_item", "arguments": {}}}
+    status, _, _ = traced.request("POST", "/mcp", orjson.dumps(call),
+                                  {"Content-Type": "application/json"})
+    assert status == 200
+    _, span = wait_for_span(lambda s: attributes(s).get("http.route") == "tools")
+    found = attributes(span)
+    assert (found["mcp.method.name"], found["gen_ai.tool.name"]) == ("tools/call", "get_item")
 
 
 def test_a_route_without_the_plugin_sends_no_span(traced):

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 import fastgw
+from fastgw.ai.metrics import record_mcp
 from fastgw.mcp.acl import ACL, permits
 from fastgw.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -63,7 +64,7 @@ class AIMCPProxy(Plugin):
 
     __slots__ = ("tools", "default_acl", "groups", "identifier", "timeout", "forward_headers",
                  "max_body", "log_statistics", "log_audits", "base", "passthrough",
-                 "restricted")
+                 "restricted", "server")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -80,6 +81,8 @@ class AIMCPProxy(Plugin):
         self.log_audits = config["logging"]["log_audits"]
         self.base = self._service_base(state, scope)
         self.passthrough = config["mode"] == "passthrough-listener"
+        # The metrics' "server" label: the route (or service) the plugin is on.
+        self.server = getattr(scope, "route", None) or getattr(scope, "service", None) or "*"
         # Whether any ACL can hide a tool (else listings pass untouched).
         self.restricted = self.default_acl is not None or any(
             tool.acl is not None for tool in self.tools.values())
@@ -121,10 +124,17 @@ class AIMCPProxy(Plugin):
                                 f"than {self.max_body} bytes"), _JSON)
             return None
         try:
-            return parse(body)
+            message = parse(body)
         except JSONRPCError as exc:
             ctx.exit(400, exc.answer(), _JSON)
             return None
+        # OpenTelemetry's MCP attributes, for the opentelemetry plugin's span.
+        if message.method is not None:
+            ctx.note_trace("mcp.method.name", message.method)
+            name = message.params.get("name")
+            if message.method == "tools/call" and isinstance(name, str):
+                ctx.note_trace("gen_ai.tool.name", name)
+        return message
 
     async def _serve(self, ctx: RequestContext) -> None:
         message = await self._read(ctx)
@@ -158,6 +168,8 @@ class AIMCPProxy(Plugin):
             if not self._allowed(ctx, name):
                 ctx.exit(200, error(message.id, INVALID_PARAMS, f"Unknown tool: {name}"),
                          _JSON)
+                return
+            ctx.plugin_state(self)["tool"] = (name, time.monotonic())  # counted in log()
         elif message.method == "tools/list" and self.restricted:
             ctx.plugin_state(self)["listing"] = self._subjects(ctx)
 
@@ -184,6 +196,14 @@ class AIMCPProxy(Plugin):
             return filter_event_stream(body, keep)
         return filter_listing(body, keep)
 
+    def log(self, ctx: RequestContext) -> None:
+        # passthrough: a call the server answered, counted once its answer is done.
+        call = ctx.plugin_state(self).pop("tool", None)
+        if call is not None:
+            status = ctx.response.status if ctx.response is not None else 0
+            record_mcp(self.server, call[0], "calls:ok" if 200 <= status < 300 else "calls:error",
+                       (time.monotonic() - call[1]) * 1000)
+
     def _listing_filter(self, subjects: list[str]) -> Any:
         def keep(tool: Any) -> bool:
             if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
@@ -193,6 +213,9 @@ class AIMCPProxy(Plugin):
 
     def _allowed(self, ctx: RequestContext, name: str) -> bool:
         allowed = self._permits_name(name, self._subjects(ctx))
+        record_mcp(self.server, name, "acl:allowed" if allowed else "acl:denied")
+        if not allowed:
+            record_mcp(self.server, name, "calls:denied")
         if self.log_audits:
             self._log(ctx, "audits", {"tool": name, "allowed": allowed,
                                       "consumer": ctx.consumer_name or None})
@@ -259,6 +282,8 @@ class AIMCPProxy(Plugin):
             status, answer = 0, f"the service did not answer: {exc or type(exc).__name__}".encode()
         outcome = tool_result(status, answer) if status else {
             "content": [{"type": "text", "text": answer.decode()}], "isError": True}
+        record_mcp(self.server, name, "calls:error" if outcome["isError"] else "calls:ok",
+                   (time.monotonic() - started) * 1000)
         if self.log_statistics:
             self._log(ctx, "statistics", {"tool": name, "status": status,
                                           "latency_ms": round((time.monotonic() - started) * 1000,

@@ -22,7 +22,7 @@ import orjson
 
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import front_door
-from fastgw.ai.metrics import record, snapshot
+from fastgw.ai.metrics import record
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_EMBEDDINGS
 from fastgw.ai.usage import estimate_prompt_tokens
 from fastgw.plugins.ai_proxy.answer_filters import answer_filters
@@ -71,11 +71,6 @@ class AIProxy(PromptPlugin):
     @staticmethod
     def _route_type(config: dict[str, Any]) -> str:
         return config["route_type"]
-
-    @classmethod
-    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
-        # The AI counters, for /metrics only (they are per model and provider).
-        return {"ai": snapshot()} if metrics else {}
 
     # -- access -----------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from fastgw._core.ratelimit import DAY, MONTH, PERIOD_NAMES, period_end, period_start
-from fastgw.ai.metrics import record_limit, snapshot
+from fastgw.ai.metrics import record_limit
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import (
     Usage,
@@ -186,11 +186,6 @@ class AIRateLimitingAdvanced(Plugin):
     @property
     def unit(self) -> str:
         return "money" if self.strategy == "cost" else "tokens"
-
-    @classmethod
-    def worker_stats(cls, metrics: bool) -> dict[str, Any]:
-        # The AI counters (the limits' among them), for /metrics only.
-        return {"ai": snapshot()} if metrics else {}
 
     def access(self, ctx: RequestContext) -> None:
         add_gate(ctx, self)

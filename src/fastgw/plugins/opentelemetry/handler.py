@@ -31,6 +31,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from fastgw.plugins.ai_proxy.exchange import current_exchange
 from fastgw.plugins.base import Plugin
+from fastgw.plugins.context import TRACE_ATTRIBUTES
 
 if TYPE_CHECKING:
     from fastgw.plugins.context import RequestContext
@@ -84,7 +85,8 @@ class OpenTelemetry(Plugin):
         self.inject = bool(propagation["inject"])
         self.clear = tuple(propagation["clear"] or ())
 
-    def access(self, ctx: RequestContext) -> None:
+    def _start_span(self, ctx: RequestContext) -> Any:
+        """The request's span, from when it arrived, continuing the client's trace."""
         request = ctx.request
         headers = request.headers
         parent = None
@@ -104,10 +106,15 @@ class OpenTelemetry(Plugin):
                 "client.address": request.client_ip,
             })
         ctx.plugin_state(self)["span"] = span
+        return span
+
+    def access(self, ctx: RequestContext) -> None:
+        span = self._start_span(ctx)
+        headers = ctx.request.headers
         for name in self.clear:
             headers.remove(name)
         if self.inject:
-            carrier = {}
+            carrier: dict[str, str] = {}
             PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
             for name in TRACE_HEADERS:
                 headers.remove(name)
@@ -117,7 +124,9 @@ class OpenTelemetry(Plugin):
     def log(self, ctx: RequestContext) -> None:
         span = ctx.plugin_state(self).get("span")
         if span is None:
-            return
+            # Answered before this plugin's access ran (an authentication
+            # refusal, an MCP answer, a termination): traced all the same.
+            span = self._start_span(ctx)
         status = ctx.response.status if ctx.response is not None else 0
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
@@ -125,6 +134,9 @@ class OpenTelemetry(Plugin):
         exchange = current_exchange(ctx)
         if exchange is not None:
             _gen_ai(span, exchange)
+        noted = ctx.shared.get(TRACE_ATTRIBUTES)
+        if noted:
+            span.set_attributes(noted)
         span.end()
 
     @classmethod
