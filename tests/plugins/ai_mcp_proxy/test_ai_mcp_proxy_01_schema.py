@@ -18,8 +18,6 @@ def test_defaults_are_kongs(validated):
 
 
 @pytest.mark.parametrize("config, error", [
-    ({"mode": "listener"}, "plugins[0].config.mode: 'listener' is not built in fastgw yet: "
-     "use conversion-listener or passthrough-listener"),
     ({"mode": "conversion-listener", "tools": [{"name": "t"}]},
      "plugins[0].config.tools[0].path: required in conversion-listener mode (the REST "
      "endpoint the tool calls)"),

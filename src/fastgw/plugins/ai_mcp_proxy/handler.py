@@ -1,5 +1,7 @@
 """ai-mcp-proxy. conversion-listener: the route is an MCP server over
-streamable HTTP whose tools are its service's REST endpoints.
+streamable HTTP whose tools are its service's REST endpoints. listener: the
+same, with the tools of every conversion-only plugin tagged ``server.tag``,
+each calling its own service (a conversion-only route stays a REST route).
 passthrough-listener: the service is an MCP server; every message is checked
 before it goes on, a tool call the caller's ACL refuses never does, and a
 tools/list answer (JSON or SSE) comes back without the tools it may not call.
@@ -62,13 +64,29 @@ class AIMCPProxy(Plugin):
     name = "ai-mcp-proxy"
     PRIORITY = 800  # after authentication and acl, as Kong's
 
-    __slots__ = ("tools", "default_acl", "groups", "identifier", "timeout", "forward_headers",
-                 "max_body", "log_statistics", "log_audits", "base", "passthrough",
-                 "restricted", "server")
+    __slots__ = ("tools", "bases", "default_acl", "groups", "identifier", "timeout",
+                 "forward_headers", "max_body", "log_statistics", "log_audits", "passthrough",
+                 "serves", "restricted", "server")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
-        self.tools = {tool.name: tool for tool in map(RestTool.of, config["tools"] or ())}
+        mode = config["mode"]
+        base = self._service_base(state, scope)
+        # Each tool with the service it calls: the route's own, or for a
+        # listener, those of the conversion-only plugins its server.tag selects.
+        self.tools: dict[str, RestTool] = {}
+        self.bases: dict[str, tuple[str, str] | None] = {}
+        sources = [(config, base)] if mode != "listener" else self._tagged(
+            state, config["server"]["tag"])
+        for source, source_base in sources:
+            for tool in map(RestTool.of, source["tools"] or ()):
+                if tool.name in self.tools:
+                    log.error("ai-mcp-proxy: two tools named '%s' under server.tag '%s'; the "
+                              "first is served", tool.name, config["server"]["tag"])
+                    continue
+                self.tools[tool.name] = tool
+                self.bases[tool.name] = source_base
+        self.serves = mode in ("conversion-listener", "listener")
         defaults = [entry for entry in config["default_acl"] or () if entry["scope"] == "tools"]
         self.default_acl = ACL.of(defaults[0]) if defaults else None
         self.groups = config["include_consumer_groups"]
@@ -79,13 +97,19 @@ class AIMCPProxy(Plugin):
         self.max_body = config["max_request_body_size"]
         self.log_statistics = config["logging"]["log_statistics"]
         self.log_audits = config["logging"]["log_audits"]
-        self.base = self._service_base(state, scope)
-        self.passthrough = config["mode"] == "passthrough-listener"
+        self.passthrough = mode == "passthrough-listener"
         # The metrics' "server" label: the route (or service) the plugin is on.
         self.server = getattr(scope, "route", None) or getattr(scope, "service", None) or "*"
         # Whether any ACL can hide a tool (else listings pass untouched).
         self.restricted = self.default_acl is not None or any(
             tool.acl is not None for tool in self.tools.values())
+
+    @classmethod
+    def _tagged(cls, state: ConfigState, tag: str) -> list[tuple[dict, tuple[str, str] | None]]:
+        """The conversion-only plugins tagged ``tag``, with their services."""
+        return [(entry.config, cls._service_base(state, entry)) for entry in state.config.plugins
+                if entry.name == "ai-mcp-proxy" and entry.enabled and tag in entry.tags
+                and entry.config["mode"] == "conversion-only"]
 
     @staticmethod
     def _service_base(state: ConfigState, scope: Any) -> tuple[str, str] | None:
@@ -108,6 +132,8 @@ class AIMCPProxy(Plugin):
         if self.passthrough:
             # The server's GET stream and DELETE (session end) carry no message.
             return self._guard(ctx) if method == "POST" else None
+        if not self.serves:
+            return None  # conversion-only: the route stays a REST route; a listener serves its tools
         if method != "POST":
             ctx.exit(405, {"message": "MCP over streamable HTTP: POST one JSON-RPC message "
                            "(this server offers no GET stream and keeps no sessions)"},
@@ -267,11 +293,12 @@ class AIMCPProxy(Plugin):
         tool = self.tools.get(name)
         if tool is None or not self._allowed(ctx, name):
             raise JSONRPCError(INVALID_PARAMS, f"Unknown tool: {name}", message.id)
-        if self.base is None:
-            raise JSONRPCError(INVALID_PARAMS, f"Unknown tool: {name} (the route has no "
-                               "service to call)", message.id)
+        base = self.bases.get(name)
+        if base is None:
+            raise JSONRPCError(INVALID_PARAMS, f"Unknown tool: {name} (no service to call)",
+                               message.id)
         method, target, headers, body = tool.request(arguments, message.id)
-        origin, service_path = self.base
+        origin, service_path = base
         path = target if target.startswith("/") else f"{service_path}/{target}"
         started = time.monotonic()
         try:

@@ -1,9 +1,11 @@
 """Config of ai-mcp-proxy, with Kong's field names and defaults.
 
-Built so far: ``mode: conversion-listener`` (the route answers MCP itself and
-its service's REST endpoints are the tools) and ``passthrough-listener`` (the
+Kong's four modes: ``conversion-listener`` (the route answers MCP itself and
+its service's REST endpoints are the tools), ``passthrough-listener`` (the
 service is an MCP server; fastgw checks every message and applies the tool
-ACLs). The other modes (``conversion-only``, ``listener``) and ACLs on
+ACLs), and ``conversion-only`` (tools on a service, tagged with the plugin's
+``tags``) with ``listener`` (one route serving the tools of every
+conversion-only plugin its ``server.tag`` selects). ACLs on
 access-token claims (``acl_attribute_type: oauth_access_token``, which needs
 ai-mcp-oauth2) are refused by name, never ignored.
 """
@@ -26,7 +28,6 @@ from fastgw.config.schema import (
 )
 
 MODES = ("conversion-listener", "conversion-only", "listener", "passthrough-listener")
-BUILT_MODES = ("conversion-listener", "passthrough-listener")
 
 
 def _object(value: Any) -> str | None:
@@ -79,9 +80,13 @@ TOOL = Record(
 
 
 def _check(config: dict, path: Path, ctx: Validation) -> None:
-    if config["mode"] not in BUILT_MODES:
-        ctx.error((path, "mode"), f"'{config['mode']}' is not built in fastgw yet: use "
-                  "conversion-listener or passthrough-listener")
+    mode = config["mode"]
+    if mode == "listener" and config["server"]["tag"] is None:
+        ctx.error(((path, "server"), "tag"), "required in listener mode (the tag of the "
+                  "conversion-only plugins whose tools it serves)")
+    if mode == "listener" and config["tools"]:
+        ctx.error((path, "tools"), "a listener serves the tools of the conversion-only "
+                  "plugins its server.tag selects: define them there")
     if config["acl_attribute_type"] != "consumer":
         ctx.error((path, "acl_attribute_type"), "'oauth_access_token' needs ai-mcp-oauth2, "
                   "not built in fastgw yet: use 'consumer'")
@@ -89,13 +94,13 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     for index, name in enumerate(names):
         if name in names[:index]:
             ctx.error(((path, "tools"), index), f"duplicate tool name '{name}'")
-    if config["mode"] == "conversion-listener":
+    if mode in ("conversion-listener", "conversion-only"):
         if not names:
-            ctx.error((path, "tools"), "conversion-listener needs at least one tool")
+            ctx.error((path, "tools"), f"{mode} needs at least one tool")
         for index, tool in enumerate(config["tools"] or ()):
             if tool["path"] is None:
-                ctx.error((((path, "tools"), index), "path"), "required in conversion-listener "
-                          "mode (the REST endpoint the tool calls)")
+                ctx.error((((path, "tools"), index), "path"), f"required in {mode} mode (the "
+                          "REST endpoint the tool calls)")
 
 
 SCHEMA = Record(
