@@ -40,7 +40,7 @@ def kong_file(version: str) -> Path:
 def test_fastgw_check_accepts_every_format_version(version):
     code, text = check_file(kong_file(version))
     assert code == 0, text
-    assert text.startswith("config ok: 2 services, 13 routes, 1 upstream, 3 consumers")
+    assert text.startswith("config ok: 2 services, 14 routes, 1 upstream, 3 consumers")
 
 
 def _without_source(config):
@@ -148,6 +148,10 @@ def test_basic_auth_and_termination(gateway):
     status, _, body = gateway.request("POST", "/mcp", listing,
                                       {"Content-Type": "application/json"})
     assert [tool["name"] for tool in orjson.loads(body)["result"]["tools"]] == ["get_health"]
+    status, headers, _ = gateway.request("POST", "/protected-mcp", listing)
+    assert (status, headers["www-authenticate"]) == (401, 'Bearer resource_metadata="https://'
+                                                     'mcp.compat.test/protected-mcp/.well-known/'
+                                                     'oauth-protected-resource"')
     status, _, body = gateway.request("GET", "/mtls")  # plain HTTP: no certificate
     assert (status, orjson.loads(body)) == (401, {"message": "No required TLS certificate was sent"})
 

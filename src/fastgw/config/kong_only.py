@@ -93,7 +93,6 @@ KONG_ENTERPRISE_PLUGINS = {
     "ai-prompt-compressor": None,
     "ai-rag-injector": None,
     "ai-llm-as-judge": None,
-    "ai-mcp-oauth2": None,
 }
 
 

@@ -39,7 +39,7 @@ KNOWN_PLUGINS = (
     "rate-limiting", "proxy-cache", "ai-proxy", "ai-proxy-advanced",
     "ai-rate-limiting-advanced", "ai-prompt-guard", "ai-prompt-decorator",
     "ai-prompt-template", "ai-sanitizer", "ai-semantic-cache", "openid-connect",
-    "mtls-auth", "ai-mcp-proxy",
+    "mtls-auth", "ai-mcp-proxy", "ai-mcp-oauth2",
 )  # fmt: skip
 
 # Kong plugin name -> package implementing it.

@@ -77,7 +77,7 @@ class OpenIDConnect(CredentialPlugin):
     __slots__ = ("provider", "policy", "bearer", "introspection", "introspector",
                  "in_header", "in_query", "in_body", "consumer_claim", "consumer_index",
                  "consumer_optional", "groups_claim", "consumer_groups_claim", "claim_headers",
-                 "decided")
+                 "decided", "hide_token")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -114,6 +114,9 @@ class OpenIDConnect(CredentialPlugin):
         # the fast decision: value -> (until, signer, consumer, credential,
         # identifier, claim header values).
         self.decided: dict[bytes, tuple] = {}
+        # The token stays off the upstream request (ai-mcp-oauth2 without
+        # passthrough_credentials); openid-connect passes it on, as Kong's.
+        self.hide_token = False
         # Discovery and keys are fetched at start when a loop runs (a worker).
         try:
             loop = asyncio.get_running_loop()
@@ -150,10 +153,10 @@ class OpenIDConnect(CredentialPlugin):
         token = await self._find_token(ctx)
         if token is DUPLICATE:
             self.reject(ctx, 400, {"message": "Multiple tokens provided"},
-                        'Bearer error="invalid_request"')
+                        self.challenge("invalid_request"))
             return
         if not token:
-            self.reject(ctx, 401, UNAUTHORIZED, "Bearer")
+            self.reject(ctx, 401, UNAUTHORIZED, self.challenge(None))
             return
         try:
             claims = await self._verify(token)
@@ -170,7 +173,11 @@ class OpenIDConnect(CredentialPlugin):
     def _refuse(self, ctx: RequestContext, refused: TokenRefused) -> None:
         log.info("openid-connect: token refused: %s", refused)
         body = UNAUTHORIZED if refused.status == 401 else FORBIDDEN
-        self.reject(ctx, refused.status, body, f'Bearer error="{refused.error}"')
+        self.reject(ctx, refused.status, body, self.challenge(refused.error))
+
+    def challenge(self, error: str | None) -> str:
+        """The WWW-Authenticate value of a refusal (RFC 6750)."""
+        return f'Bearer error="{error}"' if error else "Bearer"
 
     async def _find_token(self, ctx: RequestContext) -> Any:
         request = ctx.request
@@ -244,6 +251,8 @@ class OpenIDConnect(CredentialPlugin):
             ctx.consumer_groups = tuple(_strings(claim(claims, self.consumer_groups_claim)))
         values = self._claim_values(claims)
         _set_claim_headers(ctx.request.headers, values)
+        if self.hide_token:
+            ctx.request.headers.remove_all(_NOTED_HEADERS)
         if token is not None:
             self._remember(token, (consumer, credential, subject, values))
 
@@ -284,6 +293,7 @@ class OpenIDConnect(CredentialPlugin):
             return None
         decided = self.decided
         provider = self.provider
+        hide_token = self.hide_token
 
         def decide(request: FastRequest) -> bool | None:
             request.note_credentials(_NOTED_HEADERS)
@@ -303,6 +313,8 @@ class OpenIDConnect(CredentialPlugin):
             view = HeaderList(headers)
             set_identity_headers(view, consumer, subject, False)
             _set_claim_headers(view, claim_values)
+            if hide_token:
+                view.remove_all(_NOTED_HEADERS)
             request.authenticate(consumer, credential, subject)
             return True
 

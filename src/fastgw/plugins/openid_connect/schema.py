@@ -30,7 +30,7 @@ SUPPORTED_CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
 KONG_DEFAULTS = json.loads((FilePath(__file__).parent / "kong_fields.json").read_text())
 
 
-def _check_url(value: str) -> str | None:
+def check_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"invalid URL '{value}': expected http(s)://host/..."
@@ -38,7 +38,7 @@ def _check_url(value: str) -> str | None:
 
 
 def _url(description: str) -> String:
-    return String(check=_check_url, description=description)
+    return String(check=check_url, description=description)
 
 
 def _names(description: str, default: tuple[str, ...] | None = None) -> Array:
@@ -71,7 +71,7 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
 
 SCHEMA = Record(
     {
-        "issuer": String(check=_check_url, required=True,
+        "issuer": String(check=check_url, required=True,
                          description="The issuer, or its discovery URL "
                          "(.well-known/openid-configuration)."),
         "issuers_allowed": _names("Issuers a token's 'iss' may name; unset: the "
