@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import functools
 import http.client
+import json
 import operator
 import os
 import platform
@@ -261,6 +262,42 @@ end
 """
 
 
+# The MCP suite: JSON-RPC tools/call messages, answered as JSON by a stateless server.
+MCP_HEADERS = {**JSON_HEADERS, "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25"}
+
+
+def mcp_call(tool: str, arguments: dict) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": tool, "arguments": arguments}}).encode()
+
+
+MCP_ECHO_CALL = mcp_call("echo", {"text": "hello"})
+MCP_REST_CALL = mcp_call("rest_echo", {})
+
+
+def mcp_route_config(targets: Targets, route: dict) -> dict:
+    return {"_format_version": "3.0", "services": [
+        {"name": "mcp-upstream", "url": targets.upstream_url, "routes": [route]}]}
+
+
+def mcp_passthrough_config(targets: Targets) -> dict:
+    """ai-mcp-proxy passthrough-listener in front of the MCP server (one tool ACL)."""
+    plugin = {"name": "ai-mcp-proxy", "config": {
+        "mode": "passthrough-listener", "tools": [{"name": "wipe", "acl": {"deny": ["*"]}}]}}
+    return mcp_route_config(targets, {"name": "mcp", "paths": ["/mcp"], "strip_path": False,
+                                      "plugins": [plugin]})
+
+
+def mcp_conversion_config(targets: Targets) -> dict:
+    """ai-mcp-proxy conversion-listener: the tool rest_echo is POST /rest/echo."""
+    plugin = {"name": "ai-mcp-proxy", "config": {
+        "mode": "conversion-listener",
+        "tools": [{"name": "rest_echo", "method": "POST", "path": "/rest/echo"}]}}
+    return mcp_route_config(targets, {"name": "mcp-rest", "paths": ["/mcp-rest"],
+                                      "plugins": [plugin]})
+
+
 def jwt_acl_config(targets: Targets) -> dict:
     consumer = {
         "username": "bench",
@@ -420,6 +457,8 @@ class Scenario:
     # More of the wrk script, made when the script is written (headers that
     # need a running service, such as tokens of the bench's OpenID provider).
     wrk_lua: Callable[[Path], str] | None = None
+    # What the probe's answer must contain before the row is measured.
+    expect: bytes = b'"choices"'
 
 
 SCENARIOS: list[Scenario] = [
@@ -590,6 +629,21 @@ SCENARIOS: list[Scenario] = [
         # Its first start after an install compiles a large tree of imports.
         startup_timeout_s=180.0,
     ),
+    # The MCP suite (opt-in): tools/call through ai-mcp-proxy against the server called
+    # directly, and a REST tool through a conversion route against the REST call itself.
+    Scenario("mcp-direct", "direct", "wrk's tools/call straight to the MCP server",
+             path="/mcp", body=MCP_ECHO_CALL, headers=MCP_HEADERS, suite="mcp",
+             expect=b'"result"', default=False),
+    Scenario("fastgw-mcp-passthrough", "fastgw",
+             "fastgw, ai-mcp-proxy passthrough-listener (tools/call checked, one tool ACL)",
+             mcp_passthrough_config, path="/mcp", body=MCP_ECHO_CALL, headers=MCP_HEADERS,
+             baseline="mcp-direct", suite="mcp", expect=b'"result"', default=False),
+    Scenario("rest-direct", "direct", "wrk's POST straight to the REST endpoint",
+             path="/rest/echo", body=b"{}", suite="mcp", expect=b'"text"', default=False),
+    Scenario("fastgw-mcp-conversion", "fastgw",
+             "fastgw, ai-mcp-proxy conversion-listener: tools/call made a REST POST",
+             mcp_conversion_config, path="/mcp-rest", body=MCP_REST_CALL, headers=MCP_HEADERS,
+             baseline="rest-direct", suite="mcp", expect=b'"result"', default=False),
 ]
 
 
@@ -640,6 +694,13 @@ COMPARISONS: list[Comparison] = [
     Comparison("fastgw-ai-cache-hit", "mock-direct", "p50_ms", added=True, latency_run=True,
                bar=0.0, bar_test="<=", issue=14),
     Comparison("fastgw-ai-cache-hit", "fastgw-ai-proxy", "rps_per_core"),
+    # The MCP server (Python) is the limit: the gateway must not be.
+    Comparison("fastgw-mcp-passthrough", "mcp-direct", "rps", bar=0.8, issue=23),
+    Comparison("fastgw-mcp-conversion", "rest-direct", "rps", bar=0.8, issue=23),
+    *(Comparison(row, direct, "p50_ms", added=True, latency_run=True, bar=0.3,
+                 bar_test="<=", issue=23)
+      for row, direct in (("fastgw-mcp-passthrough", "mcp-direct"),
+                          ("fastgw-mcp-conversion", "rest-direct"))),
 ]
 
 
@@ -761,7 +822,7 @@ def wait_until_serving(server: Server, scenario: Scenario, extra_log: Path | Non
 
     def chat_completion_problem() -> str | None:
         status, body = probe(server.port, scenario)
-        if status == 200 and b'"choices"' in body:
+        if status == 200 and scenario.expect in body:
             return None
         return f"HTTP {status}: {body[:200]!r}"
 
@@ -902,6 +963,20 @@ def serving_mock_llm(workdir: Path, args: argparse.Namespace) -> Server:
     mock = Server.spawn("mock-llm", pinned(command, args.load_cpu), port, workdir,
                         cwd=REPO_ROOT, env=fastgw_env())
     return ready_or_stopped(mock, lambda server: wait_until_serving(server, UPSTREAM_PROBE))
+
+
+MCP_UPSTREAM_PROBE = Scenario("upstream-probe", "direct", "probe", path="/mcp",
+                              body=MCP_ECHO_CALL, headers=MCP_HEADERS, expect=b'"result"')
+
+
+def serving_mcp_upstream(workdir: Path, args: argparse.Namespace) -> Server:
+    """bench/mcp_upstream.py (the mcp SDK's MCPServer under uvicorn), pinned to the
+    load core."""
+    port = free_port()
+    command = [sys.executable, str(REPO_ROOT / "bench" / "mcp_upstream.py"), str(port)]
+    server = Server.spawn("mcp-upstream", pinned(command, args.load_cpu), port, workdir,
+                          cwd=REPO_ROOT, env=fastgw_env())
+    return ready_or_stopped(server, lambda up: wait_until_serving(up, MCP_UPSTREAM_PROBE))
 
 
 def serving_redis(workdir: Path, args: argparse.Namespace) -> Server:
@@ -1077,6 +1152,8 @@ SUITES: dict[str, Suite] = {
     "proxy": Suite("proxy suite: upstream = nginx static answer", serving_static_upstream,
                    "connections"),
     "ai": Suite("AI suite: upstream = fastgw mock-llm", serving_mock_llm, "ai_connections"),
+    "mcp": Suite("MCP suite: upstream = the mcp SDK's MCPServer (stateless, JSON) and a REST "
+                 "endpoint beside it", serving_mcp_upstream, "mcp_connections"),
 }
 
 
@@ -1142,6 +1219,9 @@ wrk.body = body_file:read("*a")
 body_file:close()
 {header_lines}
 """
+    if scenario.path != CHAT_PATH:
+        # The URL wrk is given names the chat path; this row asks for its own.
+        script += f"wrk.path = {lua_string(scenario.path)}\n"
     if scenario.wrk_lua is not None:
         script += scenario.wrk_lua(workdir)
     script_path = workdir / f"{scenario.name}.lua"
@@ -1444,6 +1524,7 @@ def report_json(rows: list[Row], args: argparse.Namespace) -> bytes:
                 "nginx_keepalive": args.nginx_keepalive,
                 "connections": args.connections,
                 "ai_connections": args.ai_connections,
+                "mcp_connections": args.mcp_connections,
                 "proxy_cpu": args.proxy_cpu,
                 "load_cpu": args.load_cpu,
                 "body_bytes": len(CHAT_BODY),
@@ -1559,6 +1640,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ai-connections", type=connection_counts, default=[64, LATENCY_CONNECTIONS],
                         help=f"AI suite: wrk connection counts; c={LATENCY_CONNECTIONS} is the "
                              f"latency run (64,{LATENCY_CONNECTIONS})")
+    parser.add_argument("--mcp-connections", type=connection_counts,
+                        default=[16, LATENCY_CONNECTIONS],
+                        help=f"MCP suite: wrk connection counts (16,{LATENCY_CONNECTIONS})")
     parser.add_argument("--threads", type=int, choices=(1, 2), default=1, help="wrk threads (1)")
     parser.add_argument("--only", help="comma-separated row names (default: the default rows)")
     parser.add_argument("--ai", action="store_true", help="the AI suite only, LiteLLM included")
