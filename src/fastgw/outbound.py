@@ -1,13 +1,16 @@
-"""One HTTP/1.1 exchange with a service the gateway itself calls (an
-embeddings model, an identity provider): connect, send, read the whole
-answer with httptools, close. For calls that are few (they are cached by
-their callers), not for the proxied traffic.
+"""HTTP/1.1 exchanges with services the gateway itself calls: ``exchange``
+connects, sends, reads the whole answer with httptools and closes (for calls
+that are few, cached by their callers: an embeddings model, an identity
+provider); ``pooled_exchange`` keeps connections alive, per event loop and
+origin, for calls made on the request path (MCP tools). Not for the proxied
+traffic, which the compiled core carries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import weakref
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -39,13 +42,18 @@ def client_tls(verify: bool) -> ssl.SSLContext:
 class _Answer:
     """httptools callbacks: the whole body, bounded."""
 
-    __slots__ = ("parser", "body", "size", "done")
+    __slots__ = ("parser", "body", "size", "done", "keep_alive")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.body: list[bytes] = []
         self.size = 0
         self.done = False
+        self.keep_alive = False
+
+    def on_headers_complete(self) -> None:
+        # Asked here: once the message is complete the parser has reset.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -57,35 +65,98 @@ class _Answer:
         self.done = True
 
 
+def _target(url: str) -> tuple[str, str, int, bool, str]:
+    """(origin key host, netloc, port, secure, path and query) of ``url``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url}")
+    secure = parts.scheme == "https"
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts.hostname, parts.netloc, parts.port or (443 if secure else 80), secure, target
+
+
+def _head(method: str, target: str, netloc: str, headers: Sequence[tuple[str, str]],
+          length: int, keep_alive: bool) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc}",
+             *(f"{name}: {value}" for name, value in headers
+               if name.lower() not in ("content-length", "connection", "host")),
+             f"Content-Length: {length}", f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[_Answer, bool]:
+    """The answer, and whether any byte of it came."""
+    answer = _Answer()
+    received = False
+    while not answer.done:
+        data = await reader.read(65536)
+        if not data:
+            answer.parser.feed_data(b"")  # EOF ends a body without a length
+            break
+        received = True
+        answer.parser.feed_data(data)
+    return answer, received
+
+
 async def exchange(method: str, url: str, headers: Sequence[tuple[str, str]] = (),
                    body: bytes = b"", *, timeout: float, verify: bool = True
                    ) -> tuple[int, bytes]:
     """``(status, body)`` of one request to ``url``, within ``timeout``
     seconds in all; raises one of ``EXCHANGE_ERRORS``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url}")
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
+    host, netloc, port, secure, target = _target(url)
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(
-            parts.hostname, port, ssl=client_tls(verify) if secure else None)
+            host, port, ssl=client_tls(verify) if secure else None)
         try:
-            lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}",
-                     *(f"{name}: {value}" for name, value in headers
-                       if name.lower() not in ("content-length", "connection", "host")),
-                     f"Content-Length: {len(body)}", "Connection: close"]
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-            answer = _Answer()
-            while not answer.done:
-                data = await reader.read(65536)
-                if not data:
-                    answer.parser.feed_data(b"")  # EOF ends a body without a length
-                    break
-                answer.parser.feed_data(data)
+            writer.write(_head(method, target, netloc, headers, len(body), False) + body)
+            answer, _ = await _read_answer(reader)
             return answer.parser.get_status_code(), b"".join(answer.body)
         finally:
             writer.close()
+
+
+_MAX_IDLE = 32  # kept-alive connections per origin and event loop
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_IDLE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                 dict[tuple, list[_Connection]]] = weakref.WeakKeyDictionary()
+
+
+async def pooled_exchange(method: str, url: str, headers: Sequence[tuple[str, str]] = (),
+                          body: bytes = b"", *, timeout: float, verify: bool = True
+                          ) -> tuple[int, bytes]:
+    """``exchange`` over a kept-alive connection when one is idle (a new one
+    otherwise, kept afterwards when the answer allows). A kept connection the
+    server has closed meanwhile is replaced once, before anything was read."""
+    host, netloc, port, secure, target = _target(url)
+    idle = _IDLE.setdefault(asyncio.get_running_loop(), {}).setdefault(
+        (host, port, secure, verify), [])
+    request = _head(method, target, netloc, headers, len(body), True) + body
+    async with asyncio.timeout(timeout):
+        while True:
+            kept = idle.pop() if idle else None
+            if kept is not None and (kept[1].is_closing() or kept[0].at_eof()):
+                kept[1].close()
+                continue
+            reader, writer = kept or await asyncio.open_connection(
+                host, port, ssl=client_tls(verify) if secure else None)
+            try:
+                writer.write(request)
+                answer, received = await _read_answer(reader)
+            except OSError:
+                writer.close()
+                if kept is not None:
+                    continue  # reset by the server while idle: once more, anew
+                raise
+            except BaseException:
+                writer.close()
+                raise
+            if not received and kept is not None:
+                writer.close()  # closed by the server while idle: once more, anew
+                continue
+            if answer.done and answer.keep_alive and len(idle) < _MAX_IDLE:
+                idle.append((reader, writer))
+            else:
+                writer.close()
+            return answer.parser.get_status_code(), b"".join(answer.body)

@@ -43,7 +43,7 @@ from fastgw.mcp.jsonrpc import (
     result,
 )
 from fastgw.mcp.tools import RestTool, tool_result
-from fastgw.outbound import EXCHANGE_ERRORS, exchange
+from fastgw.outbound import EXCHANGE_ERRORS, pooled_exchange
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
 from fastgw.plugins.state import ConfigState
@@ -302,9 +302,9 @@ class AIMCPProxy(Plugin):
         path = target if target.startswith("/") else f"{service_path}/{target}"
         started = time.monotonic()
         try:
-            status, answer = await exchange(method, origin + path,
-                                            self._forwarded(ctx) + headers, body,
-                                            timeout=self.timeout)
+            status, answer = await pooled_exchange(method, origin + path,
+                                                   self._forwarded(ctx) + headers, body,
+                                                   timeout=self.timeout)
         except EXCHANGE_ERRORS as exc:
             status, answer = 0, f"the service did not answer: {exc or type(exc).__name__}".encode()
         outcome = tool_result(status, answer) if status else {
