@@ -51,7 +51,7 @@ class PluginRunner:
             decided = handover.request
             if decided.credential_headers:
                 ctx.note_credentials(decided.credential_headers)
-            if decided.consumer is not None:
+            if decided.consumer is not None or decided.credential is not None:
                 # The identity headers are on the request already.
                 ctx.consumer = decided.consumer
                 ctx.credential = decided.credential

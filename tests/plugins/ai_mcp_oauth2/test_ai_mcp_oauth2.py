@@ -32,9 +32,16 @@ def gateway(idp):
             "mode": "conversion-listener", "default_acl": [{"allow": ["alice"]}],
             "tools": [{"name": "get_item", "path": "/items"},
                       {"name": "open_item", "path": "/open", "acl": {"deny": ["mallory"]}}]}}
+        by_claim = {"name": "ai-mcp-proxy", "config": {
+            "mode": "conversion-listener", "acl_attribute_type": "oauth_access_token",
+            "access_token_claim_field": "roles",
+            "tools": [{"name": "admin_tool", "path": "/admin", "acl": {"allow": ["admin"]}},
+                      {"name": "any_tool", "path": "/any"}]}}
         doc = {"_format_version": "3.0", "services": [{
             "name": "tools", "url": f"http://127.0.0.1:{upstream.port}", "routes": [
                 {"name": "mcp", "paths": ["/mcp"], "plugins": [oauth2(idp), tools]},
+                {"name": "by-claim", "paths": ["/claims-mcp"], "plugins": [
+                    oauth2(idp, consumer_claim=None), by_claim]},
                 {"name": "hidden", "paths": ["/hidden"], "plugins": [oauth2(idp)]},
                 {"name": "passed", "paths": ["/passed"],
                  "plugins": [oauth2(idp, passthrough_credentials=True)]}]}],
@@ -78,6 +85,17 @@ def test_the_token_s_consumer_meets_the_tool_acls(gateway, idp):
         status, _, body = post(gw, idp.token(aud=RESOURCE, preferred_username=user))
         assert status == 200
         assert [tool["name"] for tool in orjson.loads(body)["result"]["tools"]] == expected
+
+
+def test_acls_on_a_token_claim(gateway, idp):
+    gw, _ = gateway
+    for roles, expected in ((["admin", "ops"], ["admin_tool", "any_tool"]),
+                            (["user"], ["any_tool"]), ("admin", ["admin_tool", "any_tool"])):
+        token = idp.token(aud=RESOURCE, roles=roles)
+        for _ in range(2):  # the second time the token is decided from the core
+            status, _, body = post(gw, token, "/claims-mcp")
+            assert status == 200
+            assert [tool["name"] for tool in orjson.loads(body)["result"]["tools"]] == expected
 
 
 def test_opaque_tokens_are_introspected(gateway, idp):

@@ -22,8 +22,8 @@ def test_defaults_are_kongs(validated):
      "plugins[0].config.tools[0].path: required in conversion-listener mode (the REST "
      "endpoint the tool calls)"),
     ({"mode": "conversion-listener", "tools": [TOOL], "acl_attribute_type":
-      "oauth_access_token"}, "plugins[0].config.acl_attribute_type: 'oauth_access_token' needs "
-     "ai-mcp-oauth2, not built in fastgw yet: use 'consumer'"),
+      "oauth_access_token"}, "plugins[0].config.access_token_claim_field: required with "
+     "acl_attribute_type 'oauth_access_token' (the claim whose values the ACLs list)"),
     ({"mode": "conversion-listener"}, "plugins[0].config.tools: conversion-listener needs at "
      "least one tool"),
     ({"mode": "conversion-listener", "tools": [TOOL, TOOL]},

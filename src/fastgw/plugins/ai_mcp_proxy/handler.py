@@ -66,7 +66,7 @@ class AIMCPProxy(Plugin):
 
     __slots__ = ("tools", "bases", "default_acl", "groups", "identifier", "timeout",
                  "forward_headers", "max_body", "log_statistics", "log_audits", "passthrough",
-                 "serves", "restricted", "server")
+                 "serves", "restricted", "server", "claim_field")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -98,6 +98,9 @@ class AIMCPProxy(Plugin):
         self.log_statistics = config["logging"]["log_statistics"]
         self.log_audits = config["logging"]["log_audits"]
         self.passthrough = mode == "passthrough-listener"
+        # ACLs on an access token's claim (its values are the subjects).
+        self.claim_field = config["access_token_claim_field"] \
+            if config["acl_attribute_type"] == "oauth_access_token" else None
         # The metrics' "server" label: the route (or service) the plugin is on.
         self.server = getattr(scope, "route", None) or getattr(scope, "service", None) or "*"
         # Whether any ACL can hide a tool (else listings pass untouched).
@@ -271,6 +274,13 @@ class AIMCPProxy(Plugin):
         raise JSONRPCError(METHOD_NOT_FOUND, f"Method not found: {method}", message.id)
 
     def _subjects(self, ctx: RequestContext) -> list[str]:
+        if self.claim_field is not None:
+            claims = (ctx.credential or {}).get("claims") or {}
+            value = claims.get(self.claim_field)
+            if isinstance(value, str):
+                return [value]
+            return [item for item in value if isinstance(item, str)] \
+                if isinstance(value, list) else []
         consumer = ctx.consumer
         if consumer is None:
             return []

@@ -5,9 +5,9 @@ its service's REST endpoints are the tools), ``passthrough-listener`` (the
 service is an MCP server; fastgw checks every message and applies the tool
 ACLs), and ``conversion-only`` (tools on a service, tagged with the plugin's
 ``tags``) with ``listener`` (one route serving the tools of every
-conversion-only plugin its ``server.tag`` selects). ACLs on
-access-token claims (``acl_attribute_type: oauth_access_token``, which needs
-ai-mcp-oauth2) are refused by name, never ignored.
+conversion-only plugin its ``server.tag`` selects). ACLs list consumers
+(and groups), or with ``acl_attribute_type: oauth_access_token`` the values
+of an access token's claim (from ai-mcp-oauth2 or openid-connect).
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     if mode == "listener" and config["tools"]:
         ctx.error((path, "tools"), "a listener serves the tools of the conversion-only "
                   "plugins its server.tag selects: define them there")
-    if config["acl_attribute_type"] != "consumer":
-        ctx.error((path, "acl_attribute_type"), "'oauth_access_token' needs ai-mcp-oauth2, "
-                  "not built in fastgw yet: use 'consumer'")
+    if config["acl_attribute_type"] == "oauth_access_token" and \
+            config["access_token_claim_field"] is None:
+        ctx.error((path, "access_token_claim_field"), "required with acl_attribute_type "
+                  "'oauth_access_token' (the claim whose values the ACLs list)")
     names = [tool["name"] for tool in config["tools"] or ()]
     for index, name in enumerate(names):
         if name in names[:index]:

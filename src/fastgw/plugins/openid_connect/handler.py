@@ -243,7 +243,9 @@ class OpenIDConnect(CredentialPlugin):
                 self.reject(ctx, 403, FORBIDDEN)
                 return
         subject = _subject(claims)
-        credential = {"id": subject, "iss": claims.get("iss")}
+        # The claims ride with the credential: later plugins (ai-mcp-proxy's
+        # ACLs on token claims) read them, on the fast path too.
+        credential = {"id": subject, "iss": claims.get("iss"), "claims": claims}
         ctx.authenticate(consumer, credential, subject)
         if self.groups_claim:
             ctx.authenticated_groups = _strings(claim(claims, self.groups_claim))
