@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -26,8 +27,37 @@ import orjson
 import yaml
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(part) for part in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on, for a server about to start. Taken
+    below the kernel's ephemeral range, so that no outgoing connection can
+    take it as its source port before the server binds it (a rare clash under
+    load), and never handed out twice by this process."""
+    low, _ = _ephemeral_range()
+    first = 10000 if low > 12000 else 1024
+    candidates = random.sample(range(first, low), min(64, low - first))
+    for port in candidates:
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # nothing free down there: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
