@@ -268,7 +268,7 @@ class AIMCPProxy(Plugin):
         if method == "tools/list":
             subjects = self._subjects(ctx)
             return result(message.id, {"tools": [tool.listing() for tool in self.tools.values()
-                                                 if self._permits(tool, subjects)]})
+                                                 if self._permits_name(tool.name, subjects)]})
         if method == "tools/call":
             return await self._call(ctx, message)
         raise JSONRPCError(METHOD_NOT_FOUND, f"Method not found: {method}", message.id)
@@ -291,9 +291,6 @@ class AIMCPProxy(Plugin):
         if self.groups:
             subjects += consumer.groups
         return subjects
-
-    def _permits(self, tool: RestTool, subjects: list[str]) -> bool:
-        return self._permits_name(tool.name, subjects)
 
     async def _call(self, ctx: RequestContext, message: Message) -> dict[str, Any]:
         name, arguments = message.params.get("name"), message.params.get("arguments") or {}

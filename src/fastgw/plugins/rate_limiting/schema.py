@@ -26,7 +26,6 @@ ALGORITHMS = ("fixed", "sliding", "token-bucket")
 LIMIT_BY = ("consumer", "credential", "ip", "service", "header", "path")
 # Kong's typedefs.header_name.
 _HEADER_NAME = r"^[A-Za-z0-9_-]+$"
-_INT32_MAX = 2**31 - 1
 
 
 def _positive(value: float) -> str | None:
