@@ -12,6 +12,7 @@ import asyncio
 import ssl
 import weakref
 from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
@@ -39,17 +40,30 @@ def client_tls(verify: bool) -> ssl.SSLContext:
     return _TRUSTING
 
 
-class _Answer:
-    """httptools callbacks: the whole body, bounded."""
+class Reply(NamedTuple):
+    """A whole answer: its header names are lower-cased (a repeated header:
+    the last one)."""
 
-    __slots__ = ("parser", "body", "size", "done", "keep_alive")
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Answer:
+    """httptools callbacks: the headers and the whole body, bounded."""
+
+    __slots__ = ("parser", "headers", "body", "size", "done", "keep_alive")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
+        self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.size = 0
         self.done = False
         self.keep_alive = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         # Asked here: once the message is complete the parser has reset.
@@ -127,7 +141,14 @@ async def pooled_exchange(method: str, url: str, headers: Sequence[tuple[str, st
                           body: bytes = b"", *, timeout: float, verify: bool = True
                           ) -> tuple[int, bytes]:
     """``exchange`` over a kept-alive connection when one is idle (a new one
-    otherwise, kept afterwards when the answer allows). A kept connection the
+    otherwise, kept afterwards when the answer allows)."""
+    reply = await pooled_request(method, url, headers, body, timeout=timeout, verify=verify)
+    return reply.status, reply.body
+
+
+async def pooled_request(method: str, url: str, headers: Sequence[tuple[str, str]] = (),
+                         body: bytes = b"", *, timeout: float, verify: bool = True) -> Reply:
+    """``pooled_exchange`` with the answer's headers. A kept connection the
     server has closed meanwhile is replaced once, before anything was read."""
     host, netloc, port, secure, target = _target(url)
     idle = _IDLE.setdefault(asyncio.get_running_loop(), {}).setdefault(
@@ -159,4 +180,4 @@ async def pooled_exchange(method: str, url: str, headers: Sequence[tuple[str, st
                 idle.append((reader, writer))
             else:
                 writer.close()
-            return answer.parser.get_status_code(), b"".join(answer.body)
+            return Reply(answer.parser.get_status_code(), answer.headers, b"".join(answer.body))

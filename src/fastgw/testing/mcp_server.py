@@ -12,6 +12,23 @@ from typing import Any
 from fastgw.testing import free_port
 
 
+def add_and_wipe(mcp: Any, calls: list[str]) -> None:
+    """Two tools for ACL tests: ``add`` (harmless) and ``wipe`` (the one an
+    ACL guards); each call is appended to ``calls``."""
+
+    @mcp.tool()
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        calls.append("add")
+        return a + b
+
+    @mcp.tool()
+    def wipe() -> str:
+        """Destroy everything."""
+        calls.append("wipe")
+        return "wiped"
+
+
 class MCPTestServer:
     """``with MCPTestServer(build) as server: server.url``, where ``build(mcp)``
     adds tools to an ``MCPServer``; ``calls`` counts the tool calls it ran."""
@@ -30,6 +47,11 @@ class MCPTestServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions the server holds open."""
+        return len(self.mcp.session_manager._server_instances)
 
     def start(self, timeout: float = 10.0) -> MCPTestServer:
         import uvicorn

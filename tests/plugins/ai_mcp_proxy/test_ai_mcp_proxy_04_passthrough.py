@@ -15,27 +15,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from fastgw.testing import GatewayProcess
-from fastgw.testing.mcp_server import MCPTestServer
-
-
-def build(mcp, calls):
-    @mcp.tool()
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        calls.append("add")
-        return a + b
-
-    @mcp.tool()
-    def wipe() -> str:
-        """Destroy everything."""
-        calls.append("wipe")
-        return "wiped"
+from fastgw.testing.mcp_server import MCPTestServer, add_and_wipe
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["sse", "json"])
 def gateway(request, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("log") / "access.log"
-    with MCPTestServer(build, json_response=request.param) as server:
+    with MCPTestServer(add_and_wipe, json_response=request.param) as server:
         mcp = {"name": "ai-mcp-proxy", "config": {
             "mode": "passthrough-listener", "tools": [{"name": "wipe", "acl": {
                 "allow": ["admin"]}}], "logging": {"log_audits": True}}}

@@ -61,10 +61,15 @@ def test_conversion_only_routes_stay_rest_routes(gateway):
 
 @pytest.mark.parametrize("config, error", [
     ({"mode": "listener"}, "plugins[0].config.server.tag: required in listener mode (the tag "
-     "of the conversion-only plugins whose tools it serves)"),
+     "of the conversion-only and upstream-server plugins whose tools it serves)"),
     ({"mode": "listener", "server": {"tag": "t"}, "tools": [{"name": "a", "path": "/a"}]},
-     "plugins[0].config.tools: a listener serves the tools of the conversion-only plugins its "
-     "server.tag selects: define them there"),
+     "plugins[0].config.tools: a listener serves the tools of the conversion-only and "
+     "upstream-server plugins its server.tag selects: define them there"),
+    ({"mode": "upstream-server"}, "plugins[0].config.tools_cache_ttl_seconds: required in "
+     "upstream-server mode (how long a listener keeps the MCP server's tool list)"),
+    ({"mode": "passthrough-listener", "tools_cache_ttl_seconds": 5},
+     "plugins[0].config.tools_cache_ttl_seconds: only upstream-server mode lists an MCP "
+     "server's tools"),
     ({"mode": "conversion-only"}, "plugins[0].config.tools: conversion-only needs at least one "
      "tool"),
 ])

@@ -1,19 +1,24 @@
 """ai-mcp-proxy. conversion-listener: the route is an MCP server over
 streamable HTTP whose tools are its service's REST endpoints. listener: the
 same, with the tools of every conversion-only plugin tagged ``server.tag``,
-each calling its own service (a conversion-only route stays a REST route).
-passthrough-listener: the service is an MCP server; every message is checked
-before it goes on, a tool call the caller's ACL refuses never does, and a
-tools/list answer (JSON or SSE) comes back without the tools it may not call.
+each calling its own service (a conversion-only route stays a REST route),
+and those of every MCP server an upstream-server plugin so tagged is on,
+named ``<service>__<tool>`` so that they cannot clash (``fastgw.mcp.remote``
+keeps one session per caller on each). passthrough-listener: the service is
+an MCP server; every message is checked before it goes on, a tool call the
+caller's ACL refuses never does, and a tools/list answer (JSON or SSE) comes
+back without the tools it may not call.
 
 Every POST carries one JSON-RPC message, checked first (a malformed one
 never reaches the service): ``initialize`` (the handshake era: 2025-03-26,
 2025-06-18 and 2025-11-25), ``ping``, ``tools/list`` (only the tools the
 caller's ACL allows) and ``tools/call`` (the REST call its ``parameters``
-describe, within ``server.timeout``) are answered as JSON; notifications and
-responses are accepted with 202; any other method is -32601. GET (a server
-stream) and DELETE (ending a session) answer 405, as the transport allows:
-sessions are not kept, so any ``Mcp-Session-Id`` is served.
+describe, or the MCP server's own tool, within ``server.timeout``) are
+answered as JSON; notifications and responses are accepted with 202 (a
+cancellation goes on to the MCP server running the call); any other method
+is -32601. GET (a server stream) answers 405, as the transport allows, and
+so does DELETE (ending a session) unless MCP servers are behind the listener:
+then it ends the caller's sessions on them.
 
 A tool the caller may not call is refused as unknown (-32602): the ACL hides
 it from ``tools/list`` too, so its existence is not disclosed.
@@ -21,7 +26,9 @@ it from ``tools/list`` too, so its existence is not disclosed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable
@@ -33,6 +40,7 @@ import fastgw
 from fastgw.ai.metrics import record_mcp
 from fastgw.mcp.acl import ACL, permits
 from fastgw.mcp.jsonrpc import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -42,6 +50,7 @@ from fastgw.mcp.jsonrpc import (
     parse,
     result,
 )
+from fastgw.mcp.remote import SEPARATOR, RemoteError, RemoteServer
 from fastgw.mcp.tools import RestTool, tool_result
 from fastgw.outbound import EXCHANGE_ERRORS, pooled_exchange
 from fastgw.plugins.base import Plugin
@@ -66,7 +75,7 @@ class AIMCPProxy(Plugin):
 
     __slots__ = ("tools", "bases", "default_acl", "groups", "identifier", "timeout",
                  "forward_headers", "max_body", "log_statistics", "log_audits", "passthrough",
-                 "serves", "restricted", "server", "claim_field")
+                 "serves", "restricted", "server", "claim_field", "servers")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -86,6 +95,9 @@ class AIMCPProxy(Plugin):
                     continue
                 self.tools[tool.name] = tool
                 self.bases[tool.name] = source_base
+        # A listener's MCP servers (upstream-server plugins under its tag), by name.
+        self.servers: dict[str, RemoteServer] = {} if mode != "listener" else \
+            self._remote_servers(state, config["server"]["tag"])
         self.serves = mode in ("conversion-listener", "listener")
         defaults = [entry for entry in config["default_acl"] or () if entry["scope"] == "tools"]
         self.default_acl = ACL.of(defaults[0]) if defaults else None
@@ -114,13 +126,44 @@ class AIMCPProxy(Plugin):
                 if entry.name == "ai-mcp-proxy" and entry.enabled and tag in entry.tags
                 and entry.config["mode"] == "conversion-only"]
 
+    @classmethod
+    def _remote_servers(cls, state: ConfigState, tag: str) -> dict[str, RemoteServer]:
+        """The MCP servers of the upstream-server plugins tagged ``tag``, named
+        after their services (in the characters a tool name may have)."""
+        servers: dict[str, RemoteServer] = {}
+        for entry in state.config.plugins:
+            if entry.name != "ai-mcp-proxy" or not entry.enabled or tag not in entry.tags \
+                    or entry.config["mode"] != "upstream-server":
+                continue
+            service, base = cls._service(state, entry), cls._service_base(state, entry)
+            if service is None or base is None:
+                log.error("ai-mcp-proxy: an upstream-server plugin under server.tag '%s' is on "
+                          "no service (the MCP server): left out", tag)
+                continue
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", service.name)
+            if name in servers:
+                log.error("ai-mcp-proxy: two upstream-server plugins on service '%s' under "
+                          "server.tag '%s'; the first is served", name, tag)
+                continue
+            config = entry.config
+            servers[name] = RemoteServer(
+                name, base[0] + (base[1] or "/"), config["server"]["timeout"] / 1000,
+                config["tools_cache_ttl_seconds"],
+                {tool["name"]: ACL.of(tool["acl"]) for tool in config["tools"] or ()})
+        return servers
+
     @staticmethod
-    def _service_base(state: ConfigState, scope: Any) -> tuple[str, str] | None:
-        """(scheme://host:port, path) of the route's service: where tools call."""
+    def _service(state: ConfigState, scope: Any) -> Any:
+        """The service of the plugin's route (or the one it is on)."""
         route_name = getattr(scope, "route", None)
         route = next((r for r in state.config.routes if r.name == route_name), None)
         service_name = getattr(scope, "service", None) or (route.service if route else None)
-        service = next((s for s in state.config.services if s.name == service_name), None)
+        return next((s for s in state.config.services if s.name == service_name), None)
+
+    @classmethod
+    def _service_base(cls, state: ConfigState, scope: Any) -> tuple[str, str] | None:
+        """(scheme://host:port, path) of the route's service: where tools call."""
+        service = cls._service(state, scope)
         if service is None:
             return None
         host, port = service.host, service.port
@@ -136,7 +179,9 @@ class AIMCPProxy(Plugin):
             # The server's GET stream and DELETE (session end) carry no message.
             return self._guard(ctx) if method == "POST" else None
         if not self.serves:
-            return None  # conversion-only: the route stays a REST route; a listener serves its tools
+            return None  # conversion-only, upstream-server: a listener serves their tools
+        if method == "DELETE" and self.servers:
+            return self._end_sessions(ctx)
         if method != "POST":
             ctx.exit(405, {"message": "MCP over streamable HTTP: POST one JSON-RPC message "
                            "(this server offers no GET stream and keeps no sessions)"},
@@ -170,6 +215,10 @@ class AIMCPProxy(Plugin):
         if message is None:
             return
         if message.method is None or not message.is_request:
+            if message.method == "notifications/cancelled" and self.servers:
+                caller, forwarded = self._caller(ctx), self._forwarded(ctx)
+                await asyncio.gather(*(server.cancel(caller, forwarded, message.params)
+                                       for server in self.servers.values()))
             ctx.exit(202)  # a notification or a response: nothing to answer
             return
         headers = dict(_JSON)
@@ -240,20 +289,31 @@ class AIMCPProxy(Plugin):
             return self._permits_name(tool["name"], subjects)
         return keep
 
-    def _allowed(self, ctx: RequestContext, name: str) -> bool:
-        allowed = self._permits_name(name, self._subjects(ctx))
-        record_mcp(self.server, name, "acl:allowed" if allowed else "acl:denied")
+    def _allowed(self, ctx: RequestContext, name: str, server: RemoteServer | None = None,
+                 tool: str | None = None) -> bool:
+        """Whether the caller may call ``name`` (``tool`` of an MCP ``server``
+        behind a listener), counted and audited."""
+        acl = self._acl(name) if server is None else self._remote_acl(server, tool or name)
+        allowed = permits(acl, self._subjects(ctx))
+        label, tool_label = (self.server, name) if server is None else (server.name, tool or name)
+        record_mcp(label, tool_label, "acl:allowed" if allowed else "acl:denied")
         if not allowed:
-            record_mcp(self.server, name, "calls:denied")
+            record_mcp(label, tool_label, "calls:denied")
         if self.log_audits:
             self._log(ctx, "audits", {"tool": name, "allowed": allowed,
                                       "consumer": ctx.consumer_name or None})
         return allowed
 
-    def _permits_name(self, name: str, subjects: list[str]) -> bool:
+    def _acl(self, name: str) -> ACL | None:
         tool = self.tools.get(name)
-        return permits(tool.acl if tool is not None and tool.acl is not None
-                       else self.default_acl, subjects)
+        return tool.acl if tool is not None and tool.acl is not None else self.default_acl
+
+    def _remote_acl(self, server: RemoteServer, tool: str) -> ACL | None:
+        acl = server.acls.get(tool)
+        return acl if acl is not None else self.default_acl
+
+    def _permits_name(self, name: str, subjects: list[str]) -> bool:
+        return permits(self._acl(name), subjects)
 
     async def _answer(self, ctx: RequestContext, message: Message) -> dict[str, Any]:
         method, params = message.method, message.params
@@ -267,11 +327,96 @@ class AIMCPProxy(Plugin):
             return result(message.id, {})
         if method == "tools/list":
             subjects = self._subjects(ctx)
-            return result(message.id, {"tools": [tool.listing() for tool in self.tools.values()
-                                                 if self._permits_name(tool.name, subjects)]})
+            tools = [tool.listing() for tool in self.tools.values()
+                     if self._permits_name(tool.name, subjects)]
+            if self.servers:
+                tools += await self._remote_tools(ctx, subjects)
+            return result(message.id, {"tools": tools})
         if method == "tools/call":
+            remote = self._remote(params.get("name"))
+            if remote is not None:
+                return await self._call_remote(ctx, message, *remote)
             return await self._call(ctx, message)
         raise JSONRPCError(METHOD_NOT_FOUND, f"Method not found: {method}", message.id)
+
+    def _remote(self, name: Any) -> tuple[RemoteServer, str] | None:
+        """(server, its tool) a name a client sees stands for, if any: the
+        longest server name that prefixes it (a REST tool of that name wins)."""
+        if not self.servers or not isinstance(name, str) or name in self.tools:
+            return None
+        found = None
+        for server in self.servers.values():
+            prefix = server.name + SEPARATOR
+            if name.startswith(prefix) and len(name) > len(prefix) and (
+                    found is None or len(server.name) > len(found[0].name)):
+                found = (server, name[len(prefix):])
+        return found
+
+    def _caller(self, ctx: RequestContext) -> tuple[str, str]:
+        """Whose session on an MCP server this is: the client's session, and
+        who it is (so that no two consumers ever share a server's session)."""
+        consumer = ctx.consumer
+        who = (consumer.id or consumer.username or "") if consumer is not None else \
+            str(((ctx.credential or {}).get("claims") or {}).get("sub") or "")
+        return ctx.request.headers.get("mcp-session-id") or "", who
+
+    async def _remote_tools(self, ctx: RequestContext, subjects: list[str]
+                            ) -> list[dict[str, Any]]:
+        """The MCP servers' tools the caller may call, under the names it
+        sees; a server that fails is left out (logged)."""
+        caller, headers = self._caller(ctx), self._forwarded(ctx)
+        servers = list(self.servers.values())
+        listings = await asyncio.gather(*(server.tools(caller, headers) for server in servers),
+                                        return_exceptions=True)
+        tools: list[dict[str, Any]] = []
+        for server, listing in zip(servers, listings, strict=True):
+            if isinstance(listing, BaseException):
+                if not isinstance(listing, RemoteError):
+                    raise listing
+                log.warning("ai-mcp-proxy: MCP server %s left out of tools/list: it %s",
+                            server.name, listing)
+                continue
+            tools += [{**tool, "name": server.exposed(tool["name"])} for tool in listing
+                      if permits(self._remote_acl(server, tool["name"]), subjects)]
+        return tools
+
+    async def _call_remote(self, ctx: RequestContext, message: Message, server: RemoteServer,
+                           tool: str) -> dict[str, Any]:
+        name = message.params["name"]
+        if not self._allowed(ctx, name, server, tool):
+            raise JSONRPCError(INVALID_PARAMS, f"Unknown tool: {name}", message.id)
+        started = time.monotonic()
+        try:
+            answer = await server.request(self._caller(ctx), self._forwarded(ctx), "tools/call",
+                                          {**message.params, "name": tool}, message.id)
+        except RemoteError as exc:
+            self._called(ctx, server.name, tool, None, started, True)
+            raise JSONRPCError(INTERNAL_ERROR, f"MCP server '{server.name}' {exc}",
+                               message.id) from exc
+        failed = "error" in answer or bool(answer["result"].get("isError"))
+        self._called(ctx, server.name, tool, 200, started, failed)
+        answer["id"] = message.id
+        return answer
+
+    async def _end_sessions(self, ctx: RequestContext) -> None:
+        """DELETE: the caller's sessions on the MCP servers end too."""
+        caller = self._caller(ctx)
+        if not caller[0]:
+            ctx.exit(400, error(None, INVALID_REQUEST, "Bad Request: DELETE ends a session: "
+                                "it needs the Mcp-Session-Id header"), _JSON)
+            return
+        headers = self._forwarded(ctx)
+        await asyncio.gather(*(server.close(caller, headers) for server in self.servers.values()))
+        ctx.exit(200)
+
+    def _called(self, ctx: RequestContext, server: str, tool: str, status: int | None,
+                started: float, failed: bool) -> None:
+        """A tool call's metrics and statistics."""
+        latency = (time.monotonic() - started) * 1000
+        record_mcp(server, tool, "calls:error" if failed else "calls:ok", latency)
+        if self.log_statistics:
+            self._log(ctx, "statistics", {"tool": tool, "status": status,
+                                          "latency_ms": round(latency, 3), "error": failed})
 
     def _subjects(self, ctx: RequestContext) -> list[str]:
         if self.claim_field is not None:
@@ -316,13 +461,7 @@ class AIMCPProxy(Plugin):
             status, answer = 0, f"the service did not answer: {exc or type(exc).__name__}".encode()
         outcome = tool_result(status, answer) if status else {
             "content": [{"type": "text", "text": answer.decode()}], "isError": True}
-        record_mcp(self.server, name, "calls:error" if outcome["isError"] else "calls:ok",
-                   (time.monotonic() - started) * 1000)
-        if self.log_statistics:
-            self._log(ctx, "statistics", {"tool": name, "status": status,
-                                          "latency_ms": round((time.monotonic() - started) * 1000,
-                                                              3),
-                                          "error": outcome["isError"]})
+        self._called(ctx, self.server, name, status, started, outcome["isError"])
         return result(message.id, outcome)
 
     def _forwarded(self, ctx: RequestContext) -> list[tuple[str, str]]:

@@ -1,11 +1,13 @@
 """Config of ai-mcp-proxy, with Kong's field names and defaults.
 
-Kong's four modes: ``conversion-listener`` (the route answers MCP itself and
+Kong's five modes: ``conversion-listener`` (the route answers MCP itself and
 its service's REST endpoints are the tools), ``passthrough-listener`` (the
 service is an MCP server; fastgw checks every message and applies the tool
 ACLs), and ``conversion-only`` (tools on a service, tagged with the plugin's
 ``tags``) with ``listener`` (one route serving the tools of every
-conversion-only plugin its ``server.tag`` selects). ACLs list consumers
+conversion-only plugin its ``server.tag`` selects); ``upstream-server`` (Kong
+AI Gateway 2.0: the service is an MCP server whose tools a listener with the
+plugin's tag serves, each named ``<service>__<tool>``). ACLs list consumers
 (and groups), or with ``acl_attribute_type: oauth_access_token`` the values
 of an access token's claim (from ai-mcp-oauth2 or openid-connect).
 """
@@ -27,7 +29,8 @@ from fastgw.config.schema import (
     Validation,
 )
 
-MODES = ("conversion-listener", "conversion-only", "listener", "passthrough-listener")
+MODES = ("conversion-listener", "conversion-only", "listener", "passthrough-listener",
+         "upstream-server")
 
 
 def _object(value: Any) -> str | None:
@@ -83,10 +86,16 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     mode = config["mode"]
     if mode == "listener" and config["server"]["tag"] is None:
         ctx.error(((path, "server"), "tag"), "required in listener mode (the tag of the "
-                  "conversion-only plugins whose tools it serves)")
+                  "conversion-only and upstream-server plugins whose tools it serves)")
     if mode == "listener" and config["tools"]:
         ctx.error((path, "tools"), "a listener serves the tools of the conversion-only "
-                  "plugins its server.tag selects: define them there")
+                  "and upstream-server plugins its server.tag selects: define them there")
+    if mode == "upstream-server" and config["tools_cache_ttl_seconds"] is None:
+        ctx.error((path, "tools_cache_ttl_seconds"), "required in upstream-server mode (how "
+                  "long a listener keeps the MCP server's tool list)")
+    if mode != "upstream-server" and config["tools_cache_ttl_seconds"] is not None:
+        ctx.error((path, "tools_cache_ttl_seconds"), "only upstream-server mode lists an MCP "
+                  "server's tools")
     if config["acl_attribute_type"] == "oauth_access_token" and \
             config["access_token_claim_field"] is None:
         ctx.error((path, "access_token_claim_field"), "required with acl_attribute_type "
@@ -109,7 +118,11 @@ SCHEMA = Record(
         "mode": String(one_of=MODES, required=True, description="conversion-listener: the "
                        "route answers MCP and its service's REST endpoints are the tools; "
                        "passthrough-listener: the service is an MCP server, guarded."),
-        "tools": Array(TOOL, description="The tools."),
+        "tools": Array(TOOL, description="The tools (passthrough-listener and "
+                       "upstream-server: the MCP server's own, by name, for their acl)."),
+        "tools_cache_ttl_seconds": Integer(between=(0, 86400),
+                                           description="upstream-server: seconds a listener "
+                                           "keeps the MCP server's tool list."),
         "default_acl": Array(Record({
             "scope": String(one_of=("tools",), default="tools", description="What it guards."),
             **_acl_fields(),
