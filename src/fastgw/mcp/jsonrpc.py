@@ -19,14 +19,19 @@ INTERNAL_ERROR = -32603
 class JSONRPCError(Exception):
     """A message that cannot be served; ``answer()`` is what the client gets."""
 
-    def __init__(self, code: int, message: str, message_id: Any = None) -> None:
+    def __init__(self, code: int, message: str, message_id: Any = None,
+                 data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.message_id = message_id
+        self.data = data
 
     def answer(self) -> dict[str, Any]:
-        return error(self.message_id, self.code, self.message)
+        answer = error(self.message_id, self.code, self.message)
+        if self.data is not None:
+            answer["error"]["data"] = self.data
+        return answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ back without the tools it may not call.
 
 Every POST carries one JSON-RPC message, checked first (a malformed one
 never reaches the service): ``initialize`` (the handshake era: 2025-03-26,
-2025-06-18 and 2025-11-25), ``ping``, ``tools/list`` (only the tools the
+2025-06-18 and 2025-11-25), ``server/discover`` (the single-exchange era,
+2026-07-28, whose envelope ``fastgw.mcp.era`` checks), ``ping``, ``tools/list`` (only the tools the
 caller's ACL allows) and ``tools/call`` (the REST call its ``parameters``
 describe, or the MCP server's own tool, within ``server.timeout``) are
 answered as JSON; notifications and responses are accepted with 202 (a
@@ -39,6 +40,15 @@ import orjson
 import fastgw
 from fastgw.ai.metrics import record_mcp
 from fastgw.mcp.acl import ACL, permits
+from fastgw.mcp.era import (
+    HANDSHAKE_VERSIONS,
+    MODERN_VERSIONS,
+    SERVER_INFO_KEY,
+    complete,
+    error_status,
+    is_modern,
+    modern_version,
+)
 from fastgw.mcp.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -60,7 +70,7 @@ from fastgw.plugins.state import ConfigState
 log = logging.getLogger("fastgw.plugins.ai_mcp_proxy")
 
 # The handshake-era versions served; a client asking another gets the latest.
-PROTOCOL_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
+PROTOCOL_VERSIONS = HANDSHAKE_VERSIONS
 # Request headers that belong to this hop or to MCP, never sent to a tool's service.
 _NOT_FORWARDED = frozenset((b"host", b"content-length", b"content-type", b"accept",
                             b"connection", b"keep-alive", b"transfer-encoding", b"te",
@@ -222,13 +232,21 @@ class AIMCPProxy(Plugin):
             ctx.exit(202)  # a notification or a response: nothing to answer
             return
         headers = dict(_JSON)
-        if message.method == "initialize":
-            headers["Mcp-Session-Id"] = uuid.uuid4().hex
+        version = None
         try:
+            version = modern_version(message, ctx.request.headers)
+            if version is None and message.method == "initialize":
+                headers["Mcp-Session-Id"] = uuid.uuid4().hex
             answer = await self._answer(ctx, message)
         except JSONRPCError as exc:
             answer = exc.answer()
-        ctx.exit(200, answer, headers)
+        if version is None and not is_modern(message):
+            ctx.exit(200, answer, headers)  # the handshake era: errors too are a 200
+        elif "error" in answer:
+            ctx.exit(error_status(answer["error"].get("code")), answer, headers)
+        else:
+            complete(answer["result"], message.method in ("tools/list", "server/discover"))
+            ctx.exit(200, answer, headers)
 
     async def _guard(self, ctx: RequestContext) -> None:
         """passthrough-listener: the message goes on to the MCP server only
@@ -239,12 +257,14 @@ class AIMCPProxy(Plugin):
             return
         if message.method == "tools/call":
             name = message.params.get("name")
+            # A refusal's status: 200 in the handshake era, the error's own in the other.
+            refused = error_status(INVALID_PARAMS) if is_modern(message) else 200
             if not isinstance(name, str):
-                ctx.exit(200, error(message.id, INVALID_PARAMS, "Invalid params: tools/call "
+                ctx.exit(refused, error(message.id, INVALID_PARAMS, "Invalid params: tools/call "
                                     "needs a tool name"), _JSON)
                 return
             if not self._allowed(ctx, name):
-                ctx.exit(200, error(message.id, INVALID_PARAMS, f"Unknown tool: {name}"),
+                ctx.exit(refused, error(message.id, INVALID_PARAMS, f"Unknown tool: {name}"),
                          _JSON)
                 return
             ctx.plugin_state(self)["tool"] = (name, time.monotonic())  # counted in log()
@@ -323,6 +343,11 @@ class AIMCPProxy(Plugin):
                 "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[-1],
                 "capabilities": {"tools": {"listChanged": False}},
                 "serverInfo": {"name": "fastgw", "version": fastgw.__version__}})
+        if method == "server/discover":
+            return result(message.id, {
+                "supportedVersions": [*PROTOCOL_VERSIONS, *MODERN_VERSIONS],
+                "capabilities": {"tools": {"listChanged": False}},
+                "_meta": {SERVER_INFO_KEY: {"name": "fastgw", "version": fastgw.__version__}}})
         if method == "ping":
             return result(message.id, {})
         if method == "tools/list":
