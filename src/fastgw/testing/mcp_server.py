@@ -29,18 +29,50 @@ def add_and_wipe(mcp: Any, calls: list[str]) -> None:
         return "wiped"
 
 
+def memory_event_store() -> Any:
+    """An SDK ``EventStore`` in memory: every event a stream sends is kept,
+    so that a client reconnecting with ``Last-Event-ID`` gets the rest."""
+    from mcp.server.streamable_http import EventMessage, EventStore
+
+    class MemoryEventStore(EventStore):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str, Any]] = []  # (event id, stream id, message)
+
+        async def store_event(self, stream_id: str, message: Any) -> str:
+            event_id = str(len(self.events) + 1)
+            self.events.append((event_id, stream_id, message))
+            return event_id
+
+        async def replay_events_after(self, last_event_id: str, send_callback: Any
+                                      ) -> str | None:
+            ids = [event[0] for event in self.events]
+            if last_event_id not in ids:
+                return None
+            position = ids.index(last_event_id)
+            stream_id = self.events[position][1]
+            for event_id, stream, message in self.events[position + 1:]:
+                if stream == stream_id and message is not None:
+                    await send_callback(EventMessage(message, event_id))
+            return stream_id
+
+    return MemoryEventStore()
+
+
 class MCPTestServer:
     """``with MCPTestServer(build) as server: server.url``, where ``build(mcp)``
-    adds tools to an ``MCPServer``; ``calls`` counts the tool calls it ran."""
+    adds tools to an ``MCPServer``; ``calls`` counts the tool calls it ran;
+    ``resumable`` keeps the events of its streams for ``Last-Event-ID``."""
 
-    def __init__(self, build: Any, json_response: bool = False) -> None:
+    def __init__(self, build: Any, json_response: bool = False,
+                 resumable: bool = False) -> None:
         from mcp.server.mcpserver import MCPServer
 
         self.port = free_port()
         self.calls: list[str] = []
         self.mcp = MCPServer("upstream")
         build(self.mcp, self.calls)
-        self.app = self.mcp.streamable_http_app(json_response=json_response)
+        self.app = self.mcp.streamable_http_app(
+            json_response=json_response, event_store=memory_event_store() if resumable else None)
         self.server: Any = None
         self.thread: threading.Thread | None = None
 

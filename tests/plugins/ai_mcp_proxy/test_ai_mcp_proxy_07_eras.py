@@ -3,11 +3,14 @@ SDK's client in its default mode discovers the 2026-07-28 single-exchange
 protocol on a conversion route and in front of the SDK's server, and still
 speaks the handshake era when asked; a single-exchange request whose headers
 disagree with its envelope, or that names an unknown version, is refused
-with the specification's code and HTTP status."""
+with the specification's code and HTTP status; a client that lost a stream
+resumes it through the gateway with Last-Event-ID."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import orjson
 import pytest
@@ -22,7 +25,7 @@ GUARDED = {"allow": ["nobody"]}
 
 @pytest.fixture(scope="module")
 def gateway():
-    with UpstreamServer() as rest, MCPTestServer(add_and_wipe) as server:
+    with UpstreamServer() as rest, MCPTestServer(add_and_wipe, resumable=True) as server:
         doc = {"_format_version": "3.0", "services": [
             {"name": "rest", "url": f"http://127.0.0.1:{rest.port}", "routes": [
                 {"name": "conv", "paths": ["/conv"], "plugins": [{
@@ -120,3 +123,37 @@ def test_discovery_and_results_carry_what_the_era_requires(gateway):
     assert (result["resultType"], result["cacheScope"], result["ttlMs"]) == ("complete",
                                                                              "private", 0)
     assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "fastgw"
+
+
+def test_a_stream_resumes_through_the_gateway_with_last_event_id(gateway):
+    gw, _, _ = gateway
+    version = {"MCP-Protocol-Version": "2025-11-25"}
+    _, headers, _ = gw.request("POST", "/mcp", orjson.dumps({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}), HEADERS)
+    session = {"Mcp-Session-Id": headers["mcp-session-id"], **version}
+    gw.request("POST", "/mcp", b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+               {**HEADERS, **session})
+    status, _, body = gw.request("POST", "/mcp", orjson.dumps({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 20, "b": 22}}}), {**HEADERS, **session})
+    ids = [line[3:].strip().decode() for line in body.split(b"\n") if line.startswith(b"id:")]
+    assert status == 200 and len(ids) >= 2 and b'"result":42' in body.replace(b" ", b"")
+    # The client saw only the first event: it asks the server, through the
+    # gateway, for what followed, and gets the tool's answer again.
+    request = (f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+               f"Last-Event-ID: {ids[0]}\r\nMcp-Session-Id: {session['Mcp-Session-Id']}\r\n"
+               f"MCP-Protocol-Version: 2025-11-25\r\n\r\n").encode()
+    received = b""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as stream:
+        stream.sendall(request)
+        deadline = time.monotonic() + 5
+        while b'"result":42' not in received.replace(b" ", b"") and time.monotonic() < deadline:
+            chunk = stream.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    assert f"id: {ids[1]}".encode() in received or f"id:{ids[1]}".encode() in received
+    assert b'"result":42' in received.replace(b" ", b"")
