@@ -24,7 +24,7 @@ def gateway(request, tmp_path_factory):
     with MCPTestServer(add_and_wipe, json_response=request.param) as server:
         mcp = {"name": "ai-mcp-proxy", "config": {
             "mode": "passthrough-listener", "tools": [{"name": "wipe", "acl": {
-                "allow": ["admin"]}}], "logging": {"log_audits": True}}}
+                "allow": ["admin"]}}], "logging": {"log_audits": True, "log_payloads": True}}}
         doc = {"_format_version": "3.0", "services": [{
             "name": "tools", "url": server.url, "routes": [{
                 "name": "mcp", "paths": ["/mcp"], "strip_path": False,
@@ -76,6 +76,15 @@ def test_the_sdk_works_through_the_gateway_and_acls_apply(gateway):
             break
         time.sleep(0.05)
     assert all(entry in audits for entry in wanted), audits
+    # log_payloads: each message with what the client got, from the server
+    # (add) or from the gateway (wipe, refused).
+    payloads = [payload for line in log_path.read_text().splitlines()
+                for payload in orjson.loads(line).get("ai", {}).get("mcp", {})
+                .get("payloads", [])]
+    calls = {orjson.loads(p["request"])["params"]["name"]: p["response"] for p in payloads
+             if '"tools/call"' in p["request"]}
+    assert '"result":5' in calls["add"].replace(" ", "")
+    assert "Unknown tool: wipe" in calls["wipe"]
 
 
 def test_tool_calls_and_acl_decisions_are_counted(gateway):

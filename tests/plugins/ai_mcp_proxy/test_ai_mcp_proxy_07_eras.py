@@ -24,7 +24,8 @@ GUARDED = {"allow": ["nobody"]}
 
 
 @pytest.fixture(scope="module")
-def gateway():
+def gateway(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("log") / "access.log"
     with UpstreamServer() as rest, MCPTestServer(add_and_wipe, resumable=True) as server:
         doc = {"_format_version": "3.0", "services": [
             {"name": "rest", "url": f"http://127.0.0.1:{rest.port}", "routes": [
@@ -32,13 +33,16 @@ def gateway():
                     "name": "ai-mcp-proxy", "config": {"mode": "conversion-listener", "tools": [
                         {"name": "get_item", "path": "/items/{id}",
                          "parameters": [{"name": "id", "in": "path", "required": True}]},
-                        {"name": "secret", "path": "/secret", "acl": GUARDED}]}}]}]},
+                        {"name": "secret", "path": "/secret", "acl": GUARDED}],
+                    "logging": {"log_payloads": True}}}]}]},
             {"name": "tools", "url": server.url, "routes": [
                 {"name": "pass", "paths": ["/mcp"], "strip_path": False, "plugins": [{
                     "name": "ai-mcp-proxy", "config": {
                         "mode": "passthrough-listener",
-                        "tools": [{"name": "wipe", "acl": GUARDED}]}}]}]}]}
+                        "tools": [{"name": "wipe", "acl": GUARDED}]}}]}]}],
+            "plugins": [{"name": "file-log", "config": {"path": str(log_path)}}]}
         with GatewayProcess(doc) as gw:
+            gw.log_path = log_path
             yield gw, rest, server
 
 
@@ -157,3 +161,24 @@ def test_a_stream_resumes_through_the_gateway_with_last_event_id(gateway):
     assert received.startswith(b"HTTP/1.1 200")
     assert f"id: {ids[1]}".encode() in received or f"id:{ids[1]}".encode() in received
     assert b'"result":42' in received.replace(b" ", b"")
+
+
+def test_payloads_are_logged_only_where_log_payloads_is_on(gateway):
+    gw, _, _ = gateway
+    run(gw, "/conv")
+    run(gw, "/mcp")
+    deadline = time.monotonic() + 5
+    while True:
+        entries = [orjson.loads(line) for line in gw.log_path.read_text().splitlines()]
+        logged = {entry["request"]["uri"]: entry.get("ai", {}).get("mcp", {}).get("payloads")
+                  for entry in entries}
+        if logged.get("/conv") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    conv = [payload for entry in entries if entry["request"]["uri"] == "/conv"
+            for payload in entry.get("ai", {}).get("mcp", {}).get("payloads", [])]
+    called = [payload for payload in conv if '"get_item"' in payload["request"]
+              and '"tools/call"' in payload["request"]]
+    assert called and '"resultType":"complete"' in called[-1]["response"]
+    assert not any(entry.get("ai", {}).get("mcp", {}).get("payloads") for entry in entries
+                   if entry["request"]["uri"] == "/mcp")

@@ -84,7 +84,8 @@ class AIMCPProxy(Plugin):
     PRIORITY = 800  # after authentication and acl, as Kong's
 
     __slots__ = ("tools", "bases", "default_acl", "groups", "identifier", "timeout",
-                 "forward_headers", "max_body", "log_statistics", "log_audits", "passthrough",
+                 "forward_headers", "max_body", "log_statistics", "log_audits", "log_payloads",
+                 "passthrough",
                  "serves", "restricted", "server", "claim_field", "servers")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
@@ -118,6 +119,7 @@ class AIMCPProxy(Plugin):
         self.forward_headers = config["server"]["forward_client_headers"]
         self.max_body = config["max_request_body_size"]
         self.log_statistics = config["logging"]["log_statistics"]
+        self.log_payloads = config["logging"]["log_payloads"]
         self.log_audits = config["logging"]["log_audits"]
         self.passthrough = mode == "passthrough-listener"
         # ACLs on an access token's claim (its values are the subjects).
@@ -207,10 +209,12 @@ class AIMCPProxy(Plugin):
             ctx.exit(413, error(None, INVALID_REQUEST, f"Invalid Request: message larger "
                                 f"than {self.max_body} bytes"), _JSON)
             return None
+        if self.log_payloads:
+            ctx.plugin_state(self)["payload"] = _payload(body)
         try:
             message = parse(body)
         except JSONRPCError as exc:
-            ctx.exit(400, exc.answer(), _JSON)
+            self._exit(ctx, 400, exc.answer())
             return None
         # OpenTelemetry's MCP attributes, for the opentelemetry plugin's span.
         if message.method is not None:
@@ -229,7 +233,7 @@ class AIMCPProxy(Plugin):
                 caller, forwarded = self._caller(ctx), self._forwarded(ctx)
                 await asyncio.gather(*(server.cancel(caller, forwarded, message.params)
                                        for server in self.servers.values()))
-            ctx.exit(202)  # a notification or a response: nothing to answer
+            self._exit(ctx, 202)  # a notification or a response: nothing to answer
             return
         headers = dict(_JSON)
         version = None
@@ -241,12 +245,21 @@ class AIMCPProxy(Plugin):
         except JSONRPCError as exc:
             answer = exc.answer()
         if version is None and not is_modern(message):
-            ctx.exit(200, answer, headers)  # the handshake era: errors too are a 200
+            self._exit(ctx, 200, answer, headers)  # the handshake era: errors too are a 200
         elif "error" in answer:
-            ctx.exit(error_status(answer["error"].get("code")), answer, headers)
+            self._exit(ctx, error_status(answer["error"].get("code")), answer, headers)
         else:
             complete(answer["result"], message.method in ("tools/list", "server/discover"))
-            ctx.exit(200, answer, headers)
+            self._exit(ctx, 200, answer, headers)
+
+    def _exit(self, ctx: RequestContext, status: int, answer: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None) -> None:
+        """The gateway's own answer, logged with the message under log_payloads."""
+        payload = ctx.plugin_state(self).pop("payload", None)
+        if payload is not None:
+            self._log(ctx, "payloads", {"request": payload, "response": None if answer is None
+                                        else _payload(orjson.dumps(answer))})
+        ctx.exit(status, answer, headers or (_JSON if answer is not None else None))
 
     async def _guard(self, ctx: RequestContext) -> None:
         """passthrough-listener: the message goes on to the MCP server only
@@ -260,41 +273,51 @@ class AIMCPProxy(Plugin):
             # A refusal's status: 200 in the handshake era, the error's own in the other.
             refused = error_status(INVALID_PARAMS) if is_modern(message) else 200
             if not isinstance(name, str):
-                ctx.exit(refused, error(message.id, INVALID_PARAMS, "Invalid params: tools/call "
-                                    "needs a tool name"), _JSON)
+                self._exit(ctx, refused, error(message.id, INVALID_PARAMS, "Invalid params: "
+                                               "tools/call needs a tool name"))
                 return
             if not self._allowed(ctx, name):
-                ctx.exit(refused, error(message.id, INVALID_PARAMS, f"Unknown tool: {name}"),
-                         _JSON)
+                self._exit(ctx, refused, error(message.id, INVALID_PARAMS,
+                                               f"Unknown tool: {name}"))
                 return
             ctx.plugin_state(self)["tool"] = (name, time.monotonic())  # counted in log()
         elif message.method == "tools/list" and self.restricted:
             ctx.plugin_state(self)["listing"] = self._subjects(ctx)
 
     def header_filter(self, ctx: RequestContext) -> None:
-        if "listing" in ctx.plugin_state(self):
+        state = ctx.plugin_state(self)
+        if "listing" in state:
             assert ctx.response is not None
             # The listing is edited whole: the gateway re-frames its length.
             ctx.response.headers.remove("content-length")
-            ctx.plugin_state(self)["buffer"] = []
+            state["buffer"] = []
+        if "payload" in state:
+            state["answered"] = []  # passthrough under log_payloads: what the client gets
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         state = ctx.plugin_state(self)
         buffer = state.get("buffer")
-        if buffer is None:
-            return chunk
-        buffer.append(chunk)
-        if not eof:
-            return b""
-        assert ctx.response is not None
-        body = b"".join(buffer)
-        content_type = (ctx.response.headers.get("content-type") or "").lower()
-        keep = self._listing_filter(state["listing"])
-        if content_type.startswith("text/event-stream"):
-            return filter_event_stream(body, keep)
-        return filter_listing(body, keep)
+        if buffer is not None:
+            buffer.append(chunk)
+            if not eof:
+                return b""
+            assert ctx.response is not None
+            body = b"".join(buffer)
+            content_type = (ctx.response.headers.get("content-type") or "").lower()
+            keep = self._listing_filter(state["listing"])
+            chunk = filter_event_stream(body, keep) \
+                if content_type.startswith("text/event-stream") else filter_listing(body, keep)
+        answered = state.get("answered")
+        if answered is not None and sum(map(len, answered)) <= _PAYLOAD_LIMIT:
+            answered.append(chunk)
+        return chunk
 
     def log(self, ctx: RequestContext) -> None:
+        payload = ctx.plugin_state(self).pop("payload", None)
+        if payload is not None:  # passthrough: the message and what the server answered
+            answered = ctx.plugin_state(self).pop("answered", None)
+            self._log(ctx, "payloads", {"request": payload, "response": None if answered is None
+                                        else _payload(b"".join(answered))})
         # passthrough: a call the server answered, counted once its answer is done.
         call = ctx.plugin_state(self).pop("tool", None)
         if call is not None:
@@ -502,6 +525,14 @@ class AIMCPProxy(Plugin):
         fields = ctx.log_fields if ctx.log_fields is not None else {}
         ctx.log_fields = fields
         fields.setdefault("ai", {}).setdefault("mcp", {}).setdefault(kind, []).append(entry)
+
+
+_PAYLOAD_LIMIT = 65536  # characters of a message or an answer kept under log_payloads
+
+
+def _payload(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    return text if len(text) <= _PAYLOAD_LIMIT else text[:_PAYLOAD_LIMIT] + "...(cut)"
 
 
 def _filtered(document: Any, keep: Any) -> Any:
