@@ -1,6 +1,7 @@
 """The fast decision: a bearer token checked once is decided again from the
-core without a request context, while it stands; anything else goes to the
-access phase."""
+core without a request context, while it stands, and a new one is checked
+there once the provider's keys are known; anything else goes to the access
+phase."""
 
 import asyncio
 import time
@@ -49,3 +50,22 @@ def test_groups_and_anonymous_leave_every_request_to_the_access_phase(handler, i
                     {"consumer_groups_claim": ["tiers"]}, {"anonymous": "alice"},
                     {"bearer_token_param_type": ["query"]}):
         assert handler(issuer=idp.issuer, **options).fast_decision(None, None) is None
+
+
+def test_a_new_token_is_checked_in_the_core_once_the_keys_are_known(handler, idp):
+    plugin = handler(issuer=idp.issuer, consumer_claim=["preferred_username"])
+    decide = plugin.fast_decision(None, None).decide
+    checked(plugin, idp.token(preferred_username="alice"))  # the keys are fetched
+    request = fast_request(idp.token(preferred_username="alice", email="new@example.com"))
+    assert decide(request) is True and request.consumer.username == "alice"
+    # What the access phase must answer is left to it: a bad signature, an
+    # expired token, a token without a consumer, a scheme other than Bearer.
+    forged = idp.token(preferred_username="alice")
+    forged = forged[:-4] + ("AAAA" if not forged.endswith("AAAA") else "BBBB")
+    for token in (forged, idp.token(preferred_username="alice", lifetime=-60),
+                  idp.token(preferred_username="nobody")):
+        assert decide(fast_request(token)) is None
+    fresh = idp.token(preferred_username="alice")
+    assert decide(FastRequest(b"GET", b"api", b"/x", [b"Authorization",
+                                                      f"bearer {fresh}".encode()],
+                              b"127.0.0.1", b"id")) is None

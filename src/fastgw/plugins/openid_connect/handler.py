@@ -234,29 +234,37 @@ class OpenIDConnect(CredentialPlugin):
                   token: str | None = None) -> None:
         """Record who the caller is (or refuse: no consumer); with ``token``,
         remember it for the fast decision."""
-        consumer = None
-        if self.consumer_claim:
-            consumer = self._consumer(claims)
-            if consumer is None and not self.consumer_optional:
-                log.info("openid-connect: no consumer for claim %s = %r",
-                         ".".join(self.consumer_claim), claim(claims, self.consumer_claim))
-                self.reject(ctx, 403, FORBIDDEN)
-                return
-        subject = _subject(claims)
-        # The claims ride with the credential: later plugins (ai-mcp-proxy's
-        # ACLs on token claims) read them, on the fast path too.
-        credential = {"id": subject, "iss": claims.get("iss"), "claims": claims}
+        identity = self._identity(claims)
+        if identity is None:
+            log.info("openid-connect: no consumer for claim %s = %r",
+                     ".".join(self.consumer_claim), claim(claims, self.consumer_claim))
+            self.reject(ctx, 403, FORBIDDEN)
+            return
+        consumer, credential, subject, values = identity
         ctx.authenticate(consumer, credential, subject)
         if self.groups_claim:
             ctx.authenticated_groups = _strings(claim(claims, self.groups_claim))
         if self.consumer_groups_claim:
             ctx.consumer_groups = tuple(_strings(claim(claims, self.consumer_groups_claim)))
-        values = self._claim_values(claims)
         _set_claim_headers(ctx.request.headers, values)
         if self.hide_token:
             ctx.request.headers.remove_all(_NOTED_HEADERS)
         if token is not None:
-            self._remember(token, (consumer, credential, subject, values))
+            self._remember(token, identity)
+
+    def _identity(self, claims: dict[str, Any]) -> tuple | None:
+        """(consumer, credential, subject, claim header values) of checked
+        claims; None when a consumer is required and none matches."""
+        consumer = None
+        if self.consumer_claim:
+            consumer = self._consumer(claims)
+            if consumer is None and not self.consumer_optional:
+                return None
+        subject = _subject(claims)
+        # The claims ride with the credential: later plugins (ai-mcp-proxy's
+        # ACLs on token claims) read them, on the fast path too.
+        credential = {"id": subject, "iss": claims.get("iss"), "claims": claims}
+        return consumer, credential, subject, self._claim_values(claims)
 
     def _claim_values(self, claims: dict[str, Any]) -> list[tuple[str, str | None]]:
         values = []
@@ -287,15 +295,36 @@ class OpenIDConnect(CredentialPlugin):
                 and not self.skip_preflight)
 
     def fast_decision(self, route: Any, service: Any) -> FastDecision | None:
-        """A bearer token this worker checked before, sent again in the
-        Authorization header exactly as then, is decided from the core
-        without a request context (PERF: a dict lookup); anything else, the
-        first sight of a token included, goes to the access phase."""
+        """A bearer token in the Authorization header is decided from the
+        core without a request context: one this worker checked before, sent
+        exactly as then, by a dict lookup; a new one, when the keys that
+        signed it are known, by checking it here (PERF: the signature check
+        is most of its cost; a context and the runner would add some 40 µs).
+        Anything else (a refused token, keys to fetch, no consumer) goes to
+        the access phase, which answers it."""
         if not self._decides_fast():
             return None
         decided = self.decided
         provider = self.provider
         hide_token = self.hide_token
+        bearer = self.bearer
+        assert bearer is not None
+
+        def check(sent: bytes) -> tuple | None:
+            value = sent.decode("latin-1")
+            token = value[7:]
+            if not value.startswith("Bearer ") or token.strip() != token or \
+                    not looks_like_jwt(token):
+                return None
+            try:
+                claims = bearer.check_now(token)
+            except TokenRefused:
+                return None
+            identity = None if claims is None else self._identity(claims)
+            if identity is None:
+                return None
+            self._remember(token, identity)
+            return decided.get(sent)
 
         def decide(request: FastRequest) -> bool | None:
             request.note_credentials(_NOTED_HEADERS)
@@ -307,10 +336,14 @@ class OpenIDConnect(CredentialPlugin):
                     if sent is not None or len(name) != 13:
                         return None  # several, or another header: the access phase
                     sent = headers[i + 1]
-            entry = decided.get(sent) if sent is not None else None
+            if sent is None:
+                return None
+            entry = decided.get(sent)
             if entry is None or entry[0] <= time.time() or (
                     entry[1] is not None and id(entry[1]) not in provider.key_ids):
-                return None
+                entry = check(sent)
+                if entry is None:
+                    return None
             _, _, consumer, credential, subject, claim_values = entry
             view = HeaderList(headers)
             set_identity_headers(view, consumer, subject, False)
