@@ -183,6 +183,46 @@ def key_auth_rate_limit_prometheus_config(targets: Targets) -> dict:
                           (KEY_AUTH_CONSUMER,))
 
 
+_PKI: dict | None = None
+TLS_SERVER_NAME = "gw.bench"
+MTLS_CONSUMER = "bench-client"
+MTLS_CA_ID = "b0a1c2d3-0000-4000-8000-00000000b001"
+
+
+def bench_pki() -> dict:
+    """The bench's CA (fastgw.testing.tls), the gateway's certificate and a client's,
+    made on first use in a temporary folder."""
+    global _PKI
+    if _PKI is None:
+        from fastgw.testing.tls import CA
+
+        folder = Path(tempfile.mkdtemp(prefix="fastgw-bench-pki-"))
+        atexit.register(shutil.rmtree, folder, True)
+        ca = CA(folder, "bench CA")
+        _PKI = {"ca": ca, "server": ca.issue(TLS_SERVER_NAME, names=[TLS_SERVER_NAME]),
+                "client": ca.issue(MTLS_CONSUMER, client=True)}
+    return _PKI
+
+
+def over_tls(config: dict) -> dict:
+    """The same config with HTTPS on the gateway's listener."""
+    cert, key = bench_pki()["server"]
+    return {**config, "_gateway": {"tls": {"cert": cert, "key": key}}}
+
+
+def tls_key_auth_prometheus_config(targets: Targets) -> dict:
+    return over_tls(key_auth_prometheus_config(targets))
+
+
+def mtls_auth_prometheus_config(targets: Targets) -> dict:
+    """mtls-auth (the client certificate's CN is the consumer) with prometheus, over TLS."""
+    mtls = {"name": "mtls-auth", "config": {"ca_certificates": [MTLS_CA_ID]}}
+    config = over_tls(gateway_config(targets.upstream_url, (mtls,), (PROMETHEUS_PLUGIN,),
+                                     ({"username": MTLS_CONSUMER},)))
+    config["ca_certificates"] = [{"id": MTLS_CA_ID, "cert": bench_pki()["ca"].path.read_text()}]
+    return config
+
+
 _IDP = None
 # Distinct tokens the fresh-token row cycles through: more than the gateway
 # keeps checked (10,000) between two uses of one token, so every request is a
@@ -459,6 +499,10 @@ class Scenario:
     wrk_lua: Callable[[Path], str] | None = None
     # What the probe's answer must contain before the row is measured.
     expect: bytes = b'"choices"'
+    # fastgw rows over TLS: wrk cannot present a client certificate, so an nginx on the
+    # load core takes wrk's requests to the gateway over kept-alive TLS connections,
+    # presenting the bench's client certificate.
+    tls_client: bool = False
 
 
 SCENARIOS: list[Scenario] = [
@@ -517,6 +561,24 @@ SCENARIOS: list[Scenario] = [
         headers=OIDCHeaders(),
         wrk_lua=oidc_fresh_tokens_lua,
         baseline="fastgw-key-auth-prometheus",
+    ),
+    Scenario(
+        "fastgw-tls-key-auth-prometheus",
+        "fastgw",
+        "fastgw with key-auth and prometheus over TLS (an nginx on the load core is its "
+        "client)",
+        tls_key_auth_prometheus_config,
+        headers=API_KEY_HEADERS,
+        baseline="fastgw-key-auth-prometheus",
+        tls_client=True,
+    ),
+    Scenario(
+        "fastgw-mtls-auth-prometheus",
+        "fastgw",
+        "fastgw with mtls-auth and prometheus (the same TLS client, presenting a certificate)",
+        mtls_auth_prometheus_config,
+        baseline="fastgw-tls-key-auth-prometheus",
+        tls_client=True,
     ),
     Scenario(
         "fastgw-rate-limit-local",
@@ -679,6 +741,9 @@ COMPARISONS: list[Comparison] = [
     *throughput_bars("fastgw-rate-limit-local", "fastgw", 0.85, issue=5),
     *throughput_bars("fastgw-oidc-repeated", "fastgw-key-auth-prometheus", 0.8, issue=22),
     *throughput_bars("fastgw-oidc-fresh", "fastgw-key-auth-prometheus", 0.3, issue=22),
+    # Over TLS both: the certificate against the key; and against key-auth in plain HTTP.
+    Comparison("fastgw-mtls-auth-prometheus", "fastgw-tls-key-auth-prometheus", "rps_per_core"),
+    Comparison("fastgw-mtls-auth-prometheus", "fastgw-key-auth-prometheus", "rps_per_core"),
     *throughput_bars("fastgw-key-auth-rate-limit-prometheus", "fastgw", 0.8, issue=10),
     *throughput_bars("fastgw-cache-hit", "fastgw", 1.0, ">", issue=5),
     *throughput_bars("fastgw-ai-proxy", "litellm", 50.0, issue=6),
@@ -745,6 +810,8 @@ class Server:
     port: int
     log_path: Path
     extra_ports: tuple[int, ...] = ()  # further listeners of the same server
+    # Servers that stand in front of this one for the row (its TLS client), stopped with it.
+    companions: tuple[Server, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -766,6 +833,8 @@ class Server:
         return cls(name, process, port, log_path)
 
     def stop(self) -> None:
+        for companion in self.companions:
+            companion.stop()
         stop_process_group(self.process)
 
     def failure(self, reason: str, extra_log: Path | None = None) -> StartupError:
@@ -1009,23 +1078,30 @@ class Backends:
                        self.redis.port if self.redis else None)
 
 
-def launch_nginx_proxy(scenario: Scenario, backends: Backends, workdir: Path,
-                       args: argparse.Namespace) -> Server:
-    port = free_port()
+def kept_alive_proxy(name: str, workdir: Path, port: int, target_port: int,
+                     args: argparse.Namespace, scheme: str = "http", location: str = "") -> str:
+    """An nginx.conf proxying 127.0.0.1:``port`` to ``target_port`` over kept-alive
+    connections (``location``: more directives for the proxied location)."""
     upstream = f"""\
-    upstream static_llm {{
-        server 127.0.0.1:{backends.upstream.port};
+    upstream target {{
+        server 127.0.0.1:{target_port};
         keepalive {args.nginx_keepalive};
         keepalive_requests 1000000;
     }}"""
     server_block = f"""\
         listen 127.0.0.1:{port};
         location / {{
-            proxy_pass http://static_llm;
+            proxy_pass {scheme}://target;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";{location}
         }}"""
-    conf = nginx_config(scenario.name, workdir, server_block, http_extra=upstream)
+    return nginx_config(name, workdir, server_block, http_extra=upstream)
+
+
+def launch_nginx_proxy(scenario: Scenario, backends: Backends, workdir: Path,
+                       args: argparse.Namespace) -> Server:
+    port = free_port()
+    conf = kept_alive_proxy(scenario.name, workdir, port, backends.upstream.port, args)
     return start_nginx(scenario.name, conf, port, workdir, args.proxy_cpu)
 
 
@@ -1042,8 +1118,36 @@ def launch_fastgw(scenario: Scenario, backends: Backends, workdir: Path,
     port, admin_port = free_port(), free_port()
     command = [sys.executable, "-m", "fastgw", "run", "-c", str(config_path), "--workers", "1",
                "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin_port}"]
-    return Server.spawn(scenario.name, pinned(command, args.proxy_cpu), port, workdir,
-                        cwd=REPO_ROOT, env=fastgw_env())
+    gateway = Server.spawn(scenario.name, pinned(command, args.proxy_cpu), port, workdir,
+                           cwd=REPO_ROOT, env=fastgw_env())
+    if not scenario.tls_client:
+        return gateway
+    try:
+        front = start_tls_client(scenario, port, workdir, args)
+    except BaseException:
+        gateway.stop()
+        raise
+    # wrk talks to the front; the gateway's CPU is what is counted.
+    return Server(gateway.name, gateway.process, front.port, gateway.log_path,
+                  companions=(front,))
+
+
+def start_tls_client(scenario: Scenario, gateway_port: int, workdir: Path,
+                     args: argparse.Namespace) -> Server:
+    """An nginx on the load core: plain HTTP in, TLS with the bench's client
+    certificate out to the gateway, connections kept alive."""
+    pki = bench_pki()
+    port = free_port()
+    name = f"{scenario.name}-tls-client"
+    conf = kept_alive_proxy(name, workdir, port, gateway_port, args, "https", f"""
+            proxy_ssl_server_name on;
+            proxy_ssl_name {TLS_SERVER_NAME};
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {pki["ca"].path};
+            proxy_ssl_certificate {pki["client"][0]};
+            proxy_ssl_certificate_key {pki["client"][1]};
+            proxy_ssl_session_reuse on;""")
+    return start_nginx(name, conf, port, workdir, args.load_cpu)
 
 
 def fastgw_env() -> dict[str, str]:

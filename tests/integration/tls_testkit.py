@@ -3,60 +3,13 @@ certificates, an HTTPS client, and an HTTPS upstream that may demand a
 client certificate."""
 
 import asyncio
-import datetime
 import socket
 import ssl
 import threading
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from fastgw.testing.tls import CA
 
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _write_key(key, path):
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-
-
-class CA:
-    def __init__(self, directory, cn="fastgw test CA"):
-        self.dir = directory
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(days=1))
-                     .not_valid_after(now + datetime.timedelta(days=2))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                     .sign(self.key, hashes.SHA256()))
-        self.path = directory / f"{cn.replace(' ', '_')}.pem"
-        self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-
-    def issue(self, cn, names=(), client=False):
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        builder = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=2)))
-        if names:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else \
-            x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        cert_path = self.dir / f"{cn}.crt"
-        key_path = self.dir / f"{cn}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _write_key(key, key_path)
-        return str(cert_path), str(key_path)
+__all__ = ["CA", "TLSUpstream", "https_get", "tls_service"]
 
 
 def https_get(port, server_name, cafile, path="/"):

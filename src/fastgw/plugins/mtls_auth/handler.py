@@ -125,12 +125,13 @@ class MTLSAuth(CredentialPlugin):
             if cert is not None:  # never kept past its expiry
                 left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
                 until = min(until, now + left.total_seconds())
-            cached = self.cache[key] = (until, cert)
-        cert = cached[1]
-        if cert is None:
+            # PERF: what the certificate says is read once, not per request.
+            cached = self.cache[key] = (until, None if cert is None else self._names(cert))
+        names = cached[1]
+        if names is None:
             self.reject(ctx, 401, FAILED)
             return
-        self._identify(ctx, cert)
+        self._identify(ctx, *names)
 
     def _verify(self, der: bytes) -> x509.Certificate | None:
         """The certificate when it chains to the CAs, is valid now and is
@@ -170,10 +171,13 @@ class MTLSAuth(CredentialPlugin):
                 return True
         return False
 
-    def _identify(self, ctx: RequestContext, cert: x509.Certificate) -> None:
-        names = certificate_names(cert)
-        credential = {"id": names[0] if names else None,
-                      "subject": cert.subject.rfc4514_string()}
+    @staticmethod
+    def _names(cert: x509.Certificate) -> tuple[list[str], str]:
+        """The certificate's names (CN first) and its subject (RFC 4514)."""
+        return certificate_names(cert), cert.subject.rfc4514_string()
+
+    def _identify(self, ctx: RequestContext, names: list[str], subject: str) -> None:
+        credential = {"id": names[0] if names else None, "subject": subject}
         if self.skip_lookup:
             ctx.authenticate(None, credential, credential["id"])
             group = credential["subject"] if self.group_by == "DN" else credential["id"]
