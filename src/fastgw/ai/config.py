@@ -62,6 +62,10 @@ class ModelOptions:
     mistral_format: str | None = None  # "openai" or "ollama"
     upstream_url: str | None = None  # full operation URL, or a base URL with no path
     upstream_path: str | None = None  # replaces the provider's default path
+    # What the model can serve (fastgw; fastgw.ai.capabilities' table when unset).
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: tuple[str, ...] | None = None
     gemini: GeminiOptions = field(default_factory=GeminiOptions)
 
 
@@ -77,6 +81,8 @@ class ModelConfig:
         """Build from Kong's ``config.model`` and ``config.auth`` records (already validated)."""
         options = dict(model.get("options") or {})
         gemini = GeminiOptions(**_known(GeminiOptions, options.pop("gemini", None) or {}))
+        if options.get("capabilities") is not None:
+            options["capabilities"] = tuple(options["capabilities"])
         return cls(
             provider=model["provider"],
             name=model.get("name"),

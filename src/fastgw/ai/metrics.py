@@ -21,6 +21,9 @@ balancer (``plugin``) and ``target``:
   ``invalid_header``, ``invalid_answer``, ``refused``, ``http_<status>``)
 * ``fastgw_ai_target_failovers_total`` (requests moved away from the target)
 * ``fastgw_ai_target_circuit_open`` (workers where its circuit is open)
+* ``fastgw_ai_route_decisions_total{route,algorithm,target,reason}`` (which
+  target each attempt went to, and why: ``balancer`` (the algorithm's pick),
+  ``cheapest`` (lowest-cost), ``failover``)
 
 and for ai-rate-limiting-advanced, per ``provider`` and ``unit`` (tokens or
 money): ``fastgw_ai_limit_usage_total{kind}`` (``reserved`` before calls,
@@ -140,7 +143,7 @@ class AIMetrics:
     """One process's registry."""
 
     __slots__ = ("series", "attempts", "failovers", "balancers", "limits", "mcp_counts",
-                 "mcp_latency")
+                 "mcp_latency", "decisions")
 
     def __init__(self) -> None:
         self.series: dict[SeriesKey, Series] = {}
@@ -151,12 +154,17 @@ class AIMetrics:
         self.limits: dict[tuple[str, str, str], float] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}  # (balancer, target, outcome)
         self.failovers: dict[TargetKey, int] = {}
+        self.decisions: dict[tuple[str, str, str, str], int] = {}  # (route, algorithm, target, reason)
         # balancer name -> (target labels, an object with state(index): 1 when open)
         self.balancers: dict[str, tuple[tuple[str, ...], Any]] = {}
 
     def attempt(self, balancer: str, target: str, outcome: str) -> None:
         key = (balancer, target, outcome)
         self.attempts[key] = self.attempts.get(key, 0) + 1
+
+    def decision(self, route: str, algorithm: str, target: str, reason: str) -> None:
+        key = (route, algorithm, target, reason)
+        self.decisions[key] = self.decisions.get(key, 0) + 1
 
     def failover(self, balancer: str, target: str) -> None:
         key = (balancer, target)
@@ -196,6 +204,7 @@ class AIMetrics:
             "attempts": [[*key, count] for key, count in self.attempts.items()],
             "failovers": [[*key, count] for key, count in self.failovers.items()],
             "circuits": circuits,
+            "decisions": [[*key, count] for key, count in self.decisions.items()],
         }
 
     def record(
@@ -250,6 +259,7 @@ class AIMetrics:
         self.series.clear()
         self.attempts.clear()
         self.failovers.clear()
+        self.decisions.clear()
         self.balancers.clear()
         self.limits.clear()
         self.mcp_counts.clear()
@@ -261,6 +271,7 @@ record = REGISTRY.record
 snapshot = REGISTRY.snapshot
 record_attempt = REGISTRY.attempt
 record_failover = REGISTRY.failover
+record_decision = REGISTRY.decision
 watch_balancer = REGISTRY.watch_balancer
 record_limit = REGISTRY.limit
 record_mcp = REGISTRY.mcp
@@ -392,4 +403,10 @@ def _target_families(snapshots: list[dict[str, Any]]) -> list[Any]:
         failovers.add_metric(labels, count)
     for labels, count in _summed(snapshots, "circuits"):
         circuits.add_metric(labels, count)
-    return [attempts, failovers, circuits]
+    decisions = CounterMetricFamily(
+        "fastgw_ai_route_decisions_total",
+        "Which ai-proxy-advanced target each attempt went to, and why",
+        labels=["route", "algorithm", "target", "reason"])
+    for labels, count in _summed(snapshots, "decisions"):
+        decisions.add_metric(labels, count)
+    return [attempts, failovers, circuits, decisions]

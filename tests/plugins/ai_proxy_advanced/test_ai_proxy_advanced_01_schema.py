@@ -69,6 +69,14 @@ def test_targets_may_mix_providers():
      "targets[1].model.options.anthropic_version", "must set"),
     ({"targets": [{**target(), "route_type": "llm/v1/embeddings"}],
       "llm_format": "anthropic"}, "llm_format", "can only be used"),
+    ({"targets": [target()], "balancer": {"algorithm": "lowest-cost"}},
+     "targets[0].model.options.input_cost", "required by the lowest-cost algorithm"),
+    ({"targets": [target(model={"provider": "openai", "name": "m", "options": {
+        "upstream_url": "http://127.0.0.1:9", "capabilities": ["telepathy"]}})]},
+     "targets[0].model.options.capabilities[0]", "expected one of"),
+    ({"targets": [target(model={"provider": "openai", "name": "m", "options": {
+        "upstream_url": "http://127.0.0.1:9", "context_window": 0}})]},
+     "targets[0].model.options.context_window", "between"),
 ])
 def test_bad_configs_name_the_path(config, path, message):
     errors = errors_of(config)

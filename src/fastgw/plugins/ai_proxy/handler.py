@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from fastgw.ai.capabilities import needs_of
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import front_door
 from fastgw.ai.metrics import record
@@ -120,8 +121,14 @@ class AIProxy(PromptPlugin):
 
     def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
                   raw: bytes, stream: bool) -> None:
-        """Send the request to its target (ai-proxy has one)."""
-        self._send(ctx, self.target, request, body, raw, stream)
+        """Send the request to its target (ai-proxy has one), unless the
+        model cannot serve it (fastgw.ai.capabilities): a 400 that says why."""
+        target = self.target
+        if target.checks_fit:
+            reason = target.unfit(request, needs_of(self.route_type, request, stream))
+            if reason is not None:
+                raise TranslationError(f"{target.label} {reason.text}")
+        self._send(ctx, target, request, body, raw, stream)
 
     def _send(self, ctx: RequestContext, target: LLMTarget, request: dict[str, Any],
               body: dict[str, Any], raw: bytes, stream: bool,

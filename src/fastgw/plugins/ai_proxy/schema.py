@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastgw.ai.capabilities import FEATURES
 from fastgw.ai.config import (
     DEFAULT_AZURE_API_VERSION,
     DEFAULT_GEMINI_API_VERSION,
@@ -23,6 +24,7 @@ from fastgw.ai.config import (
 from fastgw.ai.openai_format import ROUTE_CHAT, ROUTE_TYPES, translation_route
 from fastgw.ai.providers import TRANSLATORS, get_translator
 from fastgw.config.schema import (
+    Array,
     Boolean,
     Integer,
     Number,
@@ -195,6 +197,19 @@ MODEL_OPTIONS = Record(
             description="The provider's full operation URL, or a base URL with no path.",
         ),
         "upstream_path": String(description="Replaces the provider's default operation path."),
+        # fastgw: what the model can serve (default: fastgw.ai.capabilities' table).
+        "context_window": Integer(
+            between=(1, 2**31 - 1),
+            description="Tokens the model takes, prompt and output together (fastgw).",
+        ),
+        "max_output_tokens": Integer(
+            between=(1, 2**31 - 1), description="The most tokens the model writes (fastgw)."
+        ),
+        "capabilities": Array(
+            String(one_of=FEATURES),
+            description="Every feature the model takes: tools, images, audio, "
+            "structured_output, reasoning (streaming is assumed) (fastgw).",
+        ),
         "gemini": GEMINI_OPTIONS,
         "bedrock": Record(
             {"aws_region": _unsupported_text("AWS region (Bedrock)")},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from fastgw.ai.capabilities import ModelLimits, Needs, Unfit, target_limits, unfit
 from fastgw.ai.config import ModelConfig
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.front_doors import FrontDoor
@@ -42,7 +43,7 @@ class LLMTarget:
                  "dropped_headers",
                  "statistics", "payloads", "input_cost", "output_cost", "cache_costs",
                  "highest_input_cost",
-                 "override_auth", "override_model", "label")
+                 "override_auth", "override_model", "label", "limits", "checks_fit")
 
     def __init__(self, config: dict[str, Any], front: FrontDoor) -> None:
         self.model = model_config(config)
@@ -78,6 +79,9 @@ class LLMTarget:
         self.dropped_headers = frozenset(name.encode("latin-1") for name in dropped)
         # How metrics and logs name it.
         self.label = f"{self.model.provider}/{self.model.name or '*'}"
+        # What it can serve; with the request's model, looked up per request.
+        self.limits = target_limits(self.model.name, options)
+        self.checks_fit = self.limits.known or self.model.name is None or self.override_model
 
     def _responses_upstream(self) -> None:
         """Who serves a Responses API route: a Chat Completions server (its URL
@@ -142,6 +146,16 @@ class LLMTarget:
                                                         stream)
         front.refuse_untranslated(body, model.provider)
         return self.translator.build_request(self.provider_route, request, model)
+
+    def unfit(self, request: dict[str, Any], needs: Needs) -> Unfit | None:
+        """Why this target cannot serve a request needing ``needs``; None
+        when it can (fastgw.ai.capabilities)."""
+        limits: ModelLimits = self.limits
+        if self.model.name is None or self.override_model:
+            asked = request.get("model")
+            if isinstance(asked, str) and asked != self.model.name:
+                limits = target_limits(asked, self.model.options)
+        return unfit(limits, needs, self.model.options.max_tokens)
 
     def price(self, usage: Usage | None) -> float | None:
         if not usage:

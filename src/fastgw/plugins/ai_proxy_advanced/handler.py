@@ -28,8 +28,9 @@ import orjson
 from fastgw._core import balancer as balancers
 from fastgw._core.gateway import UpstreamFailure
 from fastgw._core.model_balancer import ModelBalancer
+from fastgw.ai.capabilities import Needs, needs_of, refusal
 from fastgw.ai.errors import TranslationError
-from fastgw.ai.metrics import record_attempt, record_failover, watch_balancer
+from fastgw.ai.metrics import record_attempt, record_decision, record_failover, watch_balancer
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
 from fastgw.plugins.ai_proxy.gates import LLMCall, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
@@ -79,7 +80,7 @@ def _algorithm_balancer(config: dict[str, Any]) -> balancers.Balancer:
     algorithm = balancer["algorithm"]
     if algorithm == "consistent-hashing":
         return balancers.HashRing(targets, balancer["slots"])
-    if algorithm in ("lowest-latency", "lowest-usage"):
+    if algorithm in ("lowest-latency", "lowest-usage", "lowest-cost"):
         return balancers.PeakEwma(targets)
     if algorithm == "priority":
         return balancers.Priority(targets, [t["priority"] for t in config["targets"]])
@@ -99,7 +100,7 @@ class AIProxyAdvanced(AIProxy):
 
     __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
-                 "value_of", "labels")
+                 "value_of", "labels", "checks_fit", "by_cost", "route_label")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -120,6 +121,11 @@ class AIProxyAdvanced(AIProxy):
                          float(balancer["read_timeout"]))
         self.value_of = self._value_reader(balancer)
         self.labels = self._labels(self.targets)
+        self.by_cost = self.algorithm == "lowest-cost"
+        # lowest-cost weighs each request's tokens: it needs what a request uses.
+        self.checks_fit = self.by_cost or any(target.checks_fit for target in self.targets)
+        self.route_label = str(getattr(scope, "route", None) or getattr(scope, "service", None)
+                               or "*")
         key = _balancer_key(scope)
         self.balancer_name = str(getattr(scope, "instance_name", None) or
                                  getattr(scope, "id", None) or
@@ -157,7 +163,8 @@ class AIProxyAdvanced(AIProxy):
         """What an answered attempt feeds the algorithm: a latency (ms) for
         lowest-latency, a usage for lowest-usage, nothing for the others."""
         algorithm = balancer["algorithm"]
-        if algorithm == "lowest-latency":
+        if algorithm in ("lowest-latency", "lowest-cost"):
+            # lowest-cost breaks ties between equally cheap targets by latency.
             strategy = balancer["latency_strategy"]
             if strategy == "ttft":
                 return lambda exchange, target: exchange.ttft_ms or exchange.latency_ms or 0.0
@@ -190,7 +197,9 @@ class AIProxyAdvanced(AIProxy):
         state["pending"] = (request, body, raw, stream, key)
         state["client_headers"] = list(ctx.request.headers.items)
         state["tries"] = []
-        state["tried"] = 0
+        # Targets that cannot serve the request count as tried: no algorithm
+        # and no failover picks them.
+        state["tried"] = self._unfit_targets(state, request, stream) if self.checks_fit else 0
         state["retries"] = 0
         if not self._send_to_next(ctx, state):
             self.refuse(ctx, 503, NO_TARGET)
@@ -198,6 +207,55 @@ class AIProxyAdvanced(AIProxy):
         ctx.set_timeouts(*self.timeouts)
         if self.failover_statuses is not None:
             ctx.enable_failover(self._failover, self.failover_statuses)
+
+    def _unfit_targets(self, state: dict[str, Any], request: dict[str, Any],
+                       stream: bool) -> int:
+        """The bit mask of the targets that cannot serve the request (why,
+        in the log entry); a TranslationError (400) when none can."""
+        needs = needs_of(self.route_type, request, stream)
+        if self.by_cost:
+            state["by_cost"] = self._cost_groups(needs)
+        mask = 0
+        reasons = []
+        for index, target in enumerate(self.targets):
+            reason = target.unfit(request, needs)
+            if reason is not None:
+                mask |= 1 << index
+                reasons.append((self.labels[index], reason))
+        if reasons:
+            state["unfit"] = [{"target": label, "reason": reason.text}
+                              for label, reason in reasons]
+            if len(reasons) == len(self.targets):
+                raise TranslationError(refusal(needs, reasons))
+        return mask
+
+    def _cost_groups(self, needs: Needs) -> list[int]:
+        """lowest-cost: the targets as bit masks of equally cheap ones, the
+        cheapest first. A request's expected cost on a target is its prompt's
+        tokens at the input price plus its output ceiling at the output price."""
+        costs: dict[float, int] = {}
+        for index, target in enumerate(self.targets):
+            output = needs.output_tokens or target.model.options.max_tokens or 0
+            cost = needs.prompt_tokens * (target.input_cost or 0.0) + \
+                output * (target.output_cost or 0.0)
+            costs[cost] = costs.get(cost, 0) | 1 << index
+        return [costs[cost] for cost in sorted(costs)]
+
+    def _pick(self, state: dict[str, Any], key: bytes | None) -> int:
+        """The next target: the algorithm's among those not tried; for
+        lowest-cost, the cheapest group with one left (the lowest latency
+        within it), circuits as for every algorithm."""
+        tried = state["tried"]
+        groups = state.get("by_cost")
+        if groups is None:
+            return self.balancer.pick(key, tried)
+        everyone = (1 << len(self.targets)) - 1
+        for group in groups:
+            if group & ~tried:
+                index = self.balancer.pick(key, tried | (everyone & ~group))
+                if index >= 0:
+                    return index
+        return -1
 
     def _send_to_next(self, ctx: RequestContext, state: dict[str, Any],
                       moving: bool = False) -> bool:
@@ -210,7 +268,7 @@ class AIProxyAdvanced(AIProxy):
         request, body, raw, stream, key = state["pending"]
         refusal: TranslationError | None = None
         while True:
-            index = self.balancer.pick(key, state["tried"])
+            index = self._pick(state, key)
             if index < 0:
                 if refusal is not None:
                     raise refusal
@@ -230,6 +288,10 @@ class AIProxyAdvanced(AIProxy):
                 continue
             state["index"] = index
             state["settled"] = False
+            reason = "failover" if moving else "cheapest" if self.by_cost else "balancer"
+            state["decision"] = {"algorithm": self.algorithm, "target": self.labels[index],
+                                 "reason": reason}
+            record_decision(self.route_label, self.algorithm, self.labels[index], reason)
             return True
 
     def _note_try(self, state: dict[str, Any], index: int, outcome: str, status: int) -> None:
@@ -284,6 +346,10 @@ class AIProxyAdvanced(AIProxy):
         if section.get("meta") is not None:
             section["meta"]["balancer"] = self.balancer_name
         section["tries"] = state["tries"]
+        if "decision" in state:
+            section["decision"] = state["decision"]
+        if "unfit" in state:
+            section["unfit"] = state["unfit"]
 
     def _settle_last(self, ctx: RequestContext, state: dict[str, Any],
                      exchange: LLMExchange) -> None:

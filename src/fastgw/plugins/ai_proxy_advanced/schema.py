@@ -36,7 +36,7 @@ from fastgw.plugins.ai_proxy.schema import (
 )
 
 ALGORITHMS = ("round-robin", "lowest-latency", "lowest-usage", "consistent-hashing", "priority",
-              "semantic")
+              "semantic", "lowest-cost")
 # What a failed attempt can be, as nginx's proxy_next_upstream names it.
 FAILOVER_CRITERIA = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
                      "http_504", "http_403", "http_404", "http_429", "non_idempotent")
@@ -99,7 +99,8 @@ BALANCER = Record(
             default="round-robin",
             one_of=ALGORITHMS,
             description="How a target is chosen: weighted round-robin, lowest-latency, "
-            "lowest-usage, consistent-hashing on a header, or priority groups.",
+            "lowest-usage, consistent-hashing on a header, priority groups, or the "
+            "cheapest target that can serve the request (lowest-cost, fastgw).",
         ),
         "tokens_count_strategy": String(
             default="total_tokens",
@@ -164,6 +165,14 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     if config["balancer"]["algorithm"] == "semantic":
         ctx.error(((path, "balancer"), "algorithm"),
                   "the 'semantic' algorithm is not supported by fastgw")
+    if config["balancer"]["algorithm"] == "lowest-cost":
+        for index, target in enumerate(targets):
+            options = (target or {}).get("model", {}).get("options") or {}
+            for price in ("input_cost", "output_cost"):
+                if options.get(price) is None:
+                    ctx.error(((((((path, "targets"), index), "model"), "options"), price)),
+                              "required by the lowest-cost algorithm (what the target's "
+                              "tokens cost)")
 
 
 SCHEMA = Record(

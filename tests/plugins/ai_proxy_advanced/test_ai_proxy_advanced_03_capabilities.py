@@ -1,0 +1,187 @@
+"""Targets only get the requests they can serve: an image goes to the model
+that takes images, a prompt too long for a small window goes to the large
+one, whatever the algorithm; when no target can serve a request the client
+gets a 400 in its front door's shape that says why, and ai-proxy's single
+model refuses what it cannot take the same way. lowest-cost sends each
+request to the cheapest target that can serve it, and fails over to the
+next cheapest."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+import pytest
+
+from fastgw.testing import GatewayProcess, UpstreamServer, log_entries, metric_sum
+
+ANSWER = orjson.dumps({
+    "id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+})
+
+
+async def answer(req, writer):
+    if req.target.startswith("/fail/"):
+        body = b'{"error": {"message": "down", "type": "server"}}'
+        writer.write(b"HTTP/1.1 500 Oops\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 + str(len(ANSWER)).encode() + b"\r\n\r\n" + ANSWER)
+
+
+def target(base: str, name: str, **options) -> dict:
+    return {"route_type": "llm/v1/chat",
+            "model": {"provider": "openai", "name": name, "options": {
+                "upstream_url": f"{base}/{name}/v1/chat/completions", **options}},
+            "auth": {"header_name": "Authorization", "header_value": "Bearer k"}}
+
+
+def advanced(name: str, targets: list, llm_format: str = "openai", **balancer) -> dict:
+    return {"name": name, "paths": [f"/{name}"], "plugins": [{
+        "name": "ai-proxy-advanced", "config": {
+            "targets": targets, "llm_format": llm_format, "max_request_body_size": 4_000_000,
+            "balancer": {"algorithm": "round-robin", **balancer}}}]}
+
+
+def priced(base: str, name: str, input_cost: float, output_cost: float, **options) -> dict:
+    return target(base, name, input_cost=input_cost, output_cost=output_cost, **options)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("capabilities") / "access.log"
+    with UpstreamServer(answer) as up:
+        base = f"http://127.0.0.1:{up.port}"
+        small = target(base, "small", context_window=2_000, capabilities=["tools"])
+        vision = target(base, "vision", context_window=100_000,
+                        capabilities=["tools", "images"])
+        routes = [
+            advanced("mixed", [small, vision]),
+            advanced("blind", [small, target(base, "other", capabilities=[])]),
+            advanced("blind-anthropic", [small], llm_format="anthropic"),
+            advanced("cheapest", [
+                priced(base, "premium", 10.0, 30.0, context_window=1_000_000,
+                       capabilities=["tools", "images"]),
+                priced(base, "budget", 0.1, 0.4, context_window=2_000, capabilities=["tools"]),
+                priced(base, "middle", 1.0, 4.0, context_window=100_000,
+                       capabilities=["tools", "images"])], algorithm="lowest-cost"),
+            advanced("cheapest-failing", [
+                priced(f"{base}/fail", "budget", 0.1, 0.4),
+                priced(base, "middle", 1.0, 4.0), priced(base, "premium", 10.0, 30.0)],
+                algorithm="lowest-cost", failover_criteria=["error", "timeout", "http_500",
+                                                            "non_idempotent"]),
+            # A model the shipped table knows: gpt-3.5-turbo takes no images.
+            {"name": "single", "paths": ["/single"], "plugins": [{
+                "name": "ai-proxy", "config": target(base, "gpt-3.5-turbo")}]},
+        ]
+        doc = {"_format_version": "3.0",
+               "services": [{"name": "llm", "url": base, "routes": routes}],
+               "plugins": [{"name": "file-log", "config": {"path": str(log_path)}},
+                           {"name": "prometheus", "config": {"ai_metrics": True}}]}
+        with GatewayProcess(doc) as gw:
+            yield gw, up, log_path
+
+
+def chat(content, **extra) -> bytes:
+    return orjson.dumps({"model": "m", "messages": [{"role": "user", "content": content}],
+                         **extra})
+
+
+IMAGE = [{"type": "text", "text": "what is this"},
+         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+JSON = {"Content-Type": "application/json"}
+
+
+def served_by(up, before: int) -> Counter:
+    return Counter(request.target.split("/")[1] for request in up.requests[before:])
+
+
+def test_each_request_goes_only_to_a_target_that_can_serve_it(gateway):
+    gw, up, _ = gateway
+    before = len(up.requests)
+    for _ in range(4):
+        assert gw.request("POST", "/mixed", chat("hi"), JSON)[0] == 200
+    assert served_by(up, before) == Counter({"small": 2, "vision": 2})  # round-robin
+    before = len(up.requests)
+    for _ in range(4):
+        assert gw.request("POST", "/mixed", chat(IMAGE), JSON)[0] == 200
+        assert gw.request("POST", "/mixed", chat("word " * 3_000), JSON)[0] == 200
+    assert served_by(up, before) == Counter({"vision": 8})
+
+
+def test_the_log_names_the_targets_passed_over(gateway):
+    gw, _, log_path = gateway
+    gw.request("POST", "/mixed", chat(IMAGE, stream=False), {**JSON, "X-Probe": "unfit"})
+    entry = log_entries(log_path, lambda e: e["request"]["headers"].get("x-probe") == "unfit")
+    assert entry[0]["ai"]["proxy"]["unfit"] == [
+        {"target": "openai/small", "reason": "does not accept images"}]
+
+
+@pytest.mark.parametrize("path, body, message", [
+    ("/blind", chat(IMAGE), "no target accepts images"),
+    ("/mixed", chat("word " * 200_000), None),
+    ("/single", chat(IMAGE), "openai/gpt-3.5-turbo does not accept images"),
+])
+def test_a_request_no_target_can_serve_is_a_400_that_says_why(gateway, path, body, message):
+    gw, up, _ = gateway
+    before = len(up.requests)
+    status, _, answer_body = gw.request("POST", path, body, JSON)
+    error = orjson.loads(answer_body)["error"]
+    assert status == 400 and len(up.requests) == before
+    if message is None:
+        assert error["message"].startswith("a prompt of ")
+        assert error["message"].endswith(" tokens exceeds every target's context window")
+    else:
+        assert error["message"] == message
+
+
+def test_the_anthropic_front_door_refuses_in_its_own_shape(gateway):
+    gw, up, _ = gateway
+    body = orjson.dumps({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": "AAAA"}}]}]})
+    status, _, answer_body = gw.request("POST", "/blind-anthropic", body, JSON)
+    answer = orjson.loads(answer_body)
+    assert status == 400 and answer["type"] == "error"
+    assert answer["error"]["message"] == "no target accepts images"
+
+
+def test_lowest_cost_picks_the_cheapest_target_that_can_serve(gateway):
+    gw, up, _ = gateway
+    cases = [(chat("hi"), "budget"), (chat(IMAGE), "middle"),
+             (chat("word " * 3_000), "middle"), (chat("word " * 200_000), "premium"),
+             (chat("hi", max_tokens=5_000), "middle")]  # 5,000 to write: past budget's window
+    for body, expected in cases:
+        before = len(up.requests)
+        status, headers, _ = gw.request("POST", "/cheapest", body, JSON)
+        assert status == 200 and served_by(up, before) == Counter({expected: 1}), expected
+
+
+def test_lowest_cost_fails_over_to_the_next_cheapest(gateway):
+    gw, up, _ = gateway
+    before = len(up.requests)
+    status, _, _ = gw.request("POST", "/cheapest-failing", chat("hi"), JSON)
+    assert status == 200
+    assert [r.target.split("/")[1:3] for r in up.requests[before:]] == [
+        ["fail", "budget"], ["middle", "v1"]]
+
+
+def test_each_decision_is_counted_and_logged(gateway):
+    gw, _, log_path = gateway
+    gw.request("POST", "/cheapest", chat("hi"), {**JSON, "X-Probe": "decision"})
+    gw.request("POST", "/cheapest-failing", chat("hi"), JSON)
+    entry = log_entries(log_path, lambda e: e["request"]["headers"].get("x-probe") == "decision")
+    assert entry[0]["ai"]["proxy"]["decision"] == {
+        "algorithm": "lowest-cost", "target": "openai/budget", "reason": "cheapest"}
+    metrics = gw.admin("GET", "/metrics")[2].decode()
+    name = "fastgw_ai_route_decisions_total"
+    assert metric_sum(metrics, name, route="cheapest", algorithm="lowest-cost",
+                      target="openai/budget", reason="cheapest") >= 2
+    assert metric_sum(metrics, name, route="cheapest-failing", target="openai/middle",
+                      reason="failover") >= 1
+    assert metric_sum(metrics, name, route="mixed", algorithm="round-robin",
+                      reason="balancer") >= 1
