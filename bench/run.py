@@ -399,6 +399,32 @@ def ai_gateway_advanced_config(targets: Targets) -> dict:
     return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
 
 
+# Three models of one mock, priced, tiered and described, for the routing rows.
+ROUTING_TARGETS = (("simple", "short questions, greetings and chit-chat", 0.15, 0.6),
+                   ("medium", "explanations, summaries and emails", 2.5, 10.0),
+                   ("complex", "CATCHALL", 10.0, 30.0))
+
+
+def ai_gateway_routing_config(targets: Targets, algorithm: str) -> dict:
+    """ai_gateway_config with ai-proxy-advanced choosing among ROUTING_TARGETS by
+    ``algorithm`` (semantic: embeddings from the mock, the prompt's vector cached after
+    the first request)."""
+    base = ai_proxy_plugin(targets.upstream_url)["config"]
+    model = base["model"]
+    routed = [{**base, "tier": tier, "description": description,
+               "model": {**model, "options": {**model["options"], "input_cost": input_cost,
+                                              "output_cost": output_cost}}}
+              for tier, description, input_cost, output_cost in ROUTING_TARGETS]
+    config: dict = {"targets": routed, "balancer": {"algorithm": algorithm}}
+    if algorithm == "semantic":
+        config["embeddings"] = {"auth": base["auth"], "model": {
+            "provider": "openai", "name": "text-embedding-3-small",
+            "options": {"upstream_url": targets.upstream_url + "/v1/embeddings"}}}
+        config["vectordb"] = {"dimensions": 256, "distance_metric": "cosine", "threshold": 0.5}
+    plugins = (KEY_AUTH_PLUGIN, {"name": "ai-proxy-advanced", "config": config})
+    return gateway_config(targets.upstream_url, plugins, (PROMETHEUS_PLUGIN,), (KEY_AUTH_CONSUMER,))
+
+
 def ai_gateway_limited_config(targets: Targets, strategy: str) -> dict:
     """ai_gateway_config with ai-rate-limiting-advanced reserving and settling every call
     (a limit so high it never refuses: the cost measured is the counting)."""
@@ -632,6 +658,16 @@ SCENARIOS: list[Scenario] = [
         baseline="fastgw-ai-proxy",
         suite="ai",
     ),
+    *(Scenario(
+        f"fastgw-ai-route-{algorithm}",
+        "fastgw",
+        f"fastgw with ai-proxy-advanced choosing among 3 priced, tiered and described "
+        f"targets by {algorithm}, key-auth and prometheus",
+        functools.partial(ai_gateway_routing_config, algorithm=algorithm),
+        headers=API_KEY_HEADERS,
+        baseline=None if algorithm == "round-robin" else "fastgw-ai-route-round-robin",
+        suite="ai",
+    ) for algorithm in ("round-robin", "lowest-cost", "complexity", "semantic")),
     Scenario(
         "fastgw-ai-rate-limit-local",
         "fastgw",
@@ -725,7 +761,8 @@ class Comparison:
 
 
 BAR_TESTS = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
-METRIC_LABELS = {"rps": "RPS", "rps_per_core": "RPS/core", "p50_ms": "p50", "p99_ms": "p99"}
+METRIC_LABELS = {"rps": "RPS", "rps_per_core": "RPS/core", "p50_ms": "p50", "p99_ms": "p99",
+                 "us_per_request": "CPU/req"}
 LATENCY_CONNECTIONS = 1
 
 
@@ -751,6 +788,10 @@ COMPARISONS: list[Comparison] = [
                bar=1.0, bar_test="<", issue=6),
     Comparison("fastgw-ai-proxy", "mock-direct", "p99_ms", added=True, latency_run=True),
     *throughput_bars("fastgw-ai-proxy-advanced", "fastgw-ai-proxy", 0.9, issue=11),
+    # A routing decision's CPU per request beyond round-robin's (issue 24).
+    *(Comparison(f"fastgw-ai-route-{algorithm}", "fastgw-ai-route-round-robin",
+                 "us_per_request", added=True, bar=bar, bar_test="<=", issue=24)
+      for algorithm, bar in (("lowest-cost", 20.0), ("complexity", 20.0), ("semantic", 200.0))),
     *throughput_bars("fastgw-ai-rate-limit-local", "fastgw-ai-proxy", 0.85, issue=12),
     *throughput_bars("fastgw-ai-rate-limit-redis", "fastgw-ai-proxy", 0.6, issue=12),
     *throughput_bars("fastgw-ai-prompt-sanitizer", "fastgw-ai-proxy-2k", 0.8, issue=13),
@@ -1371,6 +1412,11 @@ class Measurement:
     errors: int
     wall_s: float
 
+    @property
+    def us_per_request(self) -> float:
+        """Microseconds of the proxy's CPU per request."""
+        return 1e6 / self.rps_per_core if self.rps_per_core else 0.0
+
 
 def measure(server: Server, script: Path, connections: int, args: argparse.Namespace) -> Measurement:
     url = f"http://127.0.0.1:{server.port}{CHAT_PATH}"
@@ -1579,7 +1625,8 @@ def format_comparisons(results: list[ComparisonResult]) -> str:
     lines = []
     for result in results:
         comparison = result.comparison
-        sign, unit = (" - ", " ms") if comparison.added else (" / ", "x")
+        sign, unit = (" - ", " µs" if comparison.metric == "us_per_request" else " ms") \
+            if comparison.added else (" / ", "x")
         pair = f"{comparison.row}{sign}{comparison.versus}"
         label = f"{METRIC_LABELS[comparison.metric]}{' added' if comparison.added else ''}"
         if result.value is None:

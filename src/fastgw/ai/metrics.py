@@ -23,7 +23,8 @@ balancer (``plugin``) and ``target``:
 * ``fastgw_ai_target_circuit_open`` (workers where its circuit is open)
 * ``fastgw_ai_route_decisions_total{route,algorithm,target,reason}`` (which
   target each attempt went to, and why: ``balancer`` (the algorithm's pick),
-  ``cheapest`` (lowest-cost), ``failover``)
+  ``cheapest`` (lowest-cost), ``semantic``, ``catchall``, ``nearest`` and
+  ``embeddings_unavailable`` (semantic), ``failover``)
 
 and for ai-rate-limiting-advanced, per ``provider`` and ``unit`` (tokens or
 money): ``fastgw_ai_limit_usage_total{kind}`` (``reserved`` before calls,

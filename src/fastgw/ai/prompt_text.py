@@ -49,3 +49,12 @@ def prompt_texts(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for part in prompt:
             if isinstance(part, str):
                 yield "user", part
+
+
+def last_user_text(request: dict[str, Any]) -> str:
+    """The text of a canonical (OpenAI-shaped) request's last user message:
+    what routing by meaning or by complexity reads."""
+    for message in reversed(request.get("messages") or ()):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("content")) or ""
+    return ""

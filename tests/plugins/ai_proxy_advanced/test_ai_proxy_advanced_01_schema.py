@@ -36,7 +36,7 @@ def test_defaults_are_kongs():
         "latency_strategy": "tpot", "hash_on_header": "X-Kong-LLM-Request-ID",
         "slots": 10000, "retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
         "read_timeout": 60000, "failover_criteria": ["error", "timeout"], "max_fails": 0,
-        "fail_timeout": 10000}
+        "fail_timeout": 10000, "expose_route_reason": False}  # the last: fastgw's
     [only] = config["targets"]
     assert only["weight"] == 100 and only["priority"] == 1 and only["description"] is None
     assert config["llm_format"] == "openai" and config["max_request_body_size"] == 8192
@@ -52,12 +52,18 @@ def test_targets_may_mix_providers():
     ({}, "targets", "required"),
     ({"targets": [target(), {**target(), "route_type": "llm/v1/embeddings"}]}, "targets",
      "mixing different route types are not supported"),
-    ({"targets": [target()], "balancer": {"algorithm": "semantic"}}, "balancer.algorithm",
-     "'semantic' algorithm is not supported by fastgw"),
+    ({"targets": [target()], "balancer": {"algorithm": "semantic"}}, "embeddings",
+     "required by the semantic algorithm"),
+    ({"targets": [target()], "balancer": {"algorithm": "semantic"}}, "targets[0].description",
+     "required by the semantic algorithm"),
+    ({"targets": [target(description="x")], "balancer": {"algorithm": "semantic"},
+      "embeddings": {"model": {"provider": "openai", "name": "e"}},
+      "vectordb": {"dimensions": 8, "distance_metric": "manhattan"}},
+     "vectordb.distance_metric", "expected one of"),
     ({"targets": [target()], "balancer": {"algorithm": "fastest"}}, "balancer.algorithm",
      "expected one of"),
-    ({"targets": [target()], "embeddings": {"model": {"name": "e"}}}, "embeddings",
-     "not supported by fastgw"),
+    ({"targets": [target()], "embeddings": {"model": {"name": "e"}}},
+     "embeddings.model.provider", "required"),
     ({"targets": [target()], "balancer": {"failover_criteria": ["http_418"]}},
      "balancer.failover_criteria", "expected one of"),
     ({"targets": [target()], "balancer": {"retries": -1}}, "balancer.retries", "between"),
@@ -69,6 +75,9 @@ def test_targets_may_mix_providers():
      "targets[1].model.options.anthropic_version", "must set"),
     ({"targets": [{**target(), "route_type": "llm/v1/embeddings"}],
       "llm_format": "anthropic"}, "llm_format", "can only be used"),
+    ({"targets": [target()], "balancer": {"algorithm": "complexity"}}, "targets[0].tier",
+     "required by the complexity algorithm"),
+    ({"targets": [target(tier="genius")]}, "targets[0].tier", "expected one of"),
     ({"targets": [target()], "balancer": {"algorithm": "lowest-cost"}},
      "targets[0].model.options.input_cost", "required by the lowest-cost algorithm"),
     ({"targets": [target(model={"provider": "openai", "name": "m", "options": {

@@ -4,7 +4,8 @@ one, whatever the algorithm; when no target can serve a request the client
 gets a 400 in its front door's shape that says why, and ai-proxy's single
 model refuses what it cannot take the same way. lowest-cost sends each
 request to the cheapest target that can serve it, and fails over to the
-next cheapest."""
+next cheapest. complexity sends each prompt to its tier's targets (a tier
+without one: the next more capable), and says why when asked."""
 
 from __future__ import annotations
 
@@ -63,6 +64,11 @@ def gateway(tmp_path_factory):
             advanced("mixed", [small, vision]),
             advanced("blind", [small, target(base, "other", capabilities=[])]),
             advanced("blind-anthropic", [small], llm_format="anthropic"),
+            advanced("tiers", [
+                {**target(base, "small"), "tier": "simple"},
+                {**target(base, "mid"), "tier": "medium"},
+                {**target(base, "big"), "tier": "complex"}],
+                algorithm="complexity", expose_route_reason=True),
             advanced("cheapest", [
                 priced(base, "premium", 10.0, 30.0, context_window=1_000_000,
                        capabilities=["tools", "images"]),
@@ -185,3 +191,20 @@ def test_each_decision_is_counted_and_logged(gateway):
                       reason="failover") >= 1
     assert metric_sum(metrics, name, route="mixed", algorithm="round-robin",
                       reason="balancer") >= 1
+
+
+@pytest.mark.parametrize("prompt, tier, served", [
+    ("hello there", "simple", "small"),
+    ("explain how a hash table works and when to use one", "medium", "mid"),
+    ("design a scalable architecture for a ride-sharing app with a database schema, caching, "
+     "message queues and surge pricing", "complex", "big"),
+    # No reasoning target: the next more capable tier has none either, so the
+    # tiers below, the most capable first.
+    ("prove that the square root of 2 is irrational", "reasoning", "big"),
+])
+def test_complexity_routes_each_prompt_to_its_tier(gateway, prompt, tier, served):
+    gw, up, _ = gateway
+    before = len(up.requests)
+    status, headers, _ = gw.request("POST", "/tiers", chat(prompt), JSON)
+    assert status == 200 and served_by(up, before) == Counter({served: 1})
+    assert headers["x-fastgw-route-reason"].startswith(tier + " (")

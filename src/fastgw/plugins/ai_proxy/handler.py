@@ -92,6 +92,8 @@ class AIProxy(PromptPlugin):
             for field in ctx.credential_fields:
                 request.pop(field, None)
                 body.pop(field, None)
+            if self.prepares:
+                await self._prepare(ctx, request)
             self._dispatch(ctx, request, body, raw, stream)
             if not ctx.exit_status:
                 await self._admit(ctx)
@@ -118,6 +120,12 @@ class AIProxy(PromptPlugin):
                 for admitted in chosen[:index]:
                     admitted.release(ctx)
                 raise
+
+    # Whether _prepare has something to await before the target is chosen.
+    prepares = False
+
+    async def _prepare(self, ctx: RequestContext, request: dict[str, Any]) -> None:
+        """What choosing a target needs to await first (ai-proxy: nothing)."""
 
     def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
                   raw: bytes, stream: bool) -> None:

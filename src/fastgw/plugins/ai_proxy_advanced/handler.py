@@ -29,11 +29,16 @@ from fastgw._core import balancer as balancers
 from fastgw._core.gateway import UpstreamFailure
 from fastgw._core.model_balancer import ModelBalancer
 from fastgw.ai.capabilities import Needs, needs_of, refusal
+from fastgw.ai.complexity import TIERS, classify
+from fastgw.ai.embeddings import EmbeddingsClient
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.metrics import record_attempt, record_decision, record_failover, watch_balancer
+from fastgw.ai.prompt_text import last_user_text
+from fastgw.ai.semantic_routing import EMBEDDINGS_TIMEOUT_S, SemanticRouter
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
 from fastgw.plugins.ai_proxy.gates import LLMCall, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
+from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.context import HeaderList, RequestContext
 from fastgw.plugins.state import ConfigState
@@ -100,7 +105,8 @@ class AIProxyAdvanced(AIProxy):
 
     __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
-                 "value_of", "labels", "checks_fit", "by_cost", "route_label")
+                 "value_of", "labels", "checks_fit", "by_cost", "route_label", "semantic",
+                 "prepares", "tiers", "expose_reason")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -122,6 +128,11 @@ class AIProxyAdvanced(AIProxy):
         self.value_of = self._value_reader(balancer)
         self.labels = self._labels(self.targets)
         self.by_cost = self.algorithm == "lowest-cost"
+        self.semantic = self._semantic_router(config) if self.algorithm == "semantic" else None
+        self.prepares = self.semantic is not None
+        # complexity: for each tier, the targets in the order it tries them.
+        self.tiers = self._tier_preferences(config) if self.algorithm == "complexity" else None
+        self.expose_reason = balancer["expose_route_reason"]
         # lowest-cost weighs each request's tokens: it needs what a request uses.
         self.checks_fit = self.by_cost or any(target.checks_fit for target in self.targets)
         self.route_label = str(getattr(scope, "route", None) or getattr(scope, "service", None)
@@ -139,6 +150,27 @@ class AIProxyAdvanced(AIProxy):
                                           float(balancer["fail_timeout"]))
             _BALANCERS[key] = (signature, self.balancer)
         watch_balancer(self.balancer_name, self.labels, self.balancer)
+
+    @staticmethod
+    def _tier_preferences(config: dict[str, Any]) -> dict[str, list[int]]:
+        """Per tier, bit masks of targets: its own, then the tiers above it
+        (more capable), then those below."""
+        masks = {tier: 0 for tier in TIERS}
+        for index, target in enumerate(config["targets"]):
+            masks[target["tier"]] |= 1 << index
+        preferences = {}
+        for position, tier in enumerate(TIERS):
+            order = [*TIERS[position:], *reversed(TIERS[:position])]
+            preferences[tier] = [masks[other] for other in order if masks[other]]
+        return preferences
+
+    @staticmethod
+    def _semantic_router(config: dict[str, Any]) -> SemanticRouter:
+        vectordb = config["vectordb"]
+        embedder = EmbeddingsClient(model_config(config["embeddings"]), vectordb["dimensions"],
+                                    EMBEDDINGS_TIMEOUT_S)
+        return SemanticRouter(embedder, [target["description"] for target in config["targets"]],
+                              vectordb["distance_metric"], vectordb["threshold"])
 
     def _targets(self, config: dict[str, Any]) -> list[LLMTarget]:
         return [LLMTarget(target, self.front) for target in config["targets"]]
@@ -187,6 +219,14 @@ class AIProxyAdvanced(AIProxy):
 
     # -- access -----------------------------------------------------------------
 
+    async def _prepare(self, ctx: RequestContext, request: dict[str, Any]) -> None:
+        """semantic: the targets in the order the prompt's meaning prefers
+        (one embeddings call at most, none for a prompt seen before)."""
+        assert self.semantic is not None
+        state = ctx.plugin_state(self)
+        state["preference"], state["reason"] = await self.semantic.preference(
+            last_user_text(request), len(self.targets))
+
     def _dispatch(self, ctx: RequestContext, request: dict[str, Any], body: dict[str, Any],
                   raw: bytes, stream: bool) -> None:
         key = None
@@ -200,6 +240,11 @@ class AIProxyAdvanced(AIProxy):
         # Targets that cannot serve the request count as tried: no algorithm
         # and no failover picks them.
         state["tried"] = self._unfit_targets(state, request, stream) if self.checks_fit else 0
+        if self.tiers is not None:
+            complexity = classify(request)
+            state["preference"] = self.tiers[complexity.tier]
+            state["reason"] = complexity.tier
+            state["reasons"] = complexity.reasons
         state["retries"] = 0
         if not self._send_to_next(ctx, state):
             self.refuse(ctx, 503, NO_TARGET)
@@ -214,7 +259,8 @@ class AIProxyAdvanced(AIProxy):
         in the log entry); a TranslationError (400) when none can."""
         needs = needs_of(self.route_type, request, stream)
         if self.by_cost:
-            state["by_cost"] = self._cost_groups(needs)
+            state["preference"] = self._cost_groups(needs)
+            state["reason"] = "cheapest"
         mask = 0
         reasons = []
         for index, target in enumerate(self.targets):
@@ -242,11 +288,12 @@ class AIProxyAdvanced(AIProxy):
         return [costs[cost] for cost in sorted(costs)]
 
     def _pick(self, state: dict[str, Any], key: bytes | None) -> int:
-        """The next target: the algorithm's among those not tried; for
-        lowest-cost, the cheapest group with one left (the lowest latency
-        within it), circuits as for every algorithm."""
+        """The next target: the algorithm's among those not tried; with a
+        preference (lowest-cost: the cheapest first; semantic: the nearest
+        first), the first group with one left (the balancer's pick within
+        it), circuits as for every algorithm."""
         tried = state["tried"]
-        groups = state.get("by_cost")
+        groups = state.get("preference")
         if groups is None:
             return self.balancer.pick(key, tried)
         everyone = (1 << len(self.targets)) - 1
@@ -288,9 +335,11 @@ class AIProxyAdvanced(AIProxy):
                 continue
             state["index"] = index
             state["settled"] = False
-            reason = "failover" if moving else "cheapest" if self.by_cost else "balancer"
+            reason = "failover" if moving else state.get("reason", "balancer")
             state["decision"] = {"algorithm": self.algorithm, "target": self.labels[index],
                                  "reason": reason}
+            if "reasons" in state:
+                state["decision"]["signals"] = list(state["reasons"])
             record_decision(self.route_label, self.algorithm, self.labels[index], reason)
             return True
 
@@ -298,6 +347,14 @@ class AIProxyAdvanced(AIProxy):
         label = self.labels[index]
         record_attempt(self.balancer_name, label, outcome)
         state["tries"].append({"target": label, "outcome": outcome, "status": status or None})
+
+    def header_filter(self, ctx: RequestContext) -> None:
+        super().header_filter(ctx)
+        decision = ctx.plugin_state(self).get("decision")
+        if self.expose_reason and decision is not None and ctx.response is not None:
+            signals = decision.get("signals")
+            ctx.response.headers.set("X-Fastgw-Route-Reason", decision["reason"] + (
+                f" ({'; '.join(signals)})" if signals else ""))
 
     # -- failover ---------------------------------------------------------------
 

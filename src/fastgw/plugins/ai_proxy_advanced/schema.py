@@ -5,20 +5,20 @@ ai-proxy model with a ``weight`` and a ``description``, and the ``balancer``.
 fastgw differs from Kong where ``docs/kong-compatibility.md`` says: targets
 may mix providers (a request that fails over is translated again for the
 next one), ``priority`` groups come from ``targets[].priority`` (lower first),
-``latency_strategy`` also has ``ttft``, and the ``semantic`` algorithm with
-its ``embeddings`` and ``vectordb`` is not built yet (refused, never ignored).
+``latency_strategy`` also has ``ttft``, ``lowest-cost`` is fastgw's, and the
+``semantic`` algorithm keeps its few description vectors in each worker's
+memory whatever ``vectordb.strategy`` says (fastgw.ai.semantic_routing).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastgw._core.balancer import DEFAULT_SLOTS, DEFAULT_WEIGHT, MAX_SLOTS, MAX_WEIGHT, MIN_SLOTS
+from fastgw.ai.complexity import TIERS
 from fastgw.config.schema import (
-    INVALID,
     Array,
-    Field,
+    Boolean,
     Integer,
+    Number,
     Path,
     Record,
     Set,
@@ -34,9 +34,10 @@ from fastgw.plugins.ai_proxy.schema import (
     check_front_door,
     check_target,
 )
+from fastgw.shared_redis.schema import REDIS
 
 ALGORITHMS = ("round-robin", "lowest-latency", "lowest-usage", "consistent-hashing", "priority",
-              "semantic", "lowest-cost")
+              "semantic", "lowest-cost", "complexity")
 # What a failed attempt can be, as nginx's proxy_next_upstream names it.
 FAILOVER_CRITERIA = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
                      "http_504", "http_403", "http_404", "http_429", "non_idempotent")
@@ -62,6 +63,10 @@ TARGET = Record(
         "description": String(
             description="What the model is for (Kong's semantic balancer reads it)."
         ),
+        "tier": String(
+            one_of=TIERS,
+            description="The complexity algorithm's tier this target serves (fastgw).",
+        ),
         "priority": Integer(
             default=1,
             between=(1, 1000),
@@ -78,19 +83,22 @@ def _timeout(description: str) -> Integer:
     return Integer(default=60000, between=(1, MAX_TIMEOUT), description=description)
 
 
-class _Unsupported(Field):
-    """Kong's semantic balancer settings: accepted only when absent (or null)."""
-
-    type_name = "record"
-    __slots__ = ()
-
-    def _coerce(self, value: Any, path: Path, ctx: Validation) -> Any:
-        ctx.error(path, "not supported by fastgw (the semantic balancer)")
-        return INVALID
-
-
-def _unsupported_record(description: str) -> _Unsupported:
-    return _Unsupported(description=description + " (not supported by fastgw; leave unset).")
+VECTORDB = Record(
+    {
+        "strategy": String(default="memory", one_of=("memory", "redis", "pgvector"),
+                           description="Kong's field; the descriptions' few vectors are "
+                           "kept in each worker's memory whatever it says."),
+        "dimensions": Integer(required=True, between=(1, 65536),
+                              description="Size of the embedding vectors."),
+        "distance_metric": String(required=True, one_of=("cosine", "euclidean"),
+                                  description="How a prompt and a description are compared."),
+        "threshold": Number(default=0.5, between=(0, 1e9),
+                            description="Largest distance at which a description still "
+                            "matches a prompt."),
+        "redis": REDIS,
+    },
+    description="The semantic balancer's vectors.",
+)
 
 
 BALANCER = Record(
@@ -99,8 +107,9 @@ BALANCER = Record(
             default="round-robin",
             one_of=ALGORITHMS,
             description="How a target is chosen: weighted round-robin, lowest-latency, "
-            "lowest-usage, consistent-hashing on a header, priority groups, or the "
-            "cheapest target that can serve the request (lowest-cost, fastgw).",
+            "lowest-usage, consistent-hashing on a header, priority groups, the "
+            "cheapest target that can serve the request (lowest-cost, fastgw), the nearest "
+            "description (semantic), or the prompt's complexity tier (complexity, fastgw).",
         ),
         "tokens_count_strategy": String(
             default="total_tokens",
@@ -116,6 +125,11 @@ BALANCER = Record(
         "hash_on_header": String(
             default="X-Kong-LLM-Request-ID",
             description="The request header consistent-hashing hashes (none sent: round-robin).",
+        ),
+        "expose_route_reason": Boolean(
+            default=False,
+            description="Tell the client why its target was chosen, in the "
+            "X-Fastgw-Route-Reason response header (fastgw).",
         ),
         "slots": Integer(
             default=DEFAULT_SLOTS,
@@ -163,8 +177,19 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
     elif route_types:
         check_front_door(config["llm_format"], route_types.pop(), path, ctx)
     if config["balancer"]["algorithm"] == "semantic":
-        ctx.error(((path, "balancer"), "algorithm"),
-                  "the 'semantic' algorithm is not supported by fastgw")
+        for field in ("embeddings", "vectordb"):
+            if config[field] is None:
+                ctx.error((path, field), "required by the semantic algorithm")
+        for index, target in enumerate(targets):
+            if target and not target.get("description"):
+                ctx.error((((path, "targets"), index), "description"),
+                          "required by the semantic algorithm (what the model is for, or "
+                          "CATCHALL for where other prompts go)")
+    if config["balancer"]["algorithm"] == "complexity":
+        for index, target in enumerate(targets):
+            if target and target.get("tier") is None:
+                ctx.error((((path, "targets"), index), "tier"), "required by the complexity "
+                          "algorithm (simple, medium, complex or reasoning)")
     if config["balancer"]["algorithm"] == "lowest-cost":
         for index, target in enumerate(targets):
             options = (target or {}).get("model", {}).get("options") or {}
@@ -180,8 +205,10 @@ SCHEMA = Record(
         "balancer": BALANCER,
         "targets": Array(TARGET, required=True, len_min=1, len_max=64,
                          description="The models requests are balanced over."),
-        "embeddings": _unsupported_record("Embeddings model of the semantic balancer"),
-        "vectordb": _unsupported_record("Vector database of the semantic balancer"),
+        "embeddings": Record({"auth": AUTH, "model": MODEL},
+                             description="The semantic balancer's embeddings model (any "
+                             "provider ai-proxy speaks)."),
+        "vectordb": VECTORDB,
         **FRONT_DOOR_FIELDS,
     },
     validator=_check,
