@@ -36,7 +36,8 @@ def test_defaults_are_kongs():
         "latency_strategy": "tpot", "hash_on_header": "X-Kong-LLM-Request-ID",
         "slots": 10000, "retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
         "read_timeout": 60000, "failover_criteria": ["error", "timeout"], "max_fails": 0,
-        "fail_timeout": 10000, "expose_route_reason": False}  # the last: fastgw's
+        "fail_timeout": 10000, "expose_route_reason": False,  # the last two: fastgw's
+        "budget_downgrade": None}
     [only] = config["targets"]
     assert only["weight"] == 100 and only["priority"] == 1 and only["description"] is None
     assert config["llm_format"] == "openai" and config["max_request_body_size"] == 8192
@@ -78,6 +79,12 @@ def test_targets_may_mix_providers():
     ({"targets": [target()], "balancer": {"algorithm": "complexity"}}, "targets[0].tier",
      "required by the complexity algorithm"),
     ({"targets": [target(tier="genius")]}, "targets[0].tier", "expected one of"),
+    ({"targets": [target(tier="complex")], "balancer": {"budget_downgrade": {
+        "tier": "simple", "below_share": 0.2}}}, "balancer.budget_downgrade.tier",
+     "no target has tier 'simple'"),
+    ({"targets": [target(tier="simple")], "balancer": {"budget_downgrade": {
+        "tier": "simple", "below_share": 2}}}, "balancer.budget_downgrade.below_share",
+     "between"),
     ({"targets": [target()], "balancer": {"algorithm": "lowest-cost"}},
      "targets[0].model.options.input_cost", "required by the lowest-cost algorithm"),
     ({"targets": [target(model={"provider": "openai", "name": "m", "options": {

@@ -5,7 +5,9 @@ gets a 400 in its front door's shape that says why, and ai-proxy's single
 model refuses what it cannot take the same way. lowest-cost sends each
 request to the cheapest target that can serve it, and fails over to the
 next cheapest. complexity sends each prompt to its tier's targets (a tier
-without one: the next more capable), and says why when asked."""
+without one: the next more capable), and says why when asked. With a budget
+in money, a call that would leave too little of it, or that it refuses,
+goes to a cheaper tier instead, and the budget's accounting stays exact."""
 
 from __future__ import annotations
 
@@ -84,7 +86,20 @@ def gateway(tmp_path_factory):
             {"name": "single", "paths": ["/single"], "plugins": [{
                 "name": "ai-proxy", "config": target(base, "gpt-3.5-turbo")}]},
         ]
+        premium = {**priced(base, "premium", 40_000.0, 80_000.0), "tier": "complex"}
+        budget = {**priced(base, "budget", 1.0, 2.0), "tier": "simple", "priority": 2}
+        routes.append({"name": "budgeted", "paths": ["/budgeted"], "plugins": [
+            {"name": "key-auth", "config": {}},
+            {"name": "ai-proxy-advanced", "config": {
+                "targets": [premium, budget], "balancer": {
+                    "algorithm": "priority",
+                    "budget_downgrade": {"tier": "simple", "below_share": 0.5}}}},
+            {"name": "ai-rate-limiting-advanced", "config": {
+                "tokens_count_strategy": "cost", "identifier": "consumer",
+                "llm_providers": [{"name": "openai", "window_size": 3600, "limit": 5}]}}]})
         doc = {"_format_version": "3.0",
+               "consumers": [{"username": name, "keyauth_credentials": [{"key": name}]}
+                             for name in ("spender", "big-asker")],
                "services": [{"name": "llm", "url": base, "routes": routes}],
                "plugins": [{"name": "file-log", "config": {"path": str(log_path)}},
                            {"name": "prometheus", "config": {"ai_metrics": True}}]}
@@ -208,3 +223,44 @@ def test_complexity_routes_each_prompt_to_its_tier(gateway, prompt, tier, served
     status, headers, _ = gw.request("POST", "/tiers", chat(prompt), JSON)
     assert status == 200 and served_by(up, before) == Counter({served: 1})
     assert headers["x-fastgw-route-reason"].startswith(tier + " (")
+
+
+def test_a_low_budget_falls_to_the_cheaper_tier_and_stays_exact(gateway):
+    gw, up, log_path = gateway
+    served, downgraded = [], []
+    for n in range(8):
+        before = len(up.requests)
+        status, headers, _ = gw.request("POST", "/budgeted", chat("hi", max_tokens=10),
+                                        {**JSON, "apikey": "spender", "X-Probe": f"b{n}"})
+        assert status == 200
+        served += list(served_by(up, before))
+        downgraded.append(headers.get("x-fastgw-downgraded"))
+    # Each premium call costs $0.28 and reserves about $1.20 of the $5 hour:
+    # once a reservation would leave less than half, calls go to the budget tier.
+    switch = served.index("budget")
+    assert switch >= 3 and served == ["premium"] * switch + ["budget"] * (8 - switch)
+    assert downgraded[:switch] == [None] * switch
+    assert all(note.startswith("openai/premium -> openai/budget (") and
+               "of the budget left" in note for note in downgraded[switch:])
+    # Exact: what the window counts is what the calls cost (the downgraded
+    # calls' first reservations were given back).
+    entries = log_entries(log_path, lambda e: e["request"]["headers"].get("x-probe", "")
+                          .startswith("b"), count=8)
+    used = sum(entry["ai"]["rate_limiting"]["used"] for entry in entries)
+    assert [e["ai"]["proxy"].get("downgraded", {}).get("to") for e in entries][switch:] == \
+        ["openai/budget"] * (8 - switch)
+    status, headers, _ = gw.request("POST", "/budgeted", chat("hi", max_tokens=10),
+                                    {**JSON, "apikey": "spender", "X-Probe": "last"})
+    last = log_entries(log_path, lambda e: e["request"]["headers"].get("x-probe") == "last")
+    remaining = float(headers["x-ai-ratelimit-remaining-hour-openai"])
+    assert remaining == pytest.approx(5 - used - last[0]["ai"]["rate_limiting"]["reserved"],
+                                      abs=1e-6)
+
+
+def test_a_call_the_budget_refuses_goes_to_the_cheaper_tier(gateway):
+    gw, up, _ = gateway
+    before = len(up.requests)
+    status, headers, _ = gw.request("POST", "/budgeted", chat("hi", max_tokens=1_000),
+                                    {**JSON, "apikey": "big-asker"})
+    assert status == 200 and served_by(up, before) == Counter({"budget": 1})
+    assert headers["x-fastgw-downgraded"] == "openai/premium -> openai/budget (over the budget)"

@@ -59,6 +59,10 @@ class Gate(Protocol):
     def release(self, ctx: RequestContext) -> None:
         """Nothing was sent after all: give the reservation back."""
 
+    def budget_left(self, ctx: RequestContext) -> float | None:
+        """With a reservation held in money: the smallest share of a money
+        window it leaves (0 to 1); None when it counts no money."""
+
     def settle(self, ctx: RequestContext, usage: Usage | None, price: float | None) -> None:
         """The call is over: replace the reservation with what it cost."""
 

@@ -36,7 +36,7 @@ from fastgw.ai.metrics import record_attempt, record_decision, record_failover, 
 from fastgw.ai.prompt_text import last_user_text
 from fastgw.ai.semantic_routing import EMBEDDINGS_TIMEOUT_S, SemanticRouter
 from fastgw.plugins.ai_proxy.exchange import LLMExchange
-from fastgw.plugins.ai_proxy.gates import LLMCall, gates
+from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
 from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.ai_proxy.target import LLMTarget
@@ -106,7 +106,7 @@ class AIProxyAdvanced(AIProxy):
     __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
                  "value_of", "labels", "checks_fit", "by_cost", "route_label", "semantic",
-                 "prepares", "tiers", "expose_reason")
+                 "prepares", "tiers", "expose_reason", "downgrade")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -133,6 +133,12 @@ class AIProxyAdvanced(AIProxy):
         # complexity: for each tier, the targets in the order it tries them.
         self.tiers = self._tier_preferences(config) if self.algorithm == "complexity" else None
         self.expose_reason = balancer["expose_route_reason"]
+        # budget_downgrade: (the cheaper tier's targets as a mask, the share below which
+        # a call falls to them).
+        downgrade = balancer["budget_downgrade"]
+        self.downgrade = None if downgrade is None else (
+            sum(1 << i for i, t in enumerate(config["targets"]) if t["tier"] == downgrade["tier"]),
+            downgrade["below_share"])
         # lowest-cost weighs each request's tokens: it needs what a request uses.
         self.checks_fit = self.by_cost or any(target.checks_fit for target in self.targets)
         self.route_label = str(getattr(scope, "route", None) or getattr(scope, "service", None)
@@ -239,7 +245,8 @@ class AIProxyAdvanced(AIProxy):
         state["tries"] = []
         # Targets that cannot serve the request count as tried: no algorithm
         # and no failover picks them.
-        state["tried"] = self._unfit_targets(state, request, stream) if self.checks_fit else 0
+        state["tried"] = state["unfit"] = \
+            self._unfit_targets(state, request, stream) if self.checks_fit else 0
         if self.tiers is not None:
             complexity = classify(request)
             state["preference"] = self.tiers[complexity.tier]
@@ -269,8 +276,8 @@ class AIProxyAdvanced(AIProxy):
                 mask |= 1 << index
                 reasons.append((self.labels[index], reason))
         if reasons:
-            state["unfit"] = [{"target": label, "reason": reason.text}
-                              for label, reason in reasons]
+            state["unfit_reasons"] = [{"target": label, "reason": reason.text}
+                                      for label, reason in reasons]
             if len(reasons) == len(self.targets):
                 raise TranslationError(refusal(needs, reasons))
         return mask
@@ -348,8 +355,64 @@ class AIProxyAdvanced(AIProxy):
         record_attempt(self.balancer_name, label, outcome)
         state["tries"].append({"target": label, "outcome": outcome, "status": status or None})
 
+    async def _admit(self, ctx: RequestContext) -> None:
+        """The gates' admission. With balancer.budget_downgrade, a call that
+        a money limit refuses, or that would leave less than ``below_share``
+        of a money window, goes to the cheaper tier's targets instead: the
+        first reservation is given back before the new one is made, so the
+        budget's accounting stays exact."""
+        if self.downgrade is None:
+            await super()._admit(ctx)
+            return
+        state = ctx.plugin_state(self)
+        try:
+            await super()._admit(ctx)
+        except GateRefusal:
+            if not self._downgrade(ctx, state, "over the budget"):
+                raise
+            await super()._admit(ctx)
+            return
+        lefts = [left for gate in gates(ctx) if (left := gate.budget_left(ctx)) is not None]
+        if lefts and min(lefts) < self.downgrade[1] and self._downgradable(state):
+            for gate in gates(ctx):
+                gate.release(ctx)
+            if not self._downgrade(ctx, state, f"{min(lefts):.0%} of the budget left"):
+                # No cheaper target up (circuits): the first choice, admitted again.
+                state["tried"] = ((1 << len(self.targets)) - 1) & ~(1 << state["index"])
+                self._send_to_next(ctx, state)
+            await super()._admit(ctx)
+
+    def _downgradable(self, state: dict[str, Any]) -> bool:
+        assert self.downgrade is not None
+        cheaper = self.downgrade[0] & ~state["unfit"]
+        return bool(cheaper) and not (1 << state["index"]) & self.downgrade[0]
+
+    def _downgrade(self, ctx: RequestContext, state: dict[str, Any], why: str) -> bool:
+        """Send the request to a target of the cheaper tier; False when none
+        can take it (or it already went to one)."""
+        assert self.downgrade is not None
+        if not self._downgradable(state):
+            return False
+        index = state["index"]
+        self.balancer.release(index)
+        state["settled"] = True  # given back: the log phase must not settle it again
+        self._note_try(state, index, "downgraded", 0)
+        everyone = (1 << len(self.targets)) - 1
+        state["tried"] = everyone & ~(self.downgrade[0] & ~state["unfit"])
+        state.pop("preference", None)
+        state["reason"] = "downgrade"
+        if not self._send_to_next(ctx, state):
+            return False
+        state["downgraded"] = {"from": self.labels[index],
+                               "to": self.labels[state["index"]], "why": why}
+        return True
+
     def header_filter(self, ctx: RequestContext) -> None:
         super().header_filter(ctx)
+        downgraded = ctx.plugin_state(self).get("downgraded")
+        if downgraded is not None and ctx.response is not None:
+            ctx.response.headers.set("X-Fastgw-Downgraded", f"{downgraded['from']} -> "
+                                     f"{downgraded['to']} ({downgraded['why']})")
         decision = ctx.plugin_state(self).get("decision")
         if self.expose_reason and decision is not None and ctx.response is not None:
             signals = decision.get("signals")
@@ -405,8 +468,10 @@ class AIProxyAdvanced(AIProxy):
         section["tries"] = state["tries"]
         if "decision" in state:
             section["decision"] = state["decision"]
-        if "unfit" in state:
-            section["unfit"] = state["unfit"]
+        if "unfit_reasons" in state:
+            section["unfit"] = state["unfit_reasons"]
+        if "downgraded" in state:
+            section["downgraded"] = state["downgraded"]
 
     def _settle_last(self, ctx: RequestContext, state: dict[str, Any],
                      exchange: LLMExchange) -> None:

@@ -126,6 +126,18 @@ BALANCER = Record(
             default="X-Kong-LLM-Request-ID",
             description="The request header consistent-hashing hashes (none sent: round-robin).",
         ),
+        "budget_downgrade": Record(
+            {
+                "tier": String(required=True, one_of=TIERS,
+                               description="The targets (by their tier) to fall to."),
+                "below_share": Number(required=True, between=(0.0, 1.0),
+                                      description="Fall when a money window of "
+                                      "ai-rate-limiting-advanced would have less than this "
+                                      "share of its limit left."),
+            },
+            description="Instead of a 429, or as a consumer's money runs low, send the "
+            "request to a cheaper tier's targets (fastgw).",
+        ),
         "expose_route_reason": Boolean(
             default=False,
             description="Tell the client why its target was chosen, in the "
@@ -190,6 +202,11 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
             if target and target.get("tier") is None:
                 ctx.error((((path, "targets"), index), "tier"), "required by the complexity "
                           "algorithm (simple, medium, complex or reasoning)")
+    downgrade = config["balancer"]["budget_downgrade"]
+    if downgrade is not None and not any(
+            target and target.get("tier") == downgrade["tier"] for target in targets):
+        ctx.error((((path, "balancer"), "budget_downgrade"), "tier"),
+                  f"no target has tier '{downgrade['tier']}'")
     if config["balancer"]["algorithm"] == "lowest-cost":
         for index, target in enumerate(targets):
             options = (target or {}).get("model", {}).get("options") or {}

@@ -350,6 +350,11 @@ class AIRateLimitingAdvanced(Plugin):
     def _hold(self, ctx: RequestContext, call: LLMCall, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
         state["held"] = held
+        shares = [max(window.limit - before - amount, 0.0) / window.limit
+                  for window, before, amount in zip(held.windows, used, held.amounts,
+                                                    strict=False)
+                  if window.money and window.limit > 0]
+        state["budget_left"] = min(shares) if shares else None
         self._reserved(held, 1)
         record_limit(call.provider, self.unit, "reserved", held.main)
         if not self.hide_headers:
@@ -392,6 +397,10 @@ class AIRateLimitingAdvanced(Plugin):
         self._add(held, dict(zip(keys, amounts, strict=True)))
         self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
+
+    def budget_left(self, ctx: RequestContext) -> float | None:
+        return ctx.plugin_state(self).get("budget_left") \
+            if "held" in ctx.plugin_state(self) else None
 
     def release(self, ctx: RequestContext) -> None:
         held = ctx.plugin_state(self).pop("held", None)
