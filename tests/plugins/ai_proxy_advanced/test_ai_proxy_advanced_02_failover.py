@@ -236,7 +236,7 @@ def test_a_failure_before_the_head_fails_over_to_the_next_group(gateway, path, f
     status, headers, body = post(gw, path)
     assert status == 200, body
     assert orjson.loads(body)["choices"][0]["message"]["content"] == "from openai"
-    assert headers["x-fastgw-llm-model"] == "openai/gpt-x"
+    assert headers["x-fastgw-llm-model"] == headers["x-kong-llm-model"] == "openai/gpt-x"
     expected = {second: 1} if first is None else {first: 1, second: 1}
     assert received(up, *expected) == expected
 

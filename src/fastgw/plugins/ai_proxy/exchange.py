@@ -29,7 +29,9 @@ from fastgw.plugins.context import HeaderList, RequestContext
 
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
-MODEL_HEADER = "X-Fastgw-LLM-Model"
+# Kong's name for the model that answered, and fastgw's earlier one (kept for
+# the clients that read it).
+MODEL_HEADERS = ("X-Kong-LLM-Model", "X-Fastgw-LLM-Model")
 # Response headers that describe the provider's body, not the one the client gets.
 _BODY_HEADERS = ("Content-Length", "Content-Encoding", "Content-Type")
 
@@ -159,7 +161,9 @@ class LLMExchange:
         if self.streaming:
             headers.set("Cache-Control", "no-cache")
         if model_header:
-            headers.set(MODEL_HEADER, f"{self.provider}/{self.model_name}")
+            model = f"{self.provider}/{self.model_name}"
+            for name in MODEL_HEADERS:
+                headers.set(name, model)
 
     def _wrong_content_type(self, status: int) -> UpstreamFormatError | None:
         if not 200 <= status < 300 or not self.content_type:

@@ -331,7 +331,8 @@ FRONT_DOOR_FIELDS = {
     ),
     "model_name_header": Boolean(
         default=True,
-        description="Name the provider/model in the X-Fastgw-LLM-Model response header.",
+        description="Name the provider/model in the X-Kong-LLM-Model (and "
+        "X-Fastgw-LLM-Model) response header.",
     ),
 }
 
