@@ -86,7 +86,7 @@ class SemanticRouter:
         if self.vectors is not None:
             return self.vectors
         task = self.describing
-        if task is None or (task.done() and task.exception() is not None) or \
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)) or \
                 task.get_loop() is not asyncio.get_running_loop():
             task = self.describing = asyncio.ensure_future(self._describe())
         self.vectors = await asyncio.shield(task)

@@ -52,6 +52,11 @@ class _Session:
         self.version = version
 
 
+def _opened(task: asyncio.Task) -> bool:
+    """Whether a session's opening is done and succeeded (a cancelled one did not)."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
 def event_messages(body: bytes) -> list[Any]:
     """The JSON messages of an SSE body (an event's data lines joined)."""
     messages = []
@@ -164,7 +169,7 @@ class RemoteServer:
                      params: dict[str, Any]) -> None:
         """A notification on the caller's session, when it has one open."""
         task = self._sessions.get(caller)
-        if task is None or not task.done() or task.exception() is not None:
+        if task is None or not _opened(task):
             return
         body = orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params})
         try:
@@ -184,7 +189,7 @@ class RemoteServer:
     async def close(self, caller: tuple, headers: Sequence[tuple[str, str]]) -> None:
         """Ends the caller's session on the server (DELETE, as the transport has it)."""
         task = self._sessions.pop(caller, None)
-        if task is None or not task.done() or task.exception() is not None:
+        if task is None or not _opened(task):
             return
         session = task.result()
         if session.id is not None:
@@ -198,7 +203,7 @@ class RemoteServer:
         task = self._sessions.get(caller)
         if task is not None and task.get_loop() is not asyncio.get_running_loop():
             task = None  # opened under another event loop
-        if task is None or (task.done() and task.exception() is not None):
+        if task is None or (task.done() and not _opened(task)):
             task = asyncio.ensure_future(self._open(headers))
             self._sessions[caller] = task
             while len(self._sessions) > _MAX_SESSIONS:
