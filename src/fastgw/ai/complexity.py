@@ -11,7 +11,8 @@ conversation's depth. Reasoning wins when its signals are strong and the
 task is not a large build; a large build (design words with code or length)
 is complex; a short request with no such signal is simple; the rest is
 medium. ``tests/ai/data/complexity_prompts.jsonl`` holds 209 labelled
-prompts; ``tests/ai/test_complexity.py`` prints the accuracy on them.
+prompts the rules were written with, ``complexity_holdout.jsonl`` 60 they
+never saw; ``tests/ai/test_complexity.py`` prints the accuracy on both.
 """
 
 from __future__ import annotations
