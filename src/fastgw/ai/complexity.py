@@ -34,8 +34,11 @@ _WORDS = re.compile(r"[a-z0-9+#'-]+")
 _CODE_TOKENS = re.compile(
     r"(\bdef \w+\(|\bclass \w+|\bimport \w+|\breturn\b|#include|=>|\bfunc \w+|"
     r"\bselect\b[^.]*\bfrom\b|\bawait\b|[{};]\s*$)", re.MULTILINE)
-_MAY_BE_CODE = re.compile(r"[{};=#]|def |class |import |return|func |select|await")
-_MAY_BE_MATH = re.compile(r"[\d=^$%\[]|sqrt")
+# Substrings and characters without which the code and mathematics expressions
+# cannot match (checked in C by ``in`` and one character class).
+_CODE_MARKERS = ("{", "}", ";", "=", "#", "def ", "class ", "import ", "return", "func ",
+                 "select", "await")
+_MAY_BE_MATH = re.compile(r"[\d=^$%\[]")
 _MATH = re.compile(r"(\d\s*[-+*/^=]\s*[\dx]|[a-z]\^\d|\bsqrt\b|[=^]|\$\d|\d+(\.\d+)?%|"
                    r"\b\d+/\d+\b|\[\[)")
 _CODE_WORDS = frozenset((
@@ -84,8 +87,7 @@ _KINDS: dict[str, int] = {word: kind for kind, words in (
 _PHRASE_KINDS = {phrase: kind for kind, phrases in (
     (DESIGN, _DESIGN_PHRASES), (REASON, _REASONING_PHRASES), (TASK, _TASK_PHRASES))
     for phrase in phrases}
-_PHRASES = re.compile("|".join(re.escape(phrase) for phrase in
-                               sorted(_PHRASE_KINDS, key=len, reverse=True)))
+_PHRASE_LIST = tuple(_PHRASE_KINDS.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +106,16 @@ def classify_text(text: str, tools: bool = False, depth: int = 1) -> Complexity:
         kind = get(word)
         if kind is not None:
             signals[kind] += 1
-    for phrase in _PHRASES.findall(lowered):
-        signals[_PHRASE_KINDS[phrase]] += 1
+    for phrase, kind in _PHRASE_LIST:
+        if phrase in lowered:
+            signals[kind] += lowered.count(phrase)
     code_words, design, reasoning, task = signals
     words = len(tokens) if len(text) <= SCANNED else len(text) // 6
     # PERF: the two costlier expressions run only when a cheap look says they may match.
-    code = lowered.count("```") >= 2 or (_MAY_BE_CODE.search(lowered) is not None and
-                                         len(_CODE_TOKENS.findall(lowered)) >= 3)
-    math = len(_MATH.findall(lowered)) if _MAY_BE_MATH.search(lowered) else 0
+    code = lowered.count("```") >= 2 or (any(marker in lowered for marker in _CODE_MARKERS)
+                                         and len(_CODE_TOKENS.findall(lowered)) >= 3)
+    math = len(_MATH.findall(lowered)) \
+        if _MAY_BE_MATH.search(lowered) is not None or "sqrt" in lowered else 0
     reasons: list[str] = []
     if code:
         reasons.append("code")
