@@ -12,7 +12,6 @@ import sys
 
 import pytest
 
-from fastgw.ai.complexity import classify
 from fastgw.config.loader import parse_config
 from fastgw.plugins.ai_proxy_advanced.handler import AIProxyAdvanced
 from fastgw.plugins.state import ConfigState
@@ -40,10 +39,7 @@ def test_routing_decision(benchmark, algorithm):
 
     def decide() -> int:
         state: dict = {}
-        state["tried"] = state["unfit"] = \
-            plugin._unfit_targets(state, REQUEST, False) if plugin.checks_fit else 0
-        if plugin.tiers is not None:
-            state["preference"] = plugin.tiers[classify(REQUEST).tier]
+        plugin._choose(state, REQUEST, False)
         index = plugin._pick(state, None)
         plugin.balancer.release(index)
         return index

@@ -58,12 +58,10 @@ def is_modern(message: Message) -> bool:
                                                    and VERSION_KEY in meta)
 
 
-def modern_version(message: Message, headers: Any) -> str | None:
-    """The version of a single-exchange request, its envelope checked
-    against its headers (``headers.get(name)``); None for a message of the
-    handshake era. Raises ``JSONRPCError`` with the specification's code."""
-    if not is_modern(message):
-        return None
+def check_envelope(message: Message, headers: Any) -> None:
+    """A single-exchange request's envelope, checked against its headers
+    (``headers.get(name)``): raises ``JSONRPCError`` with the
+    specification's code when they disagree or the version is not spoken."""
     meta = message.params.get("_meta")
     if not isinstance(meta, dict) or VERSION_KEY not in meta or CAPABILITIES_KEY not in meta:
         raise JSONRPCError(INVALID_PARAMS, f"Invalid params: params._meta must carry "
@@ -85,7 +83,6 @@ def modern_version(message: Message, headers: Any) -> str | None:
                            f"{version}", message.id,
                            {"supported": [*HANDSHAKE_VERSIONS, *MODERN_VERSIONS],
                             "requested": version})
-    return str(version)
 
 
 def complete(value: dict[str, Any], cacheable: bool = False) -> dict[str, Any]:

@@ -44,10 +44,10 @@ from fastgw.mcp.era import (
     HANDSHAKE_VERSIONS,
     MODERN_VERSIONS,
     SERVER_INFO_KEY,
+    check_envelope,
     complete,
     error_status,
     is_modern,
-    modern_version,
 )
 from fastgw.mcp.jsonrpc import (
     INTERNAL_ERROR,
@@ -236,15 +236,16 @@ class AIMCPProxy(Plugin):
             self._exit(ctx, 202)  # a notification or a response: nothing to answer
             return
         headers = dict(_JSON)
-        version = None
+        modern = is_modern(message)
+        if not modern and message.method == "initialize":
+            headers["Mcp-Session-Id"] = uuid.uuid4().hex
         try:
-            version = modern_version(message, ctx.request.headers)
-            if version is None and message.method == "initialize":
-                headers["Mcp-Session-Id"] = uuid.uuid4().hex
+            if modern:
+                check_envelope(message, ctx.request.headers)
             answer = await self._answer(ctx, message)
         except JSONRPCError as exc:
             answer = exc.answer()
-        if version is None and not is_modern(message):
+        if not modern:
             self._exit(ctx, 200, answer, headers)  # the handshake era: errors too are a 200
         elif "error" in answer:
             self._exit(ctx, error_status(answer["error"].get("code")), answer, headers)
@@ -292,7 +293,7 @@ class AIMCPProxy(Plugin):
             ctx.response.headers.remove("content-length")
             state["buffer"] = []
         if "payload" in state:
-            state["answered"] = []  # passthrough under log_payloads: what the client gets
+            state["answered"] = bytearray()  # passthrough under log_payloads: what the client gets
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         state = ctx.plugin_state(self)
@@ -308,8 +309,8 @@ class AIMCPProxy(Plugin):
             chunk = filter_event_stream(body, keep) \
                 if content_type.startswith("text/event-stream") else filter_listing(body, keep)
         answered = state.get("answered")
-        if answered is not None and sum(map(len, answered)) <= _PAYLOAD_LIMIT:
-            answered.append(chunk)
+        if answered is not None and len(answered) <= _PAYLOAD_LIMIT:
+            answered += chunk
         return chunk
 
     def log(self, ctx: RequestContext) -> None:
@@ -317,7 +318,7 @@ class AIMCPProxy(Plugin):
         if payload is not None:  # passthrough: the message and what the server answered
             answered = ctx.plugin_state(self).pop("answered", None)
             self._log(ctx, "payloads", {"request": payload, "response": None if answered is None
-                                        else _payload(b"".join(answered))})
+                                        else _payload(bytes(answered))})
         # passthrough: a call the server answered, counted once its answer is done.
         call = ctx.plugin_state(self).pop("tool", None)
         if call is not None:

@@ -106,7 +106,7 @@ class AIProxyAdvanced(AIProxy):
     __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
                  "value_of", "labels", "checks_fit", "by_cost", "route_label", "semantic",
-                 "prepares", "tiers", "expose_reason", "downgrade")
+                 "prepares", "tiers", "expose_reason", "downgrade", "everyone")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -127,6 +127,7 @@ class AIProxyAdvanced(AIProxy):
                          float(balancer["read_timeout"]))
         self.value_of = self._value_reader(balancer)
         self.labels = self._labels(self.targets)
+        self.everyone = (1 << len(self.targets)) - 1  # every target, as a mask
         self.by_cost = self.algorithm == "lowest-cost"
         self.semantic = self._semantic_router(config) if self.algorithm == "semantic" else None
         self.prepares = self.semantic is not None
@@ -243,15 +244,7 @@ class AIProxyAdvanced(AIProxy):
         state["pending"] = (request, body, raw, stream, key)
         state["client_headers"] = list(ctx.request.headers.items)
         state["tries"] = []
-        # Targets that cannot serve the request count as tried: no algorithm
-        # and no failover picks them.
-        state["tried"] = state["unfit"] = \
-            self._unfit_targets(state, request, stream) if self.checks_fit else 0
-        if self.tiers is not None:
-            complexity = classify(request)
-            state["preference"] = self.tiers[complexity.tier]
-            state["reason"] = complexity.tier
-            state["reasons"] = complexity.reasons
+        self._choose(state, request, stream)
         state["retries"] = 0
         if not self._send_to_next(ctx, state):
             self.refuse(ctx, 503, NO_TARGET)
@@ -260,14 +253,28 @@ class AIProxyAdvanced(AIProxy):
         if self.failover_statuses is not None:
             ctx.enable_failover(self._failover, self.failover_statuses)
 
+    def _choose(self, state: dict[str, Any], request: dict[str, Any], stream: bool) -> None:
+        """What the picks of this request go by (before the first): the
+        targets that cannot serve it count as tried, so that no algorithm and
+        no failover picks them; lowest-cost and complexity give a preference
+        (semantic gave its own in _prepare), and the reason."""
+        state["tried"] = state["unfit"] = 0
+        if self.checks_fit:
+            needs = needs_of(self.route_type, request, stream)
+            state["tried"] = state["unfit"] = self._unfit_targets(state, request, needs)
+            if self.by_cost:
+                state["preference"] = self._cost_groups(needs)
+                state["reason"] = "cheapest"
+        if self.tiers is not None:
+            complexity = classify(request)
+            state["preference"] = self.tiers[complexity.tier]
+            state["reason"] = complexity.tier
+            state["reasons"] = complexity.reasons
+
     def _unfit_targets(self, state: dict[str, Any], request: dict[str, Any],
-                       stream: bool) -> int:
+                       needs: Needs) -> int:
         """The bit mask of the targets that cannot serve the request (why,
         in the log entry); a TranslationError (400) when none can."""
-        needs = needs_of(self.route_type, request, stream)
-        if self.by_cost:
-            state["preference"] = self._cost_groups(needs)
-            state["reason"] = "cheapest"
         mask = 0
         reasons = []
         for index, target in enumerate(self.targets):
@@ -303,10 +310,9 @@ class AIProxyAdvanced(AIProxy):
         groups = state.get("preference")
         if groups is None:
             return self.balancer.pick(key, tried)
-        everyone = (1 << len(self.targets)) - 1
         for group in groups:
             if group & ~tried:
-                index = self.balancer.pick(key, tried | (everyone & ~group))
+                index = self.balancer.pick(key, tried | (self.everyone & ~group))
                 if index >= 0:
                     return index
         return -1
@@ -378,7 +384,7 @@ class AIProxyAdvanced(AIProxy):
                 gate.release(ctx)
             if not self._downgrade(ctx, state, f"{min(lefts):.0%} of the budget left"):
                 # No cheaper target up (circuits): the first choice, admitted again.
-                state["tried"] = ((1 << len(self.targets)) - 1) & ~(1 << state["index"])
+                state["tried"] = self.everyone & ~(1 << state["index"])
                 self._send_to_next(ctx, state)
             await super()._admit(ctx)
 
@@ -397,8 +403,7 @@ class AIProxyAdvanced(AIProxy):
         self.balancer.release(index)
         state["settled"] = True  # given back: the log phase must not settle it again
         self._note_try(state, index, "downgraded", 0)
-        everyone = (1 << len(self.targets)) - 1
-        state["tried"] = everyone & ~(self.downgrade[0] & ~state["unfit"])
+        state["tried"] = self.everyone & ~(self.downgrade[0] & ~state["unfit"])
         state.pop("preference", None)
         state["reason"] = "downgrade"
         if not self._send_to_next(ctx, state):
