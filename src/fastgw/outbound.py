@@ -2,8 +2,9 @@
 connects, sends, reads the whole answer with httptools and closes (for calls
 that are few, cached by their callers: an embeddings model, an identity
 provider); ``pooled_exchange`` keeps connections alive, per event loop and
-origin, for calls made on the request path (MCP tools). Not for the proxied
-traffic, which the compiled core carries.
+origin, for calls made on the request path (MCP tools); ``stream_request``
+reads an answer as it arrives (a stream continued from another LLM). Not for
+the proxied traffic, which the compiled core carries.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -52,7 +53,8 @@ class Reply(NamedTuple):
 class _Answer:
     """httptools callbacks: the headers and the whole body, bounded."""
 
-    __slots__ = ("parser", "headers", "body", "size", "done", "keep_alive")
+    __slots__ = ("parser", "headers", "body", "size", "done", "keep_alive", "head_done",
+                 "streaming")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -61,6 +63,8 @@ class _Answer:
         self.size = 0
         self.done = False
         self.keep_alive = False
+        self.head_done = False
+        self.streaming = False  # read as it comes: not bounded in size
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -68,10 +72,11 @@ class _Answer:
     def on_headers_complete(self) -> None:
         # Asked here: once the message is complete the parser has reset.
         self.keep_alive = self.parser.should_keep_alive()
+        self.head_done = True
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
-        if self.size > _MAX_ANSWER_BYTES:
+        if self.size > _MAX_ANSWER_BYTES and not self.streaming:
             raise ValueError(f"answer larger than {_MAX_ANSWER_BYTES} bytes")
         self.body.append(body)
 
@@ -114,17 +119,25 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[_Answer, bool]:
     return answer, received
 
 
+async def _send_once(method: str, url: str, headers: Sequence[tuple[str, str]], body: bytes,
+                     verify: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new connection to ``url``'s origin, the request written on it
+    (``Connection: close``)."""
+    host, netloc, port, secure, target = _target(url)
+    reader, writer = await asyncio.open_connection(
+        host, port, ssl=client_tls(verify) if secure else None)
+    writer.write(_head(method, target, netloc, headers, len(body), False) + body)
+    return reader, writer
+
+
 async def exchange(method: str, url: str, headers: Sequence[tuple[str, str]] = (),
                    body: bytes = b"", *, timeout: float, verify: bool = True
                    ) -> tuple[int, bytes]:
     """``(status, body)`` of one request to ``url``, within ``timeout``
     seconds in all; raises one of ``EXCHANGE_ERRORS``."""
-    host, netloc, port, secure, target = _target(url)
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(
-            host, port, ssl=client_tls(verify) if secure else None)
+        reader, writer = await _send_once(method, url, headers, body, verify)
         try:
-            writer.write(_head(method, target, netloc, headers, len(body), False) + body)
             answer, _ = await _read_answer(reader)
             return answer.parser.get_status_code(), b"".join(answer.body)
         finally:
@@ -181,3 +194,66 @@ async def pooled_request(method: str, url: str, headers: Sequence[tuple[str, str
             else:
                 writer.close()
             return Reply(answer.parser.get_status_code(), answer.headers, b"".join(answer.body))
+
+
+class StreamedReply:
+    """An answer read as it arrives (an LLM's event stream): ``status`` and
+    ``headers`` once the head is in, then ``chunks()``. Its connection is
+    not kept: ``close()`` ends it, whether or not the body was read."""
+
+    __slots__ = ("status", "headers", "_answer", "_reader", "_writer", "_read_timeout")
+
+    def __init__(self, answer: _Answer, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, read_timeout: float) -> None:
+        self._answer = answer
+        self._reader = reader
+        self._writer = writer
+        self._read_timeout = read_timeout
+        self.status = answer.parser.get_status_code()
+        self.headers = answer.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's pieces as they come, each read within the read
+        timeout; ``ConnectionError`` when the connection ends before the body
+        does."""
+        answer = self._answer
+        while True:
+            if answer.body:
+                pieces, answer.body = answer.body, []
+                for piece in pieces:
+                    yield piece
+            if answer.done:
+                return
+            async with asyncio.timeout(self._read_timeout):
+                data = await self._reader.read(65536)
+            if not data:
+                answer.parser.feed_data(b"")  # EOF ends a body without a length
+                if not answer.done:
+                    raise ConnectionError("the answer was cut off")
+            else:
+                answer.parser.feed_data(data)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+async def stream_request(method: str, url: str, headers: Sequence[tuple[str, str]] = (),
+                         body: bytes = b"", *, connect_timeout: float, read_timeout: float,
+                         verify: bool = True) -> StreamedReply:
+    """Send one request and read its answer's head (its body is then read
+    with ``chunks()``); raises one of ``EXCHANGE_ERRORS``."""
+    async with asyncio.timeout(connect_timeout):
+        reader, writer = await _send_once(method, url, headers, body, verify)
+    try:
+        answer = _Answer()
+        answer.streaming = True
+        async with asyncio.timeout(read_timeout):
+            while not answer.head_done:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("the connection closed before an answer")
+                answer.parser.feed_data(data)
+    except BaseException:
+        writer.close()
+        raise
+    return StreamedReply(answer, reader, writer, read_timeout)

@@ -33,6 +33,7 @@ cdef class ClientConnection:
     cdef Py_ssize_t held_bytes
     cdef bint refusing                  # a bad request waits for those before it
     cdef int error_status               # set by a callback before it raises
+    cdef object continuing              # the task writing a continued answer, or None
 
     cdef bint pick_target(self, Request req)
     cdef void retry(self, Request req)
@@ -55,6 +56,7 @@ cdef class ClientConnection:
     cdef bint try_failover(self, Request req, UpstreamConnection conn, int failure, int status,
                            list headers)
     cdef void abort_with_filters(self, Request req, UpstreamConnection conn)
+    cdef void continue_response(self, Request req, bint rechunk)
     cdef void check_timeouts(self, double now)
     cdef void hold(self, bytes data)
     cdef list take_held(self)

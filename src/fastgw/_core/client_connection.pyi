@@ -14,3 +14,10 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, gw: Gateway, scheme: bytes) -> None: ...
     @property
     def gateway(self) -> Gateway: ...
+
+class ContinuedBody:
+    """What a continuation writes the rest of an answer with."""
+
+    def write(self, data: bytes) -> bool:
+        """Send ``data`` at once, in the answer's framing; False once the
+        client has gone (nothing is sent then)."""

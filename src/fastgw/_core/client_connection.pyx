@@ -160,6 +160,11 @@ cdef class ClientConnection:
         # Broken here, the connection goes by reference counting.
         self.parser = None
         self.feed = None
+        if self.continuing is not None:
+            # Stopped before the log phase is called below, so that it sees
+            # what the continued answer had written.
+            self.continuing.cancel()
+            self.continuing = None
         if req is not None:
             req.settle(OUTCOME_RELEASE, 0, 0)
             if req.ctx is not None and (req.filters & FILTER_LOG) and not self.response_done:
@@ -961,8 +966,10 @@ cdef class ClientConnection:
         self.flush()
 
     cdef void abort_with_filters(self, Request req, UpstreamConnection conn):
-        # The response is on its way and cannot be completed. Body filters
-        # (ai-proxy) get to end it with an error event of their own first.
+        # The response is on its way and cannot be completed by its upstream.
+        # Body filters (ai-proxy) get to end it with an error event of their
+        # own first, or to continue it from another source (a continuation,
+        # which needs to know the answer's framing: conn's).
         cdef bytes tail
         if req is not None and req.ctx is not None and (req.filters & FILTER_BODY):
             tail = self.gw.plugin_runner.body_abort(req)
@@ -971,7 +978,45 @@ cdef class ClientConnection:
                     self.wbuf.add_chunk(tail)
                 else:
                     self.wbuf.add(tail)
+            if req.continuation is not None and conn is not None and req is self.active:
+                self.continue_response(req, conn.rechunk)
+                return
+            req.continuation = None
         self.abort()
+
+    cdef void continue_response(self, Request req, bint rechunk):
+        # The upstream is gone but the answer goes on: req.continuation
+        # writes the rest (slow path, a task), then the response ends here.
+        self.flush()
+        self.continuing = self.gw.loop.create_task(self.run_continuation(req, rechunk))
+
+    async def run_continuation(self, Request req, bint rechunk):
+        cdef object continuation = req.continuation
+        cdef ContinuedBody body = ContinuedBody(self, req, rechunk)
+        req.continuation = None
+        cdef object whole
+        try:
+            whole = await continuation(body.write)
+        except asyncio.CancelledError:
+            raise  # the client went away (connection_lost)
+        except Exception as exc:
+            self.gw.loop.call_exception_handler({
+                "message": "a continued answer failed", "exception": exc})
+            self.continuing = None
+            if self.active is req:
+                self.abort()  # truncated, never a clean end
+            return
+        self.continuing = None
+        if self.active is not req:
+            return
+        if not whole:
+            self.abort()  # it ended with an error: truncated, as an upstream's break
+            return
+        if rechunk:
+            self.wbuf.add(b"0\r\n\r\n")
+        # Not chunked: an HTTP/1.0 client reads to the close.
+        self.response_finished(not rechunk)
+        self.flush()
 
     cdef void check_timeouts(self, double now):
         if self.closing:
@@ -998,3 +1043,32 @@ cdef class ClientConnection:
                 now - self.idle_since > self.gw.limits.keepalive_timeout_ms:
             self.closing = True
             self.transport.close()
+
+
+cdef class ContinuedBody:
+    """What a continuation writes the rest of an answer with: ``write(data)``
+    sends ``data`` at once, in the answer's framing; False once the client
+    has gone (nothing is sent then)."""
+
+    cdef ClientConnection client
+    cdef Request req
+    cdef bint rechunk
+
+    def __cinit__(self, ClientConnection client, Request req, bint rechunk):
+        self.client = client
+        self.req = req
+        self.rechunk = rechunk
+
+    def write(self, bytes data):
+        cdef ClientConnection client = self.client
+        if client.active is not self.req or client.transport is None \
+                or client.transport.is_closing():
+            return False
+        if data:
+            self.req.bytes_out += PyBytes_GET_SIZE(data)
+            if self.rechunk:
+                client.wbuf.add_chunk(data)
+            else:
+                client.wbuf.add(data)
+            client.flush()
+        return True

@@ -118,6 +118,11 @@ cdef class Request:
     cdef public double connect_timeout_ms
     cdef public double read_timeout_ms
     cdef public double write_timeout_ms
+    # Set by a body filter when a streamed answer's upstream ends early
+    # (ai-proxy-advanced's stream_continuation): an async callable that takes
+    # ``write`` and writes the rest of the answer itself; the client's
+    # response stays open until it returns.
+    cdef public object continuation
 
     cdef void settle(self, int outcome, int status, double latency_ms)
 

@@ -93,6 +93,7 @@ class Request:
     connect_timeout_ms: float
     read_timeout_ms: float
     write_timeout_ms: float
+    continuation: Any
 
 class Gateway:
     loop: asyncio.AbstractEventLoop

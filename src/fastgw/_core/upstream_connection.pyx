@@ -401,6 +401,11 @@ cdef class UpstreamConnection:
                     client.wbuf.add_chunk(tail)
                 else:
                     client.wbuf.add(tail)
+            if req.continuation is not None:
+                # A body filter writes the rest itself (exchange_done then
+                # leaves the client's response open).
+                client.continue_response(req, self.rechunk)
+                return
         if self.rechunk:
             client.wbuf.add(b"0\r\n\r\n")
 
@@ -472,7 +477,7 @@ cdef class UpstreamConnection:
             self.pool.release(self)
         else:
             self.close()
-        if client is not None:
+        if client is not None and client.continuing is None:
             client.response_finished(False)
 
     def begin_tunnel(self, ClientConnection client, bytes rest):

@@ -85,6 +85,22 @@ class Usage:
             cached=input_details.get("cached_tokens"),
         )
 
+    def plus(self, other: Usage | None) -> Usage:
+        """The usage of two calls that made one answer (a continued stream)."""
+        if other is None:
+            return self
+
+        def both(mine: int | None, theirs: int | None) -> int | None:
+            return None if mine is None and theirs is None else (mine or 0) + (theirs or 0)
+
+        return Usage(self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.total_tokens + other.total_tokens,
+                     both(self.reasoning_tokens, other.reasoning_tokens),
+                     both(self.cached_tokens, other.cached_tokens),
+                     self.estimated or other.estimated,
+                     both(self.cache_write_tokens, other.cache_write_tokens))
+
     def to_openai(self) -> dict[str, Any]:
         usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,

@@ -256,7 +256,7 @@ class RequestContext:
                  "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
                  "credential_fields", "buffered", "failover_handler", "failover_statuses",
-                 "timeouts", "connection")
+                 "timeouts", "connection", "continuation")
 
     def __init__(self, request: RequestView, route: Route, service: Service | None,
                  request_id: str) -> None:
@@ -305,6 +305,8 @@ class RequestContext:
         self.credential_fields: frozenset[str] = frozenset()
         # The client's connection (the core's), when the request came over one.
         self.connection: CoreClient | None = None
+        # continue_body(): what writes the rest of a streamed answer.
+        self.continuation: Callable[[Callable[[bytes], bool]], Awaitable[bool]] | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -375,6 +377,19 @@ class RequestContext:
             raise ValueError("statuses must be 600 bytes, one per status code")
         self.failover_handler = handler
         self.failover_statuses = statuses
+
+    def continue_body(self,
+                      continuation: Callable[[Callable[[bytes], bool]], Awaitable[bool]]) -> None:
+        """From a body filter, when the upstream's answer ends early or badly
+        (the last call, ``eof``; ``response.aborted`` when it broke off): the
+        client's response is not ended but continued by ``await
+        continuation(write)``, a task, which writes the rest with
+        ``write(data)`` (False once the client has gone; the task is then
+        cancelled) and returns True when the answer is whole, False when it
+        is not (the connection is then closed without a clean end, as when an
+        upstream breaks off). The log phase runs after it. Only a streamed answer (its head sent, no length) can be
+        continued; the filter's own tail, if any, goes out first."""
+        self.continuation = continuation
 
     def set_timeouts(self, connect_ms: float, write_ms: float, read_ms: float) -> None:
         """This request's upstream timeouts, instead of the service's."""

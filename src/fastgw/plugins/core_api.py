@@ -55,6 +55,9 @@ class CoreRequest(Protocol):
     write_timeout_ms: float
     consumer_key: object
     extra_head: bytes | None
+    # An async callable taking ``write``: the rest of a streamed answer whose
+    # upstream ended early (RequestContext.continue_body).
+    continuation: Any
 
 
 class CoreClient(Protocol):

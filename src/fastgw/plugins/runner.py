@@ -281,6 +281,9 @@ class PluginRunner:
                 self.failed(plugin, "body_filter")
         if ctx.response is not None:
             ctx.response.size += len(chunk)
+        if ctx.continuation is not None and eof:
+            req.continuation = ctx.continuation  # the core runs it (continue_body)
+            ctx.continuation = None
         return chunk
 
     def buffered_answer(self, req: CoreRequest, status: int, headers: list,

@@ -36,8 +36,9 @@ def test_defaults_are_kongs():
         "latency_strategy": "tpot", "hash_on_header": "X-Kong-LLM-Request-ID",
         "slots": 10000, "retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
         "read_timeout": 60000, "failover_criteria": ["error", "timeout"], "max_fails": 0,
-        "fail_timeout": 10000, "expose_route_reason": False,  # the last two: fastgw's
-        "budget_downgrade": None}
+        "fail_timeout": 10000,
+        # fastgw's:
+        "expose_route_reason": False, "budget_downgrade": None, "stream_continuation": False}
     [only] = config["targets"]
     assert only["weight"] == 100 and only["priority"] == 1 and only["description"] is None
     assert config["llm_format"] == "openai" and config["max_request_body_size"] == 8192
@@ -93,6 +94,9 @@ def test_targets_may_mix_providers():
     ({"targets": [target(model={"provider": "openai", "name": "m", "options": {
         "upstream_url": "http://127.0.0.1:9", "context_window": 0}})]},
      "targets[0].model.options.context_window", "between"),
+    ({"targets": [{**target(), "route_type": "llm/v1/completions"}],
+      "balancer": {"stream_continuation": True}}, "balancer.stream_continuation",
+     "continues llm/v1/chat streams only"),
 ])
 def test_bad_configs_name_the_path(config, path, message):
     errors = errors_of(config)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from fastgw.ai.errors import StreamError, UpstreamFormatError
+from fastgw.ai.errors import StreamCut, StreamError, UpstreamFormatError
 from fastgw.ai.front_doors import FrontDoor, StreamWriter
 from fastgw.ai.openai_format import ROUTE_RESPONSES
 from fastgw.ai.providers import ProviderTranslator, StreamTranslator
@@ -67,7 +68,7 @@ class LLMExchange:
         "parts", "stream_state", "writer", "decoder", "ended", "usage", "response_model",
         "client_body", "payloads", "response_payload", "answer_status", "content_type",
         "native", "wrong_type", "as_written", "client_request", "filters", "own_events",
-        "parsed_as_is",
+        "parsed_as_is", "rescue", "transcript",
     )  # fmt: skip
 
     def __init__(self, front: FrontDoor, translator: ProviderTranslator, route_type: str,
@@ -123,6 +124,12 @@ class LLMExchange:
         # A 2xx whose Content-Type is not what was asked for (JSON, or the
         # provider's stream type): known from the head, answered as a 502.
         self.wrong_type: UpstreamFormatError | None = None
+        # A stream that may be continued elsewhere when its provider breaks
+        # off (ai-proxy-advanced's stream_continuation): ``rescue(exchange,
+        # error, outcome)`` takes the broken stream over when it returns
+        # True; ``transcript`` is then told every chunk the client was sent.
+        self.rescue: Callable[[LLMExchange, dict[str, Any], str], bool] | None = None
+        self.transcript: Any = None
 
     # -- response ------------------------------------------------------------
 
@@ -130,8 +137,10 @@ class LLMExchange:
         """The provider's status and headers are in: choose how to translate the body."""
         self.first_byte_at = time.perf_counter()
         self.status = status
-        if self.filters:
-            # The filters are all known now (the access phase is over).
+        if self.filters or self.rescue is not None:
+            # The filters are all known now (the access phase is over). A
+            # stream that may be continued is written by the front door's
+            # writer, so that another provider's events can follow its own.
             self.native = self.native and self.own_events
             self.as_written = False
         self.answer_status = status
@@ -199,6 +208,8 @@ class LLMExchange:
         out = b""
         if chunk:
             chunks = stream.feed(chunk)
+            if self.transcript is not None:
+                self.transcript.add(chunks)
             for answer_filter in self.filters:
                 chunks = answer_filter.chunks(chunks)
             if self.first_token_at is None and stream.first_token_seen:
@@ -214,17 +225,19 @@ class LLMExchange:
                 # event already went out) or sent one we cannot read: end here.
                 if self.native and not stream.unreadable:
                     return out + self._end_stream(b"")
-                return out + self._end_stream(writer.error(stream.error, 502))
+                return out + self._broken(stream.error, "stream_error")
         if not eof:
             return out
         if aborted:
             # Never a clean end for an answer the upstream broke off, even
             # after its end marker: the client cannot tell what was lost.
-            return out + self._end_stream(writer.error(stream_cut_error(), 502))
+            return out + self._broken(stream_cut_error(), "stream_cut")
         try:
             tail = stream.finish()
+        except StreamCut as failure:
+            return out + self._broken(failure.error, "stream_cut")
         except StreamError as failure:
-            return out + self._end_stream(writer.error(failure.error, 502))
+            return out + self._broken(failure.error, "stream_error")
         for answer_filter in self.filters:
             tail = answer_filter.finish(tail)
         if self.native:
@@ -240,6 +253,14 @@ class LLMExchange:
         for answer_filter in self.filters:
             events = answer_filter.events(events, last)
         return b"".join(map(encode_response_event, events))
+
+    def _broken(self, error: dict[str, Any], outcome: str) -> bytes:
+        """The stream cannot go on from its provider: its error event, unless
+        ``rescue`` takes the rest over (then nothing more is written here)."""
+        assert self.writer is not None  # a stream has its writer
+        if self.rescue is not None and self.rescue(self, error, outcome):
+            return self._end_stream(b"")
+        return self._end_stream(self.writer.error(error, 502))
 
     def _end_stream(self, last: bytes) -> bytes:
         self.ended = True

@@ -105,12 +105,16 @@ class AIProxy(PromptPlugin):
     async def _admit(self, ctx: RequestContext) -> None:
         """The gates (ai-rate-limiting-advanced) hold what the call may cost,
         or refuse it (GateRefusal) before anything is sent."""
-        chosen = gates(ctx)
-        if not chosen:
+        if not gates(ctx):
             return
         exchange = current_exchange(ctx)
         assert exchange is not None  # _send made it before the gates are asked
-        call = LLMCall(ctx.plugin_state(self)["target"], exchange.request)
+        await self._admit_call(ctx, LLMCall(ctx.plugin_state(self)["target"], exchange.request))
+
+    @staticmethod
+    async def _admit_call(ctx: RequestContext, call: LLMCall) -> None:
+        """Each gate's reservation for ``call``; on a refusal, those made are given back."""
+        chosen = gates(ctx)
         for index, gate in enumerate(chosen):
             try:
                 pending = gate.reserve(ctx, call)
@@ -270,6 +274,18 @@ class AIProxy(PromptPlugin):
         saved = ctx.shared.get("ai.cache_saved")  # a cached answer's usage
         record(exchange.provider, exchange.model_name, cache_status, usage, price,
                exchange.latency_ms, exchange.ttft_ms, saved, target.price(saved))
+        # Earlier calls of the same answer (a continued stream: the exchange
+        # is the last one's), each settled with the gates already; the log
+        # entry shows the whole answer's usage and cost.
+        for part in state.get("earlier", ()):
+            part_price = part.target.price(part.usage)
+            record(part.provider, part.model_name, cache_status, part.usage, part_price,
+                   None, None)
+            if part.usage is not None:
+                usage = part.usage.plus(usage)
+            if part_price is not None:
+                price = (price or 0.0) + part_price
+        exchange.usage = usage
         section = exchange.log_section(self.plugin_id, price, target.statistics,
                                        target.payloads)
         self._log_more(ctx, state, exchange, section)

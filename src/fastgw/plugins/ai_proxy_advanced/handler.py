@@ -8,7 +8,10 @@ The plugin then asks the core to hand failed attempts back to it
 failure that ``failover_criteria`` names moves the request to the next target,
 translated again for that target's provider (openai to anthropic works). A
 streamed answer's head goes out when its status arrives, so a stream that
-breaks after that ends with an error event instead, as in ai-proxy.
+breaks after that ends with an error event instead, as in ai-proxy; unless
+``stream_continuation`` is on: then the next capable target is asked for the
+rest of the answer (``continuation``) and its events follow in the same
+client stream, written by a task the core waits for (``ctx.continue_body``).
 
 Each attempt is settled once in the balancer: a success feeds the algorithm
 (latency or usage), a failure counts towards the target's circuit (nginx's
@@ -19,8 +22,11 @@ attempts go to the log entry (``ai.proxy.tries``) and to the metrics.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -28,18 +34,29 @@ import orjson
 from fastgw._core import balancer as balancers
 from fastgw._core.gateway import UpstreamFailure
 from fastgw._core.model_balancer import ModelBalancer
+from fastgw._core.token_estimate import estimate_tokens
 from fastgw.ai.capabilities import Needs, needs_of, refusal
 from fastgw.ai.complexity import TIERS, classify
 from fastgw.ai.embeddings import EmbeddingsClient
-from fastgw.ai.errors import TranslationError
+from fastgw.ai.errors import StreamCut, StreamError, TranslationError
 from fastgw.ai.metrics import record_attempt, record_decision, record_failover, watch_balancer
+from fastgw.ai.openai_format import ROUTE_CHAT
 from fastgw.ai.prompt_text import last_user_text
+from fastgw.ai.providers.base import UpstreamRequest
 from fastgw.ai.semantic_routing import EMBEDDINGS_TIMEOUT_S, SemanticRouter
-from fastgw.plugins.ai_proxy.exchange import LLMExchange
+from fastgw.outbound import EXCHANGE_ERRORS, StreamedReply, stream_request
+from fastgw.plugins.ai_proxy.exchange import LLMExchange, current_exchange
 from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
 from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.ai_proxy.target import LLMTarget
+from fastgw.plugins.ai_proxy_advanced.continuation import (
+    Part,
+    Splice,
+    Transcript,
+    continuation_request,
+    with_total_usage,
+)
 from fastgw.plugins.context import HeaderList, RequestContext
 from fastgw.plugins.state import ConfigState
 
@@ -48,7 +65,11 @@ NO_TARGET = "failure to get a peer from the ring-balancer"
 MAX_RETRY_AFTER_S = 3600.0
 # The outcomes nginx counts against a target whatever proxy_next_upstream says.
 # An answer that breaks the provider's API (invalid_answer) counts as invalid_header.
-ALWAYS_FAILURES = frozenset(("error", "timeout", "invalid_header", "invalid_answer"))
+# A stream broken off mid-answer (stream_cut) or by the provider's own error
+# event (stream_error) is a failure of its target too.
+ALWAYS_FAILURES = frozenset(("error", "timeout", "invalid_header", "invalid_answer",
+                             "stream_cut", "stream_error"))
+IDENTITY_ENCODING = ("Accept-Encoding", "identity")  # a continuation's events are read
 IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
 FAILURE_NAMES = {
     UpstreamFailure.FAILURE_ERROR: "error",
@@ -106,7 +127,8 @@ class AIProxyAdvanced(AIProxy):
     __slots__ = ("balancer", "balancer_name", "algorithm", "hash_header", "retries",
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
                  "value_of", "labels", "checks_fit", "by_cost", "route_label", "semantic",
-                 "prepares", "tiers", "expose_reason", "downgrade", "everyone")
+                 "prepares", "tiers", "expose_reason", "downgrade", "everyone",
+                 "continues", "verify_tls")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -134,6 +156,8 @@ class AIProxyAdvanced(AIProxy):
         # complexity: for each tier, the targets in the order it tries them.
         self.tiers = self._tier_preferences(config) if self.algorithm == "complexity" else None
         self.expose_reason = balancer["expose_route_reason"]
+        self.continues = balancer["stream_continuation"]
+        self.verify_tls = True  # a continuation's call: per request, as the service says
         # budget_downgrade: (the cheaper tier's targets as a mask, the share below which
         # a call falls to them).
         downgrade = balancer["budget_downgrade"]
@@ -348,6 +372,11 @@ class AIProxyAdvanced(AIProxy):
                 continue
             state["index"] = index
             state["settled"] = False
+            if self.continues and stream:
+                exchange = current_exchange(ctx)
+                assert exchange is not None  # _send made it
+                exchange.transcript = Transcript()
+                exchange.rescue = partial(self._rescue, ctx)
             reason = "failover" if moving else state.get("reason", "balancer")
             state["decision"] = {"algorithm": self.algorithm, "target": self.labels[index],
                                  "reason": reason}
@@ -356,10 +385,14 @@ class AIProxyAdvanced(AIProxy):
             record_decision(self.route_label, self.algorithm, self.labels[index], reason)
             return True
 
-    def _note_try(self, state: dict[str, Any], index: int, outcome: str, status: int) -> None:
+    def _note_try(self, state: dict[str, Any], index: int, outcome: str, status: int,
+                  continuation: bool = False) -> None:
         label = self.labels[index]
         record_attempt(self.balancer_name, label, outcome)
-        state["tries"].append({"target": label, "outcome": outcome, "status": status or None})
+        attempt = {"target": label, "outcome": outcome, "status": status or None}
+        if continuation:
+            attempt["continuation"] = True
+        state["tries"].append(attempt)
 
     async def _admit(self, ctx: RequestContext) -> None:
         """The gates' admission. With balancer.budget_downgrade, a call that
@@ -462,6 +495,179 @@ class AIProxyAdvanced(AIProxy):
         if status == 429:
             self.balancer.open_for(index, retry_after_ms(retry_after))
 
+    # -- stream continuation ------------------------------------------------------------
+
+    def _rescue(self, ctx: RequestContext, exchange: LLMExchange, error: dict[str, Any],
+                outcome: str) -> bool:
+        """The stream broke off (``outcome``): whether another target may
+        write the rest (then the core waits for ``_continue_stream``)."""
+        state = ctx.plugin_state(self)
+        transcript: Transcript = exchange.transcript
+        if not transcript.continuable or transcript.finished or ctx.response is None \
+                or state["retries"] >= self.retries or not self.everyone & ~state["tried"]:
+            return False
+        service = ctx.service
+        self.verify_tls = service is None or service.tls_verify is not False
+        state["broken"] = (error, outcome)
+        ctx.continue_body(partial(self._continue_stream, ctx, state, exchange))
+        return True
+
+    async def _continue_stream(self, ctx: RequestContext, state: dict[str, Any],
+                               exchange: LLMExchange, write: Callable[[bytes], bool]) -> bool:
+        """Ask the next capable targets, in the balancer's order, for the rest
+        of the answer until one gives it whole (True); the client's stream
+        gets their events, or the first failure's error event when none can
+        (False: the core then ends the stream without a clean end).
+        Each call is billed as itself: the part before is settled with the
+        gates before the next is reserved, and the log phase settles the
+        last (``earlier`` holds the others)."""
+        error, outcome = state.pop("broken")
+        first = state["index"]
+        self._settle_failure(state, first, outcome, 0, None)
+        earlier: list[Part] = state.setdefault("earlier", [])
+        current = Part(self.targets[first], exchange.provider, exchange.model_name,
+                       exchange.usage)
+        key = state["pending"][4]
+        writer = exchange.writer
+        assert writer is not None  # a stream has its writer
+
+        def send(data: bytes) -> bool:
+            if data:
+                if exchange.payloads:
+                    exchange.response_payload.append(data)
+                if ctx.response is not None:
+                    ctx.response.size += len(data)
+            return write(data)
+
+        while state["retries"] < self.retries:
+            index = self._pick(state, key)
+            if index < 0:
+                break
+            state["tried"] |= 1 << index
+            state["retries"] += 1
+            target = self.targets[index]
+            request, how = continuation_request(exchange.request, exchange.transcript.text,
+                                                target.model.provider)
+            try:
+                model = target.model_for(ctx, request, own_model_wins=True)
+                upstream = target.translator.build_request(ROUTE_CHAT, request, model)
+            except TranslationError:
+                self.balancer.release(index)
+                self._note_try(state, index, "refused", 0, continuation=True)
+                continue
+            # The part so far is billed before the next one is reserved.
+            price = current.target.price(current.usage)
+            for gate in gates(ctx):
+                gate.settle(ctx, current.usage, price)
+            earlier.append(current)
+            current = Part(target, model.provider, model.name or "", None)
+            state["index"] = index
+            state["target"] = target
+            state["settled"] = False
+            exchange.provider, exchange.model_name = current.provider, current.model_name
+            exchange.usage = None
+            state["continuation"] = {"from": self.labels[first], "to": self.labels[index],
+                                     "method": how,
+                                     "sent_tokens": estimate_tokens(exchange.transcript.text)}
+            record_decision(self.route_label, self.algorithm, self.labels[index], "continuation")
+            try:
+                await self._admit_call(ctx, LLMCall(target, request))
+            except GateRefusal as refusal:
+                self.balancer.release(index)
+                state["settled"] = True
+                self._note_try(state, index, "refused", refusal.status, continuation=True)
+                send(writer.error(refusal.error, refusal.status))
+                return False
+            except asyncio.CancelledError:
+                self._client_closed(state, index)
+                raise
+            result, status = await self._stream_part(ctx, state, exchange, target, model.name
+                                                     or "", request, upstream, send)
+            if result in ("ok", "client_closed"):
+                return result == "ok"
+            self._settle_failure(state, index, result, status, None)
+            state["tries"][-1]["continuation"] = True
+            current = Part(target, current.provider, current.model_name, exchange.usage)
+        send(writer.error(error, 502))
+        return False
+
+    async def _stream_part(self, ctx: RequestContext, state: dict[str, Any],
+                           exchange: LLMExchange, target: LLMTarget, model_name: str,
+                           request: dict[str, Any], upstream: UpstreamRequest,
+                           send: Callable[[bytes], bool]) -> tuple[str, int]:
+        """One continuation call, its events written as they come: its
+        outcome ("ok", "client_closed", or a failure as failover names it)
+        and status. ``exchange.usage`` is its usage (reported, or estimated
+        from what it sent) whatever the outcome."""
+        writer = exchange.writer
+        assert writer is not None
+        translator = target.translator.stream_translator(ROUTE_CHAT, model_name, request)
+        splice = Splice(exchange.transcript)
+        index = state["index"]
+        connect_ms, _, read_ms = self.timeouts
+        reply: StreamedReply | None = None
+        outcome, status = "ok", 0
+        try:
+            reply = await stream_request(
+                upstream.method, upstream.url, [*upstream.headers, IDENTITY_ENCODING],
+                upstream.body, connect_timeout=connect_ms / 1000.0,
+                read_timeout=read_ms / 1000.0, verify=self.verify_tls)
+            status = reply.status
+            if not 200 <= status < 300:
+                return f"http_{status}", status
+            async for piece in reply.chunks():
+                chunks = translator.feed(piece)
+                if chunks:
+                    chunks = splice(chunks)
+                    exchange.transcript.add(chunks)
+                    for answer_filter in exchange.filters:
+                        chunks = answer_filter.chunks(chunks)
+                    if chunks and not send(writer.chunks(chunks)):
+                        outcome = "client_closed"
+                        break
+                if translator.error is not None:
+                    return "stream_error", status
+            if outcome == "ok":
+                tail = splice(translator.finish())
+                for answer_filter in exchange.filters:
+                    tail = answer_filter.finish(tail)
+                exchange.usage = translator.usage_so_far()
+                total = exchange.usage
+                for part in state["earlier"]:
+                    total = part.usage.plus(total) if part.usage is not None else total
+                send(writer.finish(with_total_usage(tail, total), total))
+        except StreamCut:
+            return "stream_cut", status
+        except StreamError:
+            return "stream_error", status
+        except TimeoutError:
+            return "timeout", status
+        except EXCHANGE_ERRORS:
+            return ("stream_cut" if status else "error"), status
+        except asyncio.CancelledError:
+            outcome = "client_closed"  # the client went away (the core cancels)
+            raise
+        finally:
+            if reply is not None:
+                reply.close()
+            # A refused call cost nothing; one that answered, what it sent.
+            exchange.usage = translator.usage_so_far() if 200 <= status < 300 else None
+            exchange.finished_at = time.perf_counter()
+            if outcome == "client_closed":
+                self._client_closed(state, index)
+        if outcome == "client_closed":
+            return outcome, status
+        state["settled"] = True
+        self._note_try(state, index, "ok", status, continuation=True)
+        self.balancer.success(index, self.value_of(exchange, target))
+        return outcome, status
+
+    def _client_closed(self, state: dict[str, Any], index: int) -> None:
+        """A continuation the client left: nobody's fault."""
+        self.balancer.release(index)
+        state["settled"] = True
+        self._note_try(state, index, "client_closed", 0, continuation=True)
+
     # -- log --------------------------------------------------------------------------
 
     def _log_more(self, ctx: RequestContext, state: dict[str, Any], exchange: LLMExchange,
@@ -477,6 +683,8 @@ class AIProxyAdvanced(AIProxy):
             section["unfit"] = state["unfit_reasons"]
         if "downgraded" in state:
             section["downgraded"] = state["downgraded"]
+        if "continuation" in state:
+            section["continuation"] = state["continuation"]
 
     def _settle_last(self, ctx: RequestContext, state: dict[str, Any],
                      exchange: LLMExchange) -> None:

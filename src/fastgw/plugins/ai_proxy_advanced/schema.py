@@ -143,6 +143,12 @@ BALANCER = Record(
             description="Tell the client why its target was chosen, in the "
             "X-Fastgw-Route-Reason response header (fastgw).",
         ),
+        "stream_continuation": Boolean(
+            default=False,
+            description="When a streamed answer breaks off after it began (the connection "
+            "cut, a timeout, the provider's error event), ask the next capable target for "
+            "the rest and keep writing the same stream (fastgw; llm/v1/chat only).",
+        ),
         "slots": Integer(
             default=DEFAULT_SLOTS,
             between=(MIN_SLOTS, MAX_SLOTS),
@@ -188,6 +194,10 @@ def _check(config: dict, path: Path, ctx: Validation) -> None:
         ctx.error((path, "targets"), "mixing different route types are not supported")
     elif route_types:
         check_front_door(config["llm_format"], route_types.pop(), path, ctx)
+    if config["balancer"]["stream_continuation"] and \
+            any(target and target["route_type"] != "llm/v1/chat" for target in targets):
+        ctx.error(((path, "balancer"), "stream_continuation"),
+                  "continues llm/v1/chat streams only")
     if config["balancer"]["algorithm"] == "semantic":
         for field in ("embeddings", "vectordb"):
             if config[field] is None:
