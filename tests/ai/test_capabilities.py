@@ -115,3 +115,17 @@ def test_the_refusal_says_why():
     assert refusal(needs, [("openai/a", images), ("openai/b", window)]) == (
         "no target can serve this request: openai/a does not accept images; openai/b has a "
         "context window of 128,000 tokens")
+
+
+def test_an_output_ceiling_from_the_targets_defaults_is_named_per_target():
+    # The request sets no max_tokens: the targets' own defaults were too many,
+    # so the message says each target's, not "0 output tokens".
+    needs = Needs(10, 0, frozenset())
+    small = unfit(ModelLimits(max_output_tokens=500), needs, 4_096)
+    assert refusal(needs, [("openai/a", small), ("openai/b", small)]) == (
+        "no target can serve this request: openai/a writes at most 500 tokens, 4,096 asked; "
+        "openai/b writes at most 500 tokens, 4,096 asked")
+    asked = Needs(10, 600, frozenset())
+    too_many = unfit(ModelLimits(max_output_tokens=500), asked, None)
+    assert refusal(asked, [("openai/a", too_many)]) == \
+        "600 output tokens exceed every target's output limit"

@@ -222,7 +222,9 @@ def refusal(needs: Needs, reasons: list[tuple[str, Unfit]]) -> str:
             return (f"a prompt of {needs.prompt_tokens:,} tokens"
                     + (f" with {needs.output_tokens:,} to write" if needs.output_tokens else "")
                     + " exceeds every target's context window")
-        if kind == "max_output_tokens":
+        if kind == "max_output_tokens" and needs.output_tokens:
+            # (Without a ceiling of its own, the targets' max_tokens were too
+            # many: each says its own below.)
             return f"{needs.output_tokens:,} output tokens exceed every target's output limit"
     return "no target can serve this request: " + "; ".join(
         f"{label} {reason.text}" for label, reason in reasons)

@@ -16,7 +16,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from fastgw.testing import GatewayProcess, UpstreamServer, log_entries, metric_sum
+from fastgw.testing import GatewayProcess, UpstreamServer, free_port, log_entries, metric_sum
 
 ANSWER = orjson.dumps({
     "id": "c1", "object": "chat.completion", "created": 1, "model": "m",
@@ -97,9 +97,23 @@ def gateway(tmp_path_factory):
             {"name": "ai-rate-limiting-advanced", "config": {
                 "tokens_count_strategy": "cost", "identifier": "consumer",
                 "llm_providers": [{"name": "openai", "window_size": 3600, "limit": 5}]}}]})
+        # The cheaper tier's only target is down: once its circuit is open,
+        # calls stay on their first choice.
+        dead = {**priced(f"http://127.0.0.1:{free_port()}", "budget", 1.0, 2.0),
+                "tier": "simple", "priority": 2}
+        routes.append({"name": "budgeted-down", "paths": ["/budgeted-down"], "plugins": [
+            {"name": "key-auth", "config": {}},
+            {"name": "ai-proxy-advanced", "config": {
+                "targets": [premium, dead], "balancer": {
+                    "algorithm": "priority", "max_fails": 1, "fail_timeout": 60000,
+                    "expose_route_reason": True,
+                    "budget_downgrade": {"tier": "simple", "below_share": 0.99}}}},
+            {"name": "ai-rate-limiting-advanced", "config": {
+                "tokens_count_strategy": "cost", "identifier": "consumer",
+                "llm_providers": [{"name": "openai", "window_size": 3600, "limit": 50}]}}]})
         doc = {"_format_version": "3.0",
                "consumers": [{"username": name, "keyauth_credentials": [{"key": name}]}
-                             for name in ("spender", "big-asker")],
+                             for name in ("spender", "big-asker", "unlucky")],
                "services": [{"name": "llm", "url": base, "routes": routes}],
                "plugins": [{"name": "file-log", "config": {"path": str(log_path)}},
                            {"name": "prometheus", "config": {"ai_metrics": True}}]}
@@ -264,3 +278,25 @@ def test_a_call_the_budget_refuses_goes_to_the_cheaper_tier(gateway):
                                     {**JSON, "apikey": "big-asker"})
     assert status == 200 and served_by(up, before) == Counter({"budget": 1})
     assert headers["x-fastgw-downgraded"] == "openai/premium -> openai/budget (over the budget)"
+
+
+def test_with_the_cheaper_tier_down_a_call_stays_on_its_first_choice(gateway):
+    gw, up, log_path = gateway
+    headers = {**JSON, "apikey": "unlucky"}
+    # The first call falls to the cheaper tier, which is down: its circuit opens.
+    status, _, _ = gw.request("POST", "/budgeted-down", chat("hi", max_tokens=10),
+                              {**headers, "X-Probe": "down-1"})
+    assert status == 502
+    before = len(up.requests)
+    status, answer_headers, _ = gw.request("POST", "/budgeted-down",
+                                           chat("hi", max_tokens=10),
+                                           {**headers, "X-Probe": "down-2"})
+    assert status == 200 and served_by(up, before) == Counter({"premium": 1})
+    # Not a downgrade: neither the headers nor the log say one happened.
+    assert "x-fastgw-downgraded" not in answer_headers
+    assert answer_headers["x-fastgw-route-reason"] == "balancer"
+    [entry] = log_entries(log_path, lambda e: e["request"]["headers"].get("x-probe")
+                          == "down-2")
+    section = entry["ai"]["proxy"]
+    assert [t["outcome"] for t in section["tries"]] == ["ok"]
+    assert section["decision"]["reason"] == "balancer" and "downgraded" not in section

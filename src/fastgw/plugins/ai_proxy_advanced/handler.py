@@ -412,13 +412,11 @@ class AIProxyAdvanced(AIProxy):
             await super()._admit(ctx)
             return
         lefts = [left for gate in gates(ctx) if (left := gate.budget_left(ctx)) is not None]
-        if lefts and min(lefts) < self.downgrade[1] and self._downgradable(state):
+        if lefts and min(lefts) < self.downgrade[1] and \
+                self._downgrade(ctx, state, f"{min(lefts):.0%} of the budget left"):
+            # The first choice's reservation is given back for the cheaper one's.
             for gate in gates(ctx):
                 gate.release(ctx)
-            if not self._downgrade(ctx, state, f"{min(lefts):.0%} of the budget left"):
-                # No cheaper target up (circuits): the first choice, admitted again.
-                state["tried"] = self.everyone & ~(1 << state["index"])
-                self._send_to_next(ctx, state)
             await super()._admit(ctx)
 
     def _downgradable(self, state: dict[str, Any]) -> bool:
@@ -433,14 +431,18 @@ class AIProxyAdvanced(AIProxy):
         if not self._downgradable(state):
             return False
         index = state["index"]
-        self.balancer.release(index)
-        state["settled"] = True  # given back: the log phase must not settle it again
-        self._note_try(state, index, "downgraded", 0)
+        kept = {name: state[name] for name in ("tried", "preference", "reason", "decision")
+                if name in state}
         state["tried"] = self.everyone & ~(self.downgrade[0] & ~state["unfit"])
         state.pop("preference", None)
         state["reason"] = "downgrade"
         if not self._send_to_next(ctx, state):
+            # None of them is up (circuits): the first choice stands, as it was.
+            state.pop("preference", None)
+            state.update(kept)
             return False
+        self.balancer.release(index)  # given back: the log phase must not settle it
+        self._note_try(state, index, "downgraded", 0)
         state["downgraded"] = {"from": self.labels[index],
                                "to": self.labels[state["index"]], "why": why}
         return True
