@@ -26,8 +26,31 @@ if TYPE_CHECKING:  # chain.py imports this module
 FailoverHandler = Callable[["RequestContext", int, int, "HeaderList | None", bool], bool]
 
 
+_KEYS: dict[str | bytes, bytes] = {}
+
+
 def _key(name: str | bytes) -> bytes:
-    return (name.encode("latin-1") if isinstance(name, str) else name).lower()
+    """A header name's lower-case bytes. PERF: plugins ask for the same few
+    names on every request; each is made once (bounded)."""
+    key = _KEYS.get(name)
+    if key is None:
+        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
+        if len(_KEYS) >= 4096:
+            _KEYS.clear()
+        _KEYS[name] = key
+    return key
+
+
+def _find(items: list[bytes], key: bytes, start: int = 0) -> int:
+    """The index of the first name from ``start`` that is ``key`` (lower-
+    case) in any case; -1 when none is. PERF: lengths first, so only names
+    of the right length are lower-cased (a copy each)."""
+    size = len(key)
+    for i in range(start, len(items), 2):
+        name = items[i]
+        if len(name) == size and name.lower() == key:
+            return i
+    return -1
 
 
 def kong_args(encoded: str) -> dict[str, str | list[str]]:
@@ -35,6 +58,30 @@ def kong_args(encoded: str) -> dict[str, str | list[str]]:
     value as a string, a repeated name as a list."""
     return {name: values[0] if len(values) == 1 else values
             for name, values in parse_qs(encoded, keep_blank_values=True).items()}
+
+
+_UPSTREAM_URLS: dict[str, tuple[str, str, int, str, str, str]] = {}
+
+
+def _upstream_parts(url: str) -> tuple[str, str, int, str, str, str]:
+    """(scheme, host name, port, path, query, Host header) of an upstream
+    URL. PERF: a route sends to the same few URLs (a provider's): each is
+    parsed once (bounded)."""
+    parts = _UPSTREAM_URLS.get(url)
+    if parts is not None:
+        return parts
+    split = urlsplit(url)
+    hostname = split.hostname
+    if split.scheme not in ("http", "https") or not hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = split.port or (443 if split.scheme == "https" else 80)
+    default = port == (443 if split.scheme == "https" else 80)
+    parts = (split.scheme, hostname, port, split.path or "/", split.query,
+             hostname if default else f"{hostname}:{port}")
+    if len(_UPSTREAM_URLS) >= 1024:
+        _UPSTREAM_URLS.clear()
+    _UPSTREAM_URLS[url] = parts
+    return parts
 
 
 class HeaderList:
@@ -53,18 +100,16 @@ class HeaderList:
         self.host_added = False
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        key = _key(name)
         items = self.items
-        for i in range(0, len(items), 2):
-            if items[i].lower() == key:
-                return items[i + 1].decode("latin-1")
-        return default
+        i = _find(items, _key(name))
+        return default if i < 0 else items[i + 1].decode("latin-1")
 
     def get_all(self, name: str) -> list[str]:
         key = _key(name)
+        size = len(key)
         items = self.items
         return [items[i + 1].decode("latin-1") for i in range(0, len(items), 2)
-                if items[i].lower() == key]
+                if len(items[i]) == size and items[i].lower() == key]
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
@@ -100,33 +145,39 @@ class HeaderList:
     def remove(self, name: str) -> bool:
         key = _key(name)
         items = self.items
-        kept = [x for i in range(0, len(items), 2) if items[i].lower() != key
-                for x in (items[i], items[i + 1])]
-        removed = len(kept) != len(items)
-        items[:] = kept
-        return removed
+        first = _find(items, key)
+        if first < 0:
+            return False  # PERF: the common case, without a copy of the list
+        size = len(key)
+        items[first:] = [x for i in range(first, len(items), 2)
+                         if len(items[i]) != size or items[i].lower() != key
+                         for x in (items[i], items[i + 1])]
+        return True
 
     def remove_all(self, names: tuple[str, ...] | frozenset[bytes]) -> None:
         """Remove every header named in ``names`` (or lower-case byte keys)
         in one pass."""
         keys = names if isinstance(names, frozenset) else {_key(n) for n in names}
+        sizes = {len(key) for key in keys}
         items = self.items
-        for i in range(0, len(items), 2):
-            if items[i].lower() in keys:
+        for first in range(0, len(items), 2):
+            if len(items[first]) in sizes and items[first].lower() in keys:
                 break
         else:
             return
-        items[:] = [x for i in range(0, len(items), 2) if items[i].lower() not in keys
-                    for x in (items[i], items[i + 1])]
+        items[first:] = [x for i in range(first, len(items), 2)
+                         if len(items[i]) not in sizes or items[i].lower() not in keys
+                         for x in (items[i], items[i + 1])]
 
     def rename(self, old: str, new: str) -> None:
         key = _key(old)
         items = self.items
         if new.lower() == "host":
             self.host_added = True
-        for i in range(0, len(items), 2):
-            if items[i].lower() == key:
-                items[i] = new.encode("latin-1")
+        i = _find(items, key)
+        while i >= 0:
+            items[i] = new.encode("latin-1")
+            i = _find(items, key, i + 2)
 
     def pairs(self) -> list[tuple[str, str]]:
         items = self.items
@@ -344,18 +395,12 @@ class RequestContext:
                      host_header: str | None = None) -> None:
         """Send this request to ``url`` (scheme, host, port, path and query)
         instead of the service's target, as ai-proxy does for a provider."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.upstream_target = (parts.scheme, parts.hostname, port, tls_verify)
-        self.request.path = parts.path or "/"
-        self.request.query_string = parts.query
+        scheme, hostname, port, path, query, host = _upstream_parts(url)
+        self.upstream_target = (scheme, hostname, port, tls_verify)
+        self.request.path = path
+        self.request.query_string = query
         self.request._query = None
-        default = (parts.scheme == "https" and port == 443) or (parts.scheme == "http"
-                                                                and port == 80)
-        self.request.headers.set(
-            "Host", host_header or (parts.hostname if default else f"{parts.hostname}:{port}"))
+        self.request.headers.set("Host", host_header or host)
 
     def enable_buffering(self) -> None:
         """Hold the upstream's answer whole before any of it goes out (Kong's

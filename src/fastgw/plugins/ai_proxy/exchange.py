@@ -33,8 +33,11 @@ SSE_CONTENT_TYPE = "text/event-stream"
 # Kong's name for the model that answered, and fastgw's earlier one (kept for
 # the clients that read it).
 MODEL_HEADERS = ("X-Kong-LLM-Model", "X-Fastgw-LLM-Model")
-# Response headers that describe the provider's body, not the one the client gets.
-_BODY_HEADERS = ("Content-Length", "Content-Encoding", "Content-Type")
+# Response headers that describe the provider's body, not the one the client
+# gets (lower-case: removed in one pass), and with them any model header the
+# provider sent.
+_BODY_HEADERS = frozenset((b"content-length", b"content-encoding", b"content-type"))
+_REPLACED_HEADERS = _BODY_HEADERS | {name.lower().encode() for name in MODEL_HEADERS}
 
 
 _CURRENT = object()  # ctx.shared key: the request's LLMExchange
@@ -164,15 +167,14 @@ class LLMExchange:
                 self.stream_state.events = []  # type: ignore[attr-defined]
             self.writer = self.front.stream_writer(self.model_name, self.request,
                                                    self.client_request)
-        for name in _BODY_HEADERS:
-            headers.remove(name)
+        headers.remove_all(_REPLACED_HEADERS if model_header else _BODY_HEADERS)
         headers.add("Content-Type", SSE_CONTENT_TYPE if self.streaming else JSON_CONTENT_TYPE)
         if self.streaming:
             headers.set("Cache-Control", "no-cache")
         if model_header:
             model = f"{self.provider}/{self.model_name}"
             for name in MODEL_HEADERS:
-                headers.set(name, model)
+                headers.add(name, model)
 
     def _wrong_content_type(self, status: int) -> UpstreamFormatError | None:
         if not 200 <= status < 300 or not self.content_type:
