@@ -22,6 +22,7 @@ import logging
 import os
 import ssl
 import tempfile
+from typing import Any
 
 from fastgw._core.client_connection import SNI_ATTRIBUTE
 from fastgw.config.model import Certificate, Config, Service, Upstream
@@ -70,10 +71,13 @@ def _ssl_pointer(sslobj: object) -> int:
 class _ClientCertificates:
     """SSL_set_verify, found and checked once: on this build of Python the
     pointer must read back the verify modes Python set, else mtls-auth
-    cannot ask for certificates (logged once)."""
+    cannot ask for certificates (logged once). With it, what reads the
+    certificates the client sent after its own (its intermediate CAs, which
+    Python's ssl does not hand over before 3.13)."""
 
     def __init__(self) -> None:
         self.set_verify = None
+        self.lib: Any = None
         path = _libssl_path()
         try:
             lib = ctypes.CDLL(path) if path else None
@@ -83,6 +87,15 @@ class _ClientCertificates:
             lib.SSL_set_verify.restype = None
             lib.SSL_get_verify_mode.argtypes = [ctypes.c_void_p]
             lib.SSL_get_verify_mode.restype = ctypes.c_int
+            # libssl links libcrypto: its stack and DER functions are found through it.
+            lib.SSL_get_peer_cert_chain.argtypes = [ctypes.c_void_p]
+            lib.SSL_get_peer_cert_chain.restype = ctypes.c_void_p
+            lib.OPENSSL_sk_num.argtypes = [ctypes.c_void_p]
+            lib.OPENSSL_sk_num.restype = ctypes.c_int
+            lib.OPENSSL_sk_value.argtypes = [ctypes.c_void_p, ctypes.c_int]
+            lib.OPENSSL_sk_value.restype = ctypes.c_void_p
+            lib.i2d_X509.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            lib.i2d_X509.restype = ctypes.c_int
             for mode, expected in ((ssl.CERT_REQUIRED, 3), (ssl.CERT_NONE, 0)):
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.verify_mode = mode
@@ -94,23 +107,55 @@ class _ClientCertificates:
                       "will answer 401 No required TLS certificate was sent", exc)
             return
         self.set_verify = lib.SSL_set_verify
+        self.lib = lib
 
     def request(self, sslobj: object) -> None:
         if self.set_verify is not None:
             self.set_verify(_ssl_pointer(sslobj), _SSL_VERIFY_PEER,
                             ctypes.cast(_ACCEPT_ANY, ctypes.c_void_p))
 
+    def chain(self, sslobj: object) -> list[bytes]:
+        """The DER of the certificates the client sent after its own (on the
+        server side OpenSSL keeps the client's own apart)."""
+        lib = self.lib
+        if lib is None:
+            return []
+        stack = lib.SSL_get_peer_cert_chain(_ssl_pointer(sslobj))
+        if not stack:
+            return []
+        chain = []
+        for index in range(lib.OPENSSL_sk_num(stack)):
+            cert = lib.OPENSSL_sk_value(stack, index)
+            size = lib.i2d_X509(cert, None)
+            if size <= 0:
+                continue
+            buffer = ctypes.create_string_buffer(size)
+            cursor = ctypes.c_char_p(ctypes.addressof(buffer))  # i2d_X509 moves it on
+            lib.i2d_X509(cert, ctypes.byref(cursor))
+            chain.append(buffer.raw)
+        return chain
+
 
 _client_certificates: _ClientCertificates | None = None
+
+
+def _certificates() -> _ClientCertificates:
+    global _client_certificates
+    if _client_certificates is None:
+        _client_certificates = _ClientCertificates()
+    return _client_certificates
 
 
 def request_client_certificate(sslobj: object) -> None:
     """Ask this handshake's client for its certificate, accepting any (the
     route's mtls-auth judges it)."""
-    global _client_certificates
-    if _client_certificates is None:
-        _client_certificates = _ClientCertificates()
-    _client_certificates.request(sslobj)
+    _certificates().request(sslobj)
+
+
+def client_chain(sslobj: object) -> list[bytes]:
+    """The intermediate certificates (DER) a client sent with its own, in
+    the order it sent them; [] when it sent none."""
+    return _certificates().chain(sslobj)
 
 
 def _load_pem_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:

@@ -20,6 +20,7 @@ from fastgw.testing import GatewayProcess, UpstreamServer, free_port, service_do
 
 CA_ID = "9a1b2c3d-0000-4000-8000-000000000001"
 CA2_ID = "9a1b2c3d-0000-4000-8000-000000000002"
+INTERMEDIATE_ID = "9a1b2c3d-0000-4000-8000-000000000003"
 SERVER_NAME = "gw.test"
 
 
@@ -69,10 +70,20 @@ def pki(tmp_path_factory):
         "rogue": rogue.issue("alice", client=True),
         "second": ca2.issue("alice", client=True),
         "svc": ca.issue("svc", client=True),
+        "dora": ca.issue("bob", names=["dora-svc"], client=True),
     }
     certs["expired"] = expired(ca, "expired-alice", directory)
     crl = revoke(ca, certs["revoked"][0], directory)
-    return ca, ca2, server, certs, crl
+    # carol's certificate comes from an intermediate CA of the trusted one: it
+    # chains to the root only through the intermediate the client sends.
+    (directory / "intermediate").mkdir()
+    intermediate = CA(directory / "intermediate", "intermediate CA", issuer=ca)
+    leaf, key = intermediate.issue("carol", client=True)
+    chained = directory / "carol-chain.crt"
+    chained.write_text(open(leaf).read() + intermediate.path.read_text())
+    certs["carol"] = (str(chained), key)
+    certs["carol-alone"] = (leaf, key)
+    return ca, ca2, server, certs, crl, intermediate
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +94,7 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def gateway(pki, upstream):
-    ca, ca2, server, _, crl = pki
+    ca, ca2, server, _, crl, intermediate = pki
     both = [CA_ID, CA2_ID]
     routes = [
         {"name": "mtls", "paths": ["/mtls"], "plugins": [{"name": "mtls-auth", "config": {
@@ -98,12 +109,26 @@ def gateway(pki, upstream):
         {"name": "anon", "paths": ["/anon"], "plugins": [{"name": "mtls-auth", "config": {
             "ca_certificates": [CA_ID], "anonymous": "anon"}}]},
         {"name": "open", "paths": ["/open"]},
+        # Trusting the intermediate itself: a partial chain, allowed or not.
+        {"name": "partial", "paths": ["/partial"], "plugins": [{"name": "mtls-auth", "config": {
+            "ca_certificates": [INTERMEDIATE_ID], "allow_partial_chain": True}}]},
+        {"name": "whole", "paths": ["/whole"], "plugins": [{"name": "mtls-auth", "config": {
+            "ca_certificates": [INTERMEDIATE_ID]}}]},
     ]
     doc = service_doc(upstream.port, routes=routes)
     doc["ca_certificates"] = [{"id": CA_ID, "cert": ca.path.read_text()},
-                              {"id": CA2_ID, "cert": ca2.path.read_text()}]
-    doc["consumers"] = [{"username": "alice"}, {"username": "bob", "custom_id": "bob-cn"},
-                        {"username": "anon"}]
+                              {"id": CA2_ID, "cert": ca2.path.read_text()},
+                              {"id": INTERMEDIATE_ID, "cert": intermediate.path.read_text()}]
+    doc["consumers"] = [
+        {"username": "alice"}, {"username": "bob", "custom_id": "bob-cn"},
+        {"username": "anon"}, {"username": "carol"},
+        # Kong's manual mappings: a certificate name to a consumer, for any CA
+        # or for one; they come before consumer_by's names.
+        {"username": "dora", "mtls_auth_credentials": [
+            {"subject_name": "dora-svc", "ca_certificate": {"id": CA_ID}}]},
+        {"username": "erin", "mtls_auth_credentials": [{"subject_name": "alice",
+                                                        "ca_certificate": CA2_ID}]},
+    ]
     tls_port = free_port()
     doc["_gateway"] = {"tls": {"cert": server[0], "key": server[1],
                                "listen": f"127.0.0.1:{tls_port}"}}
@@ -142,6 +167,21 @@ def test_a_trusted_certificate_is_its_consumer(gateway, pki, upstream):
     assert upstream.requests[-1].header("x-consumer-username") == "bob"
 
 
+def test_a_credential_maps_a_certificate_name_to_a_consumer_for_its_ca(gateway, pki,
+                                                                      upstream):
+    certs = pki[3]
+    # A certificate whose CN is bob's username, and a SAN name that dora's
+    # credential maps: hers, before consumer_by would find bob.
+    assert https(gateway, "/mtls", certs["dora"])[0] == 200
+    assert upstream.requests[-1].header("x-consumer-username") == "dora"
+    # erin's credential is for the second CA: alice's certificate from the
+    # trusted CA stays alice's, the second CA's "alice" is erin.
+    assert https(gateway, "/mtls", certs["alice"])[0] == 200
+    assert upstream.requests[-1].header("x-consumer-username") == "alice"
+    assert https(gateway, "/mtls", certs["second"])[0] == 200
+    assert upstream.requests[-1].header("x-consumer-username") == "erin"
+
+
 @pytest.mark.parametrize("which", ["rogue", "expired", "revoked"])
 def test_untrusted_expired_and_revoked_certificates_fail_verification(gateway, pki, which):
     status, body = https(gateway, "/mtls", pki[3][which])
@@ -172,3 +212,20 @@ def test_groups_anonymous_and_strict_revocation(gateway, pki, upstream):
     status, body = https(gateway, "/strict", certs["second"])
     assert (status, message(body)) == (401, "TLS certificate failed verification")
     assert https(gateway, "/mtls", certs["second"])[0] == 200  # IGNORE_CA_ERROR
+
+
+def test_a_certificate_chains_to_the_root_through_the_intermediates_sent(gateway, pki,
+                                                                        upstream):
+    certs = pki[3]
+    # Without its intermediate the certificate leads nowhere; with it, to the
+    # trusted root. The refusal is not remembered for the chain that works.
+    status, body = https(gateway, "/mtls", certs["carol-alone"])
+    assert (status, message(body)) == (401, "TLS certificate failed verification")
+    status, body = https(gateway, "/mtls", certs["carol"])
+    assert status == 200, (body, gateway[0].logs()[-2000:])
+    assert upstream.requests[-1].header("x-consumer-username") == "carol"
+    assert https(gateway, "/mtls", certs["carol-alone"])[0] == 200  # known good now
+    # The intermediate as the trusted CA: a partial chain, only when allowed.
+    assert https(gateway, "/partial", certs["carol-alone"])[0] == 200
+    status, body = https(gateway, "/whole", certs["carol"])
+    assert (status, message(body)) == (401, "TLS certificate failed verification")

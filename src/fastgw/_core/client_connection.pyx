@@ -213,10 +213,14 @@ cdef class ClientConnection:
     def peer_certificate(self):
         """The client's TLS certificate (DER), None when it sent none or the
         connection is not TLS (mtls-auth)."""
+        ssl_object = self.tls_object()
+        return None if ssl_object is None else ssl_object.getpeercert(True)
+
+    def tls_object(self):
+        """The connection's ssl.SSLObject; None when it is not TLS."""
         if self.transport is None:
             return None
-        ssl_object = self.transport.get_extra_info("ssl_object")
-        return None if ssl_object is None else ssl_object.getpeercert(True)
+        return self.transport.get_extra_info("ssl_object")
 
     # -- httptools callbacks ------------------------------------------------
 

@@ -818,6 +818,28 @@ JWT_SECRET = _entity(
     description="A jwt issuer key and how its tokens are signed.",
 )
 
+def _check_ca_reference(value: Any) -> str | None:
+    if type(value) is str or (type(value) is dict and value.keys() == {"id"}
+                              and type(value["id"]) is str):
+        return None
+    return "expected a ca_certificates entity's id, or {id: ...}"
+
+
+MTLSAUTH_CREDENTIAL = _entity(
+    {
+        "id": _id(),
+        "consumer": _parent_consumer(),
+        "subject_name": String(required=True, description="A name of the client "
+                               "certificate (its CN, a SAN DNS name or e-mail address) that "
+                               "identifies this consumer (mtls-auth)."),
+        "ca_certificate": Field(check=_check_ca_reference, description="Only for "
+                                "certificates that chain to this CA (a ca_certificates "
+                                "entity, by id or {id: ...}); unset: any of the plugin's CAs."),
+        "tags": _tags(),
+    },
+    description="A client certificate's name mapped to a consumer (mtls-auth).",
+)
+
 ACL_GROUP = _entity(
     {
         "id": _id(),
@@ -849,6 +871,9 @@ CONSUMER = _entity(
             HMACAUTH_CREDENTIAL, default=(), description="hmac-auth users."
         ),
         "acls": Array(ACL_GROUP, default=(), description="ACL groups."),
+        "mtls_auth_credentials": Array(
+            MTLSAUTH_CREDENTIAL, default=(), description="Client certificate names (mtls-auth)."
+        ),
         "groups": Array(
             Record({"id": _id(), "name": String(description="The group's name.")},
                    description="A consumer group, by name or id."),

@@ -108,7 +108,7 @@ _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 DEFAULT_TLS_LISTEN = "0.0.0.0:8443"
 
 _CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets",
-                     "hmacauth_credentials", "acls")
+                     "hmacauth_credentials", "acls", "mtls_auth_credentials")
 
 
 class ConfigError(Exception):
@@ -540,6 +540,13 @@ class _DocumentBuilder:
                 if not all(ref in (consumer["username"], consumer["id"]) for ref in references):
                     self.ctx.error((credential_path, "consumer"),
                                    "must name the consumer it is nested under")
+            if kind == "mtls_auth_credentials" and credential["ca_certificate"] is not None:
+                # Kept as the CA's id; a CA the config lacks is an error here.
+                reference = credential["ca_certificate"]
+                reference = reference["id"] if isinstance(reference, dict) else reference
+                ca = self.ca_certificates.resolve(reference, (credential_path, "ca_certificate"),
+                                                  self.ctx)
+                credential = {**credential, "ca_certificate": None if ca is None else ca.id}
             credentials.append(credential)
         return tuple(credentials)
 
@@ -590,6 +597,18 @@ class _DocumentBuilder:
         _check_unique(
             ctx, credentials("acls", "group", True), lambda value: f"acl group '{value[1]}'"
         )
+
+        def subject_names() -> Iterable[tuple[Path, Any]]:
+            # Two consumers for one name (and CA) would leave the choice to chance.
+            for consumer_path, entry in entries:
+                for path, credential in _entries(entry["mtls_auth_credentials"],
+                                                 (consumer_path, "mtls_auth_credentials")):
+                    ca = credential["ca_certificate"]
+                    yield (path, "subject_name"), (credential["subject_name"],
+                                                   ca["id"] if isinstance(ca, dict) else ca)
+
+        _check_unique(ctx, subject_names(), lambda value: f"mtls-auth subject_name "
+                      f"'{value[0]}'" + (f" for CA {value[1]}" if value[1] else ""))
 
     def _plugins(self) -> list[PluginConfig]:
         ctx = self.ctx

@@ -175,6 +175,8 @@ class Consumer:
     jwt_secrets: tuple[dict[str, Any], ...] = ()
     hmacauth_credentials: tuple[dict[str, Any], ...] = ()
     acls: tuple[dict[str, Any], ...] = ()
+    # subject_name, and ca_certificate as the CA's id (None: any CA)
+    mtls_auth_credentials: tuple[dict[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # names of the consumer groups it belongs to, in order
 

@@ -16,6 +16,7 @@ import orjson
 
 from fastgw._core.decisions import header_variable
 from fastgw.config.model import Consumer, Route, Service
+from fastgw.tls import client_chain
 
 if TYPE_CHECKING:  # chain.py imports this module
     from fastgw.plugins.chain import PluginChain
@@ -377,6 +378,12 @@ class RequestContext:
     def peer_certificate(self) -> bytes | None:
         """The client's TLS certificate (DER); None without one."""
         return None if self.connection is None else self.connection.peer_certificate()
+
+    def peer_chain(self) -> list[bytes]:
+        """The certificates (DER) the client sent after its own: its
+        intermediate CAs, as it sent them."""
+        tls_object = None if self.connection is None else self.connection.tls_object()
+        return [] if tls_object is None else client_chain(tls_object)
 
     def note_credentials(self, headers: frozenset[bytes],
                          fields: frozenset[str] = frozenset()) -> None:

@@ -73,6 +73,9 @@ class CoreClient(Protocol):
     def peer_certificate(self) -> bytes | None:
         """The client's TLS certificate (DER), None without one."""
 
+    def tls_object(self) -> Any:
+        """The connection's ssl.SSLObject; None when it is not TLS."""
+
     def resume(self, req: CoreRequest) -> None:
         """Carry on with a request after an asynchronous access phase."""
 

@@ -27,18 +27,22 @@ def _write_key(key: Any, path: Path) -> None:
 
 class CA:
     """``CA(folder)``: its certificate is ``path``; ``issue`` writes a
-    certificate and its key beside it, named after the CN."""
+    certificate and its key beside it, named after the CN. With ``issuer``,
+    an intermediate CA that ``issuer`` signed (else a root)."""
 
-    def __init__(self, directory: Path, cn: str = "fastgw test CA") -> None:
+    def __init__(self, directory: Path, cn: str = "fastgw test CA",
+                 issuer: CA | None = None) -> None:
         self.dir = directory
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+        signer = issuer.key if issuer is not None else self.key
+        self.cert: x509.Certificate = (x509.CertificateBuilder().subject_name(_name(cn))
+                     .issuer_name(issuer.cert.subject if issuer is not None else _name(cn))
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
                      .not_valid_before(now - datetime.timedelta(days=1))
                      .not_valid_after(now + datetime.timedelta(days=2))
                      .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                     .sign(self.key, hashes.SHA256()))
+                     .sign(signer, hashes.SHA256()))
         self.path = directory / f"{cn.replace(' ', '_')}.pem"
         self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 

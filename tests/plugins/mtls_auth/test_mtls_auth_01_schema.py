@@ -39,3 +39,30 @@ def test_kong_s_other_fields_load_at_their_defaults(validated):
 def test_the_cas_must_exist_in_the_document(config_errors):
     assert config_errors({"ca_certificates": [CA_ID, OTHER_ID]}) == [
         f"plugins[0].config.ca_certificates[1]: unknown CA certificate '{OTHER_ID}'"]
+
+
+def test_credentials_name_an_existing_ca_and_a_name_once(ca_pem):
+    from fastgw.config.loader import ConfigError, parse_config
+
+    def consumers(*entries: dict) -> list[str]:
+        doc = {"_format_version": "3.0", "ca_certificates": [{"id": CA_ID, "cert": ca_pem}],
+               "consumers": list(entries)}
+        try:
+            parse_config(doc)
+        except ConfigError as failure:
+            return failure.errors
+        return []
+
+    assert consumers({"username": "a", "mtls_auth_credentials": [
+        {"subject_name": "a.example", "ca_certificate": {"id": CA_ID}}]}) == []
+    assert consumers({"username": "a", "mtls_auth_credentials": [
+        {"subject_name": "a.example", "ca_certificate": OTHER_ID}]}) == [
+        f"consumers[0].mtls_auth_credentials[0].ca_certificate: unknown CA certificate "
+        f"'{OTHER_ID}'"]
+    assert consumers(
+        {"username": "a", "mtls_auth_credentials": [{"subject_name": "shared"}]},
+        {"username": "b", "mtls_auth_credentials": [{"subject_name": "shared"}]}) == [
+        "consumers[1].mtls_auth_credentials[0].subject_name: duplicate mtls-auth "
+        "subject_name 'shared' (also at consumers[0].mtls_auth_credentials[0].subject_name)"]
+    assert consumers({"username": "a", "mtls_auth_credentials": [{"ca_certificate": CA_ID}]}) \
+        == ["consumers[0].mtls_auth_credentials[0].subject_name: required field missing"]

@@ -6,14 +6,20 @@ mtls-auth (as Kong does) and accepts any at the handshake: the decision is
 taken here, per route, so routes without mtls-auth keep serving clients that
 send none. No certificate: 401 ``No required TLS certificate was sent``; one
 that does not chain to the route's CAs, has expired or is revoked: 401 ``TLS
-certificate failed verification`` (Kong's wording). The consumer is the one
-whose ``custom_id`` or ``username`` (``consumer_by``) is the subject's CN or
-one of its SAN DNS names or e-mail addresses.
+certificate failed verification`` (Kong's wording). The consumer is, as in
+Kong, the one with an ``mtls_auth_credentials`` entry whose ``subject_name``
+is one of the certificate's names (the subject's CN, its SAN DNS names and
+e-mail addresses) and whose ``ca_certificate``, when set, is the CA the
+chain ended at; else the one whose ``username`` or ``custom_id``
+(``consumer_by``) is one of those names; else ``default_consumer``.
 
-The client's intermediate certificates are not available to the gateway
-(Python's ``ssl`` hands over the leaf only): a certificate must be issued
-by a CA in ``ca_certificates`` itself, which may be an intermediate CA when
-``allow_partial_chain`` is set.
+The chain is built from the certificates the client sent after its own
+(its intermediate CAs, read from OpenSSL by ``fastgw.tls.client_chain``) up
+to a CA in ``ca_certificates``; that CA must be a root unless
+``allow_partial_chain`` is set. A verdict is kept for ``cache_ttl``: a good
+certificate by itself (the chain it was proven with stays good), a refused
+one with the chain it came with (the same certificate may come back with
+the intermediates it lacked).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 import xxhash
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtensionOID, NameOID
 from cryptography.x509.verification import (
     Criticality,
@@ -78,14 +85,24 @@ class MTLSAuth(CredentialPlugin):
     PRIORITY = 1600
 
     __slots__ = ("store", "partial_chain", "revocation", "crls", "consumer_index",
-                 "skip_lookup", "group_by", "default_consumer", "cache", "cache_ttl")
+                 "skip_lookup", "group_by", "default_consumer", "cache", "refused",
+                 "cache_ttl", "ca_ids", "credentials")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
         wanted = set(config["ca_certificates"])
-        cas = [x509.load_pem_x509_certificate(ca.cert.encode())
-               for ca in state.config.ca_certificates if ca.id in wanted]
+        entities = [ca for ca in state.config.ca_certificates if ca.id in wanted]
+        cas = [x509.load_pem_x509_certificate(ca.cert.encode()) for ca in entities]
         self.store = Store(cas) if cas else None
+        # Which entity a chain ended at (its anchor), for credentials bound to a CA.
+        self.ca_ids = {cert.fingerprint(hashes.SHA256()): entity.id
+                       for cert, entity in zip(cas, entities, strict=True)}
+        # subject_name -> [(the CA id it is bound to, or None; its consumer)]
+        self.credentials: dict[str, list[tuple[str | None, Consumer]]] = {}
+        for consumer in state.consumers:
+            for credential in consumer.mtls_auth_credentials:
+                self.credentials.setdefault(credential["subject_name"], []).append(
+                    (credential["ca_certificate"], consumer))
         self.partial_chain = config["allow_partial_chain"]
         self.revocation = config["revocation_check_mode"]
         # CRLs by issuer, each checked against its issuer among the CAs.
@@ -104,7 +121,10 @@ class MTLSAuth(CredentialPlugin):
         self.group_by = config["authenticated_group_by"]
         ref = config["default_consumer"]
         self.default_consumer = state.consumer(ref) if ref else None
+        # Verdicts: good certificates by their hash, refused ones by the
+        # hash of the certificate and the chain sent with it.
         self.cache: dict[bytes, tuple[float, Any]] = {}
+        self.refused: dict[bytes, float] = {}
         self.cache_ttl = config["cache_ttl"]
 
     def access(self, ctx: RequestContext) -> None:
@@ -118,33 +138,51 @@ class MTLSAuth(CredentialPlugin):
         now = time.monotonic()
         cached = self.cache.get(key)
         if cached is None or cached[0] <= now:
-            if len(self.cache) > 10000:
-                self.cache.clear()
-            cert = self._verify(der)
-            until = now + self.cache_ttl
-            if cert is not None:  # never kept past its expiry
-                left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
-                until = min(until, now + left.total_seconds())
-            # PERF: what the certificate says is read once, not per request.
-            cached = self.cache[key] = (until, None if cert is None else self._names(cert))
-        names = cached[1]
-        if names is None:
-            self.reject(ctx, 401, FAILED)
-            return
-        self._identify(ctx, *names)
+            cached = self._judge(ctx, der, key, now)
+            if cached is None:
+                self.reject(ctx, 401, FAILED)
+                return
+        self._identify(ctx, *cached[1])
 
-    def _verify(self, der: bytes) -> x509.Certificate | None:
-        """The certificate when it chains to the CAs, is valid now and is
-        not revoked; None (logged) when not."""
+    def _judge(self, ctx: RequestContext, der: bytes, key: bytes,
+               now: float) -> tuple[float, Any] | None:
+        """Verify a certificate not known to be good (with the chain the
+        client sent), and keep the verdict: the good one's entry, or None."""
+        sent = ctx.peer_chain()
+        refused_key = xxhash.xxh3_128_digest(b"".join((der, *sent))) if sent else key
+        if self.refused.get(refused_key, 0.0) > now:
+            return None
+        for verdicts in (self.cache, self.refused):
+            if len(verdicts) > 10000:
+                verdicts.clear()
+        verified = self._verify(der, sent)
+        if verified is None:
+            self.refused[refused_key] = now + self.cache_ttl
+            return None
+        cert, anchor = verified
+        # Never kept past its expiry. PERF: what the certificate says is
+        # read once, not per request.
+        left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+        entry = self.cache[key] = (min(now + self.cache_ttl, now + left.total_seconds()),
+                                   (*self._names(cert),
+                                    self.ca_ids.get(anchor.fingerprint(hashes.SHA256()))))
+        return entry
+
+    def _verify(self, der: bytes,
+                sent: list[bytes]) -> tuple[x509.Certificate, x509.Certificate] | None:
+        """The certificate and the CA its chain ended at, when it chains to
+        the CAs (through the intermediates ``sent`` with it), is valid now
+        and is not revoked; None (logged) when not."""
         try:
             cert = x509.load_der_x509_certificate(der)
+            intermediates = [x509.load_der_x509_certificate(one) for one in sent]
             if self.store is None:
                 raise ValueError("none of the plugin's ca_certificates exists")
             verifier = (PolicyBuilder().store(self.store)
                         .time(datetime.datetime.now(datetime.UTC))
                         .extension_policies(ca_policy=_CA_POLICY, ee_policy=_CLIENT_POLICY)
                         .build_client_verifier())
-            chain = verifier.verify(cert, []).chain
+            chain = verifier.verify(cert, intermediates).chain
         except (ValueError, x509.verification.VerificationError) as exc:
             log.info("mtls-auth: client certificate refused: %s", exc)
             return None
@@ -153,9 +191,11 @@ class MTLSAuth(CredentialPlugin):
             log.info("mtls-auth: client certificate refused: its CA %s is not a root and "
                      "allow_partial_chain is off", anchor.subject.rfc4514_string())
             return None
-        if self.revocation != "SKIP" and self._revoked(cert):
+        # Every certificate below the trusted CA: the client's, and the
+        # intermediates that vouched for it.
+        if self.revocation != "SKIP" and any(self._revoked(one) for one in chain[:-1]):
             return None
-        return cert
+        return cert, anchor
 
     def _revoked(self, cert: x509.Certificate) -> bool:
         crls = self.crls.get(cert.issuer)
@@ -176,7 +216,8 @@ class MTLSAuth(CredentialPlugin):
         """The certificate's names (CN first) and its subject (RFC 4514)."""
         return certificate_names(cert), cert.subject.rfc4514_string()
 
-    def _identify(self, ctx: RequestContext, names: list[str], subject: str) -> None:
+    def _identify(self, ctx: RequestContext, names: list[str], subject: str,
+                  ca_id: str | None) -> None:
         credential = {"id": names[0] if names else None, "subject": subject}
         if self.skip_lookup:
             ctx.authenticate(None, credential, credential["id"])
@@ -184,12 +225,22 @@ class MTLSAuth(CredentialPlugin):
             if group:
                 ctx.authenticated_groups = [group]
             return
-        consumer = self._consumer(names) or self.default_consumer
+        consumer = self._credential(names, ca_id) or self._consumer(names) or \
+            self.default_consumer
         if consumer is None:
             log.info("mtls-auth: no consumer for certificate names %s", names)
             self.reject(ctx, 401, FAILED)
             return
         ctx.authenticate(consumer, credential, credential["id"])
+
+    def _credential(self, names: list[str], ca_id: str | None) -> Consumer | None:
+        """The consumer an mtls_auth_credentials entry maps one of the names
+        to, for this CA (or any)."""
+        for name in names:
+            for bound, consumer in self.credentials.get(name, ()):
+                if bound is None or bound == ca_id:
+                    return consumer
+        return None
 
     def _consumer(self, names: list[str]) -> Consumer | None:
         for index in self.consumer_index:
