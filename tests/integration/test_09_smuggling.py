@@ -202,11 +202,14 @@ REQUEST_VECTORS = {
         b"POST /public/a HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue-x\r\n"
         b"Content-Length: %d\r\n\r\n" % len(SMUGGLE) + SMUGGLE,
         [417], []),
+    # The whole body came with the head: no 100 Continue is due (RFC 9110
+    # 10.1.1 lets a server that has the content omit it), and the body is
+    # never read as a request of its own.
     "expect-with-body-sent-early": (
         b"POST /public/a HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\n"
         b"Content-Length: %d\r\n\r\n" % len(SMUGGLE) + SMUGGLE
         + b"GET /public/z HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
-        [100, 200, 200], ["POST /public/a", "GET /public/z"]),
+        [200, 200], ["POST /public/a", "GET /public/z"]),
 }
 
 

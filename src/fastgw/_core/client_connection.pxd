@@ -34,6 +34,7 @@ cdef class ClientConnection:
     cdef bint refusing                  # a bad request waits for those before it
     cdef int error_status               # set by a callback before it raises
     cdef object continuing              # the task writing a continued answer, or None
+    cdef Request deferred               # its head is in; started once its body is (see on_headers_complete)
 
     cdef bint pick_target(self, Request req)
     cdef void retry(self, Request req)

@@ -118,6 +118,7 @@ cdef class ClientConnection:
 
     def data_received(self, bytes data):
         cdef Py_ssize_t offset
+        cdef Request req
         if self.closing or self.refusing:
             return
         if self.tunnel:
@@ -141,6 +142,12 @@ cdef class ClientConnection:
             if self.error_status == 0:
                 self.error_status = 500
             self.refuse()
+        if self.deferred is not None:
+            # Its body is still coming: it goes upstream as it arrives.
+            req = self.deferred
+            self.deferred = None
+            if not self.closing:
+                self.start_request(req)
         if self.upstream is not None and self.upstream.wbuf.length:
             self.upstream.flush()
         if self.wbuf.length:
@@ -181,6 +188,7 @@ cdef class ClientConnection:
             up.close()
         self.active = None
         self.current = None
+        self.deferred = None
         self.pending.clear()
         self.gw.connection_closed(self)
 
@@ -331,7 +339,15 @@ cdef class ClientConnection:
             req.headers.append(req.request_id)
         self.gw.requests_total += 1
         if req is self.active:
-            self.start_request(req)
+            if req.content_length > 0:
+                # PERF: a body of known length usually came in the same read
+                # as the head: the request starts once this read is parsed
+                # (at its end, or when the body is whole), so that plugins
+                # reading it get it at once, without a task, and the body
+                # goes upstream with the head.
+                self.deferred = req
+            else:
+                self.start_request(req)
 
     def on_body(self, bytes chunk):
         cdef Request req = self.current
@@ -373,6 +389,10 @@ cdef class ClientConnection:
             req.body_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if req is self.deferred:
+            self.deferred = None
+            self.start_request(req)  # whole: nothing more to write or wait for
+            return
         if req is not self.active:
             # A pipelined request waits its turn; stop reading until then.
             if not self.reading_paused:
@@ -819,6 +839,8 @@ cdef class ClientConnection:
         cdef Request bad = self.current
         self.current = None
         self.head_started = 0
+        if self.deferred is bad:
+            self.deferred = None  # never started: it is answered with the error
         if bad is not self.active:
             # Behind requests still in progress (a pipelined request, or bytes
             # between two): drop it, stop reading, and answer the error once

@@ -305,7 +305,7 @@ class RequestContext:
     __slots__ = ("request", "response", "route", "service", "consumer", "credential",
                  "authenticated_groups", "consumer_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "_plugin_state",
-                 "_body_reader", "ai", "log_fields", "bytes_in", "tries", "chain",
+                 "_body_reader", "_body_now", "ai", "log_fields", "bytes_in", "tries", "chain",
                  "upstream_target", "decided_headers", "credential_headers",
                  "credential_fields", "buffered", "failover_handler", "failover_statuses",
                  "timeouts", "connection", "continuation")
@@ -331,6 +331,8 @@ class RequestContext:
         self.latencies = {"request": 0, "proxy": 0, "kong": 0}
         self._plugin_state: dict[int, Any] | None = None
         self._body_reader: Callable[[], Awaitable[bytes]] | None = None
+        # The body when it is whole already, else None (see body_now).
+        self._body_now: Callable[[], bytes | None] | None = None
         self.ai: dict[str, Any] | None = None
         self.log_fields: dict[str, Any] | None = None
         self.bytes_in = 0
@@ -486,6 +488,20 @@ class RequestContext:
         return state
 
     # -- body -----------------------------------------------------------------
+
+    def body_now(self) -> bytes | None:
+        """The whole request body when all of it is here already (as
+        ``read_body`` gives it, without waiting); None when more is to come.
+        PERF: a plugin that can read the body now needs no task."""
+        if self.request.body is not None:
+            return self.request.body
+        if self._body_reader is None:
+            self.request.body = b""
+            return b""
+        if self._body_now is None:
+            return None
+        self.request.body = self._body_now()
+        return self.request.body
 
     async def read_body(self) -> bytes:
         """The whole request body (buffered; bounded by the gateway's

@@ -225,7 +225,11 @@ class PluginRunner:
                 await waiter
             return b"".join(req.body_pending)
 
+        def body_now() -> bytes | None:
+            return b"".join(req.body_pending) if req.complete else None
+
         ctx._body_reader = read_body
+        ctx._body_now = body_now
         return ctx
 
     # -- answers --------------------------------------------------------------

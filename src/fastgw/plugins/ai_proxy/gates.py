@@ -67,6 +67,44 @@ class Gate(Protocol):
         """The call is over: replace the reservation with what it cost."""
 
 
+def admit(ctx: RequestContext, call: LLMCall, start: int = 0) -> Awaitable[None] | None:
+    """Each gate's reservation for ``call``, in order: None when every one
+    was made at once (PERF: no task for the request), else an awaitable that
+    makes the rest. On a refusal (``GateRefusal``, from here or from the
+    awaitable) the reservations already made are given back."""
+    chosen = gates(ctx)
+    for index in range(start, len(chosen)):
+        try:
+            pending = chosen[index].reserve(ctx, call)
+        except GateRefusal:
+            _release(ctx, chosen[:index])
+            raise
+        if pending is not None:
+            return _admit_after(ctx, call, index, pending)
+    return None
+
+
+async def _admit_after(ctx: RequestContext, call: LLMCall, index: int,
+                       pending: Awaitable[None]) -> None:
+    try:
+        await pending
+    except GateRefusal:
+        _release(ctx, gates(ctx)[:index])
+        raise
+    await completed(admit(ctx, call, index + 1))
+
+
+def _release(ctx: RequestContext, admitted: list[Gate]) -> None:
+    for gate in admitted:
+        gate.release(ctx)
+
+
+async def completed(pending: Awaitable[None] | None) -> None:
+    """Wait for what a step that may finish at once left to do."""
+    if pending is not None:
+        await pending
+
+
 def add_gate(ctx: RequestContext, gate: Gate) -> None:
     ctx.shared.setdefault(_GATES, []).append(gate)
 

@@ -16,6 +16,7 @@ Errors answer in the client's API with Kong's statuses and messages.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ from fastgw.plugins.ai_proxy.exchange import (
     current_exchange,
     set_current_exchange,
 )
-from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
+from fastgw.plugins.ai_proxy.gates import LLMCall, admit, completed, gates
 from fastgw.plugins.ai_proxy.prompt_plugin import PromptPlugin
 from fastgw.plugins.ai_proxy.target import LLMTarget
 from fastgw.plugins.context import RequestContext
@@ -75,7 +76,11 @@ class AIProxy(PromptPlugin):
 
     # -- access -----------------------------------------------------------------
 
-    async def handle(self, ctx: RequestContext, body: dict[str, Any], raw: bytes) -> None:
+    def handle(self, ctx: RequestContext, body: dict[str, Any],
+               raw: bytes) -> Awaitable[None] | None:
+        """Translate and send; what has to be waited for (semantic routing's
+        embeddings, a gate's round trip to Redis) is returned, and only
+        then does the request need a task (PERF)."""
         # The plugins before this one share the parsed body: translate a copy.
         body = dict(body)
         try:
@@ -93,37 +98,42 @@ class AIProxy(PromptPlugin):
                 request.pop(field, None)
                 body.pop(field, None)
             if self.prepares:
-                await self._prepare(ctx, request)
+                return self._refusing(ctx, self._prepare_and_send(ctx, request, body, raw,
+                                                                  stream))
             self._dispatch(ctx, request, body, raw, stream)
-            if not ctx.exit_status:
-                await self._admit(ctx)
+            pending = None if ctx.exit_status else self._admit(ctx)
+            if pending is not None:
+                return self._refusing(ctx, pending)
         except TranslationError as refusal:
-            ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status),
-                     getattr(refusal, "headers", None))
+            self._refuse_translation(ctx, refusal)
         return None
 
-    async def _admit(self, ctx: RequestContext) -> None:
+    async def _prepare_and_send(self, ctx: RequestContext, request: dict[str, Any],
+                                body: dict[str, Any], raw: bytes, stream: bool) -> None:
+        await self._prepare(ctx, request)
+        self._dispatch(ctx, request, body, raw, stream)
+        if not ctx.exit_status:
+            await completed(self._admit(ctx))
+
+    async def _refusing(self, ctx: RequestContext, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except TranslationError as refusal:
+            self._refuse_translation(ctx, refusal)
+
+    def _refuse_translation(self, ctx: RequestContext, refusal: TranslationError) -> None:
+        ctx.exit(refusal.status, self.front.error(refusal.error, refusal.status),
+                 getattr(refusal, "headers", None))
+
+    def _admit(self, ctx: RequestContext) -> Awaitable[None] | None:
         """The gates (ai-rate-limiting-advanced) hold what the call may cost,
-        or refuse it (GateRefusal) before anything is sent."""
+        or refuse it (GateRefusal) before anything is sent; an awaitable
+        when one of them needs a round trip."""
         if not gates(ctx):
-            return
+            return None
         exchange = current_exchange(ctx)
         assert exchange is not None  # _send made it before the gates are asked
-        await self._admit_call(ctx, LLMCall(ctx.plugin_state(self)["target"], exchange.request))
-
-    @staticmethod
-    async def _admit_call(ctx: RequestContext, call: LLMCall) -> None:
-        """Each gate's reservation for ``call``; on a refusal, those made are given back."""
-        chosen = gates(ctx)
-        for index, gate in enumerate(chosen):
-            try:
-                pending = gate.reserve(ctx, call)
-                if pending is not None:
-                    await pending
-            except GateRefusal:
-                for admitted in chosen[:index]:
-                    admitted.release(ctx)
-                raise
+        return admit(ctx, LLMCall(ctx.plugin_state(self)["target"], exchange.request))
 
     # Whether _prepare has something to await before the target is chosen.
     prepares = False

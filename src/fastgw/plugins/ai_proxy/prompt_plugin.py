@@ -5,14 +5,13 @@ and refusals in the route's own API."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable
 from typing import Any
 
 from fastgw.plugins.ai_proxy.request_body import (
     TOO_LARGE,
     front_door_of,
-    read_json_body,
+    json_body,
     too_large,
 )
 from fastgw.plugins.base import Plugin
@@ -32,18 +31,27 @@ class PromptPlugin(Plugin):
             # Refused before a byte of the body is read.
             self.refuse(ctx, 413, TOO_LARGE.format(self.max_body))
             return None
-        return self._read(ctx)
+        raw = ctx.body_now()
+        if raw is None:
+            return self._read(ctx)
+        # PERF: the body came with the head (the common case): no task,
+        # unless handle has something to wait for.
+        return self._take(ctx, raw)
 
     async def _read(self, ctx: RequestContext) -> None:
-        raw, body = await read_json_body(ctx)
+        pending = self._take(ctx, await ctx.read_body())
+        if pending is not None:
+            await pending
+
+    def _take(self, ctx: RequestContext, raw: bytes) -> Awaitable[None] | None:
+        raw, body = json_body(ctx, raw)
         if len(raw) > self.max_body:
             self.refuse(ctx, 413, TOO_LARGE.format(self.max_body))
         elif body is None:
             self.refuse(ctx, 400, self.NOT_JSON)
         else:
-            pending = self.handle(ctx, body, raw)
-            if inspect.isawaitable(pending):
-                await pending
+            return self.handle(ctx, body, raw)
+        return None
 
     def handle(self, ctx: RequestContext, body: dict[str, Any],
                raw: bytes) -> Awaitable[None] | None:

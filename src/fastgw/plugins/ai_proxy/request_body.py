@@ -20,9 +20,9 @@ _PARSED = object()  # ctx.shared key: (raw body, its JSON object or None)
 TOO_LARGE = "request body is larger than max_request_body_size ({} bytes)"
 
 
-async def read_json_body(ctx: RequestContext) -> tuple[bytes, dict[str, Any] | None]:
-    """The body, and its JSON object (None when it is not one)."""
-    raw = await ctx.read_body()
+def json_body(ctx: RequestContext, raw: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    """The body ``raw`` (the request's, read), and its JSON object (None
+    when it is not one), parsed once for the request's plugins."""
     cached = ctx.shared.get(_PARSED)
     if cached is not None and cached[0] is raw:
         return cached

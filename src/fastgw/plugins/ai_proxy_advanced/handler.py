@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
@@ -46,7 +46,7 @@ from fastgw.ai.providers.base import UpstreamRequest
 from fastgw.ai.semantic_routing import EMBEDDINGS_TIMEOUT_S, SemanticRouter
 from fastgw.outbound import EXCHANGE_ERRORS, StreamedReply, stream_request
 from fastgw.plugins.ai_proxy.exchange import LLMExchange, current_exchange
-from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, gates
+from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, admit, completed, gates
 from fastgw.plugins.ai_proxy.handler import AIProxy
 from fastgw.plugins.ai_proxy.schema import model_config
 from fastgw.plugins.ai_proxy.target import LLMTarget
@@ -394,22 +394,26 @@ class AIProxyAdvanced(AIProxy):
             attempt["continuation"] = True
         state["tries"].append(attempt)
 
-    async def _admit(self, ctx: RequestContext) -> None:
+    def _admit(self, ctx: RequestContext) -> Awaitable[None] | None:
         """The gates' admission. With balancer.budget_downgrade, a call that
         a money limit refuses, or that would leave less than ``below_share``
         of a money window, goes to the cheaper tier's targets instead: the
         first reservation is given back before the new one is made, so the
         budget's accounting stays exact."""
-        if self.downgrade is None:
-            await super()._admit(ctx)
-            return
+        if self.downgrade is None or not gates(ctx):
+            return super()._admit(ctx)
+        return self._admit_or_downgrade(ctx)
+
+    async def _admit_or_downgrade(self, ctx: RequestContext) -> None:
+        assert self.downgrade is not None
         state = ctx.plugin_state(self)
+        admit_here = super()._admit
         try:
-            await super()._admit(ctx)
+            await completed(admit_here(ctx))
         except GateRefusal:
             if not self._downgrade(ctx, state, "over the budget"):
                 raise
-            await super()._admit(ctx)
+            await completed(admit_here(ctx))
             return
         lefts = [left for gate in gates(ctx) if (left := gate.budget_left(ctx)) is not None]
         if lefts and min(lefts) < self.downgrade[1] and \
@@ -417,7 +421,7 @@ class AIProxyAdvanced(AIProxy):
             # The first choice's reservation is given back for the cheaper one's.
             for gate in gates(ctx):
                 gate.release(ctx)
-            await super()._admit(ctx)
+            await completed(admit_here(ctx))
 
     def _downgradable(self, state: dict[str, Any]) -> bool:
         assert self.downgrade is not None
@@ -573,7 +577,7 @@ class AIProxyAdvanced(AIProxy):
                                      "sent_tokens": estimate_tokens(exchange.transcript.text)}
             record_decision(self.route_label, self.algorithm, self.labels[index], "continuation")
             try:
-                await self._admit_call(ctx, LLMCall(target, request))
+                await completed(admit(ctx, LLMCall(target, request)))
             except GateRefusal as refusal:
                 self.balancer.release(index)
                 state["settled"] = True
