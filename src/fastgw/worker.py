@@ -336,10 +336,23 @@ def main(argv: list[str] | None = None) -> int:
     async def amain() -> int:
         return await Worker(args.id, args.listen, control).run()
 
+    # FASTGW_CPROFILE=path: the worker runs under cProfile and writes its
+    # stats to path.<pid> when it stops (bench/profile_worker.py).
+    profile_to = os.environ.get("FASTGW_CPROFILE")
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         return uvloop.run(amain())
     except KeyboardInterrupt:
         return 0
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
 if __name__ == "__main__":
