@@ -37,3 +37,20 @@ def test_set_replaces_and_remove_all_and_rename_match_like_get():
     assert view.pairs() == [("Host", "x"), ("X-Api-Key", "9")]
     view.rename("host", "Host")
     assert view.host_added is True
+
+
+def test_set_upstream_keeps_the_host_aside_and_a_later_host_header_wins():
+    from fastgw.plugins.context import make_context
+
+    ctx = make_context("POST", "/chat", headers={"X-A": "1"})
+    ctx.request.headers.set("Host", "set-before")
+    ctx.set_upstream("http://provider.example:8443/v1/chat?x=1")
+    # The earlier Host gives way; the upstream's is kept beside the headers.
+    assert ctx.request.upstream_host == "provider.example:8443"
+    assert "Host" not in ctx.request.headers and not ctx.request.headers.host_added
+    assert (ctx.request.path, ctx.request.query_string) == ("/v1/chat", "x=1")
+    ctx.set_upstream("https://provider.example/v1", host_header="api.example")
+    assert ctx.request.upstream_host == "api.example"
+    # A plugin after it that sets Host: the runner takes the header instead.
+    ctx.request.headers.set("Host", "set-after")
+    assert ctx.request.headers.host_added

@@ -236,7 +236,7 @@ class RequestView:
 
     __slots__ = ("method", "path", "query_string", "headers", "host", "body",
                  "body_replaced", "client_ip", "scheme", "port", "http_version",
-                 "raw_path", "raw_query", "_query", "chunked")
+                 "raw_path", "raw_query", "_query", "chunked", "upstream_host")
 
     def __init__(self, method: str, url: str, upstream_url: str, headers: list[bytes],
                  host: str | None, client_ip: str, scheme: str, port: int,
@@ -259,6 +259,9 @@ class RequestView:
         self._query: dict[str, list[str]] | None = None
         # The client's body is chunked (it has no Content-Length).
         self.chunked = False
+        # The Host the upstream gets when a plugin sent the request elsewhere
+        # (set_upstream); a Host header a plugin sets afterwards wins.
+        self.upstream_host: str | None = None
 
     @property
     def upstream_url(self) -> str:
@@ -406,10 +409,17 @@ class RequestContext:
         instead of the service's target, as ai-proxy does for a provider."""
         scheme, hostname, port, path, query, host = _upstream_parts(url)
         self.upstream_target = (scheme, hostname, port, tls_verify)
-        self.request.path = path
-        self.request.query_string = query
-        self.request._query = None
-        self.request.headers.set("Host", host_header or host)
+        view = self.request
+        view.path = path
+        view.query_string = query
+        view._query = None
+        # PERF: the upstream Host is kept aside, not added to the header list
+        # (where the runner would look for it again and take it out); a Host
+        # header an earlier plugin set gives way to it.
+        if view.headers.host_added:
+            view.headers.remove("Host")
+            view.headers.host_added = False
+        view.upstream_host = host_header or host
 
     def enable_buffering(self) -> None:
         """Hold the upstream's answer whole before any of it goes out (Kong's

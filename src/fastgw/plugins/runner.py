@@ -140,6 +140,8 @@ class PluginRunner:
             if host is not None:
                 view.headers.remove("host")
                 req.host_override = host.encode("latin-1")
+        elif view.upstream_host is not None:
+            req.host_override = view.upstream_host.encode("latin-1")
         method = view.method.encode("latin-1")
         if method != req.method:
             req.method = method
