@@ -82,6 +82,10 @@ def chat_request_body(size: int = 337, lead: str = "") -> bytes:
 
 
 CHAT_BODY = chat_request_body()
+# A streamed chat whose answer the mock writes as 21 events (the role, 18 pieces of
+# text, the finish and [DONE]): the streaming rows' request.
+STREAM_BODY = orjson.dumps({**orjson.loads(CHAT_BODY), "stream": True})
+STREAM_PIECES = {"x-mock-output-tokens": "18"}
 CHAT_RESPONSE = orjson.dumps(
     {
         "id": "chatcmpl-bench0001",
@@ -380,6 +384,19 @@ def ai_proxy_plugin(upstream_url: str) -> dict:
     }
 
 
+def ai_gateway_anthropic_config(targets: Targets) -> dict:
+    """ai_gateway_config with the provider spoken to in Anthropic's Messages API (the
+    mock's /v1/messages): the client's OpenAI request and stream are translated."""
+    plugin = ai_proxy_plugin(targets.upstream_url)
+    plugin["config"]["model"] = {
+        "provider": "anthropic", "name": CHAT_MODEL,
+        "options": {"upstream_url": targets.upstream_url + "/v1/messages",
+                    "anthropic_version": "2023-06-01"}}
+    plugin["config"]["auth"] = {"header_name": "x-api-key", "header_value": PROVIDER_KEY}
+    return gateway_config(targets.upstream_url, (KEY_AUTH_PLUGIN, plugin), (PROMETHEUS_PLUGIN,),
+                          (KEY_AUTH_CONSUMER,))
+
+
 def ai_proxy_config(targets: Targets) -> dict:
     return gateway_config(targets.upstream_url, (ai_proxy_plugin(targets.upstream_url),))
 
@@ -640,6 +657,32 @@ SCENARIOS: list[Scenario] = [
     ),
     # The AI suite: in front of fastgw mock-llm.
     Scenario("mock-direct", "direct", "wrk straight to fastgw mock-llm, no proxy", suite="ai"),
+    Scenario("mock-direct-stream", "direct",
+             "wrk straight to fastgw mock-llm, each answer streamed as 21 events", suite="ai",
+             body=STREAM_BODY, headers={**JSON_HEADERS, **STREAM_PIECES}, default=False),
+    Scenario(
+        "fastgw-ai-stream-openai",
+        "fastgw",
+        "fastgw-ai-proxy with each answer streamed as 21 events, OpenAI to OpenAI",
+        ai_gateway_config,
+        body=STREAM_BODY,
+        headers={**API_KEY_HEADERS, **STREAM_PIECES},
+        baseline="mock-direct-stream",
+        suite="ai",
+        default=False,
+    ),
+    Scenario(
+        "fastgw-ai-stream-anthropic",
+        "fastgw",
+        "fastgw-ai-proxy with each answer streamed, the client's OpenAI request translated "
+        "for Anthropic and the provider's events back",
+        ai_gateway_anthropic_config,
+        body=STREAM_BODY,
+        headers={**API_KEY_HEADERS, **STREAM_PIECES},
+        baseline="mock-direct-stream",
+        suite="ai",
+        default=False,
+    ),
     Scenario(
         "fastgw-ai-proxy",
         "fastgw",
@@ -788,6 +831,10 @@ COMPARISONS: list[Comparison] = [
                bar=1.0, bar_test="<", issue=6),
     Comparison("fastgw-ai-proxy", "mock-direct", "p99_ms", added=True, latency_run=True),
     *throughput_bars("fastgw-ai-proxy-advanced", "fastgw-ai-proxy", 0.9, issue=11),
+    # Events per second through the gateway against reading the mock's stream directly
+    # (every answer has the same events: the RPS ratio is the events' ratio).
+    *(Comparison(row, "mock-direct-stream", "rps", bar=0.8, issue=17)
+      for row in ("fastgw-ai-stream-openai", "fastgw-ai-stream-anthropic")),
     # A routing decision's CPU per request beyond round-robin's (issue 24).
     *(Comparison(f"fastgw-ai-route-{algorithm}", "fastgw-ai-route-round-robin",
                  "us_per_request", added=True, bar=bar, bar_test="<=", issue=24)
