@@ -60,7 +60,7 @@ MAX_ERROR_SHARE = 0.001
 # --------------------------------------------------------------------------- payloads
 
 
-def chat_request_body(size: int = 337, lead: str = "") -> bytes:
+def chat_request_body(size: int = 337, lead: str = "", stream: bool = False) -> bytes:
     """An OpenAI chat-completion request padded to exactly ``size`` bytes
     (its prompt starts with ``lead``)."""
     request = {
@@ -71,7 +71,7 @@ def chat_request_body(size: int = 337, lead: str = "") -> bytes:
         ],
         "max_tokens": 64,
         "temperature": 0.2,
-        "stream": False,
+        "stream": stream,
     }
     missing = size - len(orjson.dumps(request))
     if missing < 0:
@@ -84,7 +84,7 @@ def chat_request_body(size: int = 337, lead: str = "") -> bytes:
 CHAT_BODY = chat_request_body()
 # A streamed chat whose answer the mock writes as 21 events (the role, 18 pieces of
 # text, the finish and [DONE]): the streaming rows' request.
-STREAM_BODY = orjson.dumps({**orjson.loads(CHAT_BODY), "stream": True})
+STREAM_BODY = chat_request_body(stream=True)
 STREAM_PIECES = {"x-mock-output-tokens": "18"}
 CHAT_RESPONSE = orjson.dumps(
     {
@@ -660,29 +660,20 @@ SCENARIOS: list[Scenario] = [
     Scenario("mock-direct-stream", "direct",
              "wrk straight to fastgw mock-llm, each answer streamed as 21 events", suite="ai",
              body=STREAM_BODY, headers={**JSON_HEADERS, **STREAM_PIECES}, default=False),
-    Scenario(
-        "fastgw-ai-stream-openai",
+    *(Scenario(
+        f"fastgw-ai-stream-{provider}",
         "fastgw",
-        "fastgw-ai-proxy with each answer streamed as 21 events, OpenAI to OpenAI",
-        ai_gateway_config,
+        f"fastgw-ai-proxy with each answer streamed as 21 events, {how}",
+        config,
         body=STREAM_BODY,
         headers={**API_KEY_HEADERS, **STREAM_PIECES},
         baseline="mock-direct-stream",
         suite="ai",
         default=False,
-    ),
-    Scenario(
-        "fastgw-ai-stream-anthropic",
-        "fastgw",
-        "fastgw-ai-proxy with each answer streamed, the client's OpenAI request translated "
-        "for Anthropic and the provider's events back",
-        ai_gateway_anthropic_config,
-        body=STREAM_BODY,
-        headers={**API_KEY_HEADERS, **STREAM_PIECES},
-        baseline="mock-direct-stream",
-        suite="ai",
-        default=False,
-    ),
+    ) for provider, how, config in (
+        ("openai", "OpenAI to OpenAI", ai_gateway_config),
+        ("anthropic", "the client's OpenAI request translated for Anthropic and the "
+         "provider's events back", ai_gateway_anthropic_config))),
     Scenario(
         "fastgw-ai-proxy",
         "fastgw",
