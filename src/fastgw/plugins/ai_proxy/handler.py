@@ -179,11 +179,15 @@ class AIProxy(PromptPlugin):
             # A whole answer is read before its head goes out, so one that
             # breaks the provider's API is a 502 and a stall is a 504.
             ctx.enable_buffering()
-        # The provider is not the service, but a service that turns TLS
-        # verification off (a private endpoint) says so for its provider too.
+        ctx.set_upstream(upstream.url, tls_verify=self._verifies_tls(ctx))
+
+    @staticmethod
+    def _verifies_tls(ctx: RequestContext) -> bool:
+        """Whether a provider's certificate is checked: the provider is not
+        the service, but a service that turns TLS verification off (a
+        private endpoint) says so for its providers too."""
         service = ctx.service
-        ctx.set_upstream(upstream.url,
-                         tls_verify=service is None or service.tls_verify is not False)
+        return service is None or service.tls_verify is not False
 
     def refuse(self, ctx: RequestContext, status: int, message: str) -> None:
         ctx.exit(status, self.front.message_error(message, status))

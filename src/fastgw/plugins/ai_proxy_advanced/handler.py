@@ -128,7 +128,7 @@ class AIProxyAdvanced(AIProxy):
                  "criteria", "counted_statuses", "failover_statuses", "timeouts",
                  "value_of", "labels", "checks_fit", "by_cost", "route_label", "semantic",
                  "prepares", "tiers", "expose_reason", "downgrade", "everyone",
-                 "continues", "verify_tls")
+                 "continues")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
         super().__init__(config, state, scope)
@@ -157,7 +157,6 @@ class AIProxyAdvanced(AIProxy):
         self.tiers = self._tier_preferences(config) if self.algorithm == "complexity" else None
         self.expose_reason = balancer["expose_route_reason"]
         self.continues = balancer["stream_continuation"]
-        self.verify_tls = True  # a continuation's call: per request, as the service says
         # budget_downgrade: (the cheaper tier's targets as a mask, the share below which
         # a call falls to them).
         downgrade = balancer["budget_downgrade"]
@@ -512,8 +511,6 @@ class AIProxyAdvanced(AIProxy):
         if not transcript.continuable or transcript.finished or ctx.response is None \
                 or state["retries"] >= self.retries or not self.everyone & ~state["tried"]:
             return False
-        service = ctx.service
-        self.verify_tls = service is None or service.tls_verify is not False
         state["broken"] = (error, outcome)
         ctx.continue_body(partial(self._continue_stream, ctx, state, exchange))
         return True
@@ -617,7 +614,7 @@ class AIProxyAdvanced(AIProxy):
             reply = await stream_request(
                 upstream.method, upstream.url, [*upstream.headers, IDENTITY_ENCODING],
                 upstream.body, connect_timeout=connect_ms / 1000.0,
-                read_timeout=read_ms / 1000.0, verify=self.verify_tls)
+                read_timeout=read_ms / 1000.0, verify=self._verifies_tls(ctx))
             status = reply.status
             if not 200 <= status < 300:
                 return f"http_{status}", status
