@@ -1028,15 +1028,13 @@ cdef class ClientConnection:
         except Exception as exc:
             self.gw.loop.call_exception_handler({
                 "message": "a continued answer failed", "exception": exc})
-            self.continuing = None
-            if self.active is req:
-                self.abort()  # truncated, never a clean end
-            return
+            whole = False
         self.continuing = None
         if self.active is not req:
             return
         if not whole:
-            self.abort()  # it ended with an error: truncated, as an upstream's break
+            # It ended with an error, or failed: truncated, never a clean end.
+            self.abort()
             return
         if rechunk:
             self.wbuf.add(b"0\r\n\r\n")
