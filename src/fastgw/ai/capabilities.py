@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastgw.ai.usage import estimate_prompt_tokens
+from fastgw.ai.openai_format import ROUTE_CHAT, translation_route
+from fastgw.ai.usage import count_chat_prompt, estimate_prompt_tokens
 
 TOOLS, IMAGES, AUDIO = "tools", "images", "audio"
 STRUCTURED_OUTPUT, REASONING, STREAMING = "structured_output", "reasoning", "streaming"
@@ -147,6 +148,9 @@ class Needs:
     prompt_tokens: int
     output_tokens: int  # the request's own ceiling; 0 when it sets none
     features: frozenset[str]
+    # What a limit reserves for a chat prompt (fastgw.ai.usage.count_chat_prompt,
+    # the same walk); None for other route types.
+    prompt_reserved: int | None = None
 
 
 def _content_kinds(request: dict[str, Any]) -> set[str]:
@@ -180,9 +184,12 @@ def needs_of(route_type: str, request: dict[str, Any], stream: bool) -> Needs:
         features.add(STREAMING)
     ceiling = request.get("max_completion_tokens") or request.get("max_tokens") or \
         request.get("max_output_tokens")
-    return Needs(estimate_prompt_tokens(route_type, request),
-                 ceiling if isinstance(ceiling, int) and ceiling > 0 else 0,
-                 frozenset(features))
+    if translation_route(route_type) == ROUTE_CHAT:
+        prompt, reserved = count_chat_prompt(request)
+    else:
+        prompt, reserved = estimate_prompt_tokens(route_type, request), None
+    return Needs(prompt, ceiling if isinstance(ceiling, int) and ceiling > 0 else 0,
+                 frozenset(features), reserved)
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,43 @@ class Series:
 TargetKey = tuple[str, str]  # (balancer, target)
 
 
+class LimitSeries:
+    """ai-rate-limiting-advanced's counts for one provider and unit: the
+    amounts reserved, used once settled and refused, and the calls admitted
+    and refused. None: never counted (not shown).
+
+    PERF: a plugin keeps its series and adds to their fields, a few
+    attribute writes a call instead of building keys for a dict."""
+
+    __slots__ = ("reserved", "used", "refused", "admitted_calls", "refused_calls")
+
+    # (the kind as the metric families label it, the field)
+    KINDS = (("reserved", "reserved"), ("used", "used"), ("refused", "refused"),
+             ("requests:admitted", "admitted_calls"), ("requests:refused", "refused_calls"))
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.reserved: float | None = None
+        self.used: float | None = None
+        self.refused: float | None = None
+        self.admitted_calls: int | None = None
+        self.refused_calls: int | None = None
+
+    def reserve(self, amount: float) -> None:
+        """A call is admitted with ``amount`` reserved."""
+        self.reserved = (self.reserved or 0.0) + amount
+        self.admitted_calls = (self.admitted_calls or 0) + 1
+
+    def refuse(self, amount: float) -> None:
+        self.refused = (self.refused or 0.0) + amount
+        self.refused_calls = (self.refused_calls or 0) + 1
+
+    def use(self, amount: float) -> None:
+        self.used = (self.used or 0.0) + amount
+
+
 class AIMetrics:
     """One process's registry."""
 
@@ -151,8 +188,8 @@ class AIMetrics:
         # (server, tool, "calls:<outcome>" or "acl:<decision>") -> count
         self.mcp_counts: dict[tuple[str, str, str], int] = {}
         self.mcp_latency: dict[tuple[str, str], Histogram] = {}
-        # (provider, unit, kind) -> amount; kind "requests:<outcome>" counts calls.
-        self.limits: dict[tuple[str, str, str], float] = {}
+        # (provider, unit) -> ai-rate-limiting-advanced's counts.
+        self.limits: dict[tuple[str, str], LimitSeries] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}  # (balancer, target, outcome)
         self.failovers: dict[TargetKey, int] = {}
         self.decisions: dict[tuple[str, str, str, str], int] = {}  # (route, algorithm, target, reason)
@@ -171,15 +208,13 @@ class AIMetrics:
         key = (balancer, target)
         self.failovers[key] = self.failovers.get(key, 0) + 1
 
-    def limit(self, provider: str, unit: str, kind: str, amount: float) -> None:
-        """ai-rate-limiting-advanced: ``amount`` reserved, used or refused; a
-        reservation also counts its call as admitted, a refusal as refused."""
-        key = (provider, unit, kind)
-        self.limits[key] = self.limits.get(key, 0.0) + amount
-        if kind in ("reserved", "refused"):
-            outcome = (provider, unit, "requests:" + ("admitted" if kind == "reserved"
-                                                      else "refused"))
-            self.limits[outcome] = self.limits.get(outcome, 0.0) + 1
+    def limit_series(self, provider: str, unit: str) -> LimitSeries:
+        """ai-rate-limiting-advanced's counts for ``provider`` in ``unit``
+        (made on first use; kept for good, so a plugin may keep it)."""
+        series = self.limits.get((provider, unit))
+        if series is None:
+            series = self.limits[(provider, unit)] = LimitSeries()
+        return series
 
     def mcp(self, server: str, tool: str, kind: str, latency_ms: float | None = None) -> None:
         """ai-mcp-proxy: a tool call's outcome (``calls:ok``...) or an ACL
@@ -250,7 +285,9 @@ class AIMetrics:
             "buckets_ms": list(BUCKETS_MS),
             "series": [series.to_json(key) for key, series in self.series.items()],
             "targets": self._targets_json(),
-            "limits": [[*key, amount] for key, amount in self.limits.items()],
+            "limits": [[*key, kind, value] for key, series in self.limits.items()
+                       for kind, field in LimitSeries.KINDS
+                       if (value := getattr(series, field)) is not None],
             "mcp": {"counts": [[*key, count] for key, count in self.mcp_counts.items()],
                     "latency": [[*key, histogram.to_json()]
                                 for key, histogram in self.mcp_latency.items()]},
@@ -262,7 +299,8 @@ class AIMetrics:
         self.failovers.clear()
         self.decisions.clear()
         self.balancers.clear()
-        self.limits.clear()
+        for limit in self.limits.values():
+            limit.reset()  # plugins keep them
         self.mcp_counts.clear()
         self.mcp_latency.clear()
 
@@ -274,7 +312,7 @@ record_attempt = REGISTRY.attempt
 record_failover = REGISTRY.failover
 record_decision = REGISTRY.decision
 watch_balancer = REGISTRY.watch_balancer
-record_limit = REGISTRY.limit
+limit_series = REGISTRY.limit_series
 record_mcp = REGISTRY.mcp
 
 

@@ -117,39 +117,21 @@ class Usage:
         return {"prompt_tokens": self.prompt_tokens, "total_tokens": self.total_tokens}
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
-    return ""
-
-
 def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
     """Estimate the prompt of an OpenAI-format request, before any provider has counted it."""
+    if translation_route(route_type) == ROUTE_CHAT:
+        return count_chat_prompt(body)[0]
     counter = TokenEstimator()
     extra_tokens = 0
-    if translation_route(route_type) == ROUTE_CHAT:
-        for message in body.get("messages") or ():
-            extra_tokens += _TOKENS_PER_MESSAGE
-            counter.add(_content_text(message.get("content")))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                counter.add(function.get("name") or "")
-                counter.add(function.get("arguments") or "")
-        if body.get("tools"):
-            # Tool schemas are sent to the model as text; their JSON is a fair proxy.
-            counter.add(orjson.dumps(body["tools"]).decode())
-    else:
-        key = "prompt" if route_type == ROUTE_COMPLETIONS else "input"
-        value = body.get(key)
-        for item in value if isinstance(value, list) else (value,):
-            if isinstance(item, str):
-                counter.add(item)
-            elif isinstance(item, int):  # pre-tokenized input: one id per token
-                extra_tokens += 1
-            elif isinstance(item, list):
-                extra_tokens += len(item)
+    key = "prompt" if route_type == ROUTE_COMPLETIONS else "input"
+    value = body.get(key)
+    for item in value if isinstance(value, list) else (value,):
+        if isinstance(item, str):
+            counter.add(item)
+        elif isinstance(item, int):  # pre-tokenized input: one id per token
+            extra_tokens += 1
+        elif isinstance(item, list):
+            extra_tokens += len(item)
     return counter.tokens + extra_tokens
 
 
@@ -159,50 +141,80 @@ def estimate_prompt_tokens(route_type: str, body: dict[str, Any]) -> int:
 # window go over by the shortfall of the calls in flight.
 RESERVATION_MARGIN = 1.25
 # What chat templates add per message, and per image the most a provider
-# bills for one (Anthropic's ~1600 for a full-size image).
+# bills for one (Anthropic's ~1600 for a full-size image); per tool call,
+# what its framing (id, type, the JSON around its name and arguments) adds.
 _RESERVED_PER_MESSAGE = 8
 _RESERVED_PER_IMAGE = 1600
+_RESERVED_PER_TOOL_CALL = 16
 
 
 def prompt_token_reservation(body: dict[str, Any]) -> int:
     """How many tokens to reserve for a canonical chat request's prompt
-    before it is sent: its text's estimate times RESERVATION_MARGIN, plus
-    template tokens per message and a ceiling per image. Never more than the
-    text's UTF-8 bytes, which no tokenizer exceeds, so short or odd texts are
-    not over-reserved by the margin."""
-    estimator = TokenEstimator()
-    texts: list[str] = []
-    fixed = _RESERVED_PER_MESSAGE
+    before it is sent (see count_chat_prompt)."""
+    return count_chat_prompt(body)[1]
+
+
+def count_chat_prompt(body: dict[str, Any]) -> tuple[int, int]:
+    """A canonical chat request's prompt, from one walk over it: its
+    estimated tokens (the texts, tool calls and tool schemas, plus framing
+    per message), and what a limit reserves for it before it is sent: the
+    estimate of the same texts and of the parts the model gets in other
+    forms (their JSON) times RESERVATION_MARGIN, plus template tokens per
+    message, a ceiling per image and framing per tool call. The texts' part
+    of a reservation is never more than their UTF-8 bytes, which no
+    tokenizer exceeds, so short or odd texts are not over-reserved by the
+    margin. PERF: the capability check and the limit share one walk."""
+    counter = TokenEstimator()
+    size = 0  # the UTF-8 bytes of what the counter was given
+    others: list[str] = []  # what only the reservation counts
+    messages = images = calls = 0
     for message in body.get("messages") or ():
-        fixed += _RESERVED_PER_MESSAGE
+        messages += 1
         content = message.get("content")
         if isinstance(content, str):
-            texts.append(content)
+            counter.add(content)
+            size += _utf8_size(content)
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
                     continue
-                if part.get("type") == "text":
-                    texts.append(part.get("text") or "")
-                elif part.get("type") == "image_url":
-                    fixed += _RESERVED_PER_IMAGE
-                else:
-                    texts.append(orjson.dumps(part).decode())
-        for call in message.get("tool_calls") or ():
-            texts.append(orjson.dumps(call).decode())
-    for key in ("tools", "response_format"):
-        if body.get(key):
-            texts.append(orjson.dumps(body[key]).decode())
-    characters = 0
-    for text in texts:
-        estimator.add(text)
-        characters += len(text)
-    estimate = math.ceil(estimator.tokens * RESERVATION_MARGIN)
-    if estimate > characters:
-        # PERF: bytes are counted only when they can be the smaller (they are
-        # never fewer than characters).
-        estimate = min(estimate, sum(len(text.encode()) for text in texts))
-    return fixed + estimate
+                kind = part.get("type")
+                text = part.get("text")
+                if text and isinstance(text, str):
+                    counter.add(text)
+                    size += _utf8_size(text)
+                if kind == "image_url":
+                    images += 1
+                elif kind != "text":
+                    others.append(orjson.dumps(part).decode())
+        tool_calls = message.get("tool_calls")
+        if tool_calls:
+            for call in tool_calls:
+                calls += 1
+                function = call.get("function") or {}
+                for text in (function.get("name") or "", function.get("arguments") or ""):
+                    counter.add(text)
+                    size += _utf8_size(text)
+    if body.get("tools"):
+        # Tool schemas are sent to the model as text; their JSON is a fair proxy.
+        schemas = orjson.dumps(body["tools"]).decode()
+        counter.add(schemas)
+        size += _utf8_size(schemas)
+    estimate = counter.tokens
+    if body.get("response_format"):
+        others.append(orjson.dumps(body["response_format"]).decode())
+    for text in others:
+        counter.add(text)
+        size += _utf8_size(text)
+    reserved = min(math.ceil(counter.tokens * RESERVATION_MARGIN), size)
+    return (estimate + messages * _TOKENS_PER_MESSAGE,
+            reserved + (messages + 1) * _RESERVED_PER_MESSAGE + images * _RESERVED_PER_IMAGE
+            + calls * _RESERVED_PER_TOOL_CALL)
+
+
+def _utf8_size(text: str) -> int:
+    # PERF: an ASCII string's length is its size; only others are encoded.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def completion_ceiling(body: dict[str, Any], default: int | None) -> int | None:

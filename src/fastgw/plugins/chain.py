@@ -37,7 +37,7 @@ class PluginChain:
     """The plugins of one route (and maybe one consumer), by phase, highest
     priority first."""
 
-    __slots__ = ("plugins", "access", "header_filter", "body_filter", "log", "route",
+    __slots__ = ("plugins", "access", "header_filter", "body_filter", "log", "gates", "route",
                  "service", "by_consumer", "by_groups", "native", "filters")
 
     def __init__(self, plugins: list[Plugin], route: Route, service: Service | None,
@@ -50,6 +50,9 @@ class PluginChain:
         self.header_filter = tuple(p for p in plugins if p.implements("header_filter"))
         self.body_filter = tuple(p for p in plugins if p.implements("body_filter"))
         self.log = tuple(p for p in plugins if p.implements("log"))
+        # Plugins that admit an LLM call once its target is known
+        # (fastgw.plugins.ai_proxy.gates): ai-proxy asks them, not the runner.
+        self.gates = tuple(p for p in plugins if hasattr(p, "reserve"))
         self.route = route
         self.service = service
         self.native = native

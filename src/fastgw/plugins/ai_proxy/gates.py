@@ -1,8 +1,9 @@
 """Gates: plugins that admit an LLM call once its target is known, and are
 told what it cost (ai-rate-limiting-advanced).
 
-A gate's access phase only registers it on the request (``add_gate``): which
-provider and model a call goes to is known once ai-proxy (or
+A gate is a plugin with a ``reserve`` method; the request's plugin chain
+lists its gates (``PluginChain.gates``), so a gate needs no access phase:
+which provider and model a call goes to is known once ai-proxy (or
 ai-proxy-advanced's balancer) has chosen the target. ai-proxy then asks each
 gate to ``reserve`` what the call may cost before the request leaves, which
 may refuse it (``GateRefusal``: an answer in the client's API, nothing sent);
@@ -13,26 +14,27 @@ is counted, ``settle`` replaces the reservation with the real usage and price.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fastgw.ai.errors import TranslationError
 from fastgw.ai.usage import Usage
 from fastgw.plugins.context import RequestContext
 
 if TYPE_CHECKING:
+    from fastgw.ai.capabilities import Needs
     from fastgw.plugins.ai_proxy.target import LLMTarget
-
-_GATES = object()  # ctx.shared key: this request's gates, in priority order
-
 
 class LLMCall:
     """The call a gate decides on: where it goes and what it asks for."""
 
-    __slots__ = ("target", "request")
+    __slots__ = ("target", "request", "needs")
 
-    def __init__(self, target: LLMTarget, request: dict[str, Any]) -> None:
+    def __init__(self, target: LLMTarget, request: dict[str, Any],
+                 needs: Needs | None = None) -> None:
         self.target = target
         self.request = request  # canonical (Chat Completions) request
+        # What the capability check measured of this request, when it ran.
+        self.needs = needs
 
     @property
     def provider(self) -> str:
@@ -94,7 +96,7 @@ async def _admit_after(ctx: RequestContext, call: LLMCall, index: int,
     await completed(admit(ctx, call, index + 1))
 
 
-def _release(ctx: RequestContext, admitted: list[Gate]) -> None:
+def _release(ctx: RequestContext, admitted: tuple[Gate, ...]) -> None:
     for gate in admitted:
         gate.release(ctx)
 
@@ -105,9 +107,8 @@ async def completed(pending: Awaitable[None] | None) -> None:
         await pending
 
 
-def add_gate(ctx: RequestContext, gate: Gate) -> None:
-    ctx.shared.setdefault(_GATES, []).append(gate)
-
-
-def gates(ctx: RequestContext) -> list[Gate]:
-    return ctx.shared.get(_GATES) or []
+def gates(ctx: RequestContext) -> tuple[Gate, ...]:
+    """The gates of the request's chain, in priority order."""
+    chain = ctx.chain
+    # The chain lists them by their reserve method (it knows no gate type).
+    return cast("tuple[Gate, ...]", chain.gates) if chain is not None else ()

@@ -133,7 +133,8 @@ class AIProxy(PromptPlugin):
             return None
         exchange = current_exchange(ctx)
         assert exchange is not None  # _send made it before the gates are asked
-        return admit(ctx, LLMCall(ctx.plugin_state(self)["target"], exchange.request))
+        state = ctx.plugin_state(self)
+        return admit(ctx, LLMCall(state["target"], exchange.request, state.get("needs")))
 
     # Whether _prepare has something to await before the target is chosen.
     prepares = False
@@ -147,9 +148,11 @@ class AIProxy(PromptPlugin):
         model cannot serve it (fastgw.ai.capabilities): a 400 that says why."""
         target = self.target
         if target.checks_fit:
-            reason = target.unfit(request, needs_of(self.route_type, request, stream))
+            needs = needs_of(self.route_type, request, stream)
+            reason = target.unfit(request, needs)
             if reason is not None:
                 raise TranslationError(f"{target.label} {reason.text}")
+            ctx.plugin_state(self)["needs"] = needs  # the gates reuse its count
         self._send(ctx, target, request, body, raw, stream)
 
     def _send(self, ctx: RequestContext, target: LLMTarget, request: dict[str, Any],

@@ -283,7 +283,7 @@ class AIProxyAdvanced(AIProxy):
         (semantic gave its own in _prepare), and the reason."""
         state["tried"] = state["unfit"] = 0
         if self.checks_fit:
-            needs = needs_of(self.route_type, request, stream)
+            needs = state["needs"] = needs_of(self.route_type, request, stream)
             state["tried"] = state["unfit"] = self._unfit_targets(state, request, needs)
             if self.by_cost:
                 state["preference"] = self._cost_groups(needs)
@@ -361,7 +361,7 @@ class AIProxyAdvanced(AIProxy):
                 self._send(ctx, self.targets[index], request, body, raw, stream,
                            client_headers=list(state["client_headers"]))
                 if moving:
-                    call = LLMCall(self.targets[index], request)
+                    call = LLMCall(self.targets[index], request, state.get("needs"))
                     for gate in gates(ctx):
                         gate.move(ctx, call)
             except TranslationError as failure:

@@ -12,9 +12,9 @@ calls cannot together pass a limit by more than their estimates fall short.
 When the answer is counted (a stream's final usage, or what was streamed
 before it broke off), the real usage replaces the reservation.
 
-The plugin's access phase only registers it as a gate of the call
-(``fastgw.plugins.ai_proxy.gates``): ai-proxy knows the provider once it has
-chosen the target, and asks the gates then.
+The plugin has no access phase: it is a gate of the call
+(``fastgw.plugins.ai_proxy.gates``), which ai-proxy asks once it has chosen
+the target and so knows the provider.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from fastgw._core.ratelimit import DAY, MONTH, PERIOD_NAMES, period_end, period_start
-from fastgw.ai.metrics import record_limit
+from fastgw.ai.metrics import LimitSeries, limit_series
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import (
     Usage,
@@ -34,7 +34,7 @@ from fastgw.ai.usage import (
     estimate_prompt_tokens,
     prompt_token_reservation,
 )
-from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall, add_gate
+from fastgw.plugins.ai_proxy.gates import GateRefusal, LLMCall
 from fastgw.plugins.ai_rate_limiting_advanced.redis_batch import RedisBatcher
 from fastgw.plugins.base import Plugin
 from fastgw.plugins.context import RequestContext
@@ -96,9 +96,9 @@ class Window:
         """(start, end) of the current window, and the previous one's weight."""
         if self.calendar is not None:
             return period_start(now, self.calendar), period_end(now, self.calendar), 0.0
-        start = math.floor(now / self.size) * self.size
-        weight = 1.0 - (now - start) / self.size if sliding else 0.0
-        return start, start + self.size, weight
+        size = self.size
+        start = now // size * size
+        return start, start + size, 1.0 - (now - start) / size if sliding else 0.0
 
     def reset_after(self, now: float, start: float, end: float, used: float, amount: float,
                     sliding: bool) -> int:
@@ -123,21 +123,47 @@ class Window:
         return f"{slot_tag(base)}{self.suffix.decode()}:{int(start * 1000)}"
 
 
+class Plan:
+    """The windows a call to one provider counts in (its llm_providers
+    entries, then the budgets), and what is known of them before any call."""
+
+    __slots__ = ("windows", "main", "money", "counts_money")
+
+    def __init__(self, windows: list[Window], money_strategy: bool) -> None:
+        self.windows = windows
+        # The window counted in the strategy's units (tokens, or money): the
+        # call's amount for metrics and the log is its amount there.
+        self.main = next((i for i, w in enumerate(windows) if w.money == money_strategy), -1)
+        # Whether a call's price is needed, and whether a reservation leaves
+        # a share of a money window (budget_left).
+        self.counts_money = any(w.money for w in windows)
+        self.money = any(w.money and w.limit > 0 for w in windows)
+
+    def main_amount(self, amounts: list[int]) -> float:
+        return self.windows[self.main].number(amounts[self.main]) if self.main >= 0 else 0.0
+
+
 class Held:
     """What one call holds: an amount in each window's counter (the window's
     units), and for budgets the same in their reserved counters."""
 
-    __slots__ = ("provider", "windows", "keys", "spans", "amounts", "redis", "main")
+    __slots__ = ("provider", "plan", "windows", "keys", "spans", "amounts", "redis", "main",
+                 "headers", "series")
 
-    def __init__(self, provider: str, windows: list[Window], keys: list[Any],
-                 spans: list[tuple], amounts: list[int], redis: bool, main: float) -> None:
+    def __init__(self, provider: str, plan: Plan, keys: list[Any], spans: list[tuple],
+                 amounts: list[int], redis: bool, series: LimitSeries) -> None:
         self.provider = provider
-        self.windows = windows
+        self.series = series  # the provider's metrics
+        self.plan = plan
+        self.windows = plan.windows
         self.keys = keys  # node counter keys, or the Redis current-window keys
         self.spans = spans
         self.amounts = amounts
         self.redis = redis
-        self.main = main  # the amount in the strategy's units, for metrics and the log
+        # The amount in the strategy's units, for metrics and the log.
+        self.main = plan.main_amount(amounts)
+        # The answer's rate-limit headers, raw [name, value, ...].
+        self.headers: list[bytes] | None = None
 
 
 def reserved_key(key: Any) -> Any:
@@ -149,7 +175,7 @@ class AIRateLimitingAdvanced(Plugin):
     name = "ai-rate-limiting-advanced"
     PRIORITY = 905
 
-    __slots__ = ("windows", "budgets", "plans", "identify", "key_prefix", "sliding", "strategy",
+    __slots__ = ("windows", "budgets", "plans", "budget_plan", "series", "identify", "key_prefix", "sliding", "strategy",
                  "node", "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
                  "error_message", "hide_providers", "jitter", "clock")
 
@@ -163,8 +189,10 @@ class AIRateLimitingAdvanced(Plugin):
                 Window(entry["name"], entry["window_size"], entry["limit"], money))
         self.budgets = budget_windows(config)
         # Each provider's windows and then the budgets: what a call to it counts in.
-        self.plans = {provider: windows + self.budgets
+        self.plans = {provider: Plan(windows + self.budgets, money)
                       for provider, windows in self.windows.items()}
+        self.budget_plan = Plan(self.budgets, money) if self.budgets else None
+        self.series: dict[str, LimitSeries] = {}  # provider -> its metrics
         self.identify = _group_identifier(getattr(scope, "consumer_group", None)) \
             if config["identifier"] == "consumer-group" else \
             _identifier({"limit_by": config["identifier"], "header_name": config["header_name"],
@@ -187,22 +215,22 @@ class AIRateLimitingAdvanced(Plugin):
     def unit(self) -> str:
         return "money" if self.strategy == "cost" else "tokens"
 
-    def access(self, ctx: RequestContext) -> None:
-        add_gate(ctx, self)
-
     # -- amounts ------------------------------------------------------------------
 
-    def _ceilings(self, call: LLMCall) -> tuple[int, int]:
-        """The most ``call`` can use: in the strategy's tokens, and in money."""
+    def _ceilings(self, call: LLMCall, priced: bool) -> tuple[int, int]:
+        """The most ``call`` can use: in the strategy's tokens, and in money
+        (0 unless ``priced``)."""
         request = call.request
         target = call.target
         if target.provider_route == ROUTE_EMBEDDINGS:
             prompt, completion = estimate_prompt_tokens(ROUTE_EMBEDDINGS, request) * 4, 0
         else:
-            prompt = prompt_token_reservation(request)
+            needs = call.needs
+            prompt = needs.prompt_reserved if needs is not None and \
+                needs.prompt_reserved is not None else prompt_token_reservation(request)
             completion = completion_ceiling(request, target.model.options.max_tokens) or 0
         money = math.ceil(prompt * target.highest_input_cost +
-                          completion * (target.output_cost or 0.0))
+                          completion * (target.output_cost or 0.0)) if priced else 0
         if self.strategy == "prompt_tokens":
             return prompt, money
         if self.strategy == "completion_tokens":
@@ -217,28 +245,35 @@ class AIRateLimitingAdvanced(Plugin):
             return money, money
         return int(getattr(usage, self.strategy)), money
 
-    def _plan(self, call: LLMCall) -> tuple[list[Window], list[int]]:
+    def _plan(self, call: LLMCall) -> tuple[Plan | None, list[int]]:
         """The windows ``call`` counts in, and its amount in each."""
-        windows = self.plans.get(call.provider, self.budgets)
-        if not windows:
-            return [], []
-        tokens, money = self._ceilings(call)
-        return windows, [money if w.money else tokens for w in windows]
+        plan = self.plans.get(call.provider, self.budget_plan)
+        if plan is None:
+            return None, []
+        tokens, money = self._ceilings(call, plan.counts_money)
+        return plan, [money if w.money else tokens for w in plan.windows]
+
+    def _series(self, provider: str) -> LimitSeries:
+        series = self.series.get(provider)
+        if series is None:
+            series = self.series[provider] = limit_series(provider, self.unit)
+        return series
 
     # -- the gate -------------------------------------------------------------------
 
     def reserve(self, ctx: RequestContext, call: LLMCall) -> Any:
-        windows, amounts = self._plan(call)
-        if not windows:
+        plan, amounts = self._plan(call)
+        if plan is None:
             return None
         identity = self.identify(ctx)
         if self.redis is not None:
-            return self._reserve_redis(ctx, call, windows, amounts, identity)
-        self._reserve_on_node(ctx, call, windows, amounts, identity)
+            return self._reserve_redis(ctx, call, plan, amounts, identity)
+        self._reserve_on_node(ctx, call, plan, amounts, identity)
         return None
 
-    def _reserve_on_node(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+    def _reserve_on_node(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                          amounts: list[int], identity: str) -> None:
+        windows = plan.windows
         now = self.clock()
         store = self.node.counters
         base = (self.key_prefix + identity).encode()
@@ -264,9 +299,9 @@ class AIRateLimitingAdvanced(Plugin):
             return
         if refused:
             self._add_on_node(keys, spans, [-a for a in amounts])
-            self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
-        self._hold(ctx, call, Held(call.provider, windows, keys, spans, amounts, False,
-                                   self._main_amount(windows, amounts)), used)
+            self._refuse(ctx, call, plan, used, refused, amounts, now, spans)
+        self._hold(ctx, Held(call.provider, plan, keys, spans, amounts, False,
+                             self._series(call.provider)), used)
 
     def _add_on_node(self, keys: list[bytes], spans: list[tuple], deltas: list[int]) -> None:
         store = self.node.counters
@@ -274,8 +309,9 @@ class AIRateLimitingAdvanced(Plugin):
             if delta:
                 store.incr(key, start, end, delta)
 
-    async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+    async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                              amounts: list[int], identity: str) -> None:
+        windows = plan.windows
         batcher = self.batcher
         assert batcher is not None  # only called with strategy redis
         now = self.clock()
@@ -298,19 +334,20 @@ class AIRateLimitingAdvanced(Plugin):
             if not self.fault_tolerant:
                 raise GateRefusal(500, UNEXPECTED, {}) from exc
             # Redis logged the outage; meanwhile this node counts alone.
-            self._reserve_on_node(ctx, call, windows, amounts, identity)
+            self._reserve_on_node(ctx, call, plan, amounts, identity)
             return
         used = [float(value) for value in reply[1:]]
         if not int(reply[0]):
             refused = [i for i, window in enumerate(windows)
                        if used[i] + amounts[i] > window.limit]
-            self._refuse(ctx, call, windows, used, refused, amounts, now, spans)
-        self._hold(ctx, call, Held(call.provider, windows, keys[::2], spans, amounts, True,
-                                   self._main_amount(windows, amounts)), used)
+            self._refuse(ctx, call, plan, used, refused, amounts, now, spans)
+        self._hold(ctx, Held(call.provider, plan, keys[::2], spans, amounts, True,
+                             self._series(call.provider)), used)
 
-    def _refuse(self, ctx: RequestContext, call: LLMCall, windows: list[Window],
+    def _refuse(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                 used: list[float], refused: list[int], amounts: list[int], now: float,
                 spans: list[tuple]) -> None:
+        windows = plan.windows
         headers: dict[str, str] = {}
         longest = 0
         for index in refused:
@@ -334,36 +371,29 @@ class AIRateLimitingAdvanced(Plugin):
         message = self.error_message
         if not self.hide_providers:
             message += ", ".join(dict.fromkeys(windows[i].named for i in refused))
-        amount = self._main_amount(windows, amounts)
-        self._record(ctx, {"refused": True, "provider": call.provider, "reserved": amount})
-        record_limit(call.provider, self.unit, "refused", amount)
+        amount = plan.main_amount(amounts)
+        self._record(ctx, {"refused": True, "provider": call.provider, "reserved": amount,
+                           "strategy": self.strategy})
+        self._series(call.provider).refuse(amount)
         raise GateRefusal(self.error_code, message, headers)
 
-    def _main_amount(self, windows: list[Window], amounts: list[int]) -> float:
-        """The call's amount in the strategy's units (tokens, or money)."""
-        money = self.strategy == "cost"
-        for window, amount in zip(windows, amounts, strict=True):
-            if window.money == money:
-                return window.number(amount)
-        return 0.0
-
-    def _hold(self, ctx: RequestContext, call: LLMCall, held: Held, used: list[float]) -> None:
+    def _hold(self, ctx: RequestContext, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
-        state["held"] = held
-        shares = [max(window.limit - before - amount, 0.0) / window.limit
-                  for window, before, amount in zip(held.windows, used, held.amounts,
-                                                    strict=False)
-                  if window.money and window.limit > 0]
-        state["budget_left"] = min(shares) if shares else None
+        state["held"] = state["answered"] = held
+        if held.plan.money:
+            state["budget_left"] = min(
+                max(window.limit - before - amount, 0.0) / window.limit
+                for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
+                if window.money and window.limit > 0)
         self._reserved(held, 1)
-        record_limit(call.provider, self.unit, "reserved", held.main)
+        held.series.reserve(held.main)
         if not self.hide_headers:
             # Raw [name, value, ...] for the answer's header list.
             items: list[bytes] = []
             for window, before, amount in zip(held.windows, used, held.amounts, strict=False):
                 remaining = window.shown(max(window.limit - before - amount, 0.0))
                 items += (*window.limit_items, window.remaining_name, remaining.encode())
-            state["headers"] = items
+            held.headers = items
 
     def _reserved(self, held: Held, sign: int) -> None:
         """Budgets keep what is reserved and not yet settled apart (the admin API shows it)."""
@@ -377,30 +407,29 @@ class AIRateLimitingAdvanced(Plugin):
 
     def move(self, ctx: RequestContext, call: LLMCall) -> None:
         self.release(ctx)
-        windows, amounts = self._plan(call)
-        if not windows:
+        plan, amounts = self._plan(call)
+        if plan is None:
             return
         identity = self.identify(ctx)
         if self.redis is None:
-            self._reserve_on_node(ctx, call, windows, amounts, identity)
+            self._reserve_on_node(ctx, call, plan, amounts, identity)
             return
         # A failover cannot wait for Redis: the new provider's windows take
         # the amount without a check (the call was admitted once already).
         now = self.clock()
         keys, spans = [], []
-        for window in windows:
+        for window in plan.windows:
             start, end, _ = window.span(now, self.sliding)
             keys.append(window.redis_key(self.key_prefix + identity, start))
             spans.append((start, end))
-        held = Held(call.provider, windows, keys, spans, amounts, True,
-                    self._main_amount(windows, amounts))
+        held = Held(call.provider, plan, keys, spans, amounts, True, self._series(call.provider))
         self._add(held, dict(zip(keys, amounts, strict=True)))
         self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
 
     def budget_left(self, ctx: RequestContext) -> float | None:
-        return ctx.plugin_state(self).get("budget_left") \
-            if "held" in ctx.plugin_state(self) else None
+        state = ctx.plugin_state(self)
+        return state.get("budget_left") if "held" in state else None
 
     def release(self, ctx: RequestContext) -> None:
         held = ctx.plugin_state(self).pop("held", None)
@@ -414,13 +443,17 @@ class AIRateLimitingAdvanced(Plugin):
         if held is None:
             return
         tokens, money = self._used(usage, price)
-        self._add(held, {key: (money if window.money else tokens) - amount
-                         for key, window, amount in zip(held.keys, held.windows, held.amounts,
-                                                        strict=False)})
+        deltas = [(money if window.money else tokens) - amount
+                  for window, amount in zip(held.windows, held.amounts, strict=False)]
+        if held.redis:
+            self._add(held, dict(zip(held.keys, deltas, strict=False)))
+        else:
+            self._add_on_node(held.keys, held.spans, deltas)
         self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
-        record_limit(held.provider, self.unit, "used", used)
-        self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used})
+        held.series.use(used)
+        self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used,
+                           "strategy": self.strategy})
 
     def _add(self, held: Held, deltas: dict[Any, int]) -> None:
         """Add each delta to its counter (a reservation's own window, in Redis;
@@ -447,7 +480,8 @@ class AIRateLimitingAdvanced(Plugin):
     # -- answer and log --------------------------------------------------------------
 
     def header_filter(self, ctx: RequestContext) -> None:
-        items = ctx.plugin_state(self).get("headers")
+        held = ctx.plugin_state(self).get("answered")
+        items = held.headers if held is not None else None
         if not items or ctx.response is None:
             return
         answer = ctx.response.headers.items
@@ -461,7 +495,7 @@ class AIRateLimitingAdvanced(Plugin):
     def _record(self, ctx: RequestContext, section: dict[str, Any]) -> None:
         if ctx.ai is None:
             ctx.ai = {}
-        ctx.ai["rate_limiting"] = {**section, "strategy": self.strategy}
+        ctx.ai["rate_limiting"] = section
 
 
 def _group_identifier(scoped: str | None) -> Any:
