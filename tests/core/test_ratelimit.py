@@ -343,3 +343,79 @@ class TestWindows:
         assert sliding.hit(b"alice", MINUTE_START + 75.0) == pytest.approx(100 * 0.75 + 10)
         assert sliding.hit(b"alice", MINUTE_START + 119.0, 0) == pytest.approx(100 / 60 + 10)
         assert sliding.hit(b"bob", MINUTE_START + 75.0) == 1.0
+
+
+class TestWindowSet:
+    """Several windows one call counts in together (ai-rate-limiting-advanced)."""
+
+    NOW = MINUTE_START + 15.0  # a quarter into its minute
+
+    @staticmethod
+    def windows(mod, minute_limit=100, day_budget=5.0):
+        # A minute of tokens, then a calendar day of money (in millionths).
+        return mod.WindowSet(
+            [b"|minute", b"|day"], [60, 0], [-1, mod.DAY], [minute_limit, day_budget * 1e6],
+            [False, True], [b"L-minute", b"100", b"L-day", b"5"], [b"R-minute", b"R-day"])
+
+    @pytest.mark.parametrize("kind", ["local", "shared"])
+    def test_a_call_is_reserved_in_every_window_then_settled(self, core_module, kind):
+        store = make_store(core_module, kind)
+        windows = self.windows(core_module)
+        keys, spans, used, refused = windows.reserve(store, b"alice", [40, 1_500_000],
+                                                     self.NOW, True)
+        assert refused == -1 and used == [0.0, 0.0]
+        assert keys == [b"alice|minute", b"alice|day"]
+        day_start = core_module.period_start(self.NOW, core_module.DAY)
+        assert spans == [(MINUTE_START, MINUTE_START + 60.0), (day_start, day_start + 86400.0)]
+        assert windows.answer_headers(used, [40, 1_500_000]) == [
+            b"L-minute", b"100", b"R-minute", b"60", b"L-day", b"5", b"R-day", b"3.5"]
+        # The call used 25 tokens and 0.25 in money: that replaces its reservation.
+        windows.settle(store, keys, spans, [40, 1_500_000], 25, 250_000)
+        assert store.incr(b"alice|minute", *spans[0], 0) == 25
+        assert store.incr(b"alice|day", *spans[1], 0) == 250_000
+
+    @pytest.mark.parametrize("kind", ["local", "shared"])
+    def test_a_window_without_room_refuses_and_what_was_taken_is_given_back(
+            self, core_module, kind):
+        store = make_store(core_module, kind)
+        windows = self.windows(core_module, day_budget=1.0)
+        keys, spans, used, refused = windows.reserve(store, b"bob", [40, 1_500_000],
+                                                     self.NOW, False)
+        assert refused == 1 and used == [0.0, 0.0] and keys == [b"bob|minute"]
+        assert store.incr(b"bob|minute", *spans[0], 0) == 0
+        # Nothing is left to show: the remaining amount never goes below 0.
+        assert windows.answer_headers([100.0], [40]) == [b"L-minute", b"100", b"R-minute", b"0"]
+
+    def test_a_sliding_window_weighs_the_one_before(self, core_module):
+        store = make_store(core_module, "local")
+        windows = self.windows(core_module)
+        earlier = MINUTE_START - 30.0
+        windows.reserve(store, b"carol", [80, 0], earlier, True)
+        _, _, used, refused = windows.reserve(store, b"carol", [30, 0], self.NOW, True)
+        # 80 in the minute before, three quarters of it still inside the window.
+        assert used[0] == pytest.approx(60.0) and refused == -1
+        assert windows.span(0, self.NOW, True) == (MINUTE_START, MINUTE_START + 60.0, 0.75)
+        _, _, used, refused = windows.reserve(store, b"carol", [20, 0], self.NOW, True)
+        assert refused == 0 and used[0] == pytest.approx(90.0)
+
+    def test_a_failing_store_gives_back_what_it_took(self, core_module):
+        class Full(core_module.LocalCounters):
+            calls = 0
+
+            def reserve(self, key, start, end, amount, limit, weight):
+                Full.calls += 1
+                if Full.calls == 2:
+                    raise OverflowError("shared counter table is full")
+                return super().reserve(key, start, end, amount, limit, weight)
+
+        store = Full()
+        windows = self.windows(core_module)
+        with pytest.raises(OverflowError):
+            windows.reserve(store, b"dave", [10, 10], self.NOW, False)
+        assert store.incr(b"dave|minute", MINUTE_START, MINUTE_START + 60.0, 0) == 0
+
+    def test_amounts_are_shown_in_the_windows_units(self, core_module):
+        assert core_module.shown_amount(1234.9, False) == "1234"
+        assert core_module.shown_amount(2_500_000, True) == "2.5"
+        assert core_module.shown_amount(1, True) == "0.000001"
+        assert core_module.shown_amount(3_000_000, True) == "3"

@@ -209,3 +209,32 @@ cdef class SlidingWindow:
 
     @cython.locals(start=double, previous_weight=double)
     cpdef double hit(self, bytes identifier, double now, long long amount=*) except? -1.0
+
+
+cdef class WindowSet:
+    cdef readonly Py_ssize_t count
+    cdef readonly tuple suffixes
+    cdef readonly tuple sizes
+    cdef readonly tuple calendars
+    cdef readonly tuple limits
+    cdef readonly tuple money
+    cdef readonly tuple header_items
+    cdef readonly tuple remaining_names
+
+    cpdef tuple span(self, Py_ssize_t index, double now, bint sliding)
+    @cython.locals(index=Py_ssize_t, start=double, end=double, weight=double, key=bytes,
+                   keys=list, spans=list, used=list)
+    cpdef tuple reserve(self, CounterStore store, bytes base, list amounts, double now,
+                        bint sliding)
+    @cython.locals(index=Py_ssize_t, delta=object, span=tuple)
+    cpdef add(self, CounterStore store, list keys, list spans, list deltas)
+    @cython.locals(index=Py_ssize_t, delta=object, span=tuple)
+    cpdef settle(self, CounterStore store, list keys, list spans, list amounts, object tokens,
+                 object money)
+    @cython.locals(index=Py_ssize_t, items=list, left=double)
+    cpdef list answer_headers(self, list used, list amounts)
+
+
+@cython.locals(start=double, weight=double)
+cpdef tuple window_span(double now, double size, int calendar, bint sliding)
+cpdef str shown_amount(double value, bint money)

@@ -575,3 +575,109 @@ class SlidingWindow:
         return self.store.sliding(
             identifier + self._key_suffix, start, start + self.window_s, amount, previous_weight
         )
+
+
+class WindowSet:
+    """Windows that one call counts in together (ai-rate-limiting-advanced:
+    a provider's windows, then the calendar budgets), so that a call's
+    reservation in all of them, what its answer says of them and its
+    settlement are each one step for the caller.
+
+    Window ``i`` is ``sizes[i]`` seconds long, or the calendar period
+    ``calendars[i]`` (a code from ``PERIOD_NAMES``; -1: none); its key is the
+    caller's base plus ``suffixes[i]``; ``limits[i]`` bounds it; ``money[i]``
+    says its amounts are millionths of money (as the answer shows them). The
+    answer shows each window as ``header_items[2 * i]`` (its limit's name and
+    value) and ``remaining_names[i]``.
+
+    PERF: the per-window work of every limited LLM call, compiled.
+    """
+
+    def __init__(self, suffixes, sizes, calendars, limits, money, header_items,
+                 remaining_names):
+        self.count = len(suffixes)
+        self.suffixes = tuple(suffixes)
+        self.sizes = tuple(float(size) for size in sizes)
+        self.calendars = tuple(calendars)
+        self.limits = tuple(float(limit) for limit in limits)
+        self.money = tuple(bool(flag) for flag in money)
+        self.header_items = tuple(header_items)
+        self.remaining_names = tuple(remaining_names)
+
+    def span(self, index, now, sliding):
+        """(start, end, previous window's weight) of window ``index`` at ``now``."""
+        return window_span(now, self.sizes[index], self.calendars[index], sliding)
+
+    def reserve(self, store, base, amounts, now, sliding):
+        """Reserve ``amounts[i]`` in each window, in order, each step atomic.
+        ``(keys, spans, used, refused)``: each window's key, (start, end) and
+        usage before; ``refused`` is the index of the window without room
+        (its usage is the last in ``used``), -1 when every one took its
+        amount. What a refused or failed reservation took is given back."""
+        keys = []
+        spans = []
+        used = []
+        try:
+            for index in range(self.count):
+                start, end, weight = self.span(index, now, sliding)
+                key = base + self.suffixes[index]
+                admitted, before = store.reserve(key, start, end, amounts[index],
+                                                 self.limits[index], weight)
+                used.append(before)
+                spans.append((start, end))
+                if not admitted:
+                    self.add(store, keys, spans, [-amount for amount in amounts])
+                    return keys, spans, used, index
+                keys.append(key)
+        except BaseException:
+            self.add(store, keys, spans, [-amount for amount in amounts])
+            raise
+        return keys, spans, used, -1
+
+    def add(self, store, keys, spans, deltas):
+        """Add ``deltas[i]`` to the counter ``keys[i]`` in its window ``spans[i]``."""
+        for index in range(len(keys)):
+            delta = deltas[index]
+            if delta:
+                span = spans[index]
+                store.incr(keys[index], span[0], span[1], delta)
+
+    def settle(self, store, keys, spans, amounts, tokens, money):
+        """Replace each window's reservation ``amounts[i]`` with what the
+        call used: ``money`` in money windows, else ``tokens``."""
+        for index in range(len(keys)):
+            delta = (money if self.money[index] else tokens) - amounts[index]
+            if delta:
+                span = spans[index]
+                store.incr(keys[index], span[0], span[1], delta)
+
+    def answer_headers(self, used, amounts):
+        """The answer's header items, raw [name, value, ...]: each window's
+        limit and what is left after this call (never below 0)."""
+        items = []
+        for index in range(len(used)):
+            items.append(self.header_items[2 * index])
+            items.append(self.header_items[2 * index + 1])
+            items.append(self.remaining_names[index])
+            left = self.limits[index] - used[index] - amounts[index]
+            items.append(shown_amount(left, self.money[index]).encode() if left > 0 else b"0")
+        return items
+
+
+def window_span(now, size, calendar, sliding):
+    """(start, end, previous window's weight) at ``now`` of the window of
+    ``size`` seconds, or of the calendar period ``calendar`` (-1: none; a
+    calendar window does not slide: its weight is 0)."""
+    if calendar >= 0:
+        return period_start(now, calendar), period_end(now, calendar), 0.0
+    start = window_start(now, size)
+    weight = 1.0 - (now - start) / size if sliding else 0.0
+    return start, start + size, weight
+
+
+def shown_amount(value, money):
+    """A counter as the answer's headers show it: whole tokens, or money
+    (counted in millionths) without trailing zeros."""
+    if not money:
+        return str(int(value))
+    return f"{value / 1000000.0:.6f}".rstrip("0").rstrip(".")

@@ -69,3 +69,39 @@ class SlidingWindow:
     window_s: float
     def __init__(self, store: CounterStore, window_s: float) -> None: ...
     def hit(self, identifier: bytes, now: float, amount: int = 1) -> float: ...
+
+class WindowSet:
+    count: int
+    suffixes: tuple[bytes, ...]
+    sizes: tuple[float, ...]
+    calendars: tuple[int, ...]
+    limits: tuple[float, ...]
+    money: tuple[bool, ...]
+    header_items: tuple[bytes, ...]
+    remaining_names: tuple[bytes, ...]
+    def __init__(
+        self,
+        suffixes: list[bytes],
+        sizes: list[float],
+        calendars: list[int],
+        limits: list[float],
+        money: list[bool],
+        header_items: list[bytes],
+        remaining_names: list[bytes],
+    ) -> None: ...
+    def span(self, index: int, now: float, sliding: bool) -> tuple[float, float, float]: ...
+    def reserve(
+        self, store: CounterStore, base: bytes, amounts: list[int], now: float, sliding: bool
+    ) -> tuple[list[bytes], list[tuple[float, float]], list[float], int]: ...
+    def add(
+        self, store: CounterStore, keys: list[bytes], spans: list[tuple[float, float]],
+        deltas: list[int],
+    ) -> None: ...
+    def settle(
+        self, store: CounterStore, keys: list[bytes], spans: list[tuple[float, float]],
+        amounts: list[int], tokens: int, money: int,
+    ) -> None: ...
+    def answer_headers(self, used: list[float], amounts: list[int]) -> list[bytes]: ...
+
+def window_span(now: float, size: float, calendar: int, sliding: bool) -> tuple[float, float, float]: ...
+def shown_amount(value: float, money: bool) -> str: ...

@@ -25,7 +25,14 @@ import random
 import time
 from typing import Any
 
-from fastgw._core.ratelimit import DAY, MONTH, PERIOD_NAMES, period_end, period_start
+from fastgw._core.ratelimit import (
+    DAY,
+    MONTH,
+    PERIOD_NAMES,
+    WindowSet,
+    shown_amount,
+    window_span,
+)
 from fastgw.ai.metrics import LimitSeries, limit_series
 from fastgw.ai.openai_format import ROUTE_EMBEDDINGS
 from fastgw.ai.usage import (
@@ -94,11 +101,8 @@ class Window:
 
     def span(self, now: float, sliding: bool) -> tuple[float, float, float]:
         """(start, end) of the current window, and the previous one's weight."""
-        if self.calendar is not None:
-            return period_start(now, self.calendar), period_end(now, self.calendar), 0.0
-        size = self.size
-        start = now // size * size
-        return start, start + size, 1.0 - (now - start) / size if sliding else 0.0
+        return window_span(now, self.size, -1 if self.calendar is None else self.calendar,
+                           sliding)
 
     def reset_after(self, now: float, start: float, end: float, used: float, amount: float,
                     sliding: bool) -> int:
@@ -111,9 +115,7 @@ class Window:
 
     def shown(self, value: float) -> str:
         """A counter in the window's units, as the headers show it."""
-        if not self.money:
-            return str(int(value))
-        return f"{value / MONEY_SCALE:.6f}".rstrip("0").rstrip(".")
+        return shown_amount(value, self.money)
 
     def number(self, value: float) -> float:
         return value / MONEY_SCALE if self.money else value
@@ -127,20 +129,31 @@ class Plan:
     """The windows a call to one provider counts in (its llm_providers
     entries, then the budgets), and what is known of them before any call."""
 
-    __slots__ = ("windows", "main", "money", "counts_money")
+    __slots__ = ("windows", "set", "main", "main_money", "money", "counts_money")
 
     def __init__(self, windows: list[Window], money_strategy: bool) -> None:
         self.windows = windows
+        # The same windows, compiled: a call's reservation, answer headers
+        # and settlement on the node.
+        self.set = WindowSet([w.suffix for w in windows], [w.size for w in windows],
+                             [-1 if w.calendar is None else w.calendar for w in windows],
+                             [w.limit for w in windows], [w.money for w in windows],
+                             [item for w in windows for item in w.limit_items],
+                             [w.remaining_name for w in windows])
         # The window counted in the strategy's units (tokens, or money): the
         # call's amount for metrics and the log is its amount there.
         self.main = next((i for i, w in enumerate(windows) if w.money == money_strategy), -1)
+        self.main_money = money_strategy
         # Whether a call's price is needed, and whether a reservation leaves
         # a share of a money window (budget_left).
         self.counts_money = any(w.money for w in windows)
         self.money = any(w.money and w.limit > 0 for w in windows)
 
     def main_amount(self, amounts: list[int]) -> float:
-        return self.windows[self.main].number(amounts[self.main]) if self.main >= 0 else 0.0
+        if self.main < 0:
+            return 0.0
+        amount = amounts[self.main]
+        return amount / MONEY_SCALE if self.main_money else amount
 
 
 class Held:
@@ -226,9 +239,13 @@ class AIRateLimitingAdvanced(Plugin):
             prompt, completion = estimate_prompt_tokens(ROUTE_EMBEDDINGS, request) * 4, 0
         else:
             needs = call.needs
-            prompt = needs.prompt_reserved if needs is not None and \
-                needs.prompt_reserved is not None else prompt_token_reservation(request)
-            completion = completion_ceiling(request, target.model.options.max_tokens) or 0
+            if needs is not None and needs.prompt_reserved is not None:
+                # PERF: the capability check counted the request already.
+                prompt = needs.prompt_reserved
+                completion = needs.output_tokens or target.model.options.max_tokens or 0
+            else:
+                prompt = prompt_token_reservation(request)
+                completion = completion_ceiling(request, target.model.options.max_tokens) or 0
         money = math.ceil(prompt * target.highest_input_cost +
                           completion * (target.output_cost or 0.0)) if priced else 0
         if self.strategy == "prompt_tokens":
@@ -251,6 +268,8 @@ class AIRateLimitingAdvanced(Plugin):
         if plan is None:
             return None, []
         tokens, money = self._ceilings(call, plan.counts_money)
+        if not plan.counts_money:
+            return plan, [tokens] * len(plan.windows)
         return plan, [money if w.money else tokens for w in plan.windows]
 
     def _series(self, provider: str) -> LimitSeries:
@@ -273,41 +292,20 @@ class AIRateLimitingAdvanced(Plugin):
 
     def _reserve_on_node(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                          amounts: list[int], identity: str) -> None:
-        windows = plan.windows
         now = self.clock()
-        store = self.node.counters
-        base = (self.key_prefix + identity).encode()
-        keys, spans, used = [], [], []
-        refused: list[int] = []
         try:
-            for index, window in enumerate(windows):
-                key = base + window.suffix
-                start, end, weight = window.span(now, self.sliding)
-                admitted, before = store.reserve(key, start, end, amounts[index],
-                                                 window.limit, weight)
-                used.append(before)
-                spans.append((start, end))
-                if not admitted:
-                    refused.append(index)
-                    break
-                keys.append(key)
+            keys, spans, used, refused = plan.set.reserve(
+                self.node.counters, (self.key_prefix + identity).encode(), amounts, now,
+                self.sliding)
         except STORE_ERRORS as exc:
-            self._add_on_node(keys, spans, [-a for a in amounts])
             log.error("ai-rate-limiting-advanced: cannot count on this node: %s", exc)
             if not self.fault_tolerant:
                 raise GateRefusal(500, UNEXPECTED, {}) from exc
             return
-        if refused:
-            self._add_on_node(keys, spans, [-a for a in amounts])
-            self._refuse(ctx, call, plan, used, refused, amounts, now, spans)
+        if refused >= 0:
+            self._refuse(ctx, call, plan, used, [refused], amounts, now, spans)
         self._hold(ctx, Held(call.provider, plan, keys, spans, amounts, False,
                              self._series(call.provider)), used)
-
-    def _add_on_node(self, keys: list[bytes], spans: list[tuple], deltas: list[int]) -> None:
-        store = self.node.counters
-        for key, (start, end), delta in zip(keys, spans, deltas, strict=False):
-            if delta:
-                store.incr(key, start, end, delta)
 
     async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                              amounts: list[int], identity: str) -> None:
@@ -385,15 +383,11 @@ class AIRateLimitingAdvanced(Plugin):
                 max(window.limit - before - amount, 0.0) / window.limit
                 for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
                 if window.money and window.limit > 0)
-        self._reserved(held, 1)
+        if self.budgets:
+            self._reserved(held, 1)
         held.series.reserve(held.main)
         if not self.hide_headers:
-            # Raw [name, value, ...] for the answer's header list.
-            items: list[bytes] = []
-            for window, before, amount in zip(held.windows, used, held.amounts, strict=False):
-                remaining = window.shown(max(window.limit - before - amount, 0.0))
-                items += (*window.limit_items, window.remaining_name, remaining.encode())
-            held.headers = items
+            held.headers = held.plan.set.answer_headers(used, held.amounts)
 
     def _reserved(self, held: Held, sign: int) -> None:
         """Budgets keep what is reserved and not yet settled apart (the admin API shows it)."""
@@ -443,13 +437,15 @@ class AIRateLimitingAdvanced(Plugin):
         if held is None:
             return
         tokens, money = self._used(usage, price)
-        deltas = [(money if window.money else tokens) - amount
-                  for window, amount in zip(held.windows, held.amounts, strict=False)]
         if held.redis:
-            self._add(held, dict(zip(held.keys, deltas, strict=False)))
+            self._add(held, {key: (money if window.money else tokens) - amount
+                             for key, window, amount in zip(held.keys, held.windows,
+                                                            held.amounts, strict=False)})
         else:
-            self._add_on_node(held.keys, held.spans, deltas)
-        self._reserved(held, -1)
+            held.plan.set.settle(self.node.counters, held.keys, held.spans, held.amounts,
+                                 tokens, money)
+        if self.budgets:
+            self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         held.series.use(used)
         self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used,
