@@ -92,9 +92,11 @@ def test_a_broken_endpoint_costs_requests_nothing_and_drops_are_counted(upstream
         port = hanging.port if endpoint_kind == "hanging" else free_port()
         config = {"http_endpoint": f"http://127.0.0.1:{port}/logs", "timeout": 2000,
                   "queue": {"max_entries": 2}}
-        # DEBUG makes the queue log its exact drop count at every drop.
+        # DEBUG makes the queue log its exact drop count at every drop. The
+        # entries still queued can never be sent: a short drain, not 30 s of it.
         with GatewayProcess(logged_doc(upstream.port, config),
-                            env={"FASTGW_LOG_LEVEL": "DEBUG"}) as gw:
+                            env={"FASTGW_LOG_LEVEL": "DEBUG",
+                                 "FASTGW_DRAIN_TIMEOUT": "1"}) as gw:
             logged, plain = [], []
             for _ in range(requests):
                 logged.append(timed_request(gw, "/logged/x"))
