@@ -228,7 +228,7 @@ cdef class WindowSet:
                         bint sliding)
     @cython.locals(index=Py_ssize_t, delta=object, span=tuple)
     cpdef add(self, CounterStore store, list keys, list spans, list deltas)
-    @cython.locals(index=Py_ssize_t, delta=object, span=tuple)
+    @cython.locals(index=Py_ssize_t)
     cpdef settle(self, CounterStore store, list keys, list spans, list amounts, object tokens,
                  object money)
     @cython.locals(index=Py_ssize_t, items=list, left=double)

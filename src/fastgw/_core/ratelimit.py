@@ -645,11 +645,9 @@ class WindowSet:
     def settle(self, store, keys, spans, amounts, tokens, money):
         """Replace each window's reservation ``amounts[i]`` with what the
         call used: ``money`` in money windows, else ``tokens``."""
-        for index in range(len(keys)):
-            delta = (money if self.money[index] else tokens) - amounts[index]
-            if delta:
-                span = spans[index]
-                store.incr(keys[index], span[0], span[1], delta)
+        self.add(store, keys, spans,
+                 [(money if self.money[index] else tokens) - amounts[index]
+                  for index in range(len(keys))])
 
     def answer_headers(self, used, amounts):
         """The answer's header items, raw [name, value, ...]: each window's

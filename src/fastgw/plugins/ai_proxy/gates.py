@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fastgw.ai.capabilities import Needs
     from fastgw.plugins.ai_proxy.target import LLMTarget
 
+
 class LLMCall:
     """The call a gate decides on: where it goes and what it asks for."""
 

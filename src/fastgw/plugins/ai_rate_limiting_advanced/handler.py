@@ -117,9 +117,6 @@ class Window:
         """A counter in the window's units, as the headers show it."""
         return shown_amount(value, self.money)
 
-    def number(self, value: float) -> float:
-        return value / MONEY_SCALE if self.money else value
-
     def redis_key(self, base: str, start: float) -> str:
         # The base is a hash tag: a call's counters share one Cluster slot.
         return f"{slot_tag(base)}{self.suffix.decode()}:{int(start * 1000)}"
@@ -188,8 +185,8 @@ class AIRateLimitingAdvanced(Plugin):
     name = "ai-rate-limiting-advanced"
     PRIORITY = 905
 
-    __slots__ = ("windows", "budgets", "plans", "budget_plan", "series", "identify", "key_prefix", "sliding", "strategy",
-                 "node", "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
+    __slots__ = ("windows", "budgets", "plans", "budget_plan", "series", "identify",
+                 "key_prefix", "sliding", "strategy", "node", "redis", "batcher", "fault_tolerant", "hide_headers", "error_code",
                  "error_message", "hide_providers", "jitter", "clock")
 
     def __init__(self, config: dict[str, Any], state: ConfigState, scope: Any = None) -> None:
@@ -378,13 +375,12 @@ class AIRateLimitingAdvanced(Plugin):
     def _hold(self, ctx: RequestContext, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
         state["held"] = state["answered"] = held
-        if held.plan.money:
-            state["budget_left"] = min(
-                max(window.limit - before - amount, 0.0) / window.limit
-                for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
-                if window.money and window.limit > 0)
-        if self.budgets:
-            self._reserved(held, 1)
+        # A failover's new reservation replaces the share the first one left.
+        state["budget_left"] = min(
+            max(window.limit - before - amount, 0.0) / window.limit
+            for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
+            if window.money and window.limit > 0) if held.plan.money else None
+        self._reserved(held, 1)
         held.series.reserve(held.main)
         if not self.hide_headers:
             held.headers = held.plan.set.answer_headers(used, held.amounts)
@@ -444,8 +440,7 @@ class AIRateLimitingAdvanced(Plugin):
         else:
             held.plan.set.settle(self.node.counters, held.keys, held.spans, held.amounts,
                                  tokens, money)
-        if self.budgets:
-            self._reserved(held, -1)
+        self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         held.series.use(used)
         self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used,
