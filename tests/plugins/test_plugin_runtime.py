@@ -105,6 +105,27 @@ def test_a_failing_plugin_answers_500_and_the_worker_keeps_serving(gateway, upst
     assert gw.request("GET", "/fail")[0] == status
 
 
+async def _answer_with_decided_names(req, writer) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Probe-Decided-By: upstream\r\n"
+                 b"x-probe-decided: upstream\r\nX-Kept: yes\r\n\r\nok")
+
+
+@pytest.mark.parametrize("decisions, shown", [(1, "first"), (2, "second")])
+def test_a_decisions_headers_replace_the_upstreams_of_their_names(gateway, decisions, shown):
+    with UpstreamServer(_answer_with_decided_names) as up:
+        gw = gateway([{"name": "probe", "config": {"decide_header": decisions}}],
+                     services=[{"name": "answers", "url": f"http://127.0.0.1:{up.port}",
+                                "routes": [{"name": "d", "paths": ["/d"]}]}])
+        status, headers, body = gw.request("GET", "/d")
+    assert status == 200 and body == b"ok"
+    # Every upstream header under the decision's prefix goes (repeated ones
+    # would come back folded), the others stay.
+    assert headers["x-probe-decided"] == shown
+    assert "x-probe-decided-by" not in headers and headers["x-kept"] == "yes"
+    # A decision taken again replaces only its own earlier headers.
+    assert headers.get("x-probe-decided-also") == ("yes" if decisions == 1 else None)
+
+
 def test_log_phase_runs_after_each_response(gateway, upstream, tmp_path):
     path = tmp_path / "log.jsonl"
     gw = gateway([{"name": "probe", "config": {"log_file": str(path)}}])

@@ -21,5 +21,9 @@ def resident_bytes() -> int:
 def monotonic_ms() -> float:
     """The clock the core uses for deadlines, in milliseconds."""
 
+def drop_prefixed(headers: list[bytes], prefixes: tuple[bytes, ...]) -> None:
+    """Take out of ``headers`` (raw [name, value, ...]) those whose name, in
+    any case, starts with one of ``prefixes`` (lower-case)."""
+
 def header_kind(name: bytes) -> int: ...
 def content_length_of(value: bytes) -> int: ...

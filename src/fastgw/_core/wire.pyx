@@ -131,6 +131,37 @@ cdef bint upgrade_accepted(bytes asked, bytes answered):
     return False
 
 
+cdef bint _starts_with_any(bytes name, tuple prefixes):
+    cdef const char* p = PyBytes_AS_STRING(name)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
+    cdef bytes prefix
+    for prefix in prefixes:
+        if n >= PyBytes_GET_SIZE(prefix) and ieq(p, PyBytes_GET_SIZE(prefix),
+                                                  PyBytes_AS_STRING(prefix),
+                                                  PyBytes_GET_SIZE(prefix)):
+            return True
+    return False
+
+
+def drop_prefixed(list headers, tuple prefixes):
+    """Take out of ``headers`` (raw [name, value, ...]) those whose name, in
+    any case, starts with one of ``prefixes`` (lower-case bytes). PERF: the
+    list is only rebuilt when one is there (the usual answer has none)."""
+    cdef Py_ssize_t i, first = -1, n = len(headers) - 1
+    for i in range(0, n, 2):
+        if _starts_with_any(headers[i], prefixes):
+            first = i
+            break
+    if first < 0:
+        return
+    cdef list kept = headers[:first]
+    for i in range(first, n, 2):
+        if not _starts_with_any(headers[i], prefixes):
+            kept.append(headers[i])
+            kept.append(headers[i + 1])
+    headers[:] = kept
+
+
 def header_kind(bytes name):
     """Python access to the classifier, for tests."""
     return classify_header(name)

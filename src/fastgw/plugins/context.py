@@ -309,7 +309,7 @@ class RequestContext:
                  "authenticated_groups", "consumer_groups", "shared", "request_id", "started_at", "exit_status",
                  "exit_body", "exit_headers", "latencies", "_plugin_state",
                  "_body_reader", "_body_now", "ai", "log_fields", "bytes_in", "tries", "chain",
-                 "upstream_target", "decided_headers", "credential_headers",
+                 "upstream_target", "decided_headers", "decided_replace", "credential_headers",
                  "credential_fields", "buffered", "failover_handler", "failover_statuses",
                  "timeouts", "connection", "continuation")
 
@@ -352,10 +352,14 @@ class RequestContext:
         self.failover_statuses: bytes | None = None
         # set_timeouts(): (connect, write, read) in ms for this request.
         self.timeouts: tuple[float, float, float] | None = None
-        # Response headers of the fast decisions taken before the runner got
-        # the request ([name, value, ...] bytes), added as their plugins'
-        # header filters would have (see PluginRunner.header_filter).
+        # Response headers of decisions taken before the answer ([name, value,
+        # ...] bytes): the fast decisions before the runner got the request,
+        # a gate's reservation (add_decided_headers). Added to the answer as
+        # their plugins' header filters would have (PluginRunner.header_filter),
+        # replacing the upstream's whose lower-case names start with one of
+        # ``decided_replace``.
         self.decided_headers: list[bytes] | None = None
+        self.decided_replace: tuple[bytes, ...] = ()
         # Where the route's auth plugins read gateway credentials from (lower-
         # case header names, body fields): never forwarded to a third party.
         self.credential_headers: frozenset[bytes] = frozenset()
@@ -398,6 +402,28 @@ class RequestContext:
         self.credential_headers = self.credential_headers | headers
         if fields:
             self.credential_fields = self.credential_fields | fields
+
+    def add_decided_headers(self, items: list[bytes], replace: tuple[bytes, ...],
+                            instead_of: list[bytes] | None = None) -> None:
+        """Headers the answer gets, whatever it is, from a decision taken
+        before it (PERF: no header filter phase for the plugin): they
+        replace the upstream's whose lower-case names start with one of
+        ``replace``, and the same decision's earlier ones, ``instead_of``."""
+        decided = self.decided_headers
+        if decided is None:
+            self.decided_headers = items
+        elif instead_of is not None:
+            # A decision's headers are one run in the list: drop its old one.
+            width = len(instead_of)
+            for start in range(0, len(decided) - width + 1, 2):
+                if decided[start:start + width] == instead_of:
+                    decided = decided[:start] + decided[start + width:]
+                    break
+            self.decided_headers = decided + items
+        else:
+            self.decided_headers = decided + items
+        if instead_of is None:
+            self.decided_replace += replace
 
     @property
     def consumer_name(self) -> str:

@@ -15,6 +15,7 @@ import inspect
 import logging
 import ssl
 
+from fastgw._core.wire import drop_prefixed
 from fastgw.plugins.base import FRAMING_HEADERS
 from fastgw.plugins.chain import PluginChain
 from fastgw.plugins.context import HeaderList, RequestContext, RequestView, ResponseView
@@ -267,6 +268,8 @@ class PluginRunner:
     def header_filter(self, req: CoreRequest, status: int, headers: list, source: str = "service") -> int:
         ctx: RequestContext = req.ctx
         if ctx.decided_headers:
+            if ctx.decided_replace:
+                drop_prefixed(headers, ctx.decided_replace)
             # The decided plugins come first in priority: so do their headers.
             headers += ctx.decided_headers
         # The view wraps the core's header list: changes go to the client.

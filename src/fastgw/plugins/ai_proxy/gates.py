@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class LLMCall:
     """The call a gate decides on: where it goes and what it asks for."""
 
-    __slots__ = ("target", "request", "needs")
+    __slots__ = ("target", "request", "needs", "provider")
 
     def __init__(self, target: LLMTarget, request: dict[str, Any],
                  needs: Needs | None = None) -> None:
@@ -36,10 +36,7 @@ class LLMCall:
         self.request = request  # canonical (Chat Completions) request
         # What the capability check measured of this request, when it ran.
         self.needs = needs
-
-    @property
-    def provider(self) -> str:
-        return self.target.model.provider
+        self.provider: str = target.model.provider
 
 
 class GateRefusal(TranslationError):

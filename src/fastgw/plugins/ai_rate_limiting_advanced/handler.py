@@ -59,6 +59,8 @@ WINDOW_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day", 2592000: 
                 31536000: "year"}
 # Money is counted in millionths, so counters stay integers.
 MONEY_SCALE = 1_000_000
+# The answer's headers of ours (they replace any the upstream sent).
+_OUR_HEADERS = (b"x-ai-ratelimit-", b"x-ai-budget-")
 # Redis keys outlive their window by this much (clock skew between gateways).
 _EXPIRY_GRACE_MS = 1000
 
@@ -158,7 +160,7 @@ class Held:
     units), and for budgets the same in their reserved counters."""
 
     __slots__ = ("provider", "plan", "windows", "keys", "spans", "amounts", "redis", "main",
-                 "headers", "series")
+                 "series")
 
     def __init__(self, provider: str, plan: Plan, keys: list[Any], spans: list[tuple],
                  amounts: list[int], redis: bool, series: LimitSeries) -> None:
@@ -172,8 +174,6 @@ class Held:
         self.redis = redis
         # The amount in the strategy's units, for metrics and the log.
         self.main = plan.main_amount(amounts)
-        # The answer's rate-limit headers, raw [name, value, ...].
-        self.headers: list[bytes] | None = None
 
 
 def reserved_key(key: Any) -> Any:
@@ -227,46 +227,31 @@ class AIRateLimitingAdvanced(Plugin):
 
     # -- amounts ------------------------------------------------------------------
 
-    def _ceilings(self, call: LLMCall, priced: bool) -> tuple[int, int]:
-        """The most ``call`` can use: in the strategy's tokens, and in money
-        (0 unless ``priced``)."""
-        request = call.request
-        target = call.target
-        if target.provider_route == ROUTE_EMBEDDINGS:
-            prompt, completion = estimate_prompt_tokens(ROUTE_EMBEDDINGS, request) * 4, 0
-        else:
-            needs = call.needs
-            if needs is not None and needs.prompt_reserved is not None:
-                # PERF: the capability check counted the request already.
-                prompt = needs.prompt_reserved
-                completion = needs.output_tokens or target.model.options.max_tokens or 0
-            else:
-                prompt = prompt_token_reservation(request)
-                completion = completion_ceiling(request, target.model.options.max_tokens) or 0
-        money = math.ceil(prompt * target.highest_input_cost +
-                          completion * (target.output_cost or 0.0)) if priced else 0
-        if self.strategy == "prompt_tokens":
-            return prompt, money
-        if self.strategy == "completion_tokens":
-            return completion, money
-        return prompt + completion, money
-
-    def _used(self, usage: Usage | None, price: float | None) -> tuple[int, int]:
-        if usage is None:
-            return 0, 0
-        money = round((price or 0.0) * MONEY_SCALE)
-        if self.strategy == "cost":
-            return money, money
-        return int(getattr(usage, self.strategy)), money
-
     def _plan(self, call: LLMCall) -> tuple[Plan | None, list[int]]:
-        """The windows ``call`` counts in, and its amount in each."""
+        """The windows ``call`` counts in, and the most it can use in each:
+        the prompt's reservation and the answer's ceiling, in the strategy's
+        tokens, or priced in money windows."""
         plan = self.plans.get(call.provider, self.budget_plan)
         if plan is None:
             return None, []
-        tokens, money = self._ceilings(call, plan.counts_money)
+        target = call.target
+        needs = call.needs
+        if target.provider_route == ROUTE_EMBEDDINGS:
+            prompt, completion = estimate_prompt_tokens(ROUTE_EMBEDDINGS, call.request) * 4, 0
+        elif needs is not None and needs.prompt_reserved is not None:
+            # PERF: the capability check counted the request already.
+            prompt = needs.prompt_reserved
+            completion = needs.output_tokens or target.model.options.max_tokens or 0
+        else:
+            prompt = prompt_token_reservation(call.request)
+            completion = completion_ceiling(call.request, target.model.options.max_tokens) or 0
+        strategy = self.strategy
+        tokens = prompt if strategy == "prompt_tokens" else \
+            completion if strategy == "completion_tokens" else prompt + completion
         if not plan.counts_money:
             return plan, [tokens] * len(plan.windows)
+        money = math.ceil(prompt * target.highest_input_cost +
+                          completion * (target.output_cost or 0.0))
         return plan, [money if w.money else tokens for w in plan.windows]
 
     def _series(self, provider: str) -> LimitSeries:
@@ -301,8 +286,9 @@ class AIRateLimitingAdvanced(Plugin):
             return
         if refused >= 0:
             self._refuse(ctx, call, plan, used, [refused], amounts, now, spans)
-        self._hold(ctx, Held(call.provider, plan, keys, spans, amounts, False,
-                             self._series(call.provider)), used)
+        provider = call.provider
+        self._hold(ctx, Held(provider, plan, keys, spans, amounts, False,
+                             self.series.get(provider) or self._series(provider)), used)
 
     async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                              amounts: list[int], identity: str) -> None:
@@ -374,21 +360,27 @@ class AIRateLimitingAdvanced(Plugin):
 
     def _hold(self, ctx: RequestContext, held: Held, used: list[float]) -> None:
         state = ctx.plugin_state(self)
-        state["held"] = state["answered"] = held
+        state["held"] = held
         # A failover's new reservation replaces the share the first one left.
         state["budget_left"] = min(
             max(window.limit - before - amount, 0.0) / window.limit
             for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
             if window.money and window.limit > 0) if held.plan.money else None
-        self._reserved(held, 1)
+        if self.budgets:
+            self._reserved(held, 1)
         held.series.reserve(held.main)
         if not self.hide_headers:
-            held.headers = held.plan.set.answer_headers(used, held.amounts)
+            # The answer shows the windows as the reservation the call went
+            # with left them (a failover's new one, or a downgrade's),
+            # whatever the answer: a decision's headers (PERF: the plugin
+            # needs no header filter phase).
+            items = held.plan.set.answer_headers(used, held.amounts)
+            ctx.add_decided_headers(items, _OUR_HEADERS, state.get("answered"))
+            state["answered"] = items
 
     def _reserved(self, held: Held, sign: int) -> None:
-        """Budgets keep what is reserved and not yet settled apart (the admin API shows it)."""
-        if not self.budgets:
-            return
+        """Budgets keep what is reserved and not yet settled apart (the admin API
+        shows it). Called only when there are budgets."""
         deltas = {reserved_key(key): sign * amount
                   for key, window, amount in zip(held.keys, held.windows, held.amounts,
                                                  strict=False)
@@ -414,7 +406,8 @@ class AIRateLimitingAdvanced(Plugin):
             spans.append((start, end))
         held = Held(call.provider, plan, keys, spans, amounts, True, self._series(call.provider))
         self._add(held, dict(zip(keys, amounts, strict=True)))
-        self._reserved(held, 1)
+        if self.budgets:
+            self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
 
     def budget_left(self, ctx: RequestContext) -> float | None:
@@ -426,13 +419,20 @@ class AIRateLimitingAdvanced(Plugin):
         if held is not None:
             self._add(held, {key: -amount for key, amount in
                              zip(held.keys, held.amounts, strict=False)})
-            self._reserved(held, -1)
+            if self.budgets:
+                self._reserved(held, -1)
 
     def settle(self, ctx: RequestContext, usage: Usage | None, price: float | None) -> None:
         held: Held | None = ctx.plugin_state(self).pop("held", None)
         if held is None:
             return
-        tokens, money = self._used(usage, price)
+        money = round(price * MONEY_SCALE) if price else 0
+        if usage is None:
+            tokens = 0
+        elif self.strategy == "cost":
+            tokens = money
+        else:
+            tokens = int(getattr(usage, self.strategy))
         if held.redis:
             self._add(held, {key: (money if window.money else tokens) - amount
                              for key, window, amount in zip(held.keys, held.windows,
@@ -440,11 +440,15 @@ class AIRateLimitingAdvanced(Plugin):
         else:
             held.plan.set.settle(self.node.counters, held.keys, held.spans, held.amounts,
                                  tokens, money)
-        self._reserved(held, -1)
+        if self.budgets:
+            self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         held.series.use(used)
-        self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used,
-                           "strategy": self.strategy})
+        ai = ctx.ai
+        if ai is None:
+            ai = ctx.ai = {}
+        ai["rate_limiting"] = {"provider": held.provider, "reserved": held.main, "used": used,
+                               "strategy": self.strategy}
 
     def _add(self, held: Held, deltas: dict[Any, int]) -> None:
         """Add each delta to its counter (a reservation's own window, in Redis;
@@ -468,20 +472,7 @@ class AIRateLimitingAdvanced(Plugin):
             expires[key] = int(end * 1000) + int((end - start) * 1000) + _EXPIRY_GRACE_MS
         self.batcher.add(deltas, expires)
 
-    # -- answer and log --------------------------------------------------------------
-
-    def header_filter(self, ctx: RequestContext) -> None:
-        held = ctx.plugin_state(self).get("answered")
-        items = held.headers if held is not None else None
-        if not items or ctx.response is None:
-            return
-        answer = ctx.response.headers.items
-        # Ours replace any the upstream sent. PERF: one pass, and only when one is there.
-        if b"x-ai-ratelimit-" in b"\0".join(answer[::2]).lower():
-            answer[:] = [part for i in range(0, len(answer), 2)
-                         if answer[i][:15].lower() != b"x-ai-ratelimit-"
-                         for part in answer[i:i + 2]]
-        answer += items
+    # -- log ---------------------------------------------------------------------------
 
     def _record(self, ctx: RequestContext, section: dict[str, Any]) -> None:
         if ctx.ai is None:

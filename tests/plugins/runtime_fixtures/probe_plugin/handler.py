@@ -32,6 +32,12 @@ class ProbePlugin(Plugin):
         ctx.request.headers.set("X-Probe-Order", ",".join(order))
         if self.config["upstream_url"]:
             ctx.set_upstream(self.config["upstream_url"])
+        if self.config["decide_header"]:
+            first = [b"X-Probe-Decided", b"first", b"X-Probe-Decided-Also", b"yes"]
+            ctx.add_decided_headers(first, (b"x-probe-decided",))
+            if self.config["decide_header"] == 2:
+                ctx.add_decided_headers([b"X-Probe-Decided", b"second"], (b"x-probe-decided",),
+                                        instead_of=first)
         if self.config["exit_status"]:
             ctx.exit(self.config["exit_status"], {"message": "probe says no"})
 

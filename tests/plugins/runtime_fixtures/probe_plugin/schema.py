@@ -11,6 +11,8 @@ SCHEMA = Record(
         "upper_body": Boolean(default=False, description="Upper-case the response body."),
         "log_file": String(default="", description="Append one line per request here."),
         "upstream_url": String(default="", description="Send the request here instead."),
+        "decide_header": Integer(default=0, between=(0, 2),
+                                 description="Decide X-Probe-Decided in access (2: twice)."),
     },
     description="probe",
 )
