@@ -52,7 +52,7 @@ class RedactionPolicy:
 class Redaction:
     """One request's replacements and the originals they stand for."""
 
-    __slots__ = ("policy", "originals", "replacements", "counts", "detector_of", "_pattern",
+    __slots__ = ("policy", "originals", "replacements", "counts", "numbered", "_pattern",
                  "after", "keep", "restored")
 
     def __init__(self, policy: RedactionPolicy, after: Redaction | None = None) -> None:
@@ -66,7 +66,7 @@ class Redaction:
         self.originals: dict[str, str] = {}  # replacement -> original
         self.replacements: dict[str, str] = {}  # original -> replacement
         self.counts: dict[str, int] = {}  # detector -> values replaced
-        self.detector_of: dict[str, str] = {}  # original -> the detector that found it
+        self.numbered: dict[str, int] = {}  # detector -> values given a replacement
         self._pattern: re.Pattern[str] | None = None
 
     def redact(self, text: str, findings: list[Finding] | None = None) -> str:
@@ -107,14 +107,14 @@ class Redaction:
                 if policy.redact_type == SYNTHETIC else f"<{finding.detector.upper()}_{number}>"
         self.replacements[value] = replacement
         self.originals[replacement] = value
-        self.detector_of[value] = finding.detector
+        self.numbered[finding.detector] = self.numbered.get(finding.detector, 0) + 1
         self._pattern = None
         return replacement
 
     def _numbered(self, detector: str) -> int:
         """How many values of ``detector`` this redaction (and the one it
         follows) replaced."""
-        count = sum(1 for found in self.detector_of.values() if found == detector)
+        count = self.numbered.get(detector, 0)
         return count + (self.after._numbered(detector) if self.after is not None else 0)
 
     # -- restore ----------------------------------------------------------------

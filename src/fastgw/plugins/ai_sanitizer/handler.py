@@ -148,9 +148,14 @@ def _walk(value: Any, key: str, redaction: Redaction) -> Any:
                 changed[name] = new
         return value if changed is None else changed
     if isinstance(value, list):
-        items = [_walk(item, key, redaction) for item in value]
-        if any(new is not old for new, old in zip(items, value, strict=True)):
-            return items
+        items = None
+        for index, item in enumerate(value):
+            new = _walk(item, key, redaction)
+            if new is not item:
+                if items is None:
+                    items = list(value)
+                items[index] = new
+        return value if items is None else items
     return value
 
 
