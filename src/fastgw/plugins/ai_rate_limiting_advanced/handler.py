@@ -288,7 +288,7 @@ class AIRateLimitingAdvanced(Plugin):
             self._refuse(ctx, call, plan, used, [refused], amounts, now, spans)
         provider = call.provider
         self._hold(ctx, Held(provider, plan, keys, spans, amounts, False,
-                             self.series.get(provider) or self._series(provider)), used)
+                             self._series(provider)), used)
 
     async def _reserve_redis(self, ctx: RequestContext, call: LLMCall, plan: Plan,
                              amounts: list[int], identity: str) -> None:
@@ -366,8 +366,7 @@ class AIRateLimitingAdvanced(Plugin):
             max(window.limit - before - amount, 0.0) / window.limit
             for window, before, amount in zip(held.windows, used, held.amounts, strict=False)
             if window.money and window.limit > 0) if held.plan.money else None
-        if self.budgets:
-            self._reserved(held, 1)
+        self._reserved(held, 1)
         held.series.reserve(held.main)
         if not self.hide_headers:
             # The answer shows the windows as the reservation the call went
@@ -379,8 +378,9 @@ class AIRateLimitingAdvanced(Plugin):
             state["answered"] = items
 
     def _reserved(self, held: Held, sign: int) -> None:
-        """Budgets keep what is reserved and not yet settled apart (the admin API
-        shows it). Called only when there are budgets."""
+        """Budgets keep what is reserved and not yet settled apart (the admin API shows it)."""
+        if not self.budgets:
+            return
         deltas = {reserved_key(key): sign * amount
                   for key, window, amount in zip(held.keys, held.windows, held.amounts,
                                                  strict=False)
@@ -406,8 +406,7 @@ class AIRateLimitingAdvanced(Plugin):
             spans.append((start, end))
         held = Held(call.provider, plan, keys, spans, amounts, True, self._series(call.provider))
         self._add(held, dict(zip(keys, amounts, strict=True)))
-        if self.budgets:
-            self._reserved(held, 1)
+        self._reserved(held, 1)
         ctx.plugin_state(self)["held"] = held
 
     def budget_left(self, ctx: RequestContext) -> float | None:
@@ -419,8 +418,7 @@ class AIRateLimitingAdvanced(Plugin):
         if held is not None:
             self._add(held, {key: -amount for key, amount in
                              zip(held.keys, held.amounts, strict=False)})
-            if self.budgets:
-                self._reserved(held, -1)
+            self._reserved(held, -1)
 
     def settle(self, ctx: RequestContext, usage: Usage | None, price: float | None) -> None:
         held: Held | None = ctx.plugin_state(self).pop("held", None)
@@ -440,15 +438,11 @@ class AIRateLimitingAdvanced(Plugin):
         else:
             held.plan.set.settle(self.node.counters, held.keys, held.spans, held.amounts,
                                  tokens, money)
-        if self.budgets:
-            self._reserved(held, -1)
+        self._reserved(held, -1)
         used = money / MONEY_SCALE if self.strategy == "cost" else tokens
         held.series.use(used)
-        ai = ctx.ai
-        if ai is None:
-            ai = ctx.ai = {}
-        ai["rate_limiting"] = {"provider": held.provider, "reserved": held.main, "used": used,
-                               "strategy": self.strategy}
+        self._record(ctx, {"provider": held.provider, "reserved": held.main, "used": used,
+                           "strategy": self.strategy})
 
     def _add(self, held: Held, deltas: dict[Any, int]) -> None:
         """Add each delta to its counter (a reservation's own window, in Redis;
