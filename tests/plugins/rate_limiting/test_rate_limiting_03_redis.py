@@ -158,3 +158,22 @@ def test_a_silent_redis_costs_no_more_than_the_timeout(limiter, answer, quick_re
         results = [timed(answer, handler) for _ in range(2)]
     assert [got.status for got, _ in results] == [200, 200]
     assert all(0.15 < seconds < 0.7 for _, seconds in results)
+
+
+def test_a_call_cut_off_by_the_timeout_leaves_no_reply_for_the_next(limiter, answer,
+                                                                    fresh_redis, quick_retry):
+    handler = limiter(redis_config(fresh_redis, minute=50, limit_by="ip"))
+    handler.redis.timeout = 0.2
+    assert answer(handler).status == 200  # connected, the script loaded
+    client = fresh_redis.client()
+    client.client_pause(500)  # Redis holds every command for half a second
+    got, seconds = timed(answer, handler)
+    assert got.status == 200 and seconds < 0.45  # the node counted meanwhile
+    time.sleep(0.5)
+    # Each answer now shows the count Redis keeps: a late reply to the call
+    # cut off would put every answer one behind.
+    (key,) = client.keys("{ratelimit:*:minute")
+    for _ in range(3):
+        got = answer(handler)
+        assert got.status == 200
+        assert int(got.headers["RateLimit-Remaining"]) == 50 - int(client.get(key))

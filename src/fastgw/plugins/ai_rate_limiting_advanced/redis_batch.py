@@ -5,8 +5,9 @@ Reservations made in the same turn go to Redis together, in one script
 call that decides each of them in turn, inside Redis: they stay atomic (no
 other gateway comes between two checks and their increments) and a call
 costs a share of a round trip instead of a whole one. Settlements are summed
-per counter and ride with the next reservations (applied before them), or
-go in one pipeline of their own after a few milliseconds without any.
+per counter and ride with the next reservations (applied before them), or,
+after a few milliseconds without any, go in a call of the same script with
+no reservation.
 """
 
 from __future__ import annotations
@@ -114,31 +115,36 @@ class RedisBatcher:
         # The turn's reservations go in one call, the settlements waiting with them.
         self.flushing = False
         pending, self.pending = self.pending, []
-        if not pending:
-            return
+        if pending:
+            self._send(pending)
+
+    def _settle_alone(self) -> None:
+        self.settle_timer = None
+        self._send([])
+
+    def _send(self, pending: list[Reservation]) -> None:
+        if self.settle_timer is not None:
+            # The settlements ride now: the timer waits for the next ones.
+            # PERF: without this, under load it went off every few ms and
+            # sent the settlements of the moment in a call of their own.
+            self.settle_timer.cancel()
+            self.settle_timer = None
         deltas, expires = self._take_deltas()
+        if not pending and not deltas:
+            return
         if not self.counters.cluster:
             self._spawn(self._send_reservations(pending, deltas, expires))
             return
         # A Cluster runs a script on the node of its keys' slot: one call per
         # slot (a call's keys share one, see Window.redis_key), each taking
-        # the settlements of its slot; the others go in a pipeline.
-        by_slot: dict[int, list[Reservation]] = {}
+        # the settlements of its slot.
+        by_slot: dict[int, tuple[list[Reservation], dict[str, int]]] = {}
         for reservation in pending:
-            by_slot.setdefault(key_slot(reservation[0][0]), []).append(reservation)
-        for slot, reservations in by_slot.items():
-            slot_deltas = {key: delta for key, delta in deltas.items() if key_slot(key) == slot}
-            for key in slot_deltas:
-                del deltas[key]
+            by_slot.setdefault(key_slot(reservation[0][0]), ([], {}))[0].append(reservation)
+        for key, delta in deltas.items():
+            by_slot.setdefault(key_slot(key), ([], {}))[1][key] = delta
+        for reservations, slot_deltas in by_slot.values():
             self._spawn(self._send_reservations(reservations, slot_deltas, expires))
-        if deltas:
-            self._spawn(self.counters.add(deltas, expires))
-
-    def _settle_alone(self) -> None:
-        self.settle_timer = None
-        deltas, expires = self._take_deltas()
-        if deltas:
-            self._spawn(self.counters.add(deltas, expires))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -2,6 +2,13 @@
 and process, the algorithms' Lua scripts run by EVALSHA (loaded again when
 Redis answers NOSCRIPT, e.g. after a restart), and outage bookkeeping.
 
+A script call skips redis-py's command layer where it can (a single Redis,
+or a Sentinel's master): the command is packed in one call to hiredis and
+sent on a connection of the client's own pool. PERF: redis-py's layer
+(its per-argument encoding, retry wrapper, observability hooks) cost about
+630k instructions a call here, against 290k for the same round trip
+without it; a batch of ten LLM reservations is one such call.
+
 After a failure Redis is left alone for ``RETRY_INTERVAL_S``: requests
 meanwhile do not wait on it at all, and the first one after the pause finds
 out whether it is back. An outage and its end are logged once each.
@@ -10,11 +17,14 @@ out whether it is back. An outage and its end are logged once each.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from typing import Any
 
-from redis.exceptions import RedisClusterException, RedisError
+import hiredis
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from fastgw.plugins.rate_limiting.algorithms import Limits, Outcome
 from fastgw.shared_redis.client import Client, endpoint, slot_tag, timeouts
@@ -32,12 +42,15 @@ class RedisUnavailable(Exception):
 
 
 class RedisCounters:
-    __slots__ = ("client", "where", "timeout", "cluster", "scripts", "down_since", "retry_at")
+    __slots__ = ("client", "pool", "where", "timeout", "cluster", "scripts", "down_since",
+                 "retry_at")
 
     def __init__(self, client: Client, where: str, timeout: float,
                  cluster: bool = False) -> None:
         self.client = client
         self.cluster = cluster  # a script's keys must then share one slot
+        # A single Redis's or a Sentinel master's connections (a Cluster has a pool per node).
+        self.pool = client.connection_pool if isinstance(client, aioredis.Redis) else None
         self.where = where  # host:port, for the log (never the password)
         # Bounds a whole call: a Cluster or Sentinel client may reconnect
         # inside one (a failover), each step within the socket timeouts.
@@ -56,36 +69,48 @@ class RedisCounters:
         """Run a Lua script (EVALSHA, loaded again after a Redis restart)."""
         if self.down_since is not None and time.monotonic() < self.retry_at:
             raise RedisUnavailable(f"Redis at {self.where} is down")
-        script = self.scripts.get(source)
-        if script is None:
-            script = self.scripts[source] = self.client.register_script(source)
         try:
             async with asyncio.timeout(self.timeout):
-                reply = await script(keys=keys, args=args)
+                if self.pool is None:
+                    # A Cluster client routes the call to the node of the keys' slot.
+                    script = self.scripts.get(source)
+                    if script is None:
+                        script = self.scripts[source] = self.client.register_script(source)
+                    reply = await script(keys=keys, args=args)
+                else:
+                    reply = await self._evalsha(source, keys, args)
         except _FAILURES as exc:
             self._failed(exc)
             raise RedisUnavailable(str(exc)) from exc
         self._reachable()
         return reply
 
-    async def add(self, deltas: dict[str, int], expires: dict[str, int]) -> bool:
-        """Add each delta to its counter, in one pipeline (no check), and set
-        when the counters in ``expires`` may go (unix ms): False when Redis failed."""
-        if self.down_since is not None and time.monotonic() < self.retry_at:
-            return False
+    async def _evalsha(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        sha = self.scripts.get(source)
+        if sha is None:
+            sha = self.scripts[source] = hashlib.sha1(source.encode()).hexdigest()
+        command = hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args))
+        pool = self.pool
+        assert pool is not None  # not a Cluster: see run
+        connection = await pool.get_connection()
         try:
-            async with asyncio.timeout(self.timeout), \
-                    self.client.pipeline(transaction=False) as pipe:
-                for key, delta in deltas.items():
-                    pipe.incrby(key, delta)
-                    if key in expires:
-                        pipe.pexpireat(key, expires[key])
-                await pipe.execute()
-        except _FAILURES as exc:
-            self._failed(exc)
-            return False
-        self._reachable()
-        return True
+            await connection.send_packed_command(command, check_health=False)
+            try:
+                return await connection.read_response()
+            except NoScriptError:
+                # Redis restarted, or its scripts were flushed: load it, once.
+                load = hiredis.pack_command(("SCRIPT", "LOAD", source))  # type: ignore[arg-type]
+                await connection.send_packed_command(load, check_health=False)
+                await connection.read_response()
+                await connection.send_packed_command(command, check_health=False)
+                return await connection.read_response()
+        except BaseException:
+            # Cut off mid-call (a timeout, an error): a reply may still be
+            # on its way, and must not be read as the next caller's.
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
 
     def _reachable(self) -> None:
         if self.down_since is not None:
