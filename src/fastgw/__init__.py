@@ -14,7 +14,7 @@ import fastgw.plugins  # noqa: E402,F401
 # for the gateway to run at speed.
 CORE_MODULES = ("wire", "buffer", "upstream_runtime", "upstream_connection", "gateway",
                 "client_connection", "router", "metrics", "balancer", "ratelimit", "cachekey",
-                "decisions", "model_balancer", "token_estimate")
+                "decisions", "model_balancer", "token_estimate", "pii_checks")
 
 
 def core_status() -> dict:

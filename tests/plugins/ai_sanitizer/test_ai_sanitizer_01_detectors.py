@@ -7,6 +7,7 @@ import random
 import orjson
 import pytest
 
+from fastgw._core.pii_checks import bounded, credit_card, luhn_valid
 from fastgw.ai.pii import measure
 from fastgw.ai.pii.detectors import (
     DETECTORS,
@@ -14,7 +15,6 @@ from fastgw.ai.pii.detectors import (
     Detectors,
     detectors_for,
     iban_valid,
-    luhn_valid,
     re2_error,
 )
 from fastgw.ai.pii.redaction import Redaction, RedactionPolicy, StreamRedactor, mask
@@ -161,3 +161,32 @@ def test_the_output_stage_finds_values_cut_across_pieces():
     for seed in range(20):
         assert fed_in_pieces(StreamRedactor(redaction, hold=64), text, seed, 9) == \
             "reach me at <EMAIL_1> or <PHONE_1> today " * 3
+
+
+@pytest.mark.parametrize(("value", "card"), [
+    ("4111111111111111", True), ("4111 1111 1111 1111", True), ("4111-1111-1111-1111", True),
+    ("4111 1111-1111 1111", False),  # two kinds of separator
+    ("4111  1111 1111 1111", False),  # an empty group
+    ("41111 111 1111 1111", False),  # not a card's grouping
+    ("3782 822463 10005", True), ("378282246310005", True),  # American Express, 4-6-5
+    ("4111111111111112", False),  # Luhn
+    ("5105105105105100", True), ("5105 1051 0510 5100 1", False),  # Mastercard is 16 digits
+    ("9111111111111111", False),  # no brand starts with 9
+    ("4" * 40, False),  # longer than any card
+])
+def test_the_compiled_card_check(value, card):
+    assert credit_card(value) is card
+
+
+def test_the_compiled_neighbours_check():
+    card = ("-.", True, "", True, False)
+    ipv4 = (".", True, "", True, True)
+    text = "pay 4111 1111 1111 1111 now"
+    assert bounded(text, 4, 23, card)
+    assert not bounded("é4111111111111111", 1, 17, card)  # a letter, of any script, before
+    assert not bounded("4111111111111111_", 0, 16, card)
+    assert not bounded("-4111111111111111", 1, 17, card)
+    assert bounded("at 10.0.0.1.", 3, 11, ipv4)  # a full stop after: the sentence ends
+    assert not bounded("at 10.0.0.1.5", 3, 11, ipv4)
+    assert not bounded("version: 10.0.0.1", 9, 17, ipv4)
+    assert not luhn_valid("4111a11111111111")

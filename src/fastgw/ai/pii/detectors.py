@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 import re2
 from re2 import _re2
 
+from fastgw._core.pii_checks import bounded, credit_card
+
 # Kong's anonymize categories that fastgw detects, and what each holds.
 KINDS = {
     "email": ("email",),
@@ -77,7 +79,7 @@ _PATTERNS = {
               r"|\+\d{8,14}|\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}|\d{3}[.\- ]\d{3}[.\- ]\d{4}"),
 }
 # What may not stand right before or right after a match (what the patterns'
-# look-arounds would have said).
+# look-arounds would have said): the characters, and (_WORD_*) letters, digits and _.
 _NOT_BEFORE = {
     "email": "._%+-/", "credit_card": "-.", "ssn": "-.", "ipv4": ".", "ipv6": ":.",
     "phone": "+-.",
@@ -99,18 +101,6 @@ _IBAN_LENGTHS = {
 }
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _ANCHOR_BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
-# Words that make a dotted quad a version, not an address.
-_VERSION_WORDS = ("version", "release", "build", "ver", "v", "firmware", "driver")
-
-
-# Luhn: each digit as the digit its doubling adds (6 -> 12 -> 1 + 2 = 3).
-_DOUBLED = str.maketrans("0123456789", "0246813579")
-
-
-def luhn_valid(digits: str) -> bool:
-    # PERF: two slices (the kept digits, the doubled ones) summed as bytes, in C.
-    total = sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_DOUBLED).encode())
-    return (total - 48 * len(digits)) % 10 == 0
 
 
 def _digits(text: str) -> str:
@@ -119,41 +109,6 @@ def _digits(text: str) -> str:
 
 def _separators(value: str) -> set[str]:
     return {char for char in value if not char.isdigit()}
-
-
-def _card_brand_length(digits: str) -> bool:
-    """The number starts as a brand's do and has a length that brand issues."""
-    length = len(digits)
-    two, four = int(digits[:2]), int(digits[:4])
-    if digits[0] == "4":
-        return length in (13, 16, 19)  # Visa
-    if 51 <= two <= 55 or 2221 <= four <= 2720:
-        return length == 16  # Mastercard
-    if two in (34, 37):
-        return length == 15  # American Express
-    if four == 6011 or 644 <= int(digits[:3]) <= 649 or two == 65 or two == 62:
-        return 16 <= length <= 19  # Discover, UnionPay
-    if 3528 <= four <= 3589:
-        return 16 <= length <= 19  # JCB
-    if 300 <= int(digits[:3]) <= 305 or two in (36, 38, 39):
-        return 14 <= length <= 19  # Diners Club
-    return False
-
-
-# How card numbers are grouped when they are written with separators.
-_CARD_LAYOUTS = frozenset(((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 4, 1),
-                           (4, 4, 4, 4, 2), (4, 4, 4, 4, 3)))
-
-
-def _credit_card(value: str) -> bool:
-    digits = value.replace(" ", "").replace("-", "")
-    if len(digits) < len(value):
-        if " " in value and "-" in value:
-            return False  # separators of two kinds
-        groups = value.replace("-", " ").split(" ")
-        if tuple(map(len, groups)) not in _CARD_LAYOUTS:
-            return False
-    return _card_brand_length(digits) and luhn_valid(digits)
 
 
 def iban_valid(value: str) -> bool:
@@ -171,16 +126,6 @@ def _ssn(value: str) -> bool:
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     return (area not in ("000", "666") and area[0] != "9" and group != "00"
             and serial != "0000")
-
-
-def _preceding_word(text: str, start: int) -> str:
-    end = start
-    while end > 0 and text[end - 1] in " \t:":
-        end -= 1
-    begin = end
-    while begin > 0 and text[begin - 1].isalpha():
-        begin -= 1
-    return text[begin:end].lower()
 
 
 def _ipv4(value: str) -> bool:
@@ -237,7 +182,7 @@ def _jwt(value: str) -> bool:
 
 
 _CHECKS: dict[str, Callable[[str], bool]] = {
-    "credit_card": _credit_card,
+    "credit_card": credit_card,
     "iban": iban_valid,
     "ssn": _ssn,
     "ipv4": _ipv4,
@@ -267,23 +212,10 @@ class CustomPattern(NamedTuple):
     score: float = 0.5
 
 
-def _bounded(text: str, name: str, start: int, end: int) -> bool:
-    """The match stands alone: what its pattern's look-arounds would say."""
-    if start > 0:
-        before = text[start - 1]
-        if before in _NOT_BEFORE.get(name, "") or (
-                name in _WORD_BEFORE and (before.isalnum() or before == "_")):
-            return False
-    if end < len(text):
-        after = text[end]
-        if after in _NOT_AFTER.get(name, "") or (
-                name in _WORD_AFTER and (after.isalnum() or after == "_")):
-            return False
-        if name == "ipv4" and after == "." and end + 1 < len(text) and text[end + 1].isdigit():
-            return False  # 1.2.3.4.5: more than an address
-    if name == "ipv4" and _preceding_word(text, start) in _VERSION_WORDS:
-        return False
-    return True
+def _bounds(name: str) -> tuple[str, bool, str, bool, bool]:
+    """What ``bounded`` asks of the neighbours of a built-in detector's matches."""
+    return (_NOT_BEFORE.get(name, ""), name in _WORD_BEFORE, _NOT_AFTER.get(name, ""),
+            name in _WORD_AFTER, name == "ipv4")
 
 
 def re2_options() -> re2.Options:
@@ -335,7 +267,11 @@ class Detectors:
                 alternatives.append((name, kind_of[name], regex))
         for pattern in custom:
             alternatives.append((pattern.name, "custom", pattern.regex))
-        self.alternatives = [(name, kind) for name, kind, _ in alternatives]
+        # (detector, kind, its neighbours' check, its own check) per alternative.
+        self.alternatives: list[tuple[str, str, Any, Any]] = [
+            (name, kind, None, None) if kind == "custom" else
+            (name, kind, _bounds(name), _CHECKS.get(name))
+            for name, kind, _ in alternatives]
         self.scan = _compiled("|".join(f"(?:{regex})" for _, _, regex in alternatives)) \
             if alternatives else None
         # Which alternatives span a match exactly, all asked in one call.
@@ -363,19 +299,17 @@ class Detectors:
             spanning = self.which.Match(data[start:end])
             if not spanning:
                 continue  # only in the text's context (a \b at its edge): let it be
-            detector, kind = self.alternatives[min(spanning)]
+            detector, kind, bounds, check = self.alternatives[min(spanning)]
             if ascii_only:
                 char_start, char_end = start, end
             else:
                 char_start = len(data[:start].decode("utf-8", "ignore"))
                 char_end = char_start + len(data[start:end].decode("utf-8", "ignore"))
             value = text[char_start:char_end]
-            if kind != "custom":
-                if not _bounded(text, detector, char_start, char_end):
-                    continue
-                check = _CHECKS.get(detector)
-                if check is not None and not check(value):
-                    continue
+            if bounds is not None and not bounded(text, char_start, char_end, bounds):
+                continue
+            if check is not None and not check(value):
+                continue
             # PERF: the tuple made directly (Finding's own __new__ is a Python call).
             yield _new_tuple(Finding, (detector, kind, char_start, char_end, value))
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from fastgw.ai.pii.detectors import Detectors, Finding, luhn_valid
+from fastgw._core.pii_checks import luhn_valid
+from fastgw.ai.pii.detectors import Detectors, Finding
 
 PLACEHOLDER = "placeholder"
 # What every placeholder looks like: <EMAIL_1>, <CREDIT_CARD_12>, <EMPLOYEE_ID_3>.
