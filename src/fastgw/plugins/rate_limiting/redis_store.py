@@ -17,7 +17,6 @@ out whether it is back. An outage and its end are logged once each.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Any
@@ -71,25 +70,23 @@ class RedisCounters:
             raise RedisUnavailable(f"Redis at {self.where} is down")
         try:
             async with asyncio.timeout(self.timeout):
+                script = self.scripts.get(source)
+                if script is None:
+                    # redis-py's script object: the source and its SHA1, no round trip.
+                    script = self.scripts[source] = self.client.register_script(source)
                 if self.pool is None:
                     # A Cluster client routes the call to the node of the keys' slot.
-                    script = self.scripts.get(source)
-                    if script is None:
-                        script = self.scripts[source] = self.client.register_script(source)
                     reply = await script(keys=keys, args=args)
                 else:
-                    reply = await self._evalsha(source, keys, args)
+                    reply = await self._evalsha(script, keys, args)
         except _FAILURES as exc:
             self._failed(exc)
             raise RedisUnavailable(str(exc)) from exc
         self._reachable()
         return reply
 
-    async def _evalsha(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        sha = self.scripts.get(source)
-        if sha is None:
-            sha = self.scripts[source] = hashlib.sha1(source.encode()).hexdigest()
-        command = hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args))
+    async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        command = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         pool = self.pool
         assert pool is not None  # not a Cluster: see run
         connection = await pool.get_connection()
@@ -99,7 +96,7 @@ class RedisCounters:
                 return await connection.read_response()
             except NoScriptError:
                 # Redis restarted, or its scripts were flushed: load it, once.
-                load = hiredis.pack_command(("SCRIPT", "LOAD", source))  # type: ignore[arg-type]
+                load = hiredis.pack_command(("SCRIPT", "LOAD", script.script))  # type: ignore[arg-type]
                 await connection.send_packed_command(load, check_health=False)
                 await connection.read_response()
                 await connection.send_packed_command(command, check_health=False)
